@@ -1,0 +1,34 @@
+"""Codecs (`structured@1.0`, `httpsig@1.0`, `flat@1.0`, `json@1.0`) and the message
+operations built on them: IDs, hashpaths, commit and verify."""
+
+from aonode.codecs import flat, httpsig, json, structured
+from aonode.codecs._commitments import (
+    VERIFIERS,
+    commit,
+    committed_keys,
+    signers,
+    verify,
+    with_only_committed,
+)
+from aonode.codecs._convert import CODECS, decode, encode
+from aonode.codecs._ids import hashpath, message_id, select_commitments, to_tabm
+
+__all__ = [
+    "CODECS",
+    "VERIFIERS",
+    "commit",
+    "committed_keys",
+    "decode",
+    "encode",
+    "flat",
+    "hashpath",
+    "httpsig",
+    "json",
+    "message_id",
+    "select_commitments",
+    "signers",
+    "structured",
+    "to_tabm",
+    "verify",
+    "with_only_committed",
+]

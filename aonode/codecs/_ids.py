@@ -1,0 +1,136 @@
+"""Message IDs and hashpaths (messages-codecs-ids.md §5).
+
+* The unsigned ID of a message without commitments is the `constant:ao` HMAC of
+  its `httpsig@1.0` signature base over all of its keys, with nested maps and
+  lists replaced by `key+link: <child ID>` (so an ID never covers nested
+  content directly, only the children's IDs).
+* A message with commitments has the IDs of the selected commitments, summed
+  modulo 2**256 when there are several (§4.5 selection; §5.3).
+* A hashpath is `<base>/<request-id>`; each step folds the previous two parts
+  with SHA-256 (§5.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, Union
+
+from aonode.codecs import httpsig, structured
+from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256, sha256_chain
+from aonode.errors import BadMessage, NotFound
+from aonode.message import TABM, Message, Value
+
+__all__ = ["Selector", "hashpath", "message_id", "select_commitments", "to_tabm"]
+
+Selector = Union[Literal["none", "all"], list[str]]
+
+
+def to_tabm(msg: Value, *, bundle: bool = False) -> TABM | bytes:
+    """The TABM of a rich message: children as `key+link` IDs, or inline when `bundle`.
+
+    Raises:
+        EncodeError: a value has no encoding.
+    """
+    return structured.from_wire(msg, link=None if bundle else _child_id)
+
+
+def _child_id(child: Value) -> str:
+    return message_id(child, committers="all")
+
+
+def select_commitments(
+    commitments: Mapping[str, bytes | TABM], committers: Selector = "none", ids: Selector = "none"
+) -> list[str]:
+    """The IDs of the commitments that `committers` and `ids` select (§4.5).
+
+    With neither selecting anything, the default: `httpsig@1.0` commitments without a committer.
+
+    Raises:
+        NotFound: a requested committer has no commitment.
+    """
+    chosen: list[str] = []
+    by_committer = {
+        cid: c.get("committer") for cid, c in commitments.items() if isinstance(c, dict)
+    }
+    if committers == "all":
+        chosen += [cid for cid, who in by_committer.items() if who is not None]
+    elif isinstance(committers, list):
+        for address in committers:
+            found = [cid for cid, who in by_committer.items() if who == address.encode()]
+            if not found:
+                raise NotFound(f"requested committer {address} has no commitment")
+            chosen += found
+    if ids == "all":
+        chosen += list(commitments)
+    elif isinstance(ids, list):
+        chosen += [cid for cid in ids if cid in commitments]
+    if not chosen:
+        chosen = [
+            cid for cid, c in commitments.items()
+            if isinstance(c, dict) and c.get("commitment-device") == b"httpsig@1.0" and "committer" not in c
+        ]
+    return list(dict.fromkeys(chosen))
+
+
+def message_id(msg: Value, committers: Selector = "none", commitments: Selector = "none") -> str:
+    """The ID of a message (`hb_message:id/3`).
+
+    Args:
+        msg: a rich message, list or binary (a binary's ID is its SHA-256).
+        committers: `"none"` gives the unsigned ID; `"all"` or a list of addresses sums the
+            IDs of those signers' commitments.
+        commitments: `"all"` or a list selects commitments by ID instead.
+
+    Raises:
+        EncodeError: a value has no encoding.
+        NotFound: a requested committer has no commitment.
+    """
+    if isinstance(msg, (bytes, str)):
+        return b64url_encode(sha256(msg if isinstance(msg, bytes) else msg.encode()))
+    tabm = to_tabm(msg)
+    assert isinstance(tabm, dict)
+    existing = tabm.get("commitments")
+    if isinstance(existing, dict) and existing:
+        chosen = select_commitments(existing, committers, commitments)
+        if chosen:
+            return b64url_encode(accumulate([b64url_decode(cid) for cid in chosen]))
+        tabm = {k: v for k, v in tabm.items() if k != "commitments"}
+    unsigned = httpsig.commit(tabm, type="unsigned")
+    new = unsigned["commitments"]
+    assert isinstance(new, dict)
+    return next(iter(new))
+
+
+def hashpath(base: Message | str, request: Message) -> str:
+    """The hashpath of applying `request` to `base` (`hb_path:hashpath/2`, `sha-256-chain`).
+
+    Args:
+        base: a message (its `priv.hashpath`, else the ID of all its commitments) or a hashpath.
+        request: the request; one with nothing but `path` contributes its first path part.
+
+    Raises:
+        BadMessage: the base hashpath is malformed.
+    """
+    if isinstance(base, str):
+        previous = base
+    else:
+        priv = base.get("priv")
+        found = priv.get("hashpath") if isinstance(priv, dict) else None
+        previous = found.decode() if isinstance(found, bytes) else found if isinstance(found, str) else (
+            message_id(base, commitments="all")
+        )
+    rest = {k: v for k, v in request.items() if k not in ("path", "hashpath", "priv")}
+    if rest:
+        part = message_id(request, commitments="all")
+    else:
+        path = request.get("path", b"")
+        text = path.decode() if isinstance(path, bytes) else str(path)
+        part = next((p for p in text.split("/") if p), "")
+    segments = previous.split("/")
+    if len(segments) == 1:
+        return f"{previous}/{part}"
+    if len(segments) != 2:
+        raise BadMessage(f"hashpath {previous!r} has more than two parts")
+    first, second = segments
+    second_bytes = b64url_decode(second) if len(second) == 43 else second.encode()
+    return f"{b64url_encode(sha256_chain(b64url_decode(first), second_bytes))}/{part}"

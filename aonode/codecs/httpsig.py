@@ -1,0 +1,539 @@
+"""`httpsig@1.0`: TABMs as HTTP messages, signed with HTTP Message Signatures
+(RFC 9421 as HyperBEAM writes it; messages-codecs-ids.md §3).
+
+The encoded form is a flat `dict` of lower-case header name -> bytes, with the
+HTTP body, if any, under the key `body`:
+
+* keys shaped like IDs go into one `ao-ids` dictionary (their case survives);
+* `body`, the inline key (`body`, else `data` with `ao-body-key: data`), nested
+  maps and values over 4096 bytes go into the body: a single binary alone, or a
+  multipart body whose bytes depend only on the message (see `_multipart`);
+* a non-empty body adds `content-digest: sha-256=:<base64>:`;
+* commitments become the `signature` and `signature-input` dictionaries.
+
+A signature base (§3.4) covers the encoded form of the committed keys, with the
+body replaced by its `content-digest`, in Erlang map order; derived names
+(`path`, `method`, ...) carry `@` only in the `@signature-params` line.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+
+from aonode.codecs import _keyid, _multipart, _sf
+from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
+from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized
+from aonode.message import TABM, erlang_key_order, is_id, is_private
+
+__all__ = [
+    "NAME",
+    "commit",
+    "commitment_id",
+    "committed_list",
+    "from_wire",
+    "signature_base",
+    "to_wire",
+    "verify",
+]
+
+NAME = "httpsig@1.0"
+MAX_HEADER_LENGTH = _multipart.MAX_HEADER_LENGTH
+# Derived components: `@` in the params line, bare in the component lines. `status` is
+# deliberately not among them (§3.4 step 5).
+DERIVED = frozenset(
+    {"method", "target-uri", "authority", "scheme", "request-target", "path", "query", "query-param"}
+)
+_STRIPPED = frozenset({"commitments", "signature", "signature-input", "priv"})
+# Commitment keys that are not written as extra signature-input parameters (§3.3).
+_NOT_PARAMS = frozenset(
+    {"alg", "keyid", "tag", "created", "expires", "nonce", "committed", "signature", "type",
+     "commitment-device", "committer"}
+)
+_BASE_PARAMS = ("alg", "bundle", "created", "expires", "keyid", "nonce", "tag")
+_INT_PARAMS = frozenset({"created", "expires"})
+TYPE_ALIASES = {"signed": "rsa-pss-sha512", "unsigned": "hmac-sha256"}
+LINK_SUFFIX = "+link"
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _bkey(key: str) -> bytes:
+    return key.encode("utf-8", "surrogateescape")
+
+
+def content_digest(body: bytes) -> bytes:
+    return b"sha-256=:" + b64_encode(sha256(body)).encode("ascii") + b":"
+
+
+def _inline_key(fields: Mapping[str, object]) -> tuple[str, dict[str, bytes]]:
+    """§3.1 step 3: which key is the body, and whether `ao-body-key` must say so."""
+    named = fields.get("ao-body-key")
+    if isinstance(named, bytes):
+        return _text(named), {}
+    if "body" in fields:
+        return "body", {}
+    if "data" in fields:
+        return "data", {"ao-body-key": b"data"}
+    return "body", {}
+
+
+def _group_ids(fields: dict[str, bytes | TABM]) -> None:
+    ids = {k: v for k, v in fields.items() if is_id(k) and isinstance(v, bytes)}
+    if not ids:
+        return
+    for key in ids:
+        del fields[key]
+    fields["ao-ids"] = ", ".join(
+        f"{k}={_sf.serialize_string(_text(ids[k]))}" for k in erlang_key_order(ids)
+    ).encode("utf-8", "surrogateescape")
+
+
+def _encode(tabm: Mapping[str, bytes | TABM]) -> tuple[dict[str, bytes], list[str], bool]:
+    """§3.1 steps 1-6. Returns (headers with `body`, body keys, whether the body is multipart)."""
+    fields: dict[str, bytes | TABM] = {
+        k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
+    }
+    _group_ids(fields)
+    inline_key, headers = _inline_key(fields)
+    body_map: dict[str, bytes | TABM] = {}
+    for key, value in fields.items():
+        if key == "body" or key == inline_key or isinstance(value, dict) or len(value) > MAX_HEADER_LENGTH:
+            body_map[key] = value
+        else:
+            headers[key] = value
+    multipart = _multipart.encode(body_map, inline_key)
+    if multipart is not None:
+        body, content_type, names = multipart
+        headers["content-type"] = content_type
+        headers["body"] = body
+        return headers, _unique(name.split("/", 1)[0] for name in names), True
+    if body_map:
+        value = body_map[inline_key]
+        assert isinstance(value, bytes)
+        headers["body"] = value
+        return headers, [inline_key], False
+    return headers, [], False
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def to_wire(tabm: TABM | bytes) -> dict[str, bytes]:
+    """Encode a TABM as HTTP headers plus `body`, with its commitments as signature headers.
+
+    Raises:
+        EncodeError: a value cannot travel as an HTTP message.
+    """
+    if isinstance(tabm, bytes):
+        return {"body": tabm} if tabm else {}
+    encoded, _, _ = _encode(tabm)
+    body = encoded.get("body")
+    if body == b"":
+        del encoded["body"]
+    elif body is not None:
+        encoded["content-digest"] = content_digest(body)
+    commitments = tabm.get("commitments")
+    if isinstance(commitments, dict) and commitments:
+        encoded.update(_siginfo(tabm, commitments))
+    return encoded
+
+
+# --- commitments <-> signature / signature-input (§3.3) ---------------------------------
+
+
+def committed_list(commitment: Mapping[str, bytes | TABM]) -> list[str]:
+    """The committed keys of a commitment, in order (its numbered `committed` map).
+
+    Raises:
+        BadMessage: `committed` is missing or not a numbered map of keys.
+    """
+    numbered = commitment.get("committed")
+    if not isinstance(numbered, dict):
+        raise BadMessage("commitment has no committed key list")
+    try:
+        order = sorted(numbered, key=int)
+    except ValueError as exc:
+        raise BadMessage("commitment's committed list is not numbered") from exc
+    out = []
+    for index in order:
+        key = numbered[index]
+        if not isinstance(key, bytes):
+            raise BadMessage("commitment's committed list holds a non-binary")
+        out.append(_text(key))
+    return out
+
+
+def _numbered(keys: list[str]) -> TABM:
+    return {str(i): _bkey(k) for i, k in enumerate(keys, 1)}
+
+
+def _alg(commitment: Mapping[str, bytes | TABM]) -> str:
+    device = _field(commitment, "commitment-device", NAME)
+    type_ = _field(commitment, "type", "")
+    if device == NAME:
+        return type_
+    return f"{device}/{type_}" if type_ else device
+
+
+def _field(commitment: Mapping[str, bytes | TABM], key: str, default: str) -> str:
+    value = commitment.get(key)
+    return _text(value) if isinstance(value, bytes) else default
+
+
+def _flatten_param(value: TABM) -> str:
+    """A nested commitment value (ANS-104 `original-tags`) as `1:name:value, 2:name:value`."""
+    parts = []
+    for index in sorted(value, key=lambda k: int(k) if k.isdigit() else 0):
+        entry = value[index]
+        if isinstance(entry, dict):
+            name, val = entry.get("name", b""), entry.get("value", b"")
+            if isinstance(name, bytes) and isinstance(val, bytes):
+                parts.append(f"{index}:{_text(name)}:{_text(val)}")
+    return ", ".join(parts)
+
+
+def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, bytes]:
+    signatures: dict[str, _sf.Item] = {}
+    inputs: dict[str, _sf.Item] = {}
+    for cid in commitments:
+        commitment = commitments[cid]
+        if not isinstance(commitment, dict):
+            continue
+        raw = b64url_decode(_field(commitment, "signature", ""))
+        label = "comm-" + b64url_encode(sha256(raw)).lower()
+        names = _components(tabm, commitment)
+        params: dict[str, _sf.Bare] = {"alg": _alg(commitment), "keyid": _field(commitment, "keyid", "")}
+        for key in ("tag", "created", "expires", "nonce"):
+            if key in commitment:
+                text = _field(commitment, key, "")
+                params[key] = int(text) if key in _INT_PARAMS and text.lstrip("-").isdigit() else text
+        for key, value in commitment.items():
+            if key not in _NOT_PARAMS:
+                params[key] = _text(value) if isinstance(value, bytes) else _flatten_param(value)
+        signatures[label] = _sf.Item(raw)
+        inputs[label] = _sf.Item([_sf.Item(n) for n in names], params)
+    order = sorted(signatures)
+    return {
+        "signature": _sf.serialize_dictionary({k: signatures[k] for k in order}).encode("ascii"),
+        "signature-input": _sf.serialize_dictionary({k: inputs[k] for k in order}).encode("utf-8"),
+    }
+
+
+def _components(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]) -> list[str]:
+    """The component names of a commitment, without `@`, as the signature-input header lists them."""
+    bundle = _field(commitment, "bundle", "") == "true"
+    inputs: dict[str, bytes | TABM] = {}
+    for key in committed_list(commitment):
+        if key in tabm:
+            value = tabm[key]
+            inputs[key if bundle or isinstance(value, bytes) else key + LINK_SUFFIX] = (
+                value if bundle or isinstance(value, bytes) else b"x" * 43
+            )
+        elif key + LINK_SUFFIX in tabm:
+            inputs[key + LINK_SUFFIX] = tabm[key + LINK_SUFFIX]
+    encoded = _digest_body(_encode(inputs)[0])
+    return erlang_key_order(encoded)
+
+
+def _digest_body(encoded: dict[str, bytes]) -> dict[str, bytes]:
+    if "body" in encoded:
+        encoded["content-digest"] = content_digest(encoded.pop("body"))
+    return encoded
+
+
+def _to_committed(components: list[str], headers: Mapping[str, bytes], body_keys: list[str],
+                  multipart: bool) -> list[str]:
+    """Turn signature components back into AO keys (§3.3, 'committed' steps 1-5)."""
+    keys: list[str] = []
+    for raw in components:
+        name = raw[1:] if raw.startswith("@") else raw
+        if name == "content-digest":
+            keys.extend(body_keys)
+        elif name == "content-type" and multipart:
+            continue
+        elif name == "ao-ids" and "ao-ids" in headers:
+            keys.extend(erlang_key_order(_sf.parse_dictionary(headers["ao-ids"], "ao-ids")))
+        else:
+            keys.append(name)
+    if "ao-body-key" in keys:
+        target = _text(headers.get("ao-body-key", b"body"))
+        keys = [target if k == "body" else k for k in keys if k != "ao-body-key"]
+    return _unique(k[: -len(LINK_SUFFIX)] if k.endswith(LINK_SUFFIX) else k for k in keys)
+
+
+def commitment_id(signature: bytes) -> str:
+    """A commitment's ID: the signature itself if it is 32 bytes (an HMAC), else its SHA-256."""
+    return b64url_encode(signature if len(signature) == 32 else sha256(signature))
+
+
+def _params_from_siginfo(params: Mapping[str, _sf.Bare]) -> TABM:
+    out: TABM = {}
+    for key, value in params.items():
+        if key == "alg":
+            continue
+        if isinstance(value, bytes):
+            out[key] = b64url_encode(value).encode("ascii")
+        elif isinstance(value, bool):
+            out[key] = b"true" if value else b"false"
+        elif key == "original-tags" and isinstance(value, str):
+            out[key] = _unflatten_param(value)
+        else:
+            out[key] = str(value).encode("utf-8", "surrogateescape")
+    return out
+
+
+def _unflatten_param(text: str) -> TABM:
+    out: TABM = {}
+    for entry in text.split(", ") if text else []:
+        index, _, rest = entry.partition(":")
+        name, _, value = rest.partition(":")
+        out[index] = {"name": _bkey(name), "value": _bkey(value)}
+    return out
+
+
+def _split_alg(alg: str) -> tuple[str, str]:
+    if "@" not in alg:
+        return NAME, alg
+    device, _, type_ = alg.partition("/")
+    return device, type_
+
+
+def _commitments_from_siginfo(headers: Mapping[str, bytes], body_keys: list[str],
+                              multipart: bool) -> TABM:
+    signatures = _sf.parse_dictionary(headers["signature"], "signature")
+    inputs = _sf.parse_dictionary(headers["signature-input"], "signature-input")
+    commitments: TABM = {}
+    for label, item in inputs.items():
+        signature = signatures.get(label)
+        if signature is None or not isinstance(signature.value, bytes):
+            raise DecodeError(f"{NAME}: signature-input {label!r} has no matching byte-sequence signature")
+        if not isinstance(item.value, list) or not all(isinstance(c.value, str) for c in item.value):
+            raise DecodeError(f"{NAME}: signature-input {label!r} is not a list of component names")
+        alg = item.params.get("alg")
+        keyid = item.params.get("keyid")
+        if not isinstance(alg, str) or not isinstance(keyid, str):
+            raise DecodeError(f"{NAME}: signature-input {label!r} lacks alg or keyid")
+        device, type_ = _split_alg(alg)
+        commitment = _params_from_siginfo(item.params)
+        commitment["commitment-device"] = _bkey(device)
+        commitment["type"] = _bkey(type_)
+        commitment["signature"] = b64url_encode(signature.value).encode("ascii")
+        components = [str(c.value) for c in item.value]  # type: ignore[union-attr]
+        commitment["committed"] = _numbered(_to_committed(components, headers, body_keys, multipart))
+        committer = _keyid.committer_of(keyid, type_) if device == NAME else None
+        if committer is not None and "committer" not in commitment:
+            commitment["committer"] = committer.encode("ascii")
+        commitments[commitment_id(signature.value)] = commitment
+    return commitments
+
+
+def from_wire(encoded: Mapping[str, bytes]) -> TABM:
+    """Decode HTTP headers plus `body` into a TABM, with commitments from the signature headers.
+
+    Raises:
+        DecodeError: a malformed multipart body, structured field, `ao-ids` or signature header.
+    """
+    if not isinstance(encoded, Mapping):
+        raise DecodeError(f"{NAME}: expected a map of headers, got {type(encoded).__name__}")
+    headers = {k: v for k, v in encoded.items() if k != "body"}
+    for key, value in headers.items():
+        if not isinstance(value, bytes):
+            raise DecodeError(f"{NAME}: header {key!r} must be bytes")
+    body = encoded.get("body", b"")
+    inline_key = _text(headers["ao-body-key"]) if "ao-body-key" in headers else "body"
+    tabm: TABM = {k: v for k, v in headers.items() if k not in ("signature", "signature-input", "content-digest")}
+    body_keys: list[str] = []
+    multipart = False
+    if body:
+        boundary = _multipart.boundary_of(headers["content-type"]) if "content-type" in headers else None
+        if boundary is not None:
+            parts, body_keys = _multipart.decode(body, boundary, inline_key)
+            multipart = True
+            del tabm["content-type"]
+            _multipart._deep_merge(tabm, parts)
+        else:
+            tabm[inline_key] = body
+            body_keys = [inline_key]
+    elif "content-digest" in headers:
+        body_keys = [inline_key]
+    if "ao-ids" in tabm:
+        ids = tabm.pop("ao-ids")
+        if not isinstance(ids, bytes):
+            raise DecodeError(f"{NAME}: ao-ids must be a header")
+        for key, item in _sf.parse_dictionary(ids, "ao-ids").items():
+            if not isinstance(item.value, str) or isinstance(item.value, bool):
+                raise DecodeError(f"{NAME}: ao-ids member {key!r} is not a string")
+            tabm[key] = _bkey(item.value)
+    tabm.pop("ao-body-key", None)
+    if "signature" in headers and "signature-input" in headers:
+        commitments = _commitments_from_siginfo(headers, body_keys, multipart)
+        if commitments:
+            tabm["commitments"] = commitments
+            # An empty body travels as no body at all; a commitment to it brings it back.
+            if not body and "content-digest" in headers.get("signature-input", b"").decode("ascii", "replace"):
+                tabm.setdefault(inline_key, b"")
+    elif ("signature" in headers) != ("signature-input" in headers):
+        raise DecodeError(f"{NAME}: signature and signature-input must come together")
+    return tabm
+
+
+# --- signature bases, commit, verify (§3.4, §4.2-4.3) -----------------------------------
+
+
+def _select(tabm: Mapping[str, bytes | TABM], keys: list[str]) -> dict[str, bytes | TABM]:
+    inputs: dict[str, bytes | TABM] = {}
+    for key in keys:
+        if key in tabm:
+            inputs[key] = tabm[key]
+        elif key + LINK_SUFFIX in tabm:
+            inputs[key + LINK_SUFFIX] = tabm[key + LINK_SUFFIX]
+        else:
+            raise InvalidSignature(f"committed key {key!r} is not in the message")
+    return inputs
+
+
+def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]
+          ) -> tuple[bytes, list[str], dict[str, bytes], list[str], bool]:
+    encoded, body_keys, multipart = _encode(_select(tabm, committed_list(commitment)))
+    headers = dict(encoded)
+    _digest_body(encoded)
+    names = erlang_key_order(encoded)
+    lines = [b'"' + _bkey(n) + b'": ' + encoded[n] for n in names]
+    params = []
+    for key in _BASE_PARAMS:
+        value = _alg(commitment) if key == "alg" else _field(commitment, key, "") if key in commitment else None
+        if value is None:
+            continue
+        if key in _INT_PARAMS and value.lstrip("-").isdigit():
+            params.append(f";{key}={value}")
+        else:
+            params.append(f";{key}={_sf.serialize_string(value)}")
+    inner = " ".join(_sf.serialize_string("@" + n if n in DERIVED else n) for n in names)
+    params_line = f'"@signature-params": ({inner}){"".join(params)}'.encode("utf-8", "surrogateescape")
+    base = b"\n".join(lines) + b"\n" + params_line
+    return base, names, headers, body_keys, multipart
+
+
+def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]) -> bytes:
+    """The exact bytes a commitment signs: §3.4 applied to `tabm` and the commitment's keys and params.
+
+    `tabm` must be in the commitment's mode: nested maps as `key+link` IDs, or inline when
+    the commitment says `bundle: "true"`.
+
+    Raises:
+        InvalidSignature: a committed key is missing from the message.
+        BadMessage: the commitment has no usable `committed` list.
+    """
+    return _base(tabm, commitment)[0]
+
+
+def _keys_to_commit(tabm: TABM, committed: list[str] | None) -> list[str]:
+    if committed is not None:
+        return committed
+    existing = tabm.get("commitments")
+    if isinstance(existing, dict):
+        signed = [c for c in existing.values() if isinstance(c, dict) and "committer" in c]
+        if signed:
+            common = set(committed_list(signed[0]))
+            for c in signed[1:]:
+                common &= set(committed_list(c))
+            return [k for k in committed_list(signed[0]) if k in common]
+    keys = [k[: -len(LINK_SUFFIX)] if k.endswith(LINK_SUFFIX) else k
+            for k in tabm if k != "commitments" and not is_private(k)]
+    return sorted(keys, key=_bkey)
+
+
+def commit(
+    tabm: TABM,
+    *,
+    type: str = "signed",
+    wallet: Wallet | None = None,
+    committed: list[str] | None = None,
+    bundle: bool = False,
+    tag: str | None = None,
+    keyid: str | None = None,
+    secret: bytes | None = None,
+) -> TABM:
+    """Add a commitment to a TABM and return the new TABM (§4.2).
+
+    `signed` (`rsa-pss-sha512`) signs with `wallet` and then adds the `constant:ao`
+    HMAC over the same keys, as the reference does. `unsigned` (`hmac-sha256`) adds
+    only the HMAC, replacing an earlier one with the same keyid.
+
+    Raises:
+        Unauthorized: a signed commitment without a wallet.
+        AOError: an unknown commitment type (422).
+    """
+    alg = TYPE_ALIASES.get(type, type)
+    keys = _keys_to_commit(tabm, committed)
+    commitments = dict(tabm.get("commitments") or {})  # type: ignore[arg-type]
+    commitment: TABM = {"commitment-device": NAME.encode(), "type": alg.encode()}
+    if alg == "rsa-pss-sha512":
+        if wallet is None:
+            raise Unauthorized("a signed commitment needs a wallet")
+        commitment["keyid"] = _keyid.publickey_keyid(wallet.modulus).encode("ascii")
+        commitment["committer"] = wallet.address.encode("ascii")
+        if tag is not None:
+            commitment["tag"] = _bkey(tag)
+    elif alg == "hmac-sha256":
+        if keyid is None and secret is not None:
+            keyid = "secret:" + b64url_encode(sha256(secret))
+        keyid = keyid or _keyid.DEFAULT_HMAC_KEYID
+        commitment["keyid"] = _bkey(keyid)
+        committer = _keyid.committer_of(keyid, alg)
+        if committer is not None:
+            commitment["committer"] = committer.encode("ascii")
+        commitments = {
+            cid: c for cid, c in commitments.items()
+            if not (isinstance(c, dict) and c.get("commitment-device") == NAME.encode()
+                    and c.get("type") == alg.encode() and c.get("keyid") == commitment["keyid"])
+        }
+    else:
+        raise AOError(f"{NAME}: unknown commitment type {type!r}", status=422)
+    if bundle:
+        commitment["bundle"] = b"true"
+    commitment["committed"] = _numbered(keys)
+    base, components, headers, body_keys, multipart = _base(tabm, commitment)
+    commitment["committed"] = _numbered(_to_committed(components, headers, body_keys, multipart))
+    if alg == "rsa-pss-sha512":
+        assert wallet is not None
+        signature = wallet.sign(base, "sha512")
+    else:
+        signature = hmac_sha256(_keyid.hmac_key(keyid or "", secret), base)
+    commitment["signature"] = b64url_encode(signature).encode("ascii")
+    commitments[commitment_id(signature)] = commitment
+    out = dict(tabm)
+    out["commitments"] = commitments
+    if alg == "rsa-pss-sha512":
+        return commit(out, type="unsigned", committed=committed, bundle=bundle)
+    return out
+
+
+def verify(tabm: Mapping[str, bytes | TABM], cid: str, commitment: Mapping[str, bytes | TABM],
+           *, secret: bytes | None = None) -> None:
+    """Check one `httpsig@1.0` commitment against the message it claims to cover.
+
+    Raises:
+        InvalidSignature: the signature, the HMAC or the commitment ID does not match.
+    """
+    try:
+        alg = _field(commitment, "type", "")
+        keyid = _field(commitment, "keyid", "")
+        signature = b64url_decode(_field(commitment, "signature", ""))
+        base = signature_base(tabm, commitment)
+    except (BadMessage, DecodeError) as exc:
+        raise InvalidSignature() from exc
+    if not hmac.compare_digest(commitment_id(signature), cid):
+        raise InvalidSignature()
+    if alg == "rsa-pss-sha512":
+        rsa_pss_verify(_keyid.rsa_modulus(keyid), base, signature, "sha512")
+    elif alg == "hmac-sha256":
+        expected = hmac_sha256(_keyid.hmac_key(keyid, secret), base)
+        if not hmac.compare_digest(expected, signature):
+            raise InvalidSignature()
+    else:
+        raise InvalidSignature()

@@ -1,0 +1,128 @@
+"""`json@1.0`: messages as JSON objects (messages-codecs-ids.md §6.2).
+
+Integers, floats and lists stay native JSON; only atoms are typed, in an
+`ao-types` string field; binaries are JSON strings (so they must be UTF-8);
+nested maps and lists become `key+link` IDs unless the message is bundled.
+Decoding turns JSON `true`/`false`/`null` into those atoms and applies any
+`ao-types` and `+link` fields. Signatures over JSON messages are `httpsig@1.0`
+commitments: they cover the httpsig base, never the JSON text.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aonode.codecs import structured
+from aonode.errors import DecodeError, EncodeError
+from aonode.message import Atom, Link, Message, Value, normalize_key
+
+__all__ = ["CONTENT_TYPE", "NAME", "dumps", "loads"]
+
+NAME = "json@1.0"
+CONTENT_TYPE = "application/json"
+
+
+def _text(value: bytes | str, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodeError(f"{NAME}: value at {where!r} is not UTF-8, so it has no JSON form") from exc
+
+
+def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> Any:
+    if isinstance(value, (bytes, str)):
+        return _text(value, where)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EncodeError(f"{NAME}: non-finite float at {where!r}")
+        return value
+    if isinstance(value, list):
+        return [_to_json(v, link, f"{where}/{i}") for i, v in enumerate(value, 1)]
+    if isinstance(value, Mapping):
+        return _object(value, link, where)
+    raise EncodeError(f"{NAME}: {type(value).__name__} at {where!r} has no JSON form")
+
+
+def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    atoms: list[tuple[str, str]] = []
+    for raw_key, value in msg.items():
+        key = normalize_key(raw_key)
+        if key.startswith("priv") or key in structured.REGEN_KEYS:
+            continue
+        if key == "commitments" and isinstance(value, Mapping):
+            out[key] = _to_json(value, None, "commitments")
+        elif isinstance(value, Link):
+            out[key + "+link"] = value.id
+        elif isinstance(value, (dict, list)) and link is not None:
+            out[key + "+link"] = link(value)
+        elif isinstance(value, Atom) or isinstance(value, bool) or value is None:
+            out[key] = structured.encode_scalar(value)[0].decode("utf-8")
+            atoms.append((key, "atom"))
+        else:
+            out[key] = _to_json(value, link, f"{where}/{key}")
+    if atoms:
+        atoms.sort(key=lambda kt: kt[0].encode("utf-8", "surrogateescape"))
+        out["ao-types"] = ", ".join(f'{structured.escape_key(k)}="{t}"' for k, t in atoms)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].encode("utf-8", "surrogateescape")))
+
+
+def dumps(msg: Value, *, link: Callable[[Value], str] | None = None) -> bytes:
+    """Encode a rich message as JSON; with `link`, nested maps and lists become `key+link` IDs.
+
+    Raises:
+        EncodeError: a binary is not UTF-8 or a float is not finite.
+    """
+    return _json.dumps(_to_json(msg, link, ""), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _from_json(value: Any) -> Value:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        return _message(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DecodeError(f"{NAME}: non-finite number")
+    return value  # int, float, True, False, None: the atoms true/false/null
+
+
+def _message(obj: dict[str, Any]) -> Message:
+    types_text = obj.get("ao-types")
+    types = structured.parse_types(types_text) if isinstance(types_text, str) else {}
+    out: Message = {}
+    for key, value in obj.items():
+        if key == "ao-types":
+            continue
+        if key == "commitments" and isinstance(value, dict):
+            out[key] = _from_json(value)
+        elif key.endswith("+link") and isinstance(value, str):
+            out[key[:-5]] = Link(value)
+        elif key in types and isinstance(value, str):
+            out[key] = structured.decode_typed(value.encode("utf-8"), types[key])
+        else:
+            out[key] = _from_json(value)
+    return out
+
+
+def loads(data: bytes | str) -> Value:
+    """Decode JSON text into a rich message.
+
+    Raises:
+        DecodeError: the text is not JSON, or a typed field does not decode.
+    """
+    try:
+        parsed = _json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"{NAME}: invalid JSON: {exc}") from exc
+    return _from_json(parsed)

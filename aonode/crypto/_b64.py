@@ -1,0 +1,59 @@
+"""Base64 in the two forms AO uses (messages-codecs-ids.md §5.1).
+
+Inside messages (IDs, signatures, addresses) everything is base64url without
+padding. On the wire (structured-field byte sequences, `content-digest`,
+`publickey:` keyids) it is standard base64 with padding. Decoding accepts both
+alphabets, with or without padding, as `hb_util:decode` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from aonode.errors import DecodeError
+
+__all__ = ["b64url_decode", "b64url_encode", "b64_decode", "b64_encode"]
+
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url_encode(data: bytes) -> str:
+    """Encode as base64url without padding (43 characters for 32 bytes)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str | bytes) -> bytes:
+    """Decode base64url or standard base64, padded or not.
+
+    Raises:
+        DecodeError: the text is not base64 in either alphabet.
+    """
+    if isinstance(text, str):
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise DecodeError(f"base64: non-ASCII character in {text[:60]!r}") from exc
+    else:
+        raw = text
+    raw = raw.strip().rstrip(b"=").translate(_TO_URL)
+    if len(raw) % 4 == 1:
+        raise DecodeError(f"base64: impossible length {len(raw)} for {raw[:60]!r}")
+    try:
+        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"base64: invalid text {raw[:60]!r}") from exc
+
+
+def b64_encode(data: bytes) -> str:
+    """Encode as standard base64 with padding (the wire form)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64_decode(text: str | bytes) -> bytes:
+    """Decode standard base64 (either alphabet is accepted, padding optional).
+
+    Raises:
+        DecodeError: the text is not base64.
+    """
+    return b64url_decode(text)
