@@ -59,12 +59,21 @@ def _group_level(level: TABM, path: str, grouped: dict[str, Part]) -> None:
         child = f"{path}/{key}"
         if isinstance(value, dict):
             _group_level(value, child, grouped)
-        elif len(value) > MAX_HEADER_LENGTH:
+        elif len(value) > MAX_HEADER_LENGTH or _breaks_header_line(value):
             grouped[child] = value
         else:
             headers[key] = value
+    if headers.get("body") == b"" and len(headers) > 1:
+        # An empty part body cannot be written beside headers: give it a part of its own.
+        grouped[f"{path}/body"] = headers.pop("body")
     if headers:
         grouped[path] = headers
+
+
+def _breaks_header_line(value: bytes) -> bool:
+    """A part header holding CR or LF would end early; the reference writes it anyway
+    and produces a body it cannot read back. aonode moves such values into parts."""
+    return b"\r" in value or b"\n" in value
 
 
 def _render(name: str, value: Part, inline_key: str) -> bytes:

@@ -260,12 +260,8 @@ def parse_item(text: str | bytes, what: str = "item") -> Item:
 
 
 def _text(text: str | bytes, what: str) -> str:
-    if isinstance(text, bytes):
-        try:
-            return text.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"structured field ({what}): non-ASCII byte") from exc
-    return text
+    # Values inside strings may hold any byte (`ao-ids` carries raw binaries): keep them.
+    return text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
 
 
 def serialize_string(text: str) -> str:

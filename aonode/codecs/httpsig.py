@@ -360,6 +360,9 @@ def from_wire(encoded: Mapping[str, bytes]) -> TABM:
             body_keys = [inline_key]
     elif "content-digest" in headers:
         body_keys = [inline_key]
+    elif "ao-body-key" in headers:
+        # `ao-body-key` names the body even when it is empty.
+        tabm[inline_key] = b""
     if "ao-ids" in tabm:
         ids = tabm.pop("ao-ids")
         if not isinstance(ids, bytes):
