@@ -67,7 +67,7 @@ def hmac_key(keyid: str, secret: bytes | None = None) -> bytes:
     except DecodeError as exc:
         raise InvalidSignature() from exc
     if scheme == "constant":
-        return keyid.encode("utf-8")
+        return keyid.encode("utf-8", "surrogateescape")
     if scheme == "secret" and secret is not None and b64url_encode(sha256(secret)) == material:
         return secret
     raise InvalidSignature()

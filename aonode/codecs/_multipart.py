@@ -123,7 +123,7 @@ def boundary_of(content_type: bytes) -> bytes | None:
         return None
     if not isinstance(boundary, str) or not boundary:
         raise DecodeError("httpsig@1.0: multipart boundary must be a non-empty string")
-    return boundary.encode("ascii")
+    return boundary.encode("utf-8", "surrogateescape")
 
 
 def decode(body: bytes, boundary: bytes, inline_key: str) -> tuple[TABM, list[str]]:

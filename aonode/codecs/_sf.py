@@ -57,6 +57,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 _TOKEN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ*")
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~:/") | _TOKEN_START | frozenset("0123456789")
 _MAX_INT_DIGITS = 15
+_DIGITS = frozenset("0123456789")
 
 
 class _Parser:
@@ -100,7 +101,7 @@ class _Parser:
                 raise self.fail("expected ?0 or ?1")
             self.i += 1
             return flag == "1"
-        if c == "-" or c.isdigit():
+        if c == "-" or (c and c in _DIGITS):
             return self.number()
         if c and c in _TOKEN_START:
             start = self.i
@@ -144,11 +145,11 @@ class _Parser:
         start = self.i
         if self.peek() == "-":
             self.i += 1
-        while self.peek().isdigit() or self.peek() == ".":
+        while self.peek() and self.peek() in _DIGITS | {"."}:
             self.i += 1
         text = self.s[start : self.i]
         digits = text.lstrip("-")
-        if not digits or not digits[0].isdigit():
+        if not digits or digits[0] not in _DIGITS:
             raise self.fail("expected digits")
         if "." in digits:
             whole, _, frac = digits.partition(".")

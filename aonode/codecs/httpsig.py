@@ -64,6 +64,11 @@ def _bkey(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
 
 
+def _is_int(text: str) -> bool:
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isascii() and digits.isdigit()
+
+
 def content_digest(body: bytes) -> bytes:
     return b"sha-256=:" + b64_encode(sha256(body)).encode("ascii") + b":"
 
@@ -187,7 +192,7 @@ def _field(commitment: Mapping[str, bytes | TABM], key: str, default: str) -> st
 def _flatten_param(value: TABM) -> str:
     """A nested commitment value (ANS-104 `original-tags`) as `1:name:value, 2:name:value`."""
     parts = []
-    for index in sorted(value, key=lambda k: int(k) if k.isdigit() else 0):
+    for index in sorted(value, key=lambda k: int(k) if k.isascii() and k.isdigit() else 0):
         entry = value[index]
         if isinstance(entry, dict):
             name, val = entry.get("name", b""), entry.get("value", b"")
@@ -210,7 +215,7 @@ def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, b
         for key in ("tag", "created", "expires", "nonce"):
             if key in commitment:
                 text = _field(commitment, key, "")
-                params[key] = int(text) if key in _INT_PARAMS and text.lstrip("-").isdigit() else text
+                params[key] = int(text) if key in _INT_PARAMS and _is_int(text) else text
         for key, value in commitment.items():
             if key not in _NOT_PARAMS:
                 params[key] = _text(value) if isinstance(value, bytes) else _flatten_param(value)
@@ -411,7 +416,7 @@ def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TAB
         value = _alg(commitment) if key == "alg" else _field(commitment, key, "") if key in commitment else None
         if value is None:
             continue
-        if key in _INT_PARAMS and value.lstrip("-").isdigit():
+        if key in _INT_PARAMS and _is_int(value):
             params.append(f";{key}={value}")
         else:
             params.append(f";{key}={_sf.serialize_string(value)}")

@@ -45,6 +45,9 @@ def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> A
         if not math.isfinite(value):
             raise EncodeError(f"{NAME}: non-finite float at {where!r}")
         return value
+    if isinstance(value, Atom):
+        # Only map values carry ao-types; inside a list an atom is plain text, as in the reference.
+        return value.name
     if isinstance(value, list):
         return [_to_json(v, link, f"{where}/{i}") for i, v in enumerate(value, 1)]
     if isinstance(value, Mapping):
