@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The HTTP node (`aonode serve`) is not built yet; until it is, say so plainly.
 run: $(STAMP)
-	$(BIN)/aonode serve
+	@if $(BIN)/aonode --help | grep -q serve; then $(BIN)/aonode serve; else \
+	  echo "aonode: the HTTP node is not built yet; installed: $$($(BIN)/aonode --version)"; \
+	  echo "try: $(BIN)/aonode wallet new wallet.json"; exit 1; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -9,13 +9,13 @@ device name to its verify function; codecs add themselves there.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from aonode.codecs import httpsig, structured
 from aonode.codecs._ids import Selector, select_commitments, to_tabm
 from aonode.crypto import Wallet
 from aonode.errors import InvalidSignature, Unsupported
-from aonode.message import TABM, Message
+from aonode.message import TABM, Message, Value
 
 __all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "with_only_committed"]
 
@@ -61,7 +61,7 @@ def commit(
         secret=secret,
     )
     out = dict(msg)
-    out["commitments"] = new["commitments"]
+    out["commitments"] = cast(Value, new["commitments"])
     return out
 
 

@@ -152,9 +152,9 @@ def _parse_part(raw: bytes, inline_key: str) -> tuple[str, Part]:
     head, sep, part_body = raw.partition(CRLF + CRLF)
     headers: dict[str, bytes] = {}
     for line in head.split(CRLF):
-        name, colon, value = line.partition(b": ")
+        field, colon, field_value = line.partition(b": ")
         if colon:
-            headers[name.decode("utf-8", "surrogateescape")] = value
+            headers[field.decode("utf-8", "surrogateescape")] = field_value
     disposition = headers.pop("content-disposition", None)
     if disposition is None:
         raise DecodeError("httpsig@1.0: a multipart part has no content-disposition")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json as _json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from aonode.codecs import structured
 from aonode.errors import DecodeError, EncodeError
@@ -97,7 +97,7 @@ def _from_json(value: Any) -> Value:
         return _message(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise DecodeError(f"{NAME}: non-finite number")
-    return value  # int, float, True, False, None: the atoms true/false/null
+    return cast(Value, value)  # int, float, True, False, None: the atoms true/false/null
 
 
 def _message(obj: dict[str, Any]) -> Message:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from aonode.codecs import _sf
 from aonode.errors import DecodeError, EncodeError
@@ -256,7 +256,7 @@ def to_wire(tabm: TABM | bytes) -> Message | list[Value] | bytes:
         if key == "ao-types":
             continue
         if key == "commitments" and isinstance(value, dict):
-            out[key] = value
+            out[key] = cast(Value, value)
             continue
         if key.endswith(LINK_SUFFIX) and isinstance(value, bytes):
             out[key[: -len(LINK_SUFFIX)]] = Link(value.decode("ascii", "replace"))

@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import FIXTURES
 
-from aonode.codecs import commit, decode, encode, flat, httpsig, json, structured, verify
-from aonode.codecs import _sf
+from aonode.codecs import _sf, commit, decode, encode, flat, httpsig, json, structured, verify
 from aonode.crypto import Wallet, b64url_decode
 from aonode.errors import AOError, DecodeError, InvalidSignature
 from aonode.message import Atom

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from oracle import failed, term, vectors
 
-from aonode.codecs import commit, decode, encode, httpsig, message_id, to_tabm
+from aonode.codecs import commit, decode, encode, httpsig, message_id, structured, to_tabm
 from aonode.codecs._ids import _child_id
-from aonode.codecs import structured
 
 CASES = vectors("ids.json")
 
