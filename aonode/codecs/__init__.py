@@ -1,7 +1,8 @@
-"""Codecs (`structured@1.0`, `httpsig@1.0`, `flat@1.0`, `json@1.0`) and the message
+"""Codecs (`structured@1.0`, `httpsig@1.0`, `flat@1.0`, `json@1.0`, `ans104@1.0`) and the message
 operations built on them: IDs, hashpaths, commit and verify."""
 
-from aonode.codecs import flat, httpsig, json, structured
+from aonode.codecs import ans104, flat, httpsig, json, structured
+from aonode.codecs._bundle import BundleLayout, bundle, decode_bundle, encode_bundle, unbundle, verify_bundle
 from aonode.codecs._commitments import (
     VERIFIERS,
     commit,
@@ -11,10 +12,20 @@ from aonode.codecs._commitments import (
     with_only_committed,
 )
 from aonode.codecs._convert import CODECS, decode, encode
+from aonode.codecs._dataitem import DataItem, parse_item
 from aonode.codecs._ids import hashpath, message_id, select_commitments, to_tabm
 
 __all__ = [
+    "BundleLayout",
     "CODECS",
+    "DataItem",
+    "ans104",
+    "bundle",
+    "decode_bundle",
+    "encode_bundle",
+    "parse_item",
+    "unbundle",
+    "verify_bundle",
     "VERIFIERS",
     "commit",
     "committed_keys",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from aonode.codecs import httpsig, structured
+from aonode.codecs import ans104, httpsig, structured
 from aonode.codecs._ids import Selector, select_commitments, to_tabm
 from aonode.crypto import Wallet
 from aonode.errors import InvalidSignature, Unsupported
@@ -22,7 +22,7 @@ __all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "with_o
 Verifier = Callable[..., None]
 """verify(tabm, commitment_id, commitment, *, secret=None) -> None, raising InvalidSignature."""
 
-VERIFIERS: dict[str, Verifier] = {httpsig.NAME: httpsig.verify}
+VERIFIERS: dict[str, Verifier] = {httpsig.NAME: httpsig.verify, ans104.NAME: ans104.verify}
 
 
 def _commitments(msg: Mapping[str, Any]) -> dict[str, TABM]:
