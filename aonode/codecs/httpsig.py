@@ -329,7 +329,7 @@ def _commitments_from_siginfo(headers: Mapping[str, bytes], body_keys: list[str]
         commitment["signature"] = b64url_encode(signature.value).encode("ascii")
         components = [str(c.value) for c in item.value]
         commitment["committed"] = _numbered(_to_committed(components, headers, body_keys, multipart))
-        committer = _keyid.committer_of(keyid, type_) if device == NAME else None
+        committer = _keyid.committer_of(keyid, type_ if device == NAME else "rsa-pss-sha512")
         if committer is not None and "committer" not in commitment:
             commitment["committer"] = committer.encode("ascii")
         commitments[commitment_id(signature.value)] = commitment

@@ -22,7 +22,9 @@ from aonode.codecs import _sf
 from aonode.errors import DecodeError, EncodeError
 from aonode.message import TABM, Atom, Link, Message, Value, is_private, normalize_key, to_bytes
 
-__all__ = ["binary_tree", "decode_typed", "encode_scalar", "escape_key", "from_wire", "parse_types", "to_wire", "unescape_key"]
+__all__ = [
+    "binary_tree", "decode_typed", "encode_scalar", "escape_key", "from_wire", "parse_types", "to_wire", "unescape_key",
+]
 
 NAME = "structured@1.0"
 

@@ -16,6 +16,7 @@ from aonode.errors import DecodeError
 __all__ = ["b64url_decode", "b64url_encode", "b64_decode", "b64_encode"]
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def b64url_encode(data: bytes) -> str:
@@ -37,6 +38,8 @@ def b64url_decode(text: str | bytes) -> bytes:
     else:
         raw = text
     raw = raw.strip().rstrip(b"=").translate(_TO_URL)
+    if raw.strip(_ALPHABET):
+        raise DecodeError(f"base64: character outside the alphabet in {raw[:60]!r}")
     if len(raw) % 4 == 1:
         raise DecodeError(f"base64: impossible length {len(raw)} for {raw[:60]!r}")
     try:
