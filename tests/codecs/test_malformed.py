@@ -78,11 +78,9 @@ def test_truncated_multipart() -> None:
 
 
 def test_part_without_disposition() -> None:
-    boundary = b"B"
     body = b"--B\r\nx: 1\r\n--B--"
     with pytest.raises(DecodeError, match="content-disposition"):
         decode({"content-type": b'multipart/form-data; boundary="B"', "body": body}, httpsig.NAME)
-    del boundary
 
 
 def test_bad_base64() -> None:
