@@ -1,0 +1,420 @@
+"""`hb_store_lmdb`: the embedded default store (resolution-paths-cache-node.md §9.2).
+
+One flat LMDB key space with full paths as keys (`a/b/c`, UTF-8). Each value
+starts with one tag byte, as the reference's RocksDB store does:
+
+    0x01 + target path     a link
+    0x02 + bytes           a value
+    0x03                   a group (children are the keys below `path/`)
+
+This diverges from the reference's LMDB encoding, where a group is the literal
+value `group` and a link is `link:<target>`: there, a genuine value equal to
+`group` or starting with `link:` is misread (§15.2 pitfall 13). With a tag
+byte every value reads back as written.
+
+Durability: the environment syncs on every commit (`sync`, `metasync`), so a
+write that has returned survives SIGKILL or power loss. A killed process
+leaves its reader slot behind; `reader_check()` at open clears such slots, and
+LMDB's writer mutex is process-shared and robust, so a writer killed mid-commit
+does not block the next one (the half-written transaction is simply absent).
+
+Concurrency: LMDB allows one environment per file per process, so every
+LMDBStore on one directory shares one environment (reference counted; the
+first open's capacity applies). Each thread gets its own transactions;
+writers from several threads queue on LMDB's writer lock. `transaction()`
+holds one write transaction for the calling thread, `snapshot()` one read
+transaction; operations inside either block run in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeAlias, TypeVar
+
+import lmdb
+
+from aonode.store._base import (
+    MAX_LINK_HOPS,
+    Kind,
+    Names,
+    Store,
+    StoreError,
+    normalize_path,
+    parent_and_name,
+    resolve_links,
+)
+
+__all__ = ["DEFAULT_CAPACITY", "LMDBStore"]
+
+# The reference's default map size. The file is sparse: the map size only bounds its growth.
+DEFAULT_CAPACITY = 16 * 1024**3
+# Concurrent read transactions across all processes; each thread holds at most one per store.
+MAX_READERS = 256
+
+_LINK, _VALUE, _GROUP = 1, 2, 3
+_LINK_TAG, _VALUE_TAG, _GROUP_TAG = bytes([_LINK]), bytes([_VALUE]), bytes([_GROUP])
+
+T = TypeVar("T")
+Txn: TypeAlias = "lmdb.Transaction[bytes]"
+
+
+class _Local(threading.local):
+    """The transaction a thread is inside (`transaction()` or `snapshot()`), if any."""
+
+    txn: Txn | None = None
+    write: bool = False
+
+
+class _Shared:
+    """One open environment and the stores using it."""
+
+    def __init__(self, env: lmdb.Environment, path: str) -> None:
+        self.env = env
+        self.path = path
+        self.users = 0
+        self.local = _Local()
+        self.db = env.open_db()
+        self.max_key = env.max_key_size()
+
+
+_OPEN: dict[str, _Shared] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _store_error(exc: lmdb.Error) -> StoreError:
+    if isinstance(exc, lmdb.MapFullError):
+        return StoreError("store: the LMDB map is full; open it with a larger capacity", status=507)
+    if isinstance(exc, lmdb.ReadersFullError):
+        return StoreError("store: too many concurrent LMDB readers", status=503)
+    return StoreError(f"store: LMDB failed: {exc}")
+
+
+def _acquire(path: str, capacity: int) -> _Shared:
+    with _OPEN_LOCK:
+        shared = _OPEN.get(path)
+        if shared is None:
+            try:
+                os.makedirs(path, exist_ok=True)
+                env = lmdb.open(path, map_size=capacity, subdir=True, max_dbs=0, max_readers=MAX_READERS,
+                                readahead=False, sync=True, metasync=True, lock=True)
+                # Free the reader slots of processes that died (SIGKILL) while reading.
+                env.reader_check()
+            except lmdb.Error as exc:
+                raise _store_error(exc) from exc
+            except OSError as exc:
+                raise StoreError(f"store: cannot open LMDB directory {path!r}: {exc}") from exc
+            shared = _OPEN[path] = _Shared(env, path)
+        shared.users += 1
+        return shared
+
+
+def _release(shared: _Shared) -> None:
+    with _OPEN_LOCK:
+        shared.users -= 1
+        if shared.users == 0:
+            _OPEN.pop(shared.path, None)
+            shared.env.close()
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class LMDBStore(Store):
+    """A store in an LMDB environment at directory `path` (created if missing).
+
+    Args:
+        path: the environment's directory.
+        capacity: the LMDB map size in bytes, the most the store can hold.
+
+    Raises:
+        StoreError: the environment cannot be opened.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], capacity: int = DEFAULT_CAPACITY) -> None:
+        self.path = os.path.realpath(path)
+        self._shared = _acquire(self.path, capacity)
+
+    def __repr__(self) -> str:
+        return f"LMDBStore({self.path!r})"
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _run(self, write: bool, fn: Callable[[Txn], T]) -> T:
+        """Run `fn` in the thread's current transaction, or in a new one that commits after it."""
+        self._check_open()
+        local = self._shared.local
+        try:
+            txn = local.txn
+            if txn is not None and (local.write or not write):
+                return fn(txn)
+            with self._shared.env.begin(write=write) as txn:
+                return fn(txn)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for the block; it commits (durably) when the block ends, and is
+        aborted if the block raises. Nested blocks join it."""
+        self._check_open()
+        local = self._shared.local
+        if local.txn is not None and local.write:
+            yield
+            return
+        outer = local.txn
+        try:
+            txn = self._shared.env.begin(write=True)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        local.txn, local.write = txn, True
+        try:
+            yield
+        except BaseException:
+            txn.abort()
+            raise
+        else:
+            try:
+                txn.commit()
+            except lmdb.Error as exc:
+                raise _store_error(exc) from exc
+        finally:
+            local.txn, local.write = outer, False
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction for the block (or the thread's current transaction)."""
+        self._check_open()
+        local = self._shared.local
+        if local.txn is not None:
+            yield
+            return
+        try:
+            txn = self._shared.env.begin(write=False)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        local.txn = txn
+        try:
+            yield
+        finally:
+            local.txn = None
+            txn.abort()
+
+    # -- keys and entries ---------------------------------------------------------------------
+
+    def _key(self, path: str) -> bytes | None:
+        """The key of `path`, or None when no key can be that long (nothing is stored there)."""
+        key = path.encode("utf-8", "surrogateescape")
+        return key if 0 < len(key) <= self._shared.max_key else None
+
+    def _write_key(self, path: str) -> bytes:
+        key = self._key(path)
+        if key is None:
+            raise StoreError(f"store: path of {len(path.encode('utf-8', 'surrogateescape'))} bytes is empty or "
+                             f"longer than LMDB's key limit of {self._shared.max_key}")
+        return key
+
+    def _entry(self, txn: Txn, path: str) -> bytes | None:
+        key = path.encode("utf-8", "surrogateescape")
+        if not 0 < len(key) <= self._shared.max_key:
+            return None
+        raw = txn.get(key)
+        if raw is not None and (not raw or raw[0] > _GROUP or raw[0] < _LINK):
+            raise StoreError(f"store: corrupt LMDB entry at {path!r}")
+        return raw
+
+    def _target_in(self, txn: Txn, path: str) -> str | None:
+        raw = self._entry(txn, path)
+        return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+
+    def _lookup(self, txn: Txn, path: str) -> tuple[str, bytes] | None:
+        """The resolved path and its (non-link) entry, or None when nothing is there.
+
+        The direct lookup comes first, as in the reference: a full path is usually stored as a
+        key or a link; only a miss walks the prefixes for links (never for `data/` paths, which
+        are content-addressed leaves).
+        """
+        followed = 0
+        walked = False
+        while True:
+            raw = self._entry(txn, path)
+            if raw is not None and raw[0] != _LINK:
+                return path, raw
+            if raw is None:
+                if walked or "/" not in path or path.startswith("data/"):
+                    return None
+                resolved = resolve_links(path, lambda p: self._target_in(txn, p))
+                if resolved == path:
+                    return None
+                path, walked = resolved, True
+                continue
+            followed += 1
+            if followed > MAX_LINK_HOPS:
+                raise StoreError(f"store: more than {MAX_LINK_HOPS} links followed from {path!r} (a link loop?)")
+            path, walked = normalize_path(_text(raw[1:])), False
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def _link_target(self, path: str) -> str | None:
+        return self._run(False, lambda txn: self._target_in(txn, path))
+
+    def _get(self, path: str) -> bytes | None:
+        raw = self._run(False, lambda txn: self._entry(txn, path))
+        return raw[1:] if raw is not None and raw[0] == _VALUE else None
+
+    def _kind(self, path: str) -> Kind | None:
+        raw = self._run(False, lambda txn: self._entry(txn, path))
+        return None if raw is None else "simple" if raw[0] == _VALUE else "composite" if raw[0] == _GROUP else None
+
+    def _children(self, path: str) -> Names | None:
+        return self._run(False, lambda txn: self._children_in(txn, path))
+
+    def _children_in(self, txn: Txn, path: str) -> Names | None:
+        if path:
+            raw = self._entry(txn, path)
+            if raw is None or raw[0] != _GROUP:
+                return None
+            prefix = self._write_key(path) + b"/"
+        else:
+            prefix = b""
+        names: set[bytes] = set()
+        cursor = txn.cursor()
+        more = cursor.set_range(prefix)
+        while more:
+            key = cursor.key()
+            if not key.startswith(prefix):
+                break
+            name, below, _ = key[len(prefix):].partition(b"/")
+            names.add(name)
+            # Skip the child's whole subtree: every key under `name/` sorts before `name0`.
+            more = cursor.set_range(prefix + name + b"0") if below else cursor.next()
+        return sorted(_text(name) for name in names)
+
+    # -- readers (one transaction each, direct lookups first) ---------------------------------
+
+    def read(self, path: str) -> bytes | None:
+        # The hottest call: `_run` written out, without a closure.
+        path = normalize_path(path)
+        if self._closed:
+            self._check_open()
+        txn = self._shared.local.txn
+        try:
+            if txn is not None:
+                found = self._lookup(txn, path)
+            else:
+                with self._shared.env.begin() as txn:
+                    found = self._lookup(txn, path)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        return found[1][1:] if found is not None and found[1][0] == _VALUE else None
+
+    def type(self, path: str) -> Kind | None:
+        path = normalize_path(path)
+        found = self._run(False, lambda txn: self._lookup(txn, path))
+        return None if found is None else "simple" if found[1][0] == _VALUE else "composite"
+
+    def resolve(self, path: str) -> str:
+        return self._run(False, lambda txn: resolve_links(path, lambda p: self._target_in(txn, p)))
+
+    def list(self, path: str) -> Names | None:
+        path = normalize_path(path)
+
+        def children(txn: Txn) -> Names | None:
+            if not path:
+                return self._children_in(txn, "")
+            found = self._lookup(txn, path)
+            return self._children_in(txn, found[0]) if found is not None and found[1][0] == _GROUP else None
+
+        return self._run(False, children)
+
+    # -- writers ------------------------------------------------------------------------------
+
+    def _destination(self, txn: Txn, path: str) -> bytes:
+        """The key to write `path` at: its parent resolved through links, missing parent groups
+        created, and no group at the destination itself."""
+        parent, name = parent_and_name(path)
+        seen: dict[str, bytes | None] = {}
+
+        def entry(p: str) -> bytes | None:
+            if p not in seen:
+                seen[p] = self._entry(txn, p)
+            return seen[p]
+
+        def target(p: str) -> str | None:
+            raw = entry(p)
+            return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+
+        resolved = resolve_links(parent, target) if parent else ""
+        walked = ""
+        for segment in resolved.split("/") if resolved else ():
+            walked = f"{walked}/{segment}" if walked else segment
+            raw = entry(walked)
+            if raw is None:
+                txn.put(self._write_key(walked), _GROUP_TAG)
+            elif raw[0] != _GROUP:
+                raise StoreError(f"store: cannot put {name!r} under {walked!r}, which is not a group")
+        destination = f"{resolved}/{name}" if resolved else name
+        key = self._write_key(destination)
+        current = txn.get(key)
+        if current is not None and current[:1] == _GROUP_TAG:
+            raise StoreError(f"store: {destination!r} is a group and cannot be replaced")
+        return key
+
+    def write(self, path: str, value: bytes) -> None:
+        if not isinstance(value, (bytes, bytearray)):
+            raise TypeError(f"value must be bytes, got {type(value).__name__}")
+        self._run(True, lambda txn: txn.put(self._destination(txn, path), _VALUE_TAG + value))
+
+    def make_group(self, path: str) -> None:
+        def make(txn: Txn) -> None:
+            resolved = resolve_links(path, lambda p: self._target_in(txn, p))
+            raw = self._entry(txn, resolved)
+            if raw is not None and raw[0] == _GROUP:
+                return
+            if raw is not None:
+                raise StoreError(f"store: {resolved!r} holds a value and cannot become a group")
+            txn.put(self._destination(txn, resolved), _GROUP_TAG)
+
+        self._run(True, make)
+
+    def make_link(self, existing: str, new: str) -> None:
+        existing, new = normalize_path(existing), normalize_path(new)
+        if existing == new:
+            return
+        target = self._write_key(existing)
+        self._run(True, lambda txn: txn.put(self._destination(txn, new), _LINK_TAG + target))
+
+    def reset(self) -> None:
+        self._run(True, lambda txn: txn.drop(self._shared.db, delete=False))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _release(self._shared)
+
+    # -- match (§9.2) -------------------------------------------------------------------------
+
+    def match(self, pairs: Sequence[tuple[str, str]]) -> Names:
+        """The groups whose child `key` links to `target` for every `(key, target)` pair (a full
+        scan, as in the reference). No pairs match nothing."""
+        wanted: dict[bytes, bytes] = {}
+        for key, target in pairs:
+            name, value = key.encode("utf-8", "surrogateescape"), _LINK_TAG + self._write_key(normalize_path(target))
+            if wanted.setdefault(name, value) != value:
+                return []
+        if not wanted:
+            return []
+
+        def scan(txn: Txn) -> Names:
+            found: dict[bytes, set[bytes]] = {name: set() for name in wanted}
+            for key, value in txn.cursor():
+                parent, _, name = key.rpartition(b"/")
+                if parent and wanted.get(name) == value:
+                    found[name].add(parent)
+            groups = set.intersection(*found.values())
+            return sorted(_text(group) for group in groups)
+
+        return self._run(False, scan)

@@ -1,0 +1,493 @@
+"""The content-addressed message cache (`hb_cache`, resolution-paths-cache-node.md §8.1-8.4).
+
+Layout in a store (§8.1), for a message whose ID without commitments is `U`:
+
+    data/<b64url(sha256(bytes))>     value   every binary, deduplicated
+    U                                group   the message
+    U/<key>                          link    -> data/<hash> of the key's TABM value
+    U/<key>+link                     link    -> data/<hash> of a child message's ID
+    U/ao-types                       link    -> data/<hash> of the key types
+    U/commitments                    link    -> C = b64url(sha256("U/commitments"))
+    C/<commitment ID>                link    -> the commitment, written as a message
+    <alternative ID>                 link    -> U  (each commitment ID, and the IDs of all
+                                                    commitments and of all committers)
+
+So `"U/<key>"` is both a key of a stored message and the hashpath of resolving
+that key on it. A key holding `/` or `%`, or an empty key, is stored with those
+characters percent-escaped (`%2F`, `%25`; the empty key as `%`), so a path
+segment is always exactly one key.
+
+`write` keeps only the keys some commitment covers (`with_only_committed`, over
+every commitment rather than the default and signed ones only), converts it to a
+TABM with `structured@1.0`, writes nested maps and lists as their own messages
+(the TABM refers to them as `key+link: <ID of all committers>`), and does all
+of it in one `store.transaction()`. `read` returns the message fully loaded:
+children inline, commitments eagerly read, values with the types they were
+written with. A child that is not in the store stays a `Link`.
+
+Divergences from the reference, each for a reason:
+
+* `read("<ID>/<key>")` decodes a typed value with its message's `ao-types`
+  (the reference returns the raw bytes), and finds a child message stored as
+  `<key>+link` (the reference finds nothing).
+* Commitments of one content signed separately accumulate under one `U`, and a
+  top-level read returns them all (as in the reference). A child loaded through
+  its parent's link keeps only the commitments that give the ID the link names
+  (none when that is the uncommitted ID), so the parent reads back as written
+  and its IDs hold; a child that carried only an HMAC commitment loses it (its
+  IDs are unchanged).
+* Keys are kept if any commitment covers them; the reference's
+  `with_only_committed` looks at the default and the signed commitments only.
+* `read_resolved(ID, map)` uses the request's ID over all commitments, as
+  hashpaths do, so a result written at `hashpath(base, request)` is found.
+* `match` ignores `ao-types`: a typed value matches its text form.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any, cast
+
+from aonode.codecs import hashpath, httpsig, message_id, select_commitments, structured, to_tabm
+from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256
+from aonode.errors import DecodeError, EncodeError
+from aonode.message import TABM, Link, Message, Value, is_id, to_bytes
+from aonode.store._base import Names, Store, StoreError, normalize_path
+from aonode.store._memory import MemoryStore
+
+__all__ = [
+    "MessageCache",
+    "commitments_base",
+    "data_path",
+    "link",
+    "match",
+    "read",
+    "read_resolved",
+    "write",
+    "write_binary",
+    "write_hashpath",
+]
+
+DATA = "data"
+COMMITMENTS = "commitments"
+TYPES = "ao-types"
+LINK_SUFFIX = structured.LINK_SUFFIX
+# Deeper nesting than this only comes from a corrupt store (a child linking to its ancestor).
+MAX_NESTING = 100
+# Above this many signers of one content, finding the subset a parent refers to is not attempted.
+MAX_FIT_SIGNERS = 10
+
+_ESCAPE = re.compile(r"%(25|2F)")
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def data_path(data: bytes) -> str:
+    """The path of a binary in the cache: `data/<b64url(sha256(data))>`."""
+    return f"{DATA}/{b64url_encode(sha256(data))}"
+
+
+def commitments_base(uid: str) -> str:
+    """The group holding the commitments of the message `uid` (§8.1 `CommBase`)."""
+    return b64url_encode(sha256(f"{uid}/{COMMITMENTS}".encode()))
+
+
+def _segment(key: str) -> str:
+    if not key:
+        return "%"
+    return key.replace("%", "%25").replace("/", "%2F") if "%" in key or "/" in key else key
+
+
+def _key_of(segment: str) -> str:
+    if segment == "%":
+        return ""
+    return _ESCAPE.sub(lambda m: "%" if m.group(1) == "25" else "/", segment) if "%" in segment else segment
+
+
+def _accumulate(ids: list[str]) -> str:
+    try:
+        return b64url_encode(accumulate([b64url_decode(cid) for cid in ids]))
+    except (ValueError, DecodeError) as exc:
+        raise DecodeError(f"cache: a commitment key is not an ID: {ids!r}") from exc
+
+
+def _all_committers_id(uid: str, commitments: Mapping[str, Any]) -> str:
+    """`message_id(msg, "all")` of the message `uid` with these commitments."""
+    chosen = select_commitments(commitments, committers="all") if commitments else []
+    return _accumulate(chosen) if chosen else uid
+
+
+# -- writing (§8.2) -----------------------------------------------------------------------------
+
+
+def write(msg: Value, store: Store) -> str:
+    """Write a message, list or binary to the cache, atomically where the store can.
+
+    Returns:
+        The message's ID without commitments (`message_id` of it stripped of `commitments`),
+        or `data/<hash>` for a binary.
+
+    Raises:
+        EncodeError: the message holds a value with no encoding, a map as its `device`, or a
+            commitment that is not a map.
+        BadMessage: a commitment has no `committed` list.
+        StoreError: the store failed.
+    """
+    with store.transaction():
+        return _write(msg, store)
+
+
+def _write(msg: Value, store: Store) -> str:
+    if isinstance(msg, (bytes, str)):
+        return _write_data(to_bytes(msg), store)
+    if isinstance(msg, (dict, list)):
+        return _write_message(msg, store)[0]
+    raise EncodeError(f"cache: a message must be a map, list or binary, got {type(msg).__name__}")
+
+
+def _write_data(data: bytes, store: Store) -> str:
+    path = data_path(data)
+    if store.type(path) != "simple":  # content-addressed: if it is there, it is this
+        store.write(path, data)
+    return path
+
+
+def _write_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
+    """Write a map or list; return its ID without commitments and its ID of all committers."""
+    commitments: dict[str, TABM | bytes] = {}
+    body: Message | list[Value] = msg
+    if isinstance(msg, dict):
+        if isinstance(msg.get("device"), Mapping):
+            raise EncodeError("cache: a message whose device is a map cannot be written")
+        found = msg.get(COMMITMENTS)
+        if isinstance(found, Mapping) and found:
+            commitments = structured.binary_tree(found)
+        body = _only_committed(msg, commitments)
+    tabm = structured.from_wire(body, link=lambda child: _write_message(child, store)[1])
+    assert isinstance(tabm, dict)  # a map or list gives a map
+    uid = _unsigned_id(tabm)
+    # The IDs first, so that a commitment key that is no ID fails before anything is written.
+    all_committers = _all_committers_id(uid, commitments)
+    all_commitments = _accumulate(list(commitments)) if commitments else uid
+    store.make_group(uid)
+    for key, value in tabm.items():
+        if not isinstance(value, bytes):
+            raise EncodeError(f"cache: key {key!r} did not convert to a binary")
+        store.make_link(_write_data(value, store), f"{uid}/{_segment(key)}")
+    if commitments:
+        _write_commitments(uid, commitments, store)
+    for alternative in dict.fromkeys([*commitments, all_committers, all_commitments]):
+        if alternative != uid:
+            _link_alternative(uid, alternative, store)
+    return uid, all_committers
+
+
+def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Message:
+    """The keys of `msg` that some commitment covers (all of them when none lists keys).
+
+    `with_only_committed` keeps the keys of the default and the signed commitments only, so a
+    message whose one commitment is neither (an unsigned ANS-104 item with upper-case tags) would
+    lose every key; the union over all commitments keeps what any of them vouches for.
+    """
+    covered: set[str] = set()
+    for commitment in commitments.values():
+        if isinstance(commitment, dict) and "committed" in commitment:
+            covered.update(key.removesuffix(LINK_SUFFIX) for key in httpsig.committed_list(commitment))
+    return {k: v for k, v in msg.items() if k != COMMITMENTS and (not covered or k in covered)}
+
+
+def _unsigned_id(tabm: TABM) -> str:
+    # The ID without commitments, as message_id computes it, from the TABM already built.
+    commitments = httpsig.commit(tabm, type="unsigned")[COMMITMENTS]
+    assert isinstance(commitments, dict)
+    return next(iter(commitments))
+
+
+def _write_commitments(uid: str, commitments: Mapping[str, TABM | bytes], store: Store) -> None:
+    base = commitments_base(uid)
+    store.make_group(base)
+    for cid, commitment in commitments.items():
+        if not isinstance(commitment, dict):
+            raise EncodeError(f"cache: commitment {cid!r} is not a map")
+        stored, _ = _write_message(cast(Message, commitment), store)
+        store.make_link(stored, f"{base}/{_segment(cid)}")
+    store.make_link(base, f"{uid}/{COMMITMENTS}")
+
+
+def _link_alternative(uid: str, alternative: str, store: Store) -> None:
+    if not _ID_SHAPE.fullmatch(alternative):
+        return  # only an ID may become a top-level name (never, say, `data`)
+    if store.resolve(alternative) == alternative and store.type(alternative) == "composite":
+        return  # a stored message already has this ID as its own
+    store.make_link(uid, alternative)
+
+
+def write_binary(path: str, data: bytes, store: Store) -> None:
+    """Write `data` under `data/<hash>` and link it at `path` (e.g. a hashpath).
+
+    Raises:
+        StoreError: the store failed or `path` is a group.
+    """
+    with store.transaction():
+        store.make_link(_write_data(data, store), path)
+
+
+def write_hashpath(msg: Value, store: Store) -> str:
+    """Write a message and, if it carries `priv.hashpath`, link it there too.
+
+    Returns:
+        What `write` returns.
+
+    Raises:
+        As `write`.
+    """
+    with store.transaction():
+        stored = _write(msg, store)
+        priv = msg.get("priv") if isinstance(msg, dict) else None
+        found = priv.get("hashpath") if isinstance(priv, dict) else None
+        if isinstance(found, (bytes, str)) and normalize_path(_text(found)):
+            store.make_link(stored, _text(found))
+        return stored
+
+
+def link(existing: str, new: str, store: Store) -> None:
+    """Make `new` a link to `existing` (`hb_cache:link`)."""
+    store.make_link(existing, new)
+
+
+# -- reading (§8.3, §8.4) -----------------------------------------------------------------------
+
+
+def read(path: str | bytes, store: Store) -> Value | None:
+    """Read a message, binary or value from the cache.
+
+    Args:
+        path: a message's ID (without commitments, of a commitment, of all commitments or of
+            all committers; 43 characters, or 32 raw bytes), `<ID>/<key>` (or any path
+            through links and keys), or `data/<hash>`.
+
+    Returns:
+        The message fully loaded, the binary, the key's value (typed as written), or None
+        when nothing is stored there.
+
+    Raises:
+        StoreError: the store failed, or holds links that loop or lead nowhere.
+        DecodeError: stored key types are malformed.
+    """
+    text = normalize_path(_id_text(path))
+    if not text:
+        return None
+    with store.snapshot():
+        return _read(text, store, 0, None)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def _read(path: str, store: Store, depth: int, want: str | None) -> Value | None:
+    if depth > MAX_NESTING:
+        raise StoreError(f"cache: messages nested more than {MAX_NESTING} deep at {path!r} (a corrupt store?)")
+    resolved = store.resolve(path)
+    kind = store.type(resolved)
+    if kind == "composite":
+        return _load(resolved, store, depth, want)
+    if kind == "simple":
+        data = store.read(resolved)
+        return data if data is None else _typed(path, data, store)
+    # A miss: keys holding child messages are stored as `<key>+link`, so walk the path key by
+    # key, stepping into a child wherever the plain key is absent.
+    parts = path.split("/")
+    current = parts[0]
+    for segment in parts[1:]:
+        candidate = f"{current}/{segment}"
+        if not segment.endswith(LINK_SUFFIX) and store.type(candidate) is None:
+            ref = store.read(f"{candidate}{LINK_SUFFIX}")
+            if ref is not None:
+                current = _reference(ref, candidate)
+                continue
+        current = candidate
+    if current == path:
+        return None
+    return _read(current, store, depth + 1, None if "/" in current else current)
+
+
+def _reference(ref: bytes, where: str) -> str:
+    try:
+        text = ref.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    if not text or "/" in text:
+        raise StoreError(f"cache: {where!r} holds a corrupt message reference")
+    return text
+
+
+def _typed(path: str, data: bytes, store: Store) -> Value:
+    """A key's value, decoded with the `ao-types` of the message it belongs to."""
+    parent, _, last = path.rpartition("/")
+    if not parent or parent == DATA or last == TYPES:
+        return data
+    root = store.resolve(parent)
+    if store.type(root) != "composite":
+        return data
+    types = store.read(f"{root}/{TYPES}")
+    type_name = structured.parse_types(types).get(_key_of(last)) if types is not None else None
+    return structured.decode_typed(data, type_name) if type_name else data
+
+
+def _load(root: str, store: Store, depth: int, want: str | None) -> Value:
+    flat: TABM = {}
+    commitments: dict[str, TABM] = {}
+    for name in store.list(root) or ():
+        if name == COMMITMENTS:
+            # Reached through a parent's link naming the uncommitted ID, the child was written
+            # without signers: commitments here came from writes of the same content elsewhere
+            # (they accumulate under one ID). Skipping them keeps the child as written, and
+            # breaks the loop of a commitment whose own `committed` list is this very content.
+            if want != root:
+                commitments = _load_commitments(root, store, depth)
+            continue
+        data = store.read(f"{root}/{name}")
+        if data is None:
+            raise StoreError(f"cache: {root}/{name} is listed but holds no value (an incomplete store?)")
+        flat[_key_of(name)] = data
+    rich = structured.to_wire(flat)
+    if isinstance(rich, list):
+        return [_inline(item, store, depth) for item in rich]
+    if not isinstance(rich, dict):
+        raise StoreError(f"cache: {root!r} did not load as a message")
+    out: Message = {key: _inline(value, store, depth) for key, value in rich.items()}
+    if want is not None and commitments:
+        commitments = _fit(commitments, want, root)
+    if commitments:
+        out[COMMITMENTS] = commitments  # type: ignore[assignment]
+    return out
+
+
+def _inline(value: Value, store: Store, depth: int) -> Value:
+    if isinstance(value, Link):
+        if not value.id or "/" in value.id:
+            return value
+        loaded = _read(value.id, store, depth + 1, value.id)
+        return loaded if isinstance(loaded, (dict, list)) else value
+    if isinstance(value, list):
+        return [_inline(item, store, depth) for item in value]
+    return value
+
+
+def _load_commitments(root: str, store: Store, depth: int) -> dict[str, TABM]:
+    base = store.resolve(f"{root}/{COMMITMENTS}")
+    out: dict[str, TABM] = {}
+    for name in store.list(base) or ():
+        commitment = _read(f"{base}/{name}", store, depth + 1, None)
+        if not isinstance(commitment, dict):
+            raise StoreError(f"cache: commitment {name!r} of {root!r} is not a message")
+        try:
+            out[_key_of(name)] = structured.binary_tree(commitment)
+        except (TypeError, ValueError, EncodeError) as exc:
+            raise StoreError(f"cache: commitment {name!r} of {root!r} is incomplete") from exc
+    return out
+
+
+def _fit(commitments: dict[str, TABM], want: str, uid: str) -> dict[str, TABM]:
+    """The commitments that make the message's ID of all committers `want`: all of them unless
+    the same content was written with other signers too (they accumulate under one ID)."""
+    if _all_committers_id(uid, commitments) == want:
+        return commitments
+    signed = [cid for cid, c in commitments.items() if "committer" in c]
+    if len(signed) > MAX_FIT_SIGNERS:
+        return commitments
+    others = [cid for cid in commitments if cid not in signed]
+    for size in range(len(signed) - 1, -1, -1):
+        for subset in itertools.combinations(signed, size):
+            candidate = {cid: commitments[cid] for cid in commitments if cid in subset or cid in others}
+            if _all_committers_id(uid, candidate) == want:
+                return candidate
+    return commitments
+
+
+def _id_text(value: str | bytes) -> str:
+    return b64url_encode(value) if isinstance(value, bytes) and len(value) == 32 else _text(value)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, (str, bytes)) and is_id(value)
+
+
+def read_resolved(base: Value, request: Value, store: Store) -> Value | None:
+    """The cached result of applying `request` to `base` (§8.3), or None.
+
+    ID and ID reads `"<base>/<request>"`; ID and map reads `"<base>/<request ID>"`; map and map
+    reads `hashpath(base, request)`. Anything else has no cached result.
+
+    Raises:
+        As `read`; BadMessage for a malformed base hashpath.
+    """
+    try:
+        if _is_id(base) and _is_id(request):
+            assert isinstance(base, (str, bytes)) and isinstance(request, (str, bytes))
+            return read(f"{_id_text(base)}/{_id_text(request)}", store)
+        if _is_id(base) and isinstance(request, dict):
+            assert isinstance(base, (str, bytes))
+            return read(f"{_id_text(base)}/{message_id(request, commitments='all')}", store)
+        if isinstance(base, dict) and isinstance(request, dict):
+            return read(hashpath(base, request), store)
+    except EncodeError:
+        return None  # a request with no ID cannot have a cached result
+    return None
+
+
+def match(spec: Message, store: Store) -> Names:
+    """The IDs of stored messages holding every key and value of `spec` (§8.3; LMDB only).
+
+    Raises:
+        Unsupported: the store cannot search.
+        EncodeError: `spec` holds a value with no encoding.
+    """
+    tabm = to_tabm(spec)
+    assert isinstance(tabm, dict)
+    pairs = [(_segment(k), data_path(v)) for k, v in tabm.items() if k != TYPES and isinstance(v, bytes)]
+    return store.match(pairs)
+
+
+class MessageCache:
+    """The cache bound to one store: what the resolver receives as `opts["cache"]`.
+
+    Args:
+        store: the store; None gives an unbounded in-memory store.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+
+    def __repr__(self) -> str:
+        return f"MessageCache({self.store!r})"
+
+    def write(self, msg: Value) -> str:
+        """See `write`."""
+        return write(msg, self.store)
+
+    def read(self, path: str | bytes) -> Value | None:
+        """See `read`."""
+        return read(path, self.store)
+
+    def read_resolved(self, base: Value, request: Value) -> Value | None:
+        """See `read_resolved`."""
+        return read_resolved(base, request, self.store)
+
+    def write_binary(self, path: str, data: bytes) -> None:
+        """See `write_binary`."""
+        write_binary(path, data, self.store)
+
+    def write_hashpath(self, msg: Value) -> str:
+        """See `write_hashpath`."""
+        return write_hashpath(msg, self.store)
+
+    def link(self, existing: str, new: str) -> None:
+        """See `link`."""
+        link(existing, new, self.store)
+
+    def match(self, spec: Message) -> Names:
+        """See `match`."""
+        return match(spec, self.store)
