@@ -77,3 +77,23 @@ def _key(key: Any) -> str:
 def failed(value: Any) -> bool:
     """True for a field the reference could not compute (it raised)."""
     return isinstance(value, dict) and ("$error" in value or "$not_applicable" in value)
+
+
+def ao_term(value: Any) -> Any:
+    """Like `term`, with `{as, Dev, Msg}` and `{resolve, Msgs}` tuples as aonode's `As` and
+    `Resolve` (device names as str)."""
+    from aonode.core import As, Resolve
+
+    def convert(item: Any) -> Any:
+        if isinstance(item, tuple) and item and item[0] == Atom("as"):
+            device = item[1].decode() if isinstance(item[1], bytes) else item[1]
+            return As(device, convert(item[2]))
+        if isinstance(item, tuple) and item and item[0] == Atom("resolve"):
+            return Resolve([convert(m) for m in item[1]])
+        if isinstance(item, dict):
+            return {k: convert(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [convert(v) for v in item]
+        return item
+
+    return convert(term(value))

@@ -1,0 +1,290 @@
+"""The device protocol: loading a device and choosing the function that answers a key
+(resolution-paths-cache-node.md §3.4).
+
+A device is either
+
+* an instance of `Device` (or any object with a `name`): its functions are methods named
+  after the keys they answer (`set-mode` → `set_mode`; a Python keyword gets a trailing `_`),
+  and an optional `device_info(base, opts)` returns the info map; or
+* a plain `dict` from key names to callables (a "map device", handy in tests), whose optional
+  `info` entry is a callable returning the info map.
+
+Every device function takes the first N of `(base, request, opts)`, or of
+`(key, base, request, opts)` for handlers and defaults, where N is the number of positional
+parameters it declares (the reference truncates the argument list to the function's arity).
+
+Info keys that matter: `exports` (whitelist), `excludes` (blacklist), `handler` (a function
+for every exported key, or `{"func": f, "excludes": [...]}`), `default` (a function for keys
+the device lacks, or a device name to delegate to), `grouper` (see `inflight`).
+
+Devices are found by exact name in the node's `preloaded_devices` option, else in the built-in
+table, else among the `aonode.devices` entry points of installed packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import keyword
+import threading
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from aonode.errors import BadMessage, NotFound
+from aonode.message import Atom, is_id, normalize_key
+
+__all__ = [
+    "BUILTIN_DEVICES",
+    "ENTRY_POINT_GROUP",
+    "Device",
+    "DeviceNotLoadable",
+    "MapDevice",
+    "call",
+    "device_info",
+    "find_function",
+    "function_name",
+    "is_exported",
+    "load_device",
+    "message_device",
+]
+
+ENTRY_POINT_GROUP = "aonode.devices"
+
+# Name → "module:attribute". Imported on first use so that a node only pays for what it runs.
+BUILTIN_DEVICES: Mapping[str, str] = {
+    "message@1.0": "aonode.devices.message:MessageDevice",
+    "stack@1.0": "aonode.devices.stack:StackDevice",
+    "test-device@1.0": "aonode.devices.test_device:TestDevice",
+}
+
+
+class DeviceNotLoadable(BadMessage):
+    """The message names a device this node cannot load."""
+
+
+class Device:
+    """Base class for devices written in Python. Subclasses set `name` and define key methods."""
+
+    name: str = ""
+
+    def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The device's info map (exports, excludes, handler, default, grouper)."""
+        return {}
+
+
+class MapDevice:
+    """A device given as a dict of key → callable."""
+
+    __slots__ = ("functions", "name")
+
+    def __init__(self, functions: Mapping[Any, Any], name: str = "") -> None:
+        self.functions = {normalize_key(k): v for k, v in functions.items()}
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MapDevice) and other.functions == self.functions
+
+    def __hash__(self) -> int:
+        return id(self.functions)
+
+
+_ARITY: dict[Any, int] = {}
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    target = getattr(fn, "__func__", fn)
+    try:
+        return _ARITY[target]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        count = 4
+    else:
+        count = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    try:
+        _ARITY[target] = count
+    except TypeError:
+        pass
+    return count
+
+
+def call(fn: Callable[..., Any], args: list[Any]) -> Any:
+    """Call `fn` with as many of `args` as it declares positional parameters."""
+    return fn(*args[: _arity(fn)])
+
+
+def function_name(key: str) -> str:
+    """The Python attribute that answers `key`: lowercased, `-` → `_`, keywords get a `_`."""
+    name = key.lower().replace("-", "_")
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+_loaded: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _instantiate(found: Any) -> Any:
+    if isinstance(found, type):
+        found = found()
+    if isinstance(found, Mapping):
+        return MapDevice(found)
+    return found
+
+
+def _import(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _from_registry(name: str, opts: Mapping[str, Any]) -> Any:
+    preloaded = opts.get("preloaded_devices")
+    if isinstance(preloaded, Mapping) and name in preloaded:
+        found = preloaded[name]
+        return _instantiate(_import(found) if isinstance(found, str) else found)
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+    if name in BUILTIN_DEVICES:
+        device = _instantiate(_import(BUILTIN_DEVICES[name]))
+    else:
+        matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not matches:
+            raise DeviceNotLoadable(
+                f"device {name!r} is not loadable: no preloaded device or entry point has that name"
+            )
+        try:
+            device = _instantiate(matches[0].load())
+        except Exception as exc:  # a broken third-party package must not take the node down
+            raise DeviceNotLoadable(f"device {name!r} is not loadable: {exc}") from exc
+    if isinstance(device, Device) and not device.name:
+        device.name = name
+    with _lock:
+        return _loaded.setdefault(name, device)
+
+
+def load_device(spec: Any, opts: Mapping[str, Any]) -> Any:
+    """The device that `spec` (a message's `device` value) names.
+
+    Raises:
+        DeviceNotLoadable: no device has that name, or the value names a remote device by ID
+            (remote device code is not loaded by aonode).
+    """
+    if isinstance(spec, (Device, MapDevice)):
+        return spec
+    if isinstance(spec, Mapping):
+        return MapDevice(spec)
+    if isinstance(spec, Atom):
+        spec = spec.name
+    if isinstance(spec, bytes):
+        spec = spec.decode("utf-8", "surrogateescape")
+    if not isinstance(spec, str):
+        if hasattr(spec, "name"):
+            return spec
+        raise DeviceNotLoadable(f"a device cannot be named by a {type(spec).__name__}")
+    if is_id(spec):
+        raise DeviceNotLoadable(f"device {spec!r} is not loadable: remote devices are disabled")
+    return _from_registry(spec, opts)
+
+
+def message_device(msg: Any, opts: Mapping[str, Any]) -> Any:
+    """The device of a message: its `device` key (exact, then lower-case), else `message@1.0`."""
+    spec = None
+    if isinstance(msg, Mapping):
+        spec = msg.get("device")
+        if spec is None:
+            spec = next((v for k, v in msg.items() if isinstance(k, str) and k.lower() == "device"), None)
+    return load_device("message@1.0" if spec is None else spec, opts)
+
+
+def device_info(device: Any, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The info map of a device (empty when it declares none)."""
+    if isinstance(device, MapDevice):
+        fn = device.functions.get("info")
+        if callable(fn) and _arity(fn) <= 2:
+            found = call(fn, [base, opts])
+            return found if isinstance(found, Mapping) else {}
+        return {}
+    info_fn = getattr(device, "device_info", None)
+    if info_fn is None:
+        return {}
+    found = call(info_fn, [base, opts])
+    return found if isinstance(found, Mapping) else {}
+
+
+def _keyset(values: Any) -> set[str]:
+    return {normalize_key(v) for v in values} if values else set()
+
+
+def is_exported(info: Mapping[str, Any], key: str) -> bool:
+    """Whether `key` is answered by the device rather than falling through to `message@1.0`."""
+    if key == "info":
+        return True
+    if normalize_key(key) in _keyset(info.get("excludes")):
+        return False
+    if "exports" in info and info["exports"] is not None:
+        return normalize_key(key) in _keyset(info["exports"])
+    return True
+
+
+def find_function(device: Any, key: str) -> Callable[..., Any] | None:
+    """The device's own function for `key` (no handlers or defaults), or None."""
+    if isinstance(device, MapDevice):
+        fn = device.functions.get(key)
+        if fn is None:
+            fn = device.functions.get(key.lower())
+        if key == "info" and fn is not None and _arity(fn) <= 2:
+            return None
+        return fn if callable(fn) else None
+    name = function_name(key)
+    if name.startswith("_") or name == "device_info":
+        return None
+    fn = getattr(device, name, None)
+    return fn if callable(fn) and not isinstance(fn, type) else None
+
+
+Found = tuple[bool, Callable[..., Any], Any, Mapping[str, Any]]
+
+
+def find(msg: Any, key: str, opts: Mapping[str, Any]) -> Found:
+    """`message_to_fun`: `(add_key, function, device, info)` for resolving `key` on `msg`.
+
+    `add_key` is True when the function is a handler or default that takes the key first.
+
+    Raises:
+        DeviceNotLoadable: the message's device cannot be loaded.
+        NotFound: not even `message@1.0` answers the key.
+    """
+    device = message_device(msg, opts)
+    return _find_on(device, msg, key, opts)
+
+
+def _find_on(device: Any, msg: Any, key: str, opts: Mapping[str, Any]) -> Found:
+    info = device_info(device, msg, opts)
+    exported = is_exported(info, key)
+    handler = info.get("handler")
+    if handler is not None and exported:
+        if isinstance(handler, Mapping):
+            if normalize_key(key) in _keyset(handler.get("excludes")):
+                return _find_on(load_device("message@1.0", opts), msg, key, opts)
+            return True, handler["func"], device, info
+        return True, handler, device, info
+    fn = find_function(device, key) if exported else None
+    if fn is not None:
+        return False, fn, device, info
+    default = info.get("default")
+    if default is not None and exported:
+        if callable(default) and not isinstance(default, type):
+            return True, default, device, info
+        return _find_on(load_device(default, opts), msg, key, opts)
+    message = load_device("message@1.0", opts)
+    if device is message:
+        raise NotFound(f"message@1.0 cannot resolve key {key!r}")
+    return _find_on(message, msg, key, opts)
