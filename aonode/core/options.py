@@ -1,0 +1,724 @@
+"""Node options, "the node message" (resolution-paths-cache-node.md §11.2).
+
+Options are a plain `dict[str, Any]` with Python-style keys (`cache_control`,
+`priv_wallet`, ...). They come from four sources, merged by `layer`, later ones
+winning (the reference's order, §11.2):
+
+    DEFAULTS  <  environment (`from_environ`)  <  config file (`load_config`)  <  CLI flags / explicit options
+
+`layer` does not apply DEFAULTS: `get` falls back to them key by key, and
+`with_defaults` spells them all out. Three defaults are derived from other
+options rather than fixed (`DERIVED`): `store` and `priv_store` live under
+`data_dir`, and `port_external` follows `port`.
+
+Text from a config file, the environment or a message is coerced to the type of
+the option's default (`mimic_default_types` in `hb_opts`): each known key has a
+converter in `_KINDS`, chosen by hand where the default's Python type does not
+say enough (atoms with a fixed set of values, ports, store lists), and otherwise
+inferred from the default's type. Unknown keys keep their values. Every rejected
+value raises `ConfigError`, which names the file (or variable), the line and the
+key.
+
+Nothing here reads the process environment or the clock: `from_environ` takes
+the mapping, and only `load_config` opens a file, the one the caller names.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from aonode.codecs import flat as flat_codec
+from aonode.codecs import json as json_codec
+from aonode.errors import AOError, BadMessage
+from aonode.message import Atom, Link, is_private, normalize_key
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_DATA_DIR",
+    "DERIVED",
+    "ENV_VARS",
+    "UNENCODABLE",
+    "ConfigError",
+    "Opts",
+    "coerce",
+    "config_key",
+    "default_priv_store",
+    "default_store",
+    "from_environ",
+    "get",
+    "layer",
+    "load_config",
+    "option_key",
+    "public_view",
+    "with_defaults",
+]
+
+Opts = dict[str, Any]
+
+# Relative, like the reference's `cache-mainnet`: a node started in a directory keeps its state there.
+DEFAULT_DATA_DIR = "aonode-data"
+
+# What `meta@1.0 info` shows in place of a value no codec can carry (dev_meta, §11.1).
+UNENCODABLE = "Unencodable value."
+
+
+class ConfigError(BadMessage):
+    """Raised when a config file, an environment variable or an options message holds a bad value.
+
+    `source` is the file path, `environment variable NAME` or `message`; `line` and `key`
+    are set when known. The text names all three.
+    """
+
+    def __init__(self, problem: str, *, source: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        self.problem = problem
+        self.source = source
+        self.line = line
+        self.key = key
+        where = [part for part in (source, f"line {line}" if line else None, f"key {key!r}" if key else None) if part]
+        super().__init__(f"{', '.join(where)}: {problem}" if where else problem)
+
+
+def default_store(data_dir: str) -> list[dict[str, Any]]:
+    """The default `store` chain: one LMDB store in `<data_dir>/lmdb` (cf. §9.2 "Default node store chain").
+
+    The reference chains LMDB, fs and two Arweave gateway stores; aonode starts with the
+    embedded store alone, so a fresh node makes no network calls until configured to.
+    """
+    return [{"store-module": "lmdb", "name": str(Path(data_dir) / "lmdb")}]
+
+
+def default_priv_store(data_dir: str) -> list[dict[str, Any]]:
+    """The default `priv_store`: an fs store in `<data_dir>/priv` (the reference's `cache-priv`, §8.5)."""
+    return [{"store-module": "fs", "name": str(Path(data_dir) / "priv")}]
+
+
+# Client settings of the default routes (each route gets its own copy).
+_HTTPC = {"http_client": "httpc", "protocol": "http2"}
+_GUN = {"http_client": "gun", "protocol": "http2"}
+
+# `default_message()` of hb_opts (§11.2), in Python values. Atoms are str, `true`/`false` are bool.
+_DEFAULTS: dict[str, Any] = {
+    # --- Node identity and start-up (§10.1, §11.2) ---
+    "initialized": True,  # `permanent` freezes the node message (meta@1.0, §11.1).
+    "port": 8734,  # HyperBEAM's port, so clients find either node in the same place.
+    "mode": "debug",  # `debug` or `prod`; the reference ships `debug`.
+    "priv_key_location": "hyperbeam-key.json",  # The wallet file; created when missing (§10.1).
+    "hb_config_location": "config.flat",  # The config file read at start-up (§10.1).
+    "data_dir": DEFAULT_DATA_DIR,  # aonode's own: where the default stores live (see DERIVED).
+    "host": "localhost",  # Shown by the greeter only.
+    # --- Remote services ---
+    "gateway": "https://arweave.net",
+    "bundler_ans104": "https://up.arweave.net:443",
+    "http_connect_timeout": 5000,  # ms
+    "http_keepalive": 120000,  # ms
+    "http_request_send_timeout": 60000,  # ms
+    "idle_timeout": 300000,  # ms an idle inbound connection is kept (§10.1).
+    "access_remote_cache_for_client": False,
+    "ans104_trust_gql": True,  # Some GraphQL services omit `anchor`, so their items cannot be verified.
+    # --- Scheduling and compute ---
+    "scheduling_mode": "local_confirmation",  # aggressive | local_confirmation | remote_confirmation | disabled
+    "compute_mode": "lazy",  # aggressive | lazy
+    "scheduler_location_ttl": 7 * 24 * 60 * 60 * 1000,  # ms (7 days) a scheduler-location record lives.
+    "process_workers": False,  # Keep a worker per process in memory (§12).
+    "process_now_from_cache": False,
+    "wasm_allow_aot": False,
+    # --- Resolution (§3, §8.6, §12) ---
+    "cache_control": ["no-cache", "no-store"],  # Resolutions neither look up nor store unless asked to (§8.6).
+    "cache_lookup_hueristics": False,  # (sic) The reference's spelling.
+    "hashpath": "update",  # `ignore` skips hashpaths and so forbids caching results (§8.6).
+    "error_strategy": "throw",
+    "client_error_strategy": "throw",
+    "force_message": False,  # HTTP turns it on through http_extra_opts (§15.2 pitfall 10).
+    "spawn_worker": False,  # false | true | recursive (§12)
+    "allow_infinite": False,
+    "await_inprogress": "named",  # false | named | true: which in-flight resolutions to wait for (§12).
+    "worker_timeout": 10000,  # ms
+    "static_worker": False,
+    "async_cache": False,
+    "store_scope_resolved": "local",  # Only local stores answer result lookups (§8.6).
+    "linkify_mode": "offload",  # offload | discard | false (§8.4)
+    "commitment_device": "httpsig@1.0",
+    "default_codec": "httpsig@1.0",
+    "load_remote_devices": False,  # Never run code fetched from the network unless asked.
+    "trusted_device_signers": [],
+    # --- HTTP (§10) ---
+    "http_extra_opts": {"force_message": True, "cache_control": ["always"]},  # So HTTP requests use the cache.
+    "http_inbound_filter_keys": ["content-length"],
+    "http_only_result": True,
+    "force_signed": False,  # The HTTP server sets it to true when it starts (§10.1).
+    "force_signed_requests": False,
+    "store_all_signed": True,
+    "default_index": {"device": "hyperbuddy@1.0"},  # `HB_INDEX=ui`, the reference's env default.
+    "default_index_path": "index",
+    "default_request": "/~hyperbuddy@1.0/dashboard",
+    "generate_index": True,
+    "auth_hook_commit_key": "!",
+    "on": {
+        "request": {
+            "device": "auth-hook@1.0",
+            "path": "request",
+            "when": {"keys": ["authorization", "!"]},
+            "secret-provider": {"device": "http-auth@1.0", "access-control": {"device": "http-auth@1.0"}},
+        },
+    },
+    # --- Routing (router@1.0) ---
+    "router_opts": {"routes": []},
+    "routes": [
+        {"template": "/result/.*", "node": {"prefix": "http://localhost:6363"}},
+        {"template": "/snapshot/.*", "node": {"prefix": "http://localhost:6363"}},
+        {"template": "/dry-run.*", "node": {"prefix": "http://localhost:6363"}},
+        {"template": "/graphql", "nodes": [
+            {"prefix": "https://ao-search-gateway.goldsky.com", "opts": dict(_HTTPC)},
+            {"prefix": "https://arweave-search.goldsky.com", "opts": dict(_HTTPC)},
+            {"prefix": "https://arweave.net", "opts": dict(_GUN)},
+        ]},
+        {"template": "/arweave", "node": {"match": "^/arweave", "with": "https://arweave.net", "opts": dict(_HTTPC)}},
+        {"template": "/raw", "node": {"prefix": "https://arweave.net", "opts": dict(_GUN)}},
+    ],
+    # --- Trust, identities, history (§11.1) ---
+    "node_history": [],  # Every change to the node message made through meta@1.0 is appended here.
+    "identities": {},
+    "trusted": {},
+    "snp_enforced_keys": ["firmware", "kernel", "initrd", "append", "vmm_type", "guest_features"],
+    # --- Stores (§9); `store` and `priv_store` are DERIVED from data_dir ---
+    "store_defaults": {},
+    # --- Debugging and scripts ---
+    "debug_print": False,  # true, false, or a list of event topics.
+    "lua_scripts": "scripts",
+}
+
+
+def _derive_store(opts: Mapping[str, Any]) -> Any:
+    return default_store(get(opts, "data_dir"))
+
+
+def _derive_priv_store(opts: Mapping[str, Any]) -> Any:
+    return default_priv_store(get(opts, "data_dir"))
+
+
+def _derive_port_external(opts: Mapping[str, Any]) -> Any:
+    return get(opts, "port")
+
+
+DERIVED: Mapping[str, Callable[[Mapping[str, Any]], Any]] = {
+    "store": _derive_store,
+    "priv_store": _derive_priv_store,
+    "port_external": _derive_port_external,
+}
+"""Defaults computed from other options when the key itself is not set."""
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of the lists and maps in a default value (the leaves are immutable)."""
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
+class _Defaults(Mapping[str, Any]):
+    """A read-only view of the defaults that hands out copies, so no caller can change a default."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return _fresh(self._data[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"DEFAULTS({self._data!r})"
+
+
+DEFAULTS: Mapping[str, Any] = _Defaults({
+    **_DEFAULTS,
+    "store": default_store(DEFAULT_DATA_DIR),
+    "priv_store": default_priv_store(DEFAULT_DATA_DIR),
+    "port_external": _DEFAULTS["port"],
+})
+"""Every default aonode knows, with `store`, `priv_store` and `port_external` as derived for the
+default `data_dir` and `port`. Read-only; each access returns a fresh copy of a list or dict."""
+
+
+def option_key(key: str | bytes) -> str:
+    """The Python form of an option key: `-` becomes `_` (`cache-control` -> `cache_control`)."""
+    if isinstance(key, str) and "-" not in key:
+        return key
+    return normalize_key(key).replace("-", "_")
+
+
+def config_key(key: object) -> str:
+    """The option key for a key read from a file or message: lowercased, `-` -> `_` (`key_to_atom`)."""
+    return normalize_key(key).lower().replace("-", "_")
+
+
+def get(opts: Mapping[str, Any], key: str | bytes, default: Any = None) -> Any:
+    """Look an option up in `opts`, then in the derived defaults, then in DEFAULTS (`hb_opts:get`, §11.2).
+
+    As in the reference, a known default wins over `default`: `get({}, "cache_control", [])` is
+    `["no-cache", "no-store"]`. `default` is returned only for keys with no default at all.
+
+    Args:
+        opts: the options; keys in Python form.
+        key: `cache_control` or `cache-control` (binary keys from messages use `-`).
+        default: the value for a key that is neither set nor known.
+    """
+    name = option_key(key)
+    if name in opts:
+        return opts[name]
+    derive = DERIVED.get(name)
+    if derive is not None:
+        return derive(opts)
+    if name in _DEFAULTS:
+        return DEFAULTS[name]
+    return default
+
+
+def with_defaults(opts: Mapping[str, Any]) -> Opts:
+    """Every option spelled out: DEFAULTS, the derived defaults computed from `opts`, then `opts`."""
+    out: Opts = dict(DEFAULTS)
+    for name, derive in DERIVED.items():
+        out[name] = derive(opts)
+    out.update((option_key(k), v) for k, v in opts.items())
+    return out
+
+
+def layer(*sources: Mapping[str, Any] | None) -> Opts:
+    """Merge option sources, each later one winning key by key; `None` sources are skipped.
+
+    Call it as `layer(from_environ(env), load_config(path), cli_options)`: defaults <
+    environment < config file < CLI flags / explicit options (§11.2). The merge is shallow,
+    like `maps:merge`: a later `http_extra_opts` replaces an earlier one whole. Keys are put in
+    Python form (`-` -> `_`).
+    """
+    out: Opts = {}
+    for source in sources:
+        if source is not None:
+            out.update((option_key(k), v) for k, v in source.items())
+    return out
+
+
+# --- Converters: text or decoded values -> typed option values -----------------------------
+
+class _Invalid(Exception):
+    """A converter's complaint; `path` holds nested keys below the option, innermost last."""
+
+    def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path
+
+
+Converter = Callable[[Any], Any]
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+
+
+def _bool_text(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _to_bool(value: Any) -> bool:
+    found = _bool_text(value)
+    if found is None:
+        raise _Invalid(f"expected true or false, got {_show(value)}")
+    return found
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return int(value.strip())
+    raise _Invalid(f"expected an integer, got {_show(value)}")
+
+
+def _to_port(value: Any) -> int:
+    try:
+        port: int | None = _to_int(value)
+    except _Invalid:
+        port = None
+    if port is None or not 0 <= port <= 65535:
+        raise _Invalid(f"expected a port number from 0 to 65535, got {_show(value)}")
+    return port
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        result = float(value)
+    elif isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        result = float(value.strip())
+    else:
+        raise _Invalid(f"expected a number, got {_show(value)}")
+    if not math.isfinite(result):
+        raise _Invalid(f"expected a finite number, got {_show(value)}")
+    return result
+
+
+def _to_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected text, got {_show(value)}")
+    return value
+
+
+def _atom(*choices: str | bool) -> Converter:
+    """An Erlang atom option: text, or `true`/`false`; restricted to `choices` when given."""
+
+    def convert(value: Any) -> str | bool:
+        found: str | bool | None = _bool_text(value)
+        if found is None and isinstance(value, str):
+            found = value
+        if found is None or (choices and found not in choices):
+            allowed = ", ".join(str(c).lower() if isinstance(c, bool) else c for c in choices) or "text"
+            raise _Invalid(f"expected {'one of ' if choices else ''}{allowed}, got {_show(value)}")
+        return found
+
+    return convert
+
+
+def _numbered(value: Any) -> Any:
+    """A map keyed `1`..`n` (how flat@1.0 writes a list) as a list; anything else unchanged."""
+    if isinstance(value, dict) and value and set(value) == {str(i) for i in range(1, len(value) + 1)}:
+        return [value[str(i)] for i in range(1, len(value) + 1)]
+    return value
+
+
+def _to_list(value: Any) -> list[Any]:
+    value = _numbered(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise _Invalid(f"expected a list, got {_show(value)}")
+
+
+def _to_text_list(value: Any) -> list[str]:
+    items = _to_list(value)
+    for i, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            raise _Invalid(f"expected text, got {_show(item)}", (str(i),))
+    return items
+
+
+def _to_map(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"expected a map, got {_show(value)}")
+    return dict(value)
+
+
+def _to_options(value: Any) -> dict[str, Any]:
+    """A map of options (`http_extra_opts`): keys and values go through the same rules as the top level."""
+    out: dict[str, Any] = {}
+    for raw_key, item in _to_map(value).items():
+        key = config_key(raw_key)
+        try:
+            out[key] = _kind(key)(item)
+        except _Invalid as exc:
+            raise _Invalid(exc.problem, (key, *exc.path)) from None
+    return out
+
+
+def _to_stores(value: Any) -> list[Any]:
+    """One store spec (a map) or a chain of them (§9.1); a store object given in code is kept."""
+    value = _numbered(value)
+    if isinstance(value, Mapping):
+        return [dict(value)]
+    if isinstance(value, (list, tuple)):
+        out: list[Any] = []
+        for i, item in enumerate(value, 1):
+            if isinstance(item, (str, int, float, bool)) or item is None:
+                raise _Invalid(f"expected a store spec (a map), got {_show(item)}", (str(i),))
+            out.append(dict(item) if isinstance(item, Mapping) else item)
+        return out
+    raise _Invalid(f"expected a store spec or a list of them, got {_show(value)}")
+
+
+def _to_debug_print(value: Any) -> bool | list[str]:
+    """`HB_PRINT` rules: `1`/`true` -> true, `0`/`false`/empty -> false, else a comma-separated topic list."""
+    if isinstance(value, str):
+        if value.strip().lower() in ("1", "true"):
+            return True
+        if value.strip().lower() in ("", "0", "false"):
+            return False
+    if isinstance(value, bool):
+        return value
+    return _to_text_list(value)
+
+
+def _to_index(value: Any) -> dict[str, Any]:
+    """`HB_INDEX` rules (§11.2): `ui`, `text`, `Device/Path` or `Device`; a map is taken as given."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise _Invalid(f"expected ui, text, Device or Device/Path, got {_show(value)}")
+    if value == "ui":
+        return {"device": "hyperbuddy@1.0"}
+    if value == "text":
+        return {"device": "hyperbuddy@1.0", "path": "format"}
+    tokens = [t for t in value.split("/") if t]
+    if len(tokens) == 1:
+        return {"device": tokens[0]}
+    if len(tokens) == 2:
+        return {"device": tokens[0], "path": tokens[1]}
+    raise _Invalid(f"expected ui, text, Device or Device/Path, got {value!r}")
+
+
+_BY_TYPE: tuple[tuple[type, Converter], ...] = (
+    (bool, _to_bool),
+    (int, _to_int),
+    (float, _to_float),
+    (str, _to_text),
+    (list, _to_list),
+    (dict, _to_map),
+)
+
+# Converters chosen by hand; every other known key gets the one for its default's type (_BY_TYPE).
+_KINDS: dict[str, Converter] = {
+    "port": _to_port,
+    "port_external": _to_port,
+    "mode": _atom("debug", "prod"),
+    "initialized": _atom(True, False, "permanent"),
+    "scheduling_mode": _atom("aggressive", "local_confirmation", "remote_confirmation", "disabled"),
+    "compute_mode": _atom("aggressive", "lazy"),
+    "hashpath": _atom("update", "ignore"),
+    "await_inprogress": _atom(False, True, "named"),
+    "spawn_worker": _atom(False, True, "recursive"),
+    "linkify_mode": _atom(False, "offload", "discard"),
+    "error_strategy": _atom(),
+    "client_error_strategy": _atom(),
+    "store_scope_resolved": _atom(),
+    "cache_control": _to_text_list,
+    "trusted_device_signers": _to_text_list,
+    "http_inbound_filter_keys": _to_text_list,
+    "snp_enforced_keys": _to_text_list,
+    "http_extra_opts": _to_options,
+    "store": _to_stores,
+    "priv_store": _to_stores,
+    "debug_print": _to_debug_print,
+    "default_index": _to_index,
+}
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
+def _kind(key: str) -> Converter:
+    if key in _KINDS:
+        return _KINDS[key]
+    if key in _DEFAULTS:
+        default = _DEFAULTS[key]
+        for typ, convert in _BY_TYPE:
+            if isinstance(default, typ):
+                return convert
+    return _keep
+
+
+def _plain(value: Any) -> Any:
+    """Decoded message values as option values: binaries -> str, atoms -> str, maps and lists recursively."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Invalid("value is not UTF-8 text") from None
+    if isinstance(value, Atom):
+        return value.name
+    if isinstance(value, Link):
+        raise _Invalid(f"a link ({value.id}) cannot stand in a configuration")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {normalize_key(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _coerce(values: Mapping[Any, Any], source: str, lines: Mapping[tuple[str, ...], int] | None = None) -> Opts:
+    out: Opts = {}
+    for raw_key, raw_value in values.items():
+        key = config_key(raw_key)
+        try:
+            out[key] = _kind(key)(_plain(raw_value))
+        except _Invalid as exc:
+            path = (key, *exc.path)
+            line = None
+            for end in range(len(path), 0, -1):
+                line = (lines or {}).get(path[:end])
+                if line is not None:
+                    break
+            raise ConfigError(exc.problem, source=source, line=line, key="/".join(path)) from None
+    return out
+
+
+def coerce(values: Mapping[Any, Any], *, source: str = "message") -> Opts:
+    """Option keys and values from a decoded message or map (`mimic_default_types`, §11.2).
+
+    Keys are lowercased with `-` -> `_`. Binaries and atoms become str; each known option's
+    value is converted to its default's type (`"8734"` -> 8734, `"false"` -> False, a
+    comma-separated `cache_control` -> a list); unknown keys keep their values. Use it for
+    `POST /~meta@1.0/info` bodies as well as files.
+
+    Raises:
+        ConfigError: a value does not fit its option; the text names `source` and the key.
+    """
+    return _coerce(values, source)
+
+
+# --- Files -------------------------------------------------------------------------------
+
+def load_config(path: str | os.PathLike[str], *, missing_ok: bool = False) -> Opts:
+    """Read a config file (`hb_opts:load`, §11.2): `.json` through json@1.0, anything else as flat@1.0 text.
+
+    Flat files hold `key: value` lines; blank lines and `#` comments are skipped, trailing
+    whitespace is trimmed, and `a/b: v` nests (`store/1/name: x` builds a one-store list).
+    Values are coerced as `coerce` does. The reference ignores a config file it cannot
+    read; aonode refuses to start on a broken one.
+
+    Args:
+        path: the file.
+        missing_ok: return `{}` when the file does not exist (for the default location).
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or a value does not fit its option.
+    """
+    source = os.fspath(path)
+    try:
+        data = Path(source).read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise ConfigError("no such file", source=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", source=source) from exc
+    if Path(source).suffix.lower() == ".json":
+        return _load_json(data, source)
+    return _load_flat(data, source)
+
+
+def _load_json(data: bytes, source: str) -> Opts:
+    try:
+        decoded = json_codec.loads(data)
+    except AOError as exc:
+        raise ConfigError(exc.message, source=source) from exc
+    if not isinstance(decoded, dict):
+        raise ConfigError("expected a JSON object at the top level", source=source)
+    return _coerce(decoded, source)
+
+
+def _load_flat(data: bytes, source: str) -> Opts:
+    entries: dict[str, bytes] = {}
+    lines: dict[tuple[str, ...], int] = {}
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").rstrip()
+        except UnicodeDecodeError:
+            raise ConfigError("the line is not UTF-8 text", source=source, line=number) from None
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition(": ")
+        if not sep:
+            key, sep, value = line.partition(":")
+            if not sep or value.strip():
+                raise ConfigError("expected a 'key: value' line", source=source, line=number)
+        key = key.strip()
+        segments = key.split("/")
+        if any(not s for s in segments):
+            raise ConfigError("the key has an empty path segment", source=source, line=number, key=key)
+        entries[key] = value.strip().encode("utf-8")
+        for end in range(1, len(segments) + 1):
+            lines[tuple(config_key(s) for s in segments[:end])] = number
+    try:
+        nested = flat_codec.from_wire(entries)
+    except AOError as exc:
+        raise ConfigError(exc.message, source=source) from exc
+    assert isinstance(nested, dict)
+    return _coerce(nested, source, lines)
+
+
+# --- Environment ---------------------------------------------------------------------------
+
+ENV_VARS: Mapping[str, tuple[str, Converter]] = {
+    "HB_PORT": ("port", _to_port),
+    "HB_KEY": ("priv_key_location", _to_text),
+    "HB_CONFIG": ("hb_config_location", _to_text),
+    "HB_MODE": ("mode", _KINDS["mode"]),
+    "HB_PRINT": ("debug_print", _to_debug_print),
+    "HB_INDEX": ("default_index", _to_index),
+    "LUA_SCRIPTS": ("lua_scripts", _to_text),
+    "LUA_TESTS": ("lua_tests", _to_text),
+    "AONODE_DATA_DIR": ("data_dir", _to_text),
+}
+"""Environment variables aonode reads (`ENV_KEYS`, §11.2): name -> (option key, parser)."""
+
+
+def from_environ(environ: Mapping[str, str]) -> Opts:
+    """The options set by environment variables in `environ` (the caller passes `os.environ`).
+
+    Only variables that are set and non-empty appear in the result; `ENV_VARS` lists them.
+    `HB_PRINT` is `1`/`true` for everything or a comma-separated list of topics; `HB_INDEX`
+    is `ui`, `text`, `Device/Path` or `Device`.
+
+    Raises:
+        ConfigError: a variable's value is invalid; the text names the variable.
+    """
+    out: Opts = {}
+    for name, (key, convert) in ENV_VARS.items():
+        text = environ.get(name)
+        if not text:
+            continue
+        try:
+            out[key] = convert(text)
+        except _Invalid as exc:
+            raise ConfigError(exc.problem, source=f"environment variable {name}") from None
+    return out
+
+
+# --- Public view -----------------------------------------------------------------------------
+
+def _key_text(key: object) -> str:
+    try:
+        return normalize_key(key)
+    except TypeError:
+        return str(key)
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {text: _public(v) for k, v in value.items() if not is_private(text := _key_text(k))}
+    if isinstance(value, (list, tuple)):
+        return [_public(v) for v in value]
+    if value is None or isinstance(value, (bytes, str, bool, int, float, Atom, Link)):
+        return value
+    return UNENCODABLE
+
+
+def public_view(opts: Mapping[Any, Any]) -> Opts:
+    """The options as `meta@1.0 info` shows them (§11.1): no secrets, nothing unencodable.
+
+    Keys starting with `priv` (`priv_wallet`, `priv_key_location`, ...) are removed at every
+    depth; values no message can hold (wallets, functions, store instances) become
+    `"Unencodable value."`. Pass `with_defaults(opts)` to show the defaults too.
+    """
+    result = _public(opts)
+    assert isinstance(result, dict)
+    return result
