@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from oracle import FIXTURES
 
 from aonode.crypto import Wallet
@@ -33,6 +34,8 @@ def test_new_then_address(tmp_path: Path) -> None:
 
 
 def test_address_of_reference_wallet() -> None:
+    if not (FIXTURES / "key-2.json").exists():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
     shown = _aonode("wallet", "address", str(FIXTURES / "key-2.json"))
     assert shown.stdout.strip() == "J-j0jyZ1YWhMBXtJMWHz-dl-mDcksoJSQo_Fq5loHUs"
 

@@ -53,7 +53,10 @@ def ed_key() -> Ed25519Key:
 
 
 def raw_vector(name: str) -> bytes:
-    return base64.b64decode((VECTORS / name).read_text())
+    path = VECTORS / name
+    if not path.exists():
+        pytest.skip(f"shared vectors not found at {path}")
+    return base64.b64decode(path.read_text())
 
 
 def only_commitment(tabm: TABM | bytes) -> tuple[str, TABM]:

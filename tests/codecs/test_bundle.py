@@ -35,7 +35,10 @@ pytestmark = pytest.mark.skipif(not VECTORS.is_dir(), reason=f"{VECTORS} is miss
 
 
 def raw_vector(name: str) -> bytes:
-    return base64.b64decode((VECTORS / name).read_text())
+    path = VECTORS / name
+    if not path.exists():
+        pytest.skip(f"shared vectors not found at {path}")
+    return base64.b64decode(path.read_text())
 
 
 @cache
