@@ -13,7 +13,7 @@ options rather than fixed (`DERIVED`): `store` and `priv_store` live under
 
 Text from a config file, the environment or a message is coerced to the type of
 the option's default (`mimic_default_types` in `hb_opts`): each known key has a
-converter in `_KINDS`, chosen by hand where the default's Python type does not
+converter in `KINDS`, chosen by hand where the default's Python type does not
 say enough (atoms with a fixed set of values, ports, store lists), and otherwise
 inferred from the default's type. Unknown keys keep their values. Every rejected
 value raises `ConfigError`, which names the file (or variable), the line and the
@@ -25,15 +25,27 @@ the mapping, and only `load_config` opens a file, the one the caller names.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from aonode.codecs import flat as flat_codec
 from aonode.codecs import json as json_codec
+from aonode.core._option_values import (
+    BY_TYPE,
+    KINDS,
+    Converter,
+    Invalid,
+    config_key,
+    keep,
+    plain,
+    to_debug_print,
+    to_index,
+    to_map,
+    to_port,
+    to_text,
+)
 from aonode.errors import AOError, BadMessage
 from aonode.message import Atom, Link, is_private, normalize_key
 
@@ -259,11 +271,6 @@ def option_key(key: str | bytes) -> str:
     return normalize_key(key).replace("-", "_")
 
 
-def config_key(key: object) -> str:
-    """The option key for a key read from a file or message: lowercased, `-` -> `_` (`key_to_atom`)."""
-    return normalize_key(key).lower().replace("-", "_")
-
-
 def get(opts: Mapping[str, Any], key: str | bytes, default: Any = None) -> Any:
     """Look an option up in `opts`, then in the derived defaults, then in DEFAULTS (`hb_opts:get`, §11.2).
 
@@ -310,218 +317,20 @@ def layer(*sources: Mapping[str, Any] | None) -> Opts:
     return out
 
 
-# --- Converters: text or decoded values -> typed option values -----------------------------
-
-class _Invalid(Exception):
-    """A converter's complaint; `path` holds nested keys below the option, innermost last."""
-
-    def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.path = path
-
-
-Converter = Callable[[Any], Any]
-
-_INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
-
-
-def _bool_text(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def _to_bool(value: Any) -> bool:
-    found = _bool_text(value)
-    if found is None:
-        raise _Invalid(f"expected true or false, got {_show(value)}")
-    return found
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value.strip())
-    raise _Invalid(f"expected an integer, got {_show(value)}")
-
-
-def _to_port(value: Any) -> int:
-    try:
-        port: int | None = _to_int(value)
-    except _Invalid:
-        port = None
-    if port is None or not 0 <= port <= 65535:
-        raise _Invalid(f"expected a port number from 0 to 65535, got {_show(value)}")
-    return port
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        result = float(value)
-    elif isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        result = float(value.strip())
-    else:
-        raise _Invalid(f"expected a number, got {_show(value)}")
-    if not math.isfinite(result):
-        raise _Invalid(f"expected a finite number, got {_show(value)}")
-    return result
-
-
-def _to_text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"expected text, got {_show(value)}")
-    return value
-
-
-def _atom(*choices: str | bool) -> Converter:
-    """An Erlang atom option: text, or `true`/`false`; restricted to `choices` when given."""
-
-    def convert(value: Any) -> str | bool:
-        found: str | bool | None = _bool_text(value)
-        if found is None and isinstance(value, str):
-            found = value
-        if found is None or (choices and found not in choices):
-            allowed = ", ".join(str(c).lower() if isinstance(c, bool) else c for c in choices) or "text"
-            raise _Invalid(f"expected {'one of ' if choices else ''}{allowed}, got {_show(value)}")
-        return found
-
-    return convert
-
-
-def _numbered(value: Any) -> Any:
-    """A map keyed `1`..`n` (how flat@1.0 writes a list) as a list; anything else unchanged."""
-    if isinstance(value, dict) and value and set(value) == {str(i) for i in range(1, len(value) + 1)}:
-        return [value[str(i)] for i in range(1, len(value) + 1)]
-    return value
-
-
-def _to_list(value: Any) -> list[Any]:
-    value = _numbered(value)
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise _Invalid(f"expected a list, got {_show(value)}")
-
-
-def _to_text_list(value: Any) -> list[str]:
-    items = _to_list(value)
-    for i, item in enumerate(items, 1):
-        if not isinstance(item, str):
-            raise _Invalid(f"expected text, got {_show(item)}", (str(i),))
-    return items
-
-
-def _to_map(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _Invalid(f"expected a map, got {_show(value)}")
-    return dict(value)
-
-
 def _to_options(value: Any) -> dict[str, Any]:
     """A map of options (`http_extra_opts`): keys and values go through the same rules as the top level."""
     out: dict[str, Any] = {}
-    for raw_key, item in _to_map(value).items():
+    for raw_key, item in to_map(value).items():
         key = config_key(raw_key)
         try:
             out[key] = _kind(key)(item)
-        except _Invalid as exc:
-            raise _Invalid(exc.problem, (key, *exc.path)) from None
+        except Invalid as exc:
+            raise Invalid(exc.problem, (key, *exc.path)) from None
     return out
 
 
-def _to_stores(value: Any) -> list[Any]:
-    """One store spec (a map) or a chain of them (§9.1); a store object given in code is kept."""
-    value = _numbered(value)
-    if isinstance(value, Mapping):
-        return [dict(value)]
-    if isinstance(value, (list, tuple)):
-        out: list[Any] = []
-        for i, item in enumerate(value, 1):
-            if isinstance(item, (str, int, float, bool)) or item is None:
-                raise _Invalid(f"expected a store spec (a map), got {_show(item)}", (str(i),))
-            out.append(dict(item) if isinstance(item, Mapping) else item)
-        return out
-    raise _Invalid(f"expected a store spec or a list of them, got {_show(value)}")
-
-
-def _to_debug_print(value: Any) -> bool | list[str]:
-    """`HB_PRINT` rules: `1`/`true` -> true, `0`/`false`/empty -> false, else a comma-separated topic list."""
-    if isinstance(value, str):
-        if value.strip().lower() in ("1", "true"):
-            return True
-        if value.strip().lower() in ("", "0", "false"):
-            return False
-    if isinstance(value, bool):
-        return value
-    return _to_text_list(value)
-
-
-def _to_index(value: Any) -> dict[str, Any]:
-    """`HB_INDEX` rules (§11.2): `ui`, `text`, `Device/Path` or `Device`; a map is taken as given."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if not isinstance(value, str):
-        raise _Invalid(f"expected ui, text, Device or Device/Path, got {_show(value)}")
-    if value == "ui":
-        return {"device": "hyperbuddy@1.0"}
-    if value == "text":
-        return {"device": "hyperbuddy@1.0", "path": "format"}
-    tokens = [t for t in value.split("/") if t]
-    if len(tokens) == 1:
-        return {"device": tokens[0]}
-    if len(tokens) == 2:
-        return {"device": tokens[0], "path": tokens[1]}
-    raise _Invalid(f"expected ui, text, Device or Device/Path, got {value!r}")
-
-
-_BY_TYPE: tuple[tuple[type, Converter], ...] = (
-    (bool, _to_bool),
-    (int, _to_int),
-    (float, _to_float),
-    (str, _to_text),
-    (list, _to_list),
-    (dict, _to_map),
-)
-
-# Converters chosen by hand; every other known key gets the one for its default's type (_BY_TYPE).
-_KINDS: dict[str, Converter] = {
-    "port": _to_port,
-    "port_external": _to_port,
-    "mode": _atom("debug", "prod"),
-    "initialized": _atom(True, False, "permanent"),
-    "scheduling_mode": _atom("aggressive", "local_confirmation", "remote_confirmation", "disabled"),
-    "compute_mode": _atom("aggressive", "lazy"),
-    "hashpath": _atom("update", "ignore"),
-    "await_inprogress": _atom(False, True, "named"),
-    "spawn_worker": _atom(False, True, "recursive"),
-    "linkify_mode": _atom(False, "offload", "discard"),
-    "error_strategy": _atom(),
-    "client_error_strategy": _atom(),
-    "store_scope_resolved": _atom(),
-    "cache_control": _to_text_list,
-    "trusted_device_signers": _to_text_list,
-    "http_inbound_filter_keys": _to_text_list,
-    "snp_enforced_keys": _to_text_list,
-    "http_extra_opts": _to_options,
-    "store": _to_stores,
-    "priv_store": _to_stores,
-    "debug_print": _to_debug_print,
-    "default_index": _to_index,
-}
-
-
-def _keep(value: Any) -> Any:
-    return value
+# Options whose values are themselves options need `_kind`, so they are added here.
+_KINDS: dict[str, Converter] = {**KINDS, "http_extra_opts": _to_options}
 
 
 def _kind(key: str) -> Converter:
@@ -529,28 +338,10 @@ def _kind(key: str) -> Converter:
         return _KINDS[key]
     if key in _DEFAULTS:
         default = _DEFAULTS[key]
-        for typ, convert in _BY_TYPE:
+        for typ, convert in BY_TYPE:
             if isinstance(default, typ):
                 return convert
-    return _keep
-
-
-def _plain(value: Any) -> Any:
-    """Decoded message values as option values: binaries -> str, atoms -> str, maps and lists recursively."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Invalid("value is not UTF-8 text") from None
-    if isinstance(value, Atom):
-        return value.name
-    if isinstance(value, Link):
-        raise _Invalid(f"a link ({value.id}) cannot stand in a configuration")
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {normalize_key(k): _plain(v) for k, v in value.items()}
-    return value
+    return keep
 
 
 def _coerce(values: Mapping[Any, Any], source: str, lines: Mapping[tuple[str, ...], int] | None = None) -> Opts:
@@ -558,8 +349,8 @@ def _coerce(values: Mapping[Any, Any], source: str, lines: Mapping[tuple[str, ..
     for raw_key, raw_value in values.items():
         key = config_key(raw_key)
         try:
-            out[key] = _kind(key)(_plain(raw_value))
-        except _Invalid as exc:
+            out[key] = _kind(key)(plain(raw_value))
+        except Invalid as exc:
             path = (key, *exc.path)
             line = None
             for end in range(len(path), 0, -1):
@@ -658,15 +449,15 @@ def _load_flat(data: bytes, source: str) -> Opts:
 # --- Environment ---------------------------------------------------------------------------
 
 ENV_VARS: Mapping[str, tuple[str, Converter]] = {
-    "HB_PORT": ("port", _to_port),
-    "HB_KEY": ("priv_key_location", _to_text),
-    "HB_CONFIG": ("hb_config_location", _to_text),
-    "HB_MODE": ("mode", _KINDS["mode"]),
-    "HB_PRINT": ("debug_print", _to_debug_print),
-    "HB_INDEX": ("default_index", _to_index),
-    "LUA_SCRIPTS": ("lua_scripts", _to_text),
-    "LUA_TESTS": ("lua_tests", _to_text),
-    "AONODE_DATA_DIR": ("data_dir", _to_text),
+    "HB_PORT": ("port", to_port),
+    "HB_KEY": ("priv_key_location", to_text),
+    "HB_CONFIG": ("hb_config_location", to_text),
+    "HB_MODE": ("mode", KINDS["mode"]),
+    "HB_PRINT": ("debug_print", to_debug_print),
+    "HB_INDEX": ("default_index", to_index),
+    "LUA_SCRIPTS": ("lua_scripts", to_text),
+    "LUA_TESTS": ("lua_tests", to_text),
+    "AONODE_DATA_DIR": ("data_dir", to_text),
 }
 """Environment variables aonode reads (`ENV_KEYS`, §11.2): name -> (option key, parser)."""
 
@@ -688,7 +479,7 @@ def from_environ(environ: Mapping[str, str]) -> Opts:
             continue
         try:
             out[key] = convert(text)
-        except _Invalid as exc:
+        except Invalid as exc:
             raise ConfigError(exc.problem, source=f"environment variable {name}") from None
     return out
 
