@@ -13,7 +13,7 @@ from aonode.codecs._commitments import (
 )
 from aonode.codecs._convert import CODECS, decode, encode
 from aonode.codecs._dataitem import DataItem, parse_item
-from aonode.codecs._ids import hashpath, message_id, select_commitments, to_tabm
+from aonode.codecs._ids import fingerprint, hashpath, message_id, select_commitments, to_tabm
 
 __all__ = [
     "BundleLayout",
@@ -31,6 +31,7 @@ __all__ = [
     "committed_keys",
     "decode",
     "encode",
+    "fingerprint",
     "flat",
     "hashpath",
     "httpsig",

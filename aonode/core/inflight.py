@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from aonode.codecs import fingerprint
 from aonode.core import devices
 from aonode.core.terms import Result
-from aonode.message import Atom, Link
 
 __all__ = ["group_of", "run"]
 
@@ -29,14 +29,11 @@ _running: dict[Any, tuple[int, Future[Result]]] = {}
 
 
 def _freeze(value: Any) -> Any:
-    """A hashable, order-independent stand-in for a message."""
-    if isinstance(value, Mapping):
-        return frozenset((k, _freeze(v)) for k, v in value.items() if not str(k).startswith("priv"))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, (bytes, str, int, float, bool, Atom, Link)) or value is None:
-        return value
-    return id(value)
+    """A hashable stand-in for a message: its content, or its identity when it holds objects."""
+    try:
+        return fingerprint(value)
+    except TypeError:
+        return ("object", id(value))
 
 
 def group_of(info: Mapping[str, Any], base: Any, request: Any, opts: Mapping[str, Any]) -> Any | None:

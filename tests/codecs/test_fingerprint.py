@@ -1,0 +1,35 @@
+"""`fingerprint` keys the ID memo: equal exactly when IDs must be equal."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from strategies import messages
+
+from aonode.codecs import fingerprint, message_id
+from aonode.codecs._ids import _message_id
+from aonode.message import Atom
+
+
+def test_types_are_told_apart() -> None:
+    values = [True, 1, 1.0, b"1", "x", Atom("x"), None, False, 0, [1], {"a": 1}]
+    prints = [fingerprint({"k": v}) for v in values]
+    assert len(set(prints)) == len(values)
+    assert message_id({"k": True}) != message_id({"k": 1})
+
+
+def test_key_order_and_private_keys_do_not_count() -> None:
+    assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+    assert fingerprint({"a": 1, "priv": {"hashpath": b"x"}}) == fingerprint({"a": 1})
+
+
+def test_objects_have_no_fingerprint() -> None:
+    with pytest.raises(TypeError):
+        fingerprint({"device": {"f": lambda: 1}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages)
+def test_memoised_ids_equal_computed_ids(msg: dict[str, object]) -> None:
+    assert message_id(msg) == _message_id(msg)
+    assert message_id(msg, commitments="all") == _message_id(msg, commitments="all")
