@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# The HTTP node (`aonode serve`) is not built yet; until it is, say so plainly.
+# A node on port 8734 with its LMDB store and wallet in ./aonode-data (created on first start).
+# Override with `make run PORT=9000 DATA=/var/lib/aonode`; Ctrl-C stops it cleanly.
+PORT ?= 8734
+DATA ?= aonode-data
 run: $(STAMP)
-	@if $(BIN)/aonode --help | grep -q serve; then $(BIN)/aonode serve; else \
-	  echo "aonode: the HTTP node is not built yet; installed: $$($(BIN)/aonode --version)"; \
-	  echo "try: $(BIN)/aonode wallet new wallet.json"; exit 1; fi
+	$(BIN)/aonode serve --port $(PORT) --data-dir $(DATA)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

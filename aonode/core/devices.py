@@ -54,6 +54,8 @@ ENTRY_POINT_GROUP = "aonode.devices"
 # Name → "module:attribute". Imported on first use so that a node only pays for what it runs.
 BUILTIN_DEVICES: Mapping[str, str] = {
     "message@1.0": "aonode.devices.message:MessageDevice",
+    "meta@1.0": "aonode.devices.meta:MetaDevice",
+    "relay@1.0": "aonode.devices.relay:RelayDevice",
     "stack@1.0": "aonode.devices.stack:StackDevice",
     "test-device@1.0": "aonode.devices.test_device:TestDevice",
 }

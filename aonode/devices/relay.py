@@ -1,0 +1,201 @@
+"""`relay@1.0`: carry a message to another node or any HTTP(S) URL (node-services.md §2).
+
+    call     send the message and return the peer's answer (its full response message)
+    cast     send it in the background and answer `OK` at once
+    request  a `request` hook that relays every inbound request through `call`
+
+`call` (Base = M1, Request = M2):
+
+1. The target is `M2[M2.target]` (else `M2.body`) when M2 has a `target` other than `self`;
+   otherwise M1 (`hb_message:find_target`).
+2. Each parameter is the first found, in this order ("T" is the target read as a plain
+   message):
+
+       path     M1.path, T.path, M2.relay-path, M1.relay-path             (required)
+       device   M1.relay-device, T.relay-device, M2.relay-device          (else `device` is dropped)
+       peer     M1.peer, T.peer, M2.peer                                   (else the path is a URL)
+       method   M1.method, T.method, M2.relay-method, M1.relay-method, M2.method   (else GET)
+       body     M1.body, T.body, M2.relay-body, M1.relay-body, M2.body     (else T's own)
+       commit   T.commit-request, M2.relay-commit-request, M1.relay-commit-request,
+                M2.commit-request, M1.commit-request                       (else false)
+
+   M2.path is never used: it is `call`. The message sent is T with `method` and `path` set,
+   `body` replaced when one was found, and `device` replaced by relay-device or removed.
+3. With commit true, the node must allow it (`relay_allow_commit_request`, default false;
+   otherwise `Forbidden`); the message is then signed with the node's wallet. Either way it
+   must verify before it leaves. `"true"` from a query string counts as true (the reference
+   crashes on it).
+4. It is sent with the `http_client` set to T's `http-client` or the `relay_http_client`
+   option (default `httpc`, which follows redirects) and `http_only_result` false: to `peer`
+   when one is given, else to the absolute URL in `path` (routing a relative path by the
+   node's `routes` belongs to router@1.0, which is not built; such a call answers 502).
+5. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
+   `error`, 5xx as `failure`, a network failure as `error` with status 502/504) is returned
+   unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.codecs import commit, verify
+from aonode.core.access import get
+from aonode.core.devices import Device
+from aonode.core.resolver import ensure_loaded
+from aonode.core.terms import Result
+from aonode.devices.message import ABSENT, lookup
+from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
+from aonode.http import client
+from aonode.message import Atom, is_private, normalize_key
+
+__all__ = ["RelayDevice", "find_target"]
+
+log = logging.getLogger(__name__)
+
+# The reference's hb_opts default for `relay_http_client` (§2, §15).
+DEFAULT_RELAY_HTTP_CLIENT = "httpc"
+# Devices whose keys read as plain message keys: reading through them costs a resolution for nothing.
+_PLAIN_DEVICES = frozenset({"message@1.0", "relay@1.0"})
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else normalize_key(value)
+
+
+def _plain(key: str, msg: Any, opts: Mapping[str, Any]) -> Any:
+    """`key` read from `msg` as `message@1.0` reads it, or ABSENT."""
+    if not isinstance(msg, Mapping) or is_private(key):
+        return ABSENT
+    found = lookup(key, msg)
+    return found if found is ABSENT else ensure_loaded(found, opts)
+
+
+def _read(key: str, msg: Any, opts: Mapping[str, Any]) -> Any:
+    """`key` read from `msg` through its device (`hb_ao:get`), or ABSENT."""
+    if not isinstance(msg, Mapping):
+        return ABSENT
+    device = msg.get("device")
+    if device is None or (isinstance(device, (str, bytes)) and _text(device) in _PLAIN_DEVICES):
+        return _plain(key, msg, opts)
+    return get(key, msg, ABSENT, {**opts, "hashpath": "ignore", "cache_control": ["no-cache", "no-store"]})
+
+
+def _first(sources: list[tuple[Any, str, bool]], opts: Mapping[str, Any]) -> Any:
+    """`hb_ao:get_first`: the first `(msg, key, as_plain)` that has the key, else ABSENT."""
+    for msg, key, as_plain in sources:
+        found = _plain(key, msg, opts) if as_plain else _read(key, msg, opts)
+        if found is not ABSENT and found != Atom("not_found"):
+            return found
+    return ABSENT
+
+
+def find_target(base: Mapping[str, Any], request: Mapping[str, Any]) -> Any:
+    """The message a request acts on (`hb_message:find_target`): `base` for `target: self`
+    (the default), else `request[target]`, else `request.body`."""
+    target = request.get("target", b"self")
+    name = _text(target) if isinstance(target, (str, bytes)) else "self"
+    if name == "self":
+        return base
+    if name in request:
+        return request[name]
+    return request.get("body")
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, (str, bytes)) and _text(value).lower() == "true")
+
+
+class RelayDevice(Device):
+    """Relays messages to peers over HTTP (`dev_relay`)."""
+
+    name = "relay@1.0"
+
+    def device_info(self, base: Any = None, opts: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        return {"exports": ["call", "cast", "request"]}
+
+    def call(self, m1: Mapping[str, Any], m2: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        """Send the target to its peer and return the answer.
+
+        Raises:
+            BadMessage: no path to relay to, or the target is not a message.
+            Forbidden: `commit-request` is asked and `relay_allow_commit_request` is not true.
+            Unauthorized: signing is asked and the node has no wallet.
+            InvalidSignature: the message to send carries a commitment that does not verify.
+        """
+        target = ensure_loaded(find_target(m1, m2), opts)
+        if not isinstance(target, Mapping):
+            raise BadMessage("relay@1.0 call: the target to relay is not a message")
+        path = _first([(m1, "path", False), (target, "path", True), (m2, "relay-path", False),
+                       (m1, "relay-path", False)], opts)
+        if path is ABSENT:
+            raise BadMessage("relay@1.0 call: no path to relay to (give relay-path)")
+        device = _first([(m1, "relay-device", False), (target, "relay-device", True),
+                         (m2, "relay-device", False)], opts)
+        peer = _first([(m1, "peer", False), (target, "peer", True), (m2, "peer", False)], opts)
+        method = _first([(m1, "method", False), (target, "method", True), (m2, "relay-method", False),
+                         (m1, "relay-method", False), (m2, "method", False)], opts)
+        body = _first([(m1, "body", False), (target, "body", True), (m2, "relay-body", False),
+                       (m1, "relay-body", False), (m2, "body", False)], opts)
+        sign = _first([(target, "commit-request", True), (m2, "relay-commit-request", False),
+                       (m1, "relay-commit-request", False), (m2, "commit-request", False),
+                       (m1, "commit-request", False)], opts)
+        method_text = "GET" if method is ABSENT else _text(method)
+        outbound: dict[str, Any] = dict(target)
+        if body is not ABSENT:
+            outbound["body"] = body
+        outbound["method"] = method_text
+        outbound["path"] = path
+        if device is ABSENT:
+            outbound.pop("device", None)
+        else:
+            outbound["device"] = device
+        if sign is not ABSENT and _truthy(sign):
+            if opts.get("relay_allow_commit_request") is not True:
+                raise Forbidden("relay@1.0: commit-request is not allowed on this node "
+                                "(relay_allow_commit_request is not true)")
+            wallet = opts.get("priv_wallet")
+            if wallet is None:
+                raise Unauthorized("relay@1.0: commit-request needs a node wallet (priv_wallet)")
+            outbound = commit(outbound, wallet)
+        try:
+            verify(outbound)
+        except InvalidSignature as exc:
+            raise InvalidSignature("relay@1.0: the message to relay does not verify") from exc
+        http_client = _plain("http-client", target, opts)
+        if http_client is ABSENT:
+            http_client = opts.get("relay_http_client", DEFAULT_RELAY_HTTP_CLIENT)
+        http_opts = {**opts, "http_client": _text(http_client), "http_only_result": False}
+        if peer is ABSENT:
+            result = client.request_routed(outbound, http_opts)
+        else:
+            result = client.request(method_text, _text(peer), outbound, http_opts, path=_text(path))
+        if result.status == "ok" and isinstance(result.value, Mapping):
+            return Result("ok", {k: v for k, v in result.value.items() if k != "set-cookie"})
+        return result
+
+    def cast(self, m1: Mapping[str, Any], m2: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        """Run `call` on a background thread and answer `OK` at once; its outcome is only logged."""
+        snapshot = dict(opts)
+
+        def run() -> None:
+            try:
+                result = self.call(m1, m2, snapshot)
+                log.debug("relay@1.0 cast finished: %s", result.status)
+            except Exception:  # a background relay has no caller to report to
+                log.warning("relay@1.0 cast failed", exc_info=True)
+
+        threading.Thread(target=run, name="relay-cast", daemon=True).start()
+        return Result("ok", b"OK")
+
+    def request(self, m1: Mapping[str, Any], m2: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        """The `request` hook: replace the inbound request with a `call` that relays it whole."""
+        original = _read("request", m2, opts)
+        return Result("ok", {
+            "body": [
+                {"device": "relay@1.0"},
+                {"path": "call", "target": "body", "body": None if original is ABSENT else original},
+            ],
+        })

@@ -1,0 +1,243 @@
+"""An HTTP request as one singleton message (`hb_http:req_to_tabm_singleton`,
+resolution-paths-cache-node.md §10.2).
+
+Pure: takes the request's parts, returns a message; nothing here touches a socket or a store.
+
+1. The *primitive* message is the headers (names lower-cased, repeated headers joined with
+   `, `) merged with the query keys of the raw target; query keys win.
+2. The inbound codec is the primitive's `codec-device`, else the one its `content-type` names
+   (`mime_to_codec`), else the `default_codec` option (`httpsig@1.0`).
+3. Decoding:
+   * `httpsig@1.0`: the primitive plus the body, decoded as an HTTP message (signatures,
+     multipart bodies, `content-digest`). A signed request keeps only its committed keys.
+   * `ans104@1.0`: the body is one data item; it must verify.
+   * `json@1.0`, `flat@1.0`: the body is decoded, merged over the primitive, and every
+     commitment must verify.
+4. `normalize_unsigned`: `path` (the message's, else the raw target still percent-encoded),
+   `method`, `accept` (default `*/*`), `accept-bundle` (default false), and `require-codec` and
+   `accept-codec` from the headers when the message lacks them; `content-length` is
+   dropped unless signed, an empty unsigned body is dropped, `ao-peer-port` becomes `ao-peer`.
+
+Signatures are always checked; `signers` lists the committers whose signatures held. With
+`force_signed_requests` a request whose signature fails is refused; without it the request
+runs, but no device may trust its claimed signers (meta@1.0 reads `signers`).
+
+Differences from the reference (docs/compat.md): signatures are checked even without
+`force_signed_requests` (the reference then trusts claimed committers); `require-codec` and
+`accept-codec` headers count for signed and ANS-104 requests too; `cookie` is passed through
+as a header (cookie@1.0 is not built); an unknown codec is a 422, not a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aonode.codecs import (
+    CODECS,
+    ans104,
+    committed_keys,
+    decode,
+    flat,
+    httpsig,
+    parse_item,
+    signers,
+    structured,
+    verify,
+    with_only_committed,
+)
+from aonode.codecs import json as json_codec
+from aonode.core import hyperpath, options
+from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unsupported
+from aonode.message import Message
+
+__all__ = ["Inbound", "mime_to_codec", "to_singleton"]
+
+DEFAULT_CODEC = httpsig.NAME
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A decoded request.
+
+    Attributes:
+        singleton: the request as one message, ready for `hyperpath.parse`.
+        signers: committers whose signatures verified (empty for an unsigned request).
+        signed: the message as its signers committed it, for `store_all_signed`; None when unsigned.
+    """
+
+    singleton: dict[str, Any]
+    signers: list[str] = field(default_factory=list)
+    signed: Message | None = None
+
+
+def mime_to_codec(mime: str, default: str = DEFAULT_CODEC) -> str:
+    """The codec a media type names (`hb_http:mime_to_codec`, §10.2).
+
+    `application/X` is `X@1.0` (or `X` when it has an `@`) if aonode has that codec, else the
+    default; `device/NAME` is NAME; any other value with an `@` is itself; the rest is the
+    default. Parameters are not stripped (§15.2 pitfall 19): `application/json; charset=utf-8`
+    is the default codec, as in the reference.
+    """
+    if mime.startswith("application/"):
+        rest = mime[len("application/"):]
+        name = rest if "@" in rest else rest + "@1.0"
+        return name if name in CODECS else default
+    if mime.startswith("device/"):
+        return mime[len("device/"):]
+    return mime if "@" in mime else default
+
+
+def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name_bytes, value in raw:
+        name = name_bytes.decode("latin-1").lower()
+        if name in out:
+            # RFC 9110 §5.3: repeated fields join with commas (cookies with `; `, RFC 6265 §5.4).
+            out[name] = out[name] + (b"; " if name == "cookie" else b", ") + value
+        else:
+            out[name] = value
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _committed(msg: Mapping[str, Any]) -> set[str]:
+    if "commitments" not in msg:
+        return set()
+    return set(committed_keys(dict(msg), "all")) | set(committed_keys(dict(msg), "none"))
+
+
+def _check(msg: Message, force: bool) -> list[str]:
+    """The verified signers of `msg`; with `force`, a failing signature raises."""
+    if "commitments" not in msg:
+        return []
+    try:
+        verify(msg)
+    except InvalidSignature:
+        if force:
+            raise InvalidSignature("the request's signature does not verify") from None
+        return []
+    return signers(msg)
+
+
+def _decode_httpsig(primitive: Mapping[str, Any], body: bytes, force: bool) -> tuple[Message, list[str]]:
+    wire = {k: v for k, v in primitive.items() if isinstance(v, bytes)}
+    wire["body"] = body  # the HTTP body, never a query key named `body`
+    decoded = decode(wire, httpsig.NAME)
+    if not isinstance(decoded, dict):
+        raise DecodeError(f"{httpsig.NAME}: the request is not a message")
+    if "commitments" in decoded:
+        decoded = with_only_committed(decoded)
+    return decoded, _check(decoded, force)
+
+
+def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
+    item = parse_item(body)
+    try:
+        item.verify()
+    except (InvalidSignature, BadMessage) as exc:
+        raise InvalidSignature("the ANS-104 item's signature does not verify") from exc
+    decoded = decode(body, ans104.NAME)
+    if not isinstance(decoded, dict):
+        raise DecodeError(f"{ans104.NAME}: the item does not decode to a message")
+    return decoded, signers(decoded)
+
+
+def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple[Message, list[str]]:
+    if codec == json_codec.NAME:
+        decoded = decode(body, codec)
+    elif codec == flat.NAME:
+        decoded = structured.to_wire(flat.deserialize(body))
+    else:
+        raise Unsupported(f"requests encoded as {codec!r} are not accepted; use httpsig@1.0, ans104@1.0, "
+                          "json@1.0 or flat@1.0")
+    if not isinstance(decoded, dict):
+        raise DecodeError(f"{codec}: the body is not a message")
+    merged: Message = {**primitive, **decoded}
+    return merged, _check(merged, True)
+
+
+def _normalize(msg: Message, primitive: Mapping[str, Any], method: str, target: bytes, peer: str | None,
+               opts: Mapping[str, Any]) -> dict[str, Any]:
+    committed = _committed(msg)
+    out: dict[str, Any] = dict(msg)
+    for key in options.get(opts, "http_inbound_filter_keys") or []:
+        if _text(key) not in committed:
+            out.pop(_text(key), None)
+    out["method"] = method.encode("ascii")
+    out["path"] = msg.get("path", target)
+    out["accept-bundle"] = msg.get("accept-bundle", primitive.get("accept-bundle", False))
+    out["accept"] = msg.get("accept", primitive.get("accept", b"*/*"))
+    for key in ("require-codec", "accept-codec"):
+        # Like `accept`, these say how to answer, not what to do: a header counts even when
+        # the message (signed, or an ANS-104 item) does not carry it. The reference drops them.
+        if key not in out and key in primitive:
+            out[key] = primitive[key]
+    if out.get("body") == b"" and "body" not in committed:
+        del out["body"]
+    port = out.get("ao-peer-port")
+    if port is not None:
+        ip = primitive.get("x-real-ip")
+        host = _text(ip) if ip is not None else (peer or "unknown")
+        out["ao-peer"] = f"{host}:{_text(port)}".encode()
+        if "ao-peer-port" not in committed:
+            del out["ao-peer-port"]
+    return out
+
+
+def to_singleton(
+    method: str,
+    target: bytes,
+    headers: Iterable[tuple[bytes, bytes]],
+    body: bytes,
+    opts: Mapping[str, Any],
+    *,
+    peer: str | None = None,
+) -> Inbound:
+    """Decode an HTTP request into its singleton message.
+
+    Args:
+        method: the HTTP method, upper case.
+        target: the request target as sent: the path, `?` and the query, still percent-encoded.
+        headers: (name, value) pairs as the server received them.
+        body: the whole body.
+        opts: the node message (`default_codec`, `force_signed_requests`, `http_inbound_filter_keys`).
+        peer: the client's IP address, for `ao-peer`.
+
+    Raises:
+        BadMessage: the target, a header or the body cannot be decoded (400).
+        InvalidSignature: a signature that must hold does not (400).
+        Unsupported: the request names a codec aonode does not accept (422).
+        Nothing else escapes.
+    """
+    try:
+        _, query = hyperpath.from_path(target)
+    except BadMessage as exc:
+        raise BadMessage(f"bad request target: {exc.message}") from exc
+    primitive: dict[str, Any] = {**_headers(headers), **query}
+    default = _text(options.get(opts, "default_codec") or DEFAULT_CODEC)
+    if "codec-device" in primitive:
+        codec = _text(primitive["codec-device"])
+    elif "content-type" in primitive:
+        codec = mime_to_codec(_text(primitive["content-type"]), default)
+    else:
+        codec = default
+    force = options.get(opts, "force_signed_requests") is True
+    try:
+        if codec == httpsig.NAME:
+            msg, verified = _decode_httpsig(primitive, body, force)
+        elif codec == ans104.NAME:
+            msg, verified = _decode_ans104(body)
+        else:
+            msg, verified = _decode_body(codec, primitive, body)
+    except AOError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+        # A codec that lets a foreign error through is a bug; the client still gets a 400.
+        raise DecodeError(f"{codec}: the request cannot be decoded ({type(exc).__name__})") from exc
+    singleton = _normalize(msg, primitive, method, target, peer, opts)
+    return Inbound(singleton, verified, msg if "commitments" in msg else None)

@@ -1,0 +1,386 @@
+"""The outbound HTTP client: send a message to another node, get its answer as a message
+(`hb_http:request` and `hb_http_client`; node-services.md §14.1-14.2,
+resolution-paths-cache-node.md §10.6).
+
+    request(method, node, message_or_path, opts) -> Result
+
+1. Preparation (§14.1): private keys are dropped; `accept-bundle: true` is added unless the
+   message says otherwise; `ao-peer-port` is the message's, else option `port_external`,
+   else `port`. The message is encoded by its `codec-device` (default `httpsig@1.0`, with
+   nested messages inline as the reference's `bundle => true`; `ans104@1.0` sends a data
+   item; any other codec sends the other keys as headers and `body` raw). With `sign=True`
+   an unsigned message is first committed with the `priv_wallet` option.
+2. Transport (§14.2): one shared `httpx.Client` (connection pooling, keep-alive for
+   `http_keepalive` ms). `http_connect_timeout` (ms) bounds connecting and
+   `http_request_send_timeout` (ms) bounds the whole exchange, body included: it is the
+   timeout of every single read and write, and the total is checked between reads, so a
+   peer that stalls or drips bytes holds the caller for at most twice that long. Redirects are followed only when the
+   `http_client` option is `httpc` (the reference's httpc follows them, gun does not).
+3. Response (§14.1): header names are lower-cased; hop-by-hop headers are dropped;
+   `set-cookie` lines go to `priv/set-cookie`. With `http_only_result` (default true) and
+   an `ao-result: K` header, only the value of K is returned. Otherwise the response is
+   decoded by its `codec-device` header (`ans104@1.0`, falling back to `httpsig@1.0`),
+   with an integer `status`. A response that carries commitments must verify (over its
+   committed keys only: headers a proxy or server adds do not count, §10.2).
+4. Status (§14.1): 201 → `created`, < 400 → `ok`, < 500 → `error`, else `failure`.
+
+Failures of the network never raise: a timeout gives `Result("error", {"status": 504, ...})`,
+a refused or broken connection `Result("error", {"status": 502, ...})`, a response whose
+signature does not verify `Result("error", {"status": 502, ...})`; each `body` says what
+happened and to whom.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from aonode.codecs import ans104, commit, decode, encode, httpsig, verify, with_only_committed
+from aonode.core import options
+from aonode.core.terms import Result
+from aonode.errors import AOError, InvalidSignature, Unauthorized
+from aonode.message import Message, is_private, normalize_key
+
+__all__ = [
+    "BAD_GATEWAY",
+    "GATEWAY_TIMEOUT",
+    "close",
+    "get",
+    "post",
+    "request",
+    "request_routed",
+    "shared_client",
+    "split_url",
+    "status_to_result",
+]
+
+# The statuses of a failed exchange, as a proxy answers them (RFC 9110 §15.6.3, §15.6.5).
+BAD_GATEWAY = 502
+GATEWAY_TIMEOUT = 504
+
+# Used when the options carry no value at all; the hb_opts defaults (§15) normally win.
+_CONNECT_TIMEOUT_MS = 5000
+_REQUEST_TIMEOUT_MS = 60000
+_KEEPALIVE_MS = 120000
+# As many pooled connections as a busy relay or router needs to a handful of peers.
+_MAX_CONNECTIONS = 100
+_MAX_KEEPALIVE = 20
+
+# Transport-level headers: they describe one hop, not the message.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-encoding", "upgrade"})
+# httpx's default request headers that HyperBEAM's clients do not send: they would arrive at a
+# peer as message keys.
+_DROPPED_DEFAULTS = ("user-agent", "accept-encoding", "connection", "accept")
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _ms(opts: Mapping[str, Any], key: str, fallback: int) -> float:
+    value = options.get(opts, key, fallback)
+    try:
+        return max(float(value), 1.0) / 1000.0
+    except (TypeError, ValueError):
+        return fallback / 1000.0
+
+
+def shared_client(opts: Mapping[str, Any] | None = None) -> httpx.Client:
+    """The process-wide pooled client, made on first use (keep-alive from `http_keepalive`).
+
+    Timeouts are set per request, so one client serves callers with different options.
+    """
+    global _client
+    with _client_lock:
+        if _client is None or _client.is_closed:
+            keepalive = _ms(opts or {}, "http_keepalive", _KEEPALIVE_MS)
+            client = httpx.Client(
+                limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_KEEPALIVE,
+                                    keepalive_expiry=keepalive),
+                trust_env=False,
+            )
+            for name in _DROPPED_DEFAULTS:
+                client.headers.pop(name, None)
+            _client = client
+        return _client
+
+
+def close() -> None:
+    """Close the shared client and its pooled connections (the next request opens a new one)."""
+    global _client
+    with _client_lock:
+        if _client is not None:
+            _client.close()
+            _client = None
+
+
+def status_to_result(status: int) -> str:
+    """The Result status of an HTTP status (`response_status_to_atom`, §14.1)."""
+    if status == 201:
+        return "created"
+    if status < 400:
+        return "ok"
+    if status < 500:
+        return "error"
+    return "failure"
+
+
+def _fail(status: int, text: str) -> Result:
+    return Result("error", {"status": status, "body": text.encode()})
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Split an absolute URL into the node (`scheme://host:port`) and the path with its query.
+
+    A peer without a scheme is `https` when its port is 443, else `http` (`hb_http_client`,
+    §14.2). A URL without a port uses its scheme's port.
+    """
+    if "://" not in url:
+        port = url.rsplit(":", 1)[1].split("/", 1)[0] if ":" in url else ""
+        url = ("https://" if port == "443" else "http://") + url
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return f"{parts.scheme}://{parts.netloc}", path
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return normalize_key(value)
+
+
+def _normalize_path(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
+
+
+def _prepare(message: Mapping[str, Any], opts: Mapping[str, Any]) -> Message:
+    """§14.1 preparation: keys normalised, private keys dropped, `accept-bundle` and `ao-peer-port`."""
+    msg: dict[str, Any] = {normalize_key(k): v for k, v in message.items()}
+    msg = {k: v for k, v in msg.items() if not is_private(k)}
+    msg.setdefault("accept-bundle", True)
+    if "ao-peer-port" not in msg:
+        port = options.get(opts, "port_external", None)
+        if port is None:
+            port = options.get(opts, "port", None)
+        if port is not None:
+            msg["ao-peer-port"] = port
+    return msg
+
+
+def _encode(message: Message, codec: str) -> tuple[dict[str, bytes], bytes]:
+    """The headers and body of a prepared message in `codec`.
+
+    Raises:
+        EncodeError: the message holds a value the codec cannot express.
+    """
+    if codec == ans104.NAME:
+        body = encode(with_only_committed(message) if message.get("commitments") else message, ans104.NAME)
+        accept_bundle = message.get("accept-bundle", True)
+        headers = {
+            "codec-device": b"ans104@1.0",
+            "content-type": b"application/ans104",
+            "accept-bundle": b"true" if accept_bundle in (True, b"true", "true") else b"false",
+        }
+        return headers, body if isinstance(body, bytes) else b""
+    if codec == httpsig.NAME:
+        wire = encode(message, httpsig.NAME, bundle=True)
+        body = wire.pop("body", b"")
+        return wire, body
+    headers = {}
+    for key, value in message.items():
+        if key == "body":
+            continue
+        headers[key] = value if isinstance(value, bytes) else str(value).encode()
+    raw = message.get("body", b"")
+    return headers, raw if isinstance(raw, bytes) else str(raw).encode()
+
+
+def _headers_of(response: httpx.Response) -> tuple[dict[str, bytes], list[bytes]]:
+    headers: dict[str, bytes] = {}
+    cookies: list[bytes] = []
+    for raw_name, value in response.headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        if name == "set-cookie":
+            cookies.append(value)
+        elif name not in _HOP_BY_HOP:
+            headers[name] = headers[name] + b", " + value if name in headers else value
+    return headers, cookies
+
+
+def _decode(status: int, headers: dict[str, bytes], body: bytes) -> Message:
+    """The response as a message (`outbound_result_to_message`), with an integer `status`.
+
+    A response that is not a valid `httpsig@1.0` message (any web page) is kept as its
+    headers plus `body`.
+    """
+    if headers.get("codec-device") == b"ans104@1.0":
+        try:
+            item = decode(body, ans104.NAME)
+            if isinstance(item, dict):
+                return {**item, "status": status}
+        except AOError:
+            pass
+    if b'"content-length"' not in headers.get("signature-input", b""):
+        # It describes this HTTP body; kept as a key it would mislead whoever re-encodes the message.
+        headers = {k: v for k, v in headers.items() if k != "content-length"}
+    wire = {**headers, "status": str(status).encode()}
+    if body:
+        wire["body"] = body
+    try:
+        found = decode(wire, httpsig.NAME)
+    except AOError:
+        found = None
+    msg: dict[str, Any] = dict(found) if isinstance(found, dict) else {k: v for k, v in wire.items()}
+    msg["status"] = status
+    return msg
+
+
+def _exchange(client: httpx.Client, method: str, url: str, headers: Mapping[str, bytes], body: bytes,
+              opts: Mapping[str, Any]) -> tuple[int, dict[str, bytes], list[bytes], bytes] | Result:
+    connect = _ms(opts, "http_connect_timeout", _CONNECT_TIMEOUT_MS)
+    deadline = _ms(opts, "http_request_send_timeout", _REQUEST_TIMEOUT_MS)
+    timeout = httpx.Timeout(deadline, connect=min(connect, deadline))
+    started = time.monotonic()
+    follow = _text(options.get(opts, "http_client", "gun")) == "httpc"
+    try:
+        raw = [(k.encode("utf-8", "surrogateescape"), v) for k, v in headers.items()]
+        req = client.build_request(method, url, headers=raw, content=body or None, timeout=timeout)
+        response = client.send(req, stream=True, follow_redirects=follow)
+        try:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() - started > deadline:
+                    raise httpx.ReadTimeout("the whole response took longer than http_request_send_timeout")
+        finally:
+            response.close()
+    except httpx.TimeoutException as exc:
+        return _fail(GATEWAY_TIMEOUT, f"{method} {url}: timed out after {time.monotonic() - started:.3f}s ({exc})")
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+        return _fail(BAD_GATEWAY, f"{method} {url}: the request cannot be sent: {exc}")
+    except httpx.HTTPError as exc:
+        return _fail(BAD_GATEWAY, f"{method} {url}: {type(exc).__name__}: {exc or 'connection failed'}")
+    found, cookies = _headers_of(response)
+    return response.status_code, found, cookies, b"".join(chunks)
+
+
+def request(
+    method: str,
+    node: str,
+    message_or_path: Mapping[str, Any] | str | bytes | None = None,
+    opts: Mapping[str, Any] | None = None,
+    *,
+    path: str | bytes | None = None,
+    sign: bool = False,
+    client: httpx.Client | None = None,
+) -> Result:
+    """Send a message to `node` and return its answer (`hb_http:request/5`).
+
+    Args:
+        method: the HTTP method (`GET`, `POST`, ...).
+        node: the peer, `http://host:port` (a bare `host:port` works too; see `split_url`).
+        message_or_path: the message to send, or just a path (sent as `{"path": path}`).
+        opts: node options: `http_connect_timeout`, `http_request_send_timeout`,
+            `http_keepalive`, `http_only_result`, `http_client`, `port`/`port_external`,
+            `priv_wallet` (for `sign`).
+        path: the URL path to send to; defaults to the message's `path`, else `/`.
+        sign: commit an unsigned message with `opts["priv_wallet"]` before sending.
+        client: an `httpx.Client` to use instead of the shared one (tests, mocks).
+
+    Returns:
+        `Result(status, value)`: status from the HTTP status (see `status_to_result`); value
+        the decoded response message (with an integer `status`) or, with `http_only_result`
+        and an `ao-result` header, the value of the key it names. Network failures and
+        unverifiable responses give `Result("error", {"status": 502 | 504, "body": ...})`.
+
+    Raises:
+        Unauthorized: `sign` is asked and the options hold no `priv_wallet`.
+        EncodeError: the message holds a value its codec cannot express.
+    """
+    opts = opts if opts is not None else {}
+    if message_or_path is None:
+        message: Mapping[str, Any] = {}
+    elif isinstance(message_or_path, (str, bytes)):
+        message = {"path": _text(message_or_path)}
+    else:
+        message = message_or_path
+    if sign and not message.get("commitments"):
+        wallet = opts.get("priv_wallet")
+        if wallet is None:
+            raise Unauthorized("cannot sign the outbound request: the options hold no priv_wallet")
+        message = commit(dict(message), wallet)
+    target = _normalize_path(_text(path if path is not None else message.get("path", "/")))
+    prepared = _prepare(message, opts)
+    codec = _text(prepared.get("codec-device", httpsig.NAME))
+    headers, body = _encode(prepared, codec)
+    url = node.rstrip("/") + target
+    if "://" not in url:
+        url = "".join(split_url(url))
+    outcome = _exchange(client or shared_client(opts), method.upper(), url, headers, body, opts)
+    if isinstance(outcome, Result):
+        return outcome
+    status, resp_headers, cookies, resp_body = outcome
+    return _response(status, resp_headers, cookies, resp_body, url, target, opts)
+
+
+def _response(status: int, headers: dict[str, bytes], cookies: list[bytes], body: bytes, url: str, path: str,
+              opts: Mapping[str, Any]) -> Result:
+    msg = _decode(status, headers, body)
+    if msg.get("commitments"):
+        try:
+            verify(with_only_committed(msg))
+        except InvalidSignature:
+            return _fail(BAD_GATEWAY, f"the response from {url} carries a signature that does not verify")
+        except AOError as exc:
+            return _fail(BAD_GATEWAY, f"the response from {url} cannot be verified: {exc.message}")
+    if cookies:
+        msg["priv"] = {"set-cookie": list[Any](cookies)}
+    kind = status_to_result(status)
+    result_key = headers.get("ao-result")
+    if result_key is not None and options.get(opts, "http_only_result", True):
+        key = _text(result_key)
+        if key in msg:
+            return Result(kind, msg[key])
+        if key == "body":
+            return Result(kind, b"")
+        return Result("failure", f"Result key '{key}' not found in response from '{url}' for path "
+                                 f"'{path}': ".encode() + body)
+    return Result(kind, msg)
+
+
+def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
+                   sign: bool = False, client: httpx.Client | None = None) -> Result:
+    """Send a message whose `path` is an absolute `http(s)://` URL there (`hb_http:request/2`).
+
+    The method is the message's `method` (default `GET`); `path` and `host` are not sent as
+    keys. A relative path needs the node's routes (router@1.0), which this client does not
+    apply: it answers `Result("error", {"status": 502, ...})` saying so.
+    """
+    opts = opts if opts is not None else {}
+    raw = message.get("path")
+    where = _text(raw) if raw is not None else ""
+    method = _text(message.get("method", "GET"))
+    if not where.startswith(("http://", "https://")):
+        return _fail(BAD_GATEWAY, f"no viable route for path {where!r}: routing by the node's routes is not "
+                                  "available; give a peer or an absolute http(s):// URL")
+    node, target = split_url(where)
+    rest = {k: v for k, v in message.items() if k not in ("path", "host")}
+    return request(method, node, rest, opts, path=target, sign=sign, client=client)
+
+
+def get(node: str, message_or_path: Mapping[str, Any] | str | bytes = "/", opts: Mapping[str, Any] | None = None,
+        **kw: Any) -> Result:
+    """`request("GET", ...)` (`hb_http:get`); keyword arguments as for `request`."""
+    return request("GET", node, message_or_path, opts, **kw)
+
+
+def post(node: str, message_or_path: Mapping[str, Any] | str | bytes, opts: Mapping[str, Any] | None = None,
+         **kw: Any) -> Result:
+    """`request("POST", ...)` (`hb_http:post`); keyword arguments as for `request`."""
+    return request("POST", node, message_or_path, opts, **kw)

@@ -1,0 +1,333 @@
+"""The node as an ASGI application (`hb_http_server`, resolution-paths-cache-node.md §10).
+
+    app = create_app(opts)          # any ASGI server runs it; `aonode serve` uses uvicorn
+
+Every HTTP request takes the same path:
+
+    bytes --_inbound--> singleton --meta.handle--> result --_outbound--> signed reply
+
+Resolution is synchronous CPU (and store) work, so it runs on a thread pool of
+`http_workers` threads; the event loop keeps accepting, reading bodies, and answering
+`OPTIONS` and `/metrics` meanwhile. Routes the app answers itself, before any resolution:
+
+    OPTIONS *         204 with permissive CORS headers (§10.2)
+    GET /metrics      Prometheus metrics (`aonode.http.metrics`)
+    GET /             302 to `default_request` (to `/~meta@1.0/info` when that names a device
+                      this node cannot load)
+
+Limits, each an option: `http_max_body` bytes of body (default 100 MiB; larger is 413) and
+`http_max_header_size` bytes of header block (default 64 KiB; larger is 431). The ASGI
+server enforces its own header limit too (`aonode serve` sets uvicorn's to the same value).
+Any fault in a request becomes a reply with a status and a message; none stops the server.
+
+`store_all_signed` (default true): a signed request whose signature verified is written to
+the message cache, so it can be read back by its ID. The reference writes every signed request,
+verified or not, to a separate `cache-http` store; aonode writes verified ones to the node's
+own store (docs/compat.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aonode.core import hooks, options
+from aonode.core.devices import DeviceNotLoadable, load_device
+from aonode.core.resolver import resolve
+from aonode.crypto import Wallet
+from aonode.devices import meta
+from aonode.errors import AOError, EncodeError
+from aonode.http import _inbound, _outbound
+from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aonode.http.metrics import METRICS_PATH, Metrics
+from aonode.message import Message
+from aonode.store import MessageCache, Store, open_store
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_HEADER_SIZE",
+    "DEFAULT_WORKERS",
+    "NodeApp",
+    "create_app",
+]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# Large enough for a WASM module or a bundle of messages, small enough that a handful of
+# concurrent uploads cannot exhaust memory (bodies are held whole: messages are decoded whole).
+DEFAULT_MAX_BODY = 100 * 1024 * 1024
+# Cowboy (the reference's server) allows 100 headers of up to 4096 bytes each, but httpsig
+# moves any value over 4096 bytes into the body, so real messages stay far below 64 KiB.
+DEFAULT_MAX_HEADER_SIZE = 64 * 1024
+# Threads resolving requests at once. Signing and hashing hold the GIL part of the time; the
+# rest is store and network I/O (relay), where more threads help.
+DEFAULT_WORKERS = 16
+# Methods outside this set are counted as OTHER, so clients cannot create metric series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+_PREFLIGHT = {
+    "access-control-allow-origin": b"*",
+    "access-control-allow-headers": b"*",
+    "access-control-allow-methods": b"GET, POST, PUT, DELETE, OPTIONS, PATCH",
+}
+_FALLBACK_INDEX = "/~meta@1.0/info"
+_DEVICE_IN_PATH = re.compile(r"~([^/&?~]+)")
+
+log = logging.getLogger("aonode.http")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _plain(status: int, text: str) -> _outbound.Response:
+    headers = [(k.encode(), v) for k, v in _outbound.CORS_HEADERS.items()]
+    return status, [*headers, (b"content-type", b"text/plain; charset=utf-8")], text.encode() + b"\n"
+
+
+class NodeApp:
+    """An aonode node as an ASGI 3 application. Build it with `create_app`.
+
+    Attributes:
+        node: the live node message.
+        cache: the message cache over the node's store.
+        metrics: the node's Prometheus metrics.
+        wallet: the node's wallet.
+    """
+
+    def __init__(self, opts: Mapping[str, Any]) -> None:
+        wallet = opts.get("priv_wallet")
+        if not isinstance(wallet, Wallet):
+            wallet = Wallet.generate()
+        store = opts.get("store")
+        self._owns_store = not isinstance(store, Store)
+        self._store: Store = store if isinstance(store, Store) else open_store(options.get(opts, "store"))
+        node: dict[str, Any] = {**opts, "priv_wallet": wallet}
+        node.setdefault("force_signed", True)  # a server signs what it says (§10.1 set_default_opts)
+        # The reference's default request hook needs auth-hook@1.0, which aonode does not have:
+        # a node runs only the hooks its configuration names.
+        node.setdefault("on", {})
+        self.wallet = wallet
+        self.node = meta.NodeMessage(node)
+        self.cache = MessageCache(self._store)
+        self.metrics = Metrics()
+        self._executor = ThreadPoolExecutor(
+            max_workers=int(options.get(node, "http_workers", DEFAULT_WORKERS)), thread_name_prefix="aonode-http",
+        )
+        self._index_targets: dict[str, str] = {}
+        self._closed = False
+        self._run_start_hook()
+
+    def __repr__(self) -> str:
+        return f"NodeApp(address={self.wallet.address!r})"
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def _run_start_hook(self) -> None:
+        current = self.node.current()
+        if not hooks.handlers("start", current):
+            return
+        result = hooks.on("start", {"body": current}, {**current, "cache": self.cache})
+        body = result.value.get("body") if isinstance(result.value, Mapping) else None
+        if result.status != "ok" or not isinstance(body, Mapping):
+            raise AOError(f"the start hook did not return a node message (status {result.status})")
+        self.node.replace(body)
+
+    def close(self) -> None:
+        """Finish the requests being resolved, then close the store (if the app opened it)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        if self._owns_store:
+            self._store.close()
+
+    # --- ASGI -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # websockets are not part of the protocol
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method = str(scope["method"]).upper()
+        raw_path = scope.get("raw_path") or str(scope["path"]).encode("utf-8")
+        query = scope.get("query_string") or b""
+        target = raw_path + (b"?" + query if query else b"")
+        self.metrics.in_flight.inc()
+        status = 499  # the client went away before a reply
+        try:
+            response = await self._answer(method, raw_path, query, target, scope, receive)
+            if response is not None:
+                status = response[0]
+                await self._send(send, response, head=method == "HEAD")
+        finally:
+            self.metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            self.metrics.observe(method if method in _METHODS else "OTHER", status, seconds)
+            log.info(json.dumps({
+                "event": "request", "method": method, "path": target[:512].decode("latin-1"),
+                "status": status, "ms": round(seconds * 1000, 2),
+            }))
+
+    async def _answer(self, method: str, raw_path: bytes, query: bytes, target: bytes, scope: Scope,
+                      receive: Receive) -> _outbound.Response | None:
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        node = self.node.current()
+        max_header = int(options.get(node, "http_max_header_size", DEFAULT_MAX_HEADER_SIZE))
+        if sum(len(k) + len(v) + 4 for k, v in headers) + len(target) > max_header:
+            return _plain(431, f"Request headers are larger than {max_header} bytes.")
+        if method == "OPTIONS":
+            return 204, [(k.encode(), v) for k, v in _PREFLIGHT.items()], b""
+        if raw_path == METRICS_PATH.encode() and not query and method in ("GET", "HEAD"):
+            return 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], self.metrics.render()
+        if raw_path == b"/" and not query:
+            return 302, [(b"location", self._index_target(node).encode()),
+                         *((k.encode(), v) for k, v in _outbound.CORS_HEADERS.items())], b""
+        max_body = int(options.get(node, "http_max_body", DEFAULT_MAX_BODY))
+        try:
+            body = await self._read_body(headers, receive, max_body)
+        except _TooLarge:
+            return _plain(413, f"Request body is larger than {max_body} bytes.")
+        except _Disconnected:
+            return None
+        except ValueError:
+            return _plain(400, "Bad content-length header.")
+        client = scope.get("client")
+        peer = str(client[0]) if client else None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._process, method, target, headers, body, peer)
+
+    @staticmethod
+    async def _read_body(headers: list[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes:
+        for name, value in headers:
+            if name.lower() == b"content-length" and int(value) > limit:
+                raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = event.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not event.get("more_body", False):
+                return b"".join(chunks)
+
+    @staticmethod
+    async def _send(send: Send, response: _outbound.Response, *, head: bool) -> None:
+        status, headers, body = response
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+    # --- resolution (on a worker thread) --------------------------------------------
+
+    def _index_target(self, node: Mapping[str, Any]) -> str:
+        wanted = str(options.get(node, "default_request") or _FALLBACK_INDEX)
+        found = self._index_targets.get(wanted)
+        if found is None:
+            device = _DEVICE_IN_PATH.search(wanted)
+            found = wanted
+            if device is not None:
+                try:
+                    load_device(device.group(1), node)
+                except DeviceNotLoadable:
+                    found = _FALLBACK_INDEX
+            self._index_targets[wanted] = found
+        return found
+
+    def _process(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
+                 peer: str | None) -> _outbound.Response:
+        request: Mapping[str, Any] = {}
+        try:
+            node = self.node.current()
+            inbound = _inbound.to_singleton(method, target, headers, body, node, peer=peer)
+            request = inbound.singleton
+            if inbound.signed is not None and inbound.signers and options.get(node, "store_all_signed"):
+                self._store_signed(inbound.signed)
+            runtime = {"cache": self.cache, "verified_signers": inbound.signers}
+            message = meta.handle(inbound.singleton, self.node, runtime)
+        except AOError as exc:
+            message = _outbound.error_message(exc)
+        except Exception as exc:  # a bug in a device must cost one request, not the node
+            log.exception("request %s %r failed", method, target[:200])
+            message = _outbound.error_message(exc)
+        return self._encode(message, request, headers)
+
+    def _store_signed(self, signed: Message) -> None:
+        try:
+            self.cache.write(signed)
+        except AOError as exc:
+            log.warning("could not store a signed request: %s", exc)
+
+    def _index(self, message: Message) -> Message | None:
+        opts = {**self.node.current(), "cache": self.cache, "hashpath": "ignore",
+                "cache_control": ["no-cache", "no-store"]}
+        try:
+            result = resolve(message, {"path": "index"}, opts)
+        except Exception:  # an index page is optional: any failure means "no page"
+            return None
+        return result.value if result.ok and isinstance(result.value, dict) else None
+
+    def _encode(self, message: Message, request: Mapping[str, Any], headers: list[tuple[bytes, bytes]]
+                ) -> _outbound.Response:
+        node = self.node.current()
+        wallet = self.wallet if options.get(node, "force_signed") else None
+        index = self._index if options.get(node, "generate_index") else None
+        raw = {k.decode("latin-1").lower(): v for k, v in headers}
+        default = str(options.get(node, "default_codec") or _inbound.DEFAULT_CODEC)
+        try:
+            return _outbound.encode_reply(message, request, wallet=wallet, index=index, request_headers=raw,
+                                          default_codec=default)
+        except Exception as exc:
+            log.warning("cannot encode a reply: %s", exc)
+            problem = EncodeError(f"The result cannot be sent as HTTP: {exc}")
+            try:
+                return _outbound.encode_reply(_outbound.error_message(problem), {}, wallet=wallet,
+                                              request_headers=raw)
+            except Exception:
+                return _plain(500, problem.message)
+
+
+def create_app(opts: Mapping[str, Any]) -> NodeApp:
+    """Build a node from its options.
+
+    Args:
+        opts: the node message (`aonode.core.options`). `priv_wallet` is the node's `Wallet`
+            (a new one when missing); `store` is a `Store`, or a store spec (default: LMDB
+            under `data_dir`), which the app then opens and closes at shutdown.
+
+    Raises:
+        AOError: the store cannot be opened, or the `start` hook fails.
+        ValueError: the store spec is malformed.
+    """
+    return NodeApp(opts)
