@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["aonode.message", "aonode.crypto", "aonode.codecs", "aonode.errors"]
+PACKAGES = ["aonode.message", "aonode.crypto", "aonode.codecs", "aonode.errors", "aonode.core", "aonode.store", "aonode.http"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

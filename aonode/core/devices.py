@@ -53,10 +53,22 @@ ENTRY_POINT_GROUP = "aonode.devices"
 
 # Name → "module:attribute". Imported on first use so that a node only pays for what it runs.
 BUILTIN_DEVICES: Mapping[str, str] = {
+    "ans104@1.0": "aonode.devices.codecs:Ans104Device",
+    "cron@1.0": "aonode.devices.cron:CronDevice",
+    "dedup@1.0": "aonode.devices.dedup:DedupDevice",
+    "flat@1.0": "aonode.devices.codecs:FlatDevice",
+    "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
+    "json@1.0": "aonode.devices.codecs:JsonDevice",
     "message@1.0": "aonode.devices.message:MessageDevice",
     "meta@1.0": "aonode.devices.meta:MetaDevice",
+    "multipass@1.0": "aonode.devices.multipass:MultipassDevice",
+    "patch@1.0": "aonode.devices.patch:PatchDevice",
+    "process@1.0": "aonode.devices.process:ProcessDevice",
+    "push@1.0": "aonode.devices.push:PushDevice",
     "relay@1.0": "aonode.devices.relay:RelayDevice",
+    "scheduler@1.0": "aonode.devices.scheduler:SchedulerDevice",
     "stack@1.0": "aonode.devices.stack:StackDevice",
+    "structured@1.0": "aonode.devices.codecs:StructuredDevice",
     "test-device@1.0": "aonode.devices.test_device:TestDevice",
 }
 

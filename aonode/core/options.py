@@ -131,6 +131,12 @@ _DEFAULTS: dict[str, Any] = {
     "http_keepalive": 120000,  # ms
     "http_request_send_timeout": 60000,  # ms
     "idle_timeout": 300000,  # ms an idle inbound connection is kept (§10.1).
+    # aonode's own HTTP server limits: bodies are held whole (messages are decoded whole), so
+    # a handful of concurrent uploads must not exhaust memory; httpsig moves any header value
+    # over 4096 bytes into the body, so real header blocks stay far below 64 KiB.
+    "http_max_body": 100 * 1024 * 1024,  # bytes; larger bodies get 413.
+    "http_max_header_size": 64 * 1024,  # bytes; larger header blocks get 431.
+    "http_workers": 16,  # threads resolving requests at once.
     "access_remote_cache_for_client": False,
     "ans104_trust_gql": True,  # Some GraphQL services omit `anchor`, so their items cannot be verified.
     # --- Scheduling and compute ---

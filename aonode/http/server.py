@@ -61,15 +61,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-# Large enough for a WASM module or a bundle of messages, small enough that a handful of
-# concurrent uploads cannot exhaust memory (bodies are held whole: messages are decoded whole).
-DEFAULT_MAX_BODY = 100 * 1024 * 1024
-# Cowboy (the reference's server) allows 100 headers of up to 4096 bytes each, but httpsig
-# moves any value over 4096 bytes into the body, so real messages stay far below 64 KiB.
-DEFAULT_MAX_HEADER_SIZE = 64 * 1024
-# Threads resolving requests at once. Signing and hashing hold the GIL part of the time; the
-# rest is store and network I/O (relay), where more threads help.
-DEFAULT_WORKERS = 16
+DEFAULT_MAX_BODY: int = options.DEFAULTS["http_max_body"]
+DEFAULT_MAX_HEADER_SIZE: int = options.DEFAULTS["http_max_header_size"]
+DEFAULT_WORKERS: int = options.DEFAULTS["http_workers"]
 # Methods outside this set are counted as OTHER, so clients cannot create metric series.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 _PREFLIGHT = {

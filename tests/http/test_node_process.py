@@ -99,6 +99,26 @@ def test_key_lookup_lowercases_only_the_request_key(client: httpx.Client) -> Non
     assert result(client.get("/~message@1.0&hello=world&Key=Value/hello")) == b"world"
 
 
+def test_info_as_json_through_the_json_codec_device(node: Node, client: httpx.Client) -> None:
+    # §6.1 #10: codecs are devices, so a path can re-encode the previous step's result.
+    response = client.get("/~meta@1.0/info/~json@1.0/serialize", headers={"accept-bundle": "true"})
+    assert response.status_code == 200
+    reply = verified(response)
+    assert reply["content-type"] == b"application/json"
+    document = json.loads(reply["body"])
+    assert document["address"] == node_address(node)
+    assert document["test_config_item"] == "test"
+    assert not [k for k in document if k.startswith("priv")]
+
+
+def test_json_body_of_a_serialized_message_is_served_raw(client: httpx.Client) -> None:
+    response = client.get('/~message@1.0&greeting="Hello"&count+integer=42/~json@1.0/serialize/body')
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    # The request's headers are keys of the base too (hb_singleton), so only check ours.
+    assert (document["count"], document["greeting"], document["device"]) == (42, "Hello", "json@1.0")
+
+
 def test_simple_ao_resolve_unsigned(client: httpx.Client) -> None:
     response = post(client, {"path": "/key1", "key1": "Value1"})
     assert (response.status_code, result(response)) == (200, b"Value1")
