@@ -76,6 +76,7 @@ the sources, not run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from itertools import groupby
 from struct import Struct
 
@@ -168,12 +169,18 @@ def _path_key(hash32: int) -> int:
     return int.from_bytes(hash32.to_bytes(4, "little").translate(_SWAP_NIBBLES), "big")
 
 
+# Messages reuse a small vocabulary of keys, and the hash is pure Python: remember it.
+@lru_cache(maxsize=1 << 16)
+def _trie_key(key: bytes, salt: int) -> int:
+    return _path_key(_internal_hash(key, salt))
+
+
 def _walk_order(keys: list[bytes], depth: int) -> list[bytes]:
     """The order in which the HAMT iterator visits ``keys``, at hash ``depth``."""
     if depth > _MAX_DEPTH:
         return sorted(keys)
     salt = _depth_salt(depth)
-    decorated = sorted((_path_key(_internal_hash(k, salt)), k) for k in keys)
+    decorated = sorted((_trie_key(k, salt), k) for k in keys)
     out: list[bytes] = []
     for _, group in groupby(decorated, key=lambda item: item[0]):
         members = [k for _, k in group]

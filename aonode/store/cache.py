@@ -47,10 +47,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aonode.codecs import hashpath, httpsig, message_id, select_commitments, structured, to_tabm
+from aonode.codecs import fingerprint, hashpath, httpsig, message_id, select_commitments, structured, to_tabm
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256
 from aonode.errors import DecodeError, EncodeError
 from aonode.message import TABM, Link, Message, Value, is_id, to_bytes
@@ -458,15 +460,41 @@ class MessageCache:
         store: the store; None gives an unbounded in-memory store.
     """
 
+    # Messages this cache wrote, by content fingerprint: an HTTP node stores the base, request
+    # and result of every step (`cache_control: always`), and most of them repeat (the node
+    # message behind `/~meta@1.0/info`, a process definition). Content addressing makes a
+    # repeated write a no-op, so it is skipped once the store confirms the message is there.
+    WRITTEN_MEMO_SIZE = 4096
+
     def __init__(self, store: Store | None = None) -> None:
         self.store: Store = store if store is not None else MemoryStore()
+        self._written: OrderedDict[object, str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MessageCache({self.store!r})"
 
     def write(self, msg: Value) -> str:
-        """See `write`."""
-        return write(msg, self.store)
+        """See `write`. A message already written through this cache, and still in the store
+        (a reset empties it), is not written again."""
+        if not isinstance(msg, (dict, list)):
+            return write(msg, self.store)
+        try:
+            key = fingerprint(msg)
+        except TypeError:
+            return write(msg, self.store)  # raises the EncodeError that explains why
+        with self._lock:
+            uid = self._written.get(key)
+            if uid is not None:
+                self._written.move_to_end(key)
+        if uid is not None and self.store.type(uid) == "composite":
+            return uid
+        uid = write(msg, self.store)
+        with self._lock:
+            self._written[key] = uid
+            if len(self._written) > self.WRITTEN_MEMO_SIZE:
+                self._written.popitem(last=False)
+        return uid
 
     def read(self, path: str | bytes) -> Value | None:
         """See `read`."""

@@ -221,6 +221,18 @@ def test_message_cache_binds_a_store(store: Store) -> None:
     assert isinstance(MessageCache().store, Store)
 
 
+def test_a_repeated_write_is_skipped_but_not_after_a_reset(store: Store) -> None:
+    bound = MessageCache(store)
+    msg = {"k": b"v", "nested": {"n": 1}, "priv": {"hashpath": b"x"}}
+    uid = bound.write(msg)
+    assert bound.write({**msg, "priv": {"hashpath": b"y"}}) == uid  # private keys do not count
+    store.reset()
+    assert bound.read(uid) is None
+    assert bound.write(msg) == uid
+    assert bound.read(uid) == {"k": b"v", "nested": {"n": 1}}
+    assert bound.write({**msg, "k": b"w"}) != uid
+
+
 def test_match_lmdb(tmp_path: Path) -> None:
     store = make_store("lmdb", tmp_path)
     messages = [{"x": b"1", "z": b"3"}, {"x": b"2", "z": b"3"}, {"x": b"4", "z": b"5"}, {"y": b"3"}]
