@@ -91,6 +91,21 @@ def test_typed_map_and_list_values(client: httpx.Client) -> None:
     assert result(client.get('/~message@1.0&items+list="apple",1,"banana"&x=y/items/1')) == b"apple"
 
 
+def test_inline_keys_are_scoped_to_their_step(client: httpx.Client) -> None:
+    # §6.1 #8: `&k=v` on a step belongs to that step's request; a quoted value may hold `/`.
+    assert result(client.get('/~message@1.0&x=1/set&k1="v/1"/k1')) == b"v/1"
+    assert result(client.get("/~message@1.0&x=1/set&k2+integer=4/k2")) == 4
+    # The request to `set` carried k1; the base never had it, so a later step cannot see
+    # it on the base of a fresh path.
+    assert client.get("/~message@1.0&x=1/k1").status_code == 404
+
+
+def test_sub_resolution_in_a_path(client: httpx.Client) -> None:
+    # `(...)` resolves a path and uses its result as that step's message.
+    response = client.get('/~message@1.0&a=(~message@1.0&b="deep")/a/b')
+    assert (response.status_code, result(response)) == (200, b"deep")
+
+
 def test_key_lookup_lowercases_only_the_request_key(client: httpx.Client) -> None:
     # The docs promise `Value`; HyperBEAM main lowercases the requested key only (§15.1), so
     # `key` does not find `Key`, while `Key` and `hello` are found.
