@@ -6,7 +6,10 @@ import importlib
 
 import pytest
 
-PACKAGES = ["aonode.message", "aonode.crypto", "aonode.codecs", "aonode.errors", "aonode.core", "aonode.store", "aonode.http"]
+PACKAGES = [
+    "aonode.message", "aonode.crypto", "aonode.codecs", "aonode.errors",
+    "aonode.core", "aonode.store", "aonode.http",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -31,8 +31,9 @@ Differences from the reference (docs/compat.md):
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ STATUS_CODES: Mapping[str, int] = {
     "forbidden": 403,
 }
 
+log = logging.getLogger("aonode.meta")
+
 UNINITIALIZED = b"Node must be initialized before use."
 PERMANENT = b"The node message of this machine is already permanent. It cannot be changed."
 UNAUTHORIZED = b"Unauthorized"
@@ -90,11 +93,16 @@ class NodeMessage:
 
     `current()` returns a dict that is never mutated afterwards (changes build a new one), so
     readers need no lock. The holder stores itself in the message under `NODE_KEY`.
+
+    Devices that start background work for the node (`cron@1.0` tasks) register a callback
+    with `on_close`; the server calls `close()` when the node shuts down.
     """
 
     def __init__(self, opts: Mapping[str, Any]) -> None:
         self._lock = threading.Lock()
         self._opts: dict[str, Any] = {**opts, NODE_KEY: self}
+        self._on_close: list[Callable[[], None]] = []
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"NodeMessage({len(self._opts)} options)"
@@ -102,6 +110,30 @@ class NodeMessage:
     def current(self) -> dict[str, Any]:
         """The node message now. Treat it as read-only."""
         return self._opts
+
+    @property
+    def closed(self) -> bool:
+        """Whether the node has shut down (`close()` was called)."""
+        return self._closed
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the node shuts down (at once if it already has)."""
+        with self._lock:
+            if not self._closed:
+                self._on_close.append(callback)
+                return
+        callback()
+
+    def close(self) -> None:
+        """Run the shutdown callbacks, newest first. A failing callback is logged and skipped."""
+        with self._lock:
+            self._closed = True
+            callbacks, self._on_close = self._on_close[::-1], []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a shutdown callback of the node failed")
 
     def replace(self, opts: Mapping[str, Any]) -> None:
         """Replace the whole node message (the `start` hook's result)."""

@@ -10,10 +10,16 @@
     snapshot    an empty message
     mul         multiplies the request's two `args`
     delay       sleeps `duration` ms (default 750), then returns `return` or the request's body
+    update_state       hands the request to the test worker named by its `test-id`
+    increment_counter  adds one to the count of the test worker named by its `test-id`
+
+Test workers stand in for the reference's `hb_name`-registered test processes: a test
+registers a `Worker` under an ID with `register_worker`, and the two keys above find it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +28,60 @@ from aonode.core.access import get, get_first, set_values
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 
-__all__ = ["TestDevice"]
+__all__ = ["TestDevice", "Worker", "register_worker", "unregister_worker"]
+
+
+class Worker:
+    """A test worker: a counter and the last state message handed to it (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._state: Any = None
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    @property
+    def state(self) -> Any:
+        with self._lock:
+            return self._state
+
+    def increment(self) -> int:
+        with self._lock:
+            self._count += 1
+            return self._count
+
+    def update(self, state: Any) -> None:
+        with self._lock:
+            self._state = state
+
+
+_WORKERS: dict[str, Worker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def register_worker(worker_id: str, worker: Worker) -> None:
+    """Make `worker` reachable by `update_state` and `increment_counter` as `worker_id`."""
+    with _WORKERS_LOCK:
+        _WORKERS[worker_id] = worker
+
+
+def unregister_worker(worker_id: str) -> None:
+    with _WORKERS_LOCK:
+        _WORKERS.pop(worker_id, None)
+
+
+def _worker(request: Any, opts: Mapping[str, Any], missing: bytes) -> Worker | Result:
+    worker_id = get("test-id", request, None, opts)
+    if worker_id is None:
+        return Result("error", b"No test ID found in message.")
+    key = worker_id.decode("utf-8", "replace") if isinstance(worker_id, bytes) else str(worker_id)
+    with _WORKERS_LOCK:
+        found = _WORKERS.get(key)
+    return found if found is not None else Result("error", missing)
 
 
 class TestDevice(Device):
@@ -32,7 +91,8 @@ class TestDevice(Device):
         return b"GOOD_FUNCTION"
 
     def info(self, base: Any, request: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
-        paths = ("info", "test_func", "compute", "init", "restore", "mul", "snapshot", "load", "index", "delay")
+        paths = ("info", "test_func", "compute", "init", "restore", "mul", "snapshot", "load", "index", "delay",
+                 "update_state", "increment_counter")
         return {
             "status": 200,
             "body": {
@@ -84,3 +144,16 @@ class TestDevice(Device):
         if found is not None:
             return found
         return get("body", request, {"result": b"slept"}, opts)
+
+    def update_state(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
+        worker = _worker(request, opts, b"No test worker found.")
+        if isinstance(worker, Result):
+            return worker
+        worker.update(dict(request))
+        return {"status": 200, "body": b"updated"}
+
+    def increment_counter(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
+        worker = _worker(request, opts, b"No test worker found for increment.")
+        if isinstance(worker, Result):
+            return worker
+        return {"status": 200, "count": worker.increment()}

@@ -139,11 +139,13 @@ class NodeApp:
         self.node.replace(body)
 
     def close(self) -> None:
-        """Finish the requests being resolved, then close the store (if the app opened it)."""
+        """Finish the requests being resolved, stop the node's background tasks (`cron@1.0`),
+        then close the store (if the app opened it)."""
         if self._closed:
             return
         self._closed = True
         self._executor.shutdown(wait=True)
+        self.node.close()
         if self._owns_store:
             self._store.close()
 

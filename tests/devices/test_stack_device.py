@@ -5,25 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from stack_helpers import append_device, stack
 
 from aonode.core import As, Result, get, resolve, set_key
 from aonode.devices.message import MessageDevice
 from aonode.devices.stack import input_prefix, output_prefix, transform
-
-
-def append_device(separator: bytes, status: str = "ok") -> dict[str, Any]:
-    """The reference's test device: appends the request's `bin` to `result`."""
-
-    def append(base: dict[str, Any], request: dict[str, Any]) -> Any:
-        if base.get("pass") == 3:
-            return base
-        return Result(status, {**base, "result": base["result"] + separator + request["bin"]})
-
-    return {"append": append}
-
-
-def stack(*devices: Any, **extra: Any) -> dict[str, Any]:
-    return {"device": b"stack@1.0", "device-stack": {str(i): d for i, d in enumerate(devices, 1)}, **extra}
 
 
 def test_transform_internal_call_device() -> None:
