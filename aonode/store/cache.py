@@ -48,6 +48,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
@@ -155,8 +156,66 @@ def _write_data(data: bytes, store: Store) -> str:
     return path
 
 
+class _Written:
+    """Messages recently written to one store, by content fingerprint: `(uid, all-committers ID)`.
+
+    An HTTP node stores the base, request and result of every step (`cache_control: always`),
+    and most of them repeat or nest what was just written (the node message behind
+    `/~meta@1.0/info`, a scheduled message inside its assignment). Content addressing makes a
+    repeated write a no-op, so it is skipped, once the store confirms the message is there (a
+    reset or a rolled-back transaction empties it).
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._found: OrderedDict[object, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+            return found
+
+    def put(self, key: object, ids: tuple[str, str]) -> None:
+        with self._lock:
+            self._found[key] = ids
+            if len(self._found) > self.SIZE:
+                self._found.popitem(last=False)
+
+
+_WRITTEN: weakref.WeakKeyDictionary[Store, _Written] = weakref.WeakKeyDictionary()
+_WRITTEN_LOCK = threading.Lock()
+
+
+def _written(store: Store) -> _Written:
+    with _WRITTEN_LOCK:
+        found = _WRITTEN.get(store)
+        if found is None:
+            found = _WRITTEN[store] = _Written()
+        return found
+
+
 def _write_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
     """Write a map or list; return its ID without commitments and its ID of all committers."""
+    try:
+        key: object = fingerprint(msg)
+    except TypeError:
+        key = None  # the write below raises the EncodeError that says why
+    memo = _written(store)
+    if key is not None:
+        known = memo.get(key)
+        if known is not None and store.type(known[0]) == "composite":
+            return known
+    ids = _write_new_message(msg, store)
+    if key is not None:
+        memo.put(key, ids)
+    return ids
+
+
+def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
     commitments: dict[str, TABM | bytes] = {}
     body: Message | list[Value] = msg
     if isinstance(msg, dict):
@@ -460,41 +519,15 @@ class MessageCache:
         store: the store; None gives an unbounded in-memory store.
     """
 
-    # Messages this cache wrote, by content fingerprint: an HTTP node stores the base, request
-    # and result of every step (`cache_control: always`), and most of them repeat (the node
-    # message behind `/~meta@1.0/info`, a process definition). Content addressing makes a
-    # repeated write a no-op, so it is skipped once the store confirms the message is there.
-    WRITTEN_MEMO_SIZE = 4096
-
     def __init__(self, store: Store | None = None) -> None:
         self.store: Store = store if store is not None else MemoryStore()
-        self._written: OrderedDict[object, str] = OrderedDict()
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MessageCache({self.store!r})"
 
     def write(self, msg: Value) -> str:
-        """See `write`. A message already written through this cache, and still in the store
-        (a reset empties it), is not written again."""
-        if not isinstance(msg, (dict, list)):
-            return write(msg, self.store)
-        try:
-            key = fingerprint(msg)
-        except TypeError:
-            return write(msg, self.store)  # raises the EncodeError that explains why
-        with self._lock:
-            uid = self._written.get(key)
-            if uid is not None:
-                self._written.move_to_end(key)
-        if uid is not None and self.store.type(uid) == "composite":
-            return uid
-        uid = write(msg, self.store)
-        with self._lock:
-            self._written[key] = uid
-            if len(self._written) > self.WRITTEN_MEMO_SIZE:
-                self._written.popitem(last=False)
-        return uid
+        """See `write`."""
+        return write(msg, self.store)
 
     def read(self, path: str | bytes) -> Value | None:
         """See `read`."""
