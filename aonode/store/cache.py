@@ -271,9 +271,26 @@ def _write_commitments(uid: str, commitments: Mapping[str, TABM | bytes], store:
     for cid, commitment in commitments.items():
         if not isinstance(commitment, dict):
             raise EncodeError(f"cache: commitment {cid!r} is not a map")
-        stored, _ = _write_message(cast(Message, commitment), store)
-        store.make_link(stored, f"{base}/{_segment(cid)}")
+        store.make_link(_write_commitment(cid, cast(Message, commitment), store), f"{base}/{_segment(cid)}")
     store.make_link(base, f"{uid}/{COMMITMENTS}")
+
+
+def _write_commitment(cid: str, commitment: Message, store: Store) -> str:
+    """Write one commitment as a message of its own, at a name unique to that commitment.
+
+    A commitment's content ID cannot name it: IDs leave out `signature` and `signature-input`
+    (they are httpsig's transport fields), so two commitments by one signer over the same keys
+    would share a group and the later signature would overwrite the earlier one.
+    """
+    tabm = structured.from_wire(commitment, link=lambda child: _write_message(child, store)[1])
+    assert isinstance(tabm, dict)
+    name = b64url_encode(sha256(b"commitment/" + _unsigned_id(tabm).encode() + b"/" + cid.encode()))
+    store.make_group(name)
+    for key, value in tabm.items():
+        if not isinstance(value, bytes):
+            raise EncodeError(f"cache: commitment key {key!r} did not convert to a binary")
+        store.make_link(_write_data(value, store), f"{name}/{_segment(key)}")
+    return name
 
 
 def _link_alternative(uid: str, alternative: str, store: Store) -> None:

@@ -10,6 +10,7 @@ import pytest
 from store_helpers import BACKENDS, make_store, wallet
 
 from aonode.codecs import commit, hashpath, message_id, verify
+from aonode.crypto import Wallet
 from aonode.errors import AOError, DecodeError, EncodeError
 from aonode.message import Atom, Link
 from aonode.store import MessageCache, Store, StoreError, cache
@@ -231,6 +232,17 @@ def test_a_repeated_write_is_skipped_but_not_after_a_reset(store: Store) -> None
     assert bound.write(msg) == uid
     assert bound.read(uid) == {"k": b"v", "nested": {"n": 1}}
     assert bound.write({**msg, "k": b"w"}) != uid
+
+
+def test_two_signatures_of_one_signer_over_the_same_keys_both_survive(store: Store) -> None:
+    # IDs leave out `signature`, so the commitments must not be stored by content ID alone.
+    wallet = Wallet.generate()
+    first, second = commit({"k": b"1"}, wallet), commit({"k": b"2"}, wallet)
+    ids = [cache.write(first, store), cache.write(second, store)]
+    for uid, original in zip(ids, (first, second), strict=True):
+        back = cache.read(uid, store)
+        verify(back)
+        assert back == original
 
 
 def test_match_lmdb(tmp_path: Path) -> None:
