@@ -37,6 +37,8 @@ from aonode.core._option_values import (
     KINDS,
     Converter,
     Invalid,
+    _atom,
+    _to_stores,
     config_key,
     keep,
     plain,
@@ -143,8 +145,27 @@ _DEFAULTS: dict[str, Any] = {
     "scheduling_mode": "local_confirmation",  # aggressive | local_confirmation | remote_confirmation | disabled
     "compute_mode": "lazy",  # aggressive | lazy
     "scheduler_location_ttl": 7 * 24 * 60 * 60 * 1000,  # ms (7 days) a scheduler-location record lives.
+    # scheduler@1.0 (processes-compute.md §2); the reference's defaults, except where noted.
+    "verify_assignments": True,  # true | accept_unsigned | false: what a message needs to be scheduled.
+    "scheduler_follow_redirects": True,  # Proxy to a process's remote scheduler rather than answer 307.
+    "scheduler_follow_hints": True,  # Honour `<ID>?hint=<url>` in process IDs and scheduler entries.
+    "scheduler_store": None,  # A store spec for assignments and locations; None: the node's `store`.
+    "scheduler_async_remote_cache": True,  # Cache assignments read from remote schedulers in the background.
+    "scheduler_ignore_local_cache": False,  # `next` always asks the schedule, never the local log first.
+    "scheduler_in_memory_cache": True,  # `next` keeps assignments it read ahead in the state's `priv`.
+    "scheduler_location_notify_peers": [],  # Nodes sent this node's new scheduler-location record.
     "process_workers": False,  # Keep a worker per process in memory (§12).
-    "process_now_from_cache": False,
+    "process_now_from_cache": False,  # false | true | always (§3.5 of processes-compute.md)
+    # process@1.0 (processes-compute.md §3.6, §3.9). Snapshots: the reference's production
+    # defaults (its test build snapshots every slot); a compute request always ends with one.
+    "process_snapshot_slots": None,  # Snapshot every N slots; None or "false": no slot rule.
+    "process_snapshot_time": 60,  # Seconds between snapshots; None or "false": no time rule.
+    # Results are durable before `compute` answers; the reference writes them in the background.
+    "process_async_cache": False,
+    # Live process states kept in memory: an AOS WASM state holds its memory (tens of MB), so a
+    # few dozen busy processes, not thousands.
+    "process_live_states": 64,
+    "process_worker_max_idle": 300_000,  # ms an unused live state is kept (the reference's worker timeout).
     "wasm_allow_aot": False,
     # --- Resolution (§3, §8.6, §12) ---
     "cache_control": ["no-cache", "no-store"],  # Resolutions neither look up nor store unless asked to (§8.6).
@@ -336,7 +357,14 @@ def _to_options(value: Any) -> dict[str, Any]:
 
 
 # Options whose values are themselves options need `_kind`, so they are added here.
-_KINDS: dict[str, Converter] = {**KINDS, "http_extra_opts": _to_options}
+_KINDS: dict[str, Converter] = {
+    **KINDS,
+    "http_extra_opts": _to_options,
+    "verify_assignments": _atom(True, False, "accept_unsigned"),
+    "scheduler_store": _to_stores,
+    "process_now_from_cache": _atom(False, True, "always"),
+    "process_snapshot_time": keep,  # seconds, or "false"; read leniently by process@1.0
+}
 
 
 def _kind(key: str) -> Converter:

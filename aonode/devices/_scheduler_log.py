@@ -1,0 +1,476 @@
+"""The assignment log of `scheduler@1.0`: where assignments live in a store, how the next one
+is made, and the per-process serialisation that keeps slots gapless (processes-compute.md
+§2.5, §2.12; `dev_scheduler_cache`, `dev_scheduler_server`, `dev_scheduler_registry`).
+
+Store layout (the reference's, under the `scheduler_store`, default the node's store):
+
+    ~scheduler@1.0/assignments/<ProcID>/<slot>   link -> the assignment, written as a message
+    ~scheduler@1.0/locations/<address>           link -> a signed scheduler-location record
+    ~scheduler@1.0/signed/<ProcID>/<slot>        the assignment exactly as signed (aonode's own)
+    ~scheduler@1.0/latest/<ProcID>               the highest slot written (aonode's own)
+
+The assignment is written to the message cache as in the reference, so it and its body can
+be read by ID. The log itself is read from the `signed` copy: one value holding the whole
+message with every commitment, nested ones included, exactly as it was signed, in one
+lookup. The content-addressed cache merges the commitments of equal contents, and the log
+must give back exactly the signatures it handed out.
+
+The `latest` value spares reading a growing directory to find the last slot, so assigning
+slot N costs the same for every N. It is only a hint: `latest` checks that the slot it names
+exists and steps forward past slots written after it (a crash on a store without
+transactions can leave it one behind), and lists the directory when it is missing.
+
+Theory of operation for assigning (`ProcessScheduler.assign`). A slot must be unique,
+gapless and durable before anyone hears of it, even with several threads of one node,
+several node processes on one LMDB directory, or a SIGKILL at any instant. So one call
+holds, in this order:
+
+1. the scheduler's thread lock (threads of this process, one process ID);
+2. an advisory file lock beside the store when the store is a plain directory (FSStore has
+   no transactions; LMDB and memory stores need none, their write transaction is exclusive);
+3. the store's write transaction, inside which it reads the latest slot and hash chain,
+   builds and signs the next assignment, writes it and its link, and commits (LMDB syncs).
+
+Nothing is remembered in memory until the commit returned, so a failure consumes no slot.
+
+The hash chain (§2.5): `chain' = SHA-256(chain || ID(message, all committers) as 43-char
+text)`, starting from the empty chain. The assignment stores the chain as its 43-character
+text; the next link always continues from the raw 32 bytes that text encodes. (The reference
+keeps the raw bytes in memory but, after a restart, continues from the stored *text*, so its
+chain changes rule wherever it restarted; aonode's chain has one rule from slot 0, which is
+what lets anyone check it. docs/compat.md.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from aonode.codecs import commit, message_id, signers, structured, to_tabm, with_only_committed
+from aonode.core.path import parts
+from aonode.crypto import Wallet, b64url_decode, b64url_encode, sha256
+from aonode.devices._scheduler_formats import BlockInfo, aos2_to_assignment
+from aonode.errors import AOError, BadMessage
+from aonode.message import TABM, Message
+from aonode.store import FSStore, Store, StoreChain, StoreError, cache
+
+__all__ = [
+    "PREFIX",
+    "ProcessScheduler",
+    "Registry",
+    "assignment_path",
+    "build_assignment",
+    "latest",
+    "next_hash_chain",
+    "read",
+    "read_location",
+    "registry_for",
+    "slots",
+    "write",
+    "write_location",
+    "write_spawn",
+]
+
+PREFIX = "~scheduler@1.0"
+"""The pseudo-path under which the scheduler keeps its data in a store."""
+
+LEGACY_VARIANT = b"ao.TN.1"
+VARIANT = b"ao.N.1"
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+
+def _segment(value: Any, what: str) -> str:
+    """A process ID or address as one path segment.
+
+    Raises:
+        BadMessage: it is not non-empty text without `/`.
+    """
+    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+    if not isinstance(text, str) or not text or "/" in text:
+        raise BadMessage(f"scheduler@1.0: {what} must be non-empty text without '/', got {value!r}")
+    return text
+
+
+def _slot(value: Any) -> int:
+    """A slot number: a non-negative integer, or its decimal text.
+
+    Raises:
+        BadMessage: anything else.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadMessage(f"scheduler@1.0: a slot must be a non-negative integer, got {value!r}")
+    return value
+
+
+def assignment_path(proc_id: str, slot: int) -> str:
+    """`~scheduler@1.0/assignments/<ProcID>/<slot>`.
+
+    Raises:
+        BadMessage: the process ID or slot is malformed.
+    """
+    return f"{PREFIX}/assignments/{_segment(proc_id, 'a process ID')}/{_slot(slot)}"
+
+
+def _latest_path(proc_id: str) -> str:
+    return f"{PREFIX}/latest/{_segment(proc_id, 'a process ID')}"
+
+
+def _signed_path(proc_id: str, slot: int) -> str:
+    return f"{PREFIX}/signed/{_segment(proc_id, 'a process ID')}/{_slot(slot)}"
+
+
+def _location_path(address: str) -> str:
+    return f"{PREFIX}/locations/{_segment(address, 'an address')}"
+
+
+# -- the pure part: hash chain and assignment -----------------------------------------------------
+
+
+def next_hash_chain(previous: bytes, msg_id: str) -> bytes:
+    """`SHA-256(previous || msg_id)`, where `msg_id` is the 43-character text of the message's
+    ID over all its committers and `previous` is the previous chain's raw bytes (empty for the
+    first assignment)."""
+    return sha256(previous + msg_id.encode("ascii"))
+
+
+def build_assignment(proc_id: str, slot: int, message: Message, hash_chain: bytes, block: BlockInfo,
+                     now_ms: int) -> Message:
+    """The unsigned assignment of `message` to `slot` (§2.5 step 4).
+
+    Args:
+        proc_id: the process (43-character ID).
+        slot: the slot.
+        message: the message, already reduced to its committed keys.
+        hash_chain: the new chain (raw bytes); stored as its 43-character text.
+        block: the Arweave block information.
+        now_ms: the scheduler's wall clock in milliseconds.
+    """
+    raw_path = message.get("path", message.get("Path"))
+    path = parts(raw_path) if raw_path is not None else None
+    return {
+        "path": b"compute" if path is None else [str(p).encode() for p in path],
+        "data-protocol": b"ao",
+        "variant": VARIANT,
+        "process": proc_id.encode(),
+        "epoch": b"0",
+        "slot": slot,
+        "block-height": block.height,
+        "block-hash": block.hash.encode(),
+        "block-timestamp": block.timestamp,
+        "timestamp": now_ms,
+        "hash-chain": b64url_encode(hash_chain).encode(),
+        "body": message,
+        "type": b"assignment",
+    }
+
+
+# -- the cache (dev_scheduler_cache) ------------------------------------------------------------
+
+
+def _pack(msg: Mapping[str, Any]) -> bytes:
+    """A message as one value that decodes to exactly it: its TABM with children and
+    commitments inline, as JSON with every binary in base64url."""
+    tabm = to_tabm(dict(msg), bundle=True)
+
+    def tree(node: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: tree(v) if isinstance(v, Mapping) else b64url_encode(v) for k, v in node.items()}
+
+    assert isinstance(tabm, dict)  # a map gives a map
+    return json.dumps(tree(tabm), separators=(",", ":")).encode()
+
+
+def _unpack(raw: bytes) -> Message:
+    """The message `_pack` made.
+
+    Raises:
+        StoreError: the value is not one `_pack` made (a corrupt store).
+    """
+    def tree(node: Any) -> TABM:
+        if not isinstance(node, dict):
+            raise ValueError("not an object")
+        return {k: tree(v) if isinstance(v, dict) else b64url_decode(v) for k, v in node.items()}
+
+    try:
+        found = structured.to_wire(tree(json.loads(raw)))
+    except (ValueError, TypeError, AOError) as exc:
+        raise StoreError(f"scheduler@1.0: a stored assignment is corrupt: {exc}") from exc
+    if not isinstance(found, dict):
+        raise StoreError("scheduler@1.0: a stored assignment is not a message")
+    return found
+
+
+def _put(assignment: Mapping[str, Any], proc_id: str, slot: int, store: Store) -> str:
+    """Write an assignment at its slot (inside the caller's transaction)."""
+    uid = cache.write(dict(assignment), store)
+    store.write(_signed_path(proc_id, slot), _pack(assignment))
+    _link_slot(uid, proc_id, slot, store)
+    return uid
+
+
+def _link_slot(uid: str, proc_id: str, slot: int, store: Store) -> None:
+    store.make_link(uid, assignment_path(proc_id, slot))
+    pointer = _latest_path(proc_id)
+    known = store.read(pointer)
+    if known is None or not known.isdigit() or int(known) < slot:
+        store.write(pointer, str(slot).encode())
+
+
+def write(assignment: Mapping[str, Any], store: Store) -> str:
+    """Write an assignment and link it at its process and slot, in one store transaction.
+
+    Returns:
+        The stored message's ID (without commitments).
+
+    Raises:
+        BadMessage: the assignment lacks a usable `process` or `slot`.
+        EncodeError: it holds a value with no encoding.
+        StoreError: the store failed.
+    """
+    if not isinstance(assignment, Mapping):
+        raise BadMessage("scheduler@1.0: an assignment must be a message")
+    proc_id = _segment(assignment.get("process"), "an assignment's process")
+    slot = _slot(assignment.get("slot"))
+    with store.transaction():
+        return _put(assignment, proc_id, slot, store)
+
+
+def read(proc_id: str, slot: int, store: Store) -> Message | None:
+    """The assignment at a slot, or None. A legacy (`ao.TN.1`) edge cached from a remote
+    scheduler is converted (§2.12); anything else is returned as stored.
+
+    Raises:
+        BadMessage: the process ID or slot is malformed.
+        DecodeError: a stored legacy edge is malformed.
+        StoreError: the store failed.
+    """
+    raw = store.read(_signed_path(proc_id, slot))
+    found = _unpack(raw) if raw is not None else cache.read(assignment_path(proc_id, slot), store)
+    if not isinstance(found, dict):
+        return None
+    if found.get("variant") == LEGACY_VARIANT:
+        return aos2_to_assignment(found, read_message=lambda ref: cache.read(ref, store))
+    return found
+
+
+def slots(proc_id: str, store: Store) -> list[int]:
+    """Every slot stored for the process, ascending (`list/2`)."""
+    names = store.list(f"{PREFIX}/assignments/{_segment(proc_id, 'a process ID')}") or []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def _exists(proc_id: str, slot: int, store: Store) -> bool:
+    return store.type(assignment_path(proc_id, slot)) is not None
+
+
+def _latest_slot(proc_id: str, store: Store) -> int | None:
+    known = store.read(_latest_path(proc_id))
+    if known is not None and known.isdigit() and _exists(proc_id, int(known), store):
+        slot = int(known)
+    else:
+        found = slots(proc_id, store)
+        if not found:
+            return None
+        slot = found[-1]
+    while _exists(proc_id, slot + 1, store):
+        slot += 1
+    return slot
+
+
+def latest(proc_id: str, store: Store) -> tuple[int, bytes] | None:
+    """The highest slot of the process and the `hash-chain` stored with it (43-character text),
+    or None when it has no assignments (`latest/2`).
+
+    Raises:
+        BadMessage: the process ID is malformed.
+        StoreError: the store failed.
+    """
+    slot = _latest_slot(proc_id, store)
+    if slot is None:
+        return None
+    found = read(proc_id, slot, store)
+    value = found.get("hash-chain") if found is not None else None
+    return slot, value if isinstance(value, bytes) else b""
+
+
+def write_spawn(process: Mapping[str, Any], store: Store) -> str:
+    """Write a process definition to the store (`write_spawn/2`).
+
+    Raises:
+        EncodeError, StoreError: as `cache.write`.
+    """
+    return cache.write(dict(process), store)
+
+
+def write_location(record: Mapping[str, Any], store: Store) -> list[str]:
+    """Cache a scheduler-location record and link it under every signer's address.
+
+    Returns:
+        The signers it was linked under.
+
+    Raises:
+        BadMessage: the record has no signer.
+        EncodeError, StoreError: as `cache.write`.
+    """
+    who = signers(dict(record))
+    if not who:
+        raise BadMessage("scheduler@1.0: a scheduler-location record must be signed")
+    with store.transaction():
+        uid = cache.write(dict(record), store)
+        for address in who:
+            store.make_link(uid, _location_path(address))
+    return who
+
+
+def read_location(address: str, store: Store) -> Message | None:
+    """The cached scheduler-location record of an address, or None."""
+    try:
+        path = _location_path(address)
+    except BadMessage:
+        return None
+    found = cache.read(path, store)
+    return found if isinstance(found, dict) else None
+
+
+# -- serial assignment (dev_scheduler_server) -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def _exclusive(store: Store) -> Iterator[None]:
+    """Exclude other processes from assigning on a store without transactions (FSStore)."""
+    target = store.first if isinstance(store, StoreChain) else store
+    if not isinstance(target, FSStore):
+        yield
+        return
+    fd = os.open(target.root + ".scheduler-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+class ProcessScheduler:
+    """The scheduler of one process on one store: it hands out the process's slots in order.
+
+    Args:
+        proc_id: the process ID (43 characters).
+        store: the scheduler store.
+        wallets: the keys that sign each assignment (the local identities named as the
+            process's scheduler), in the order the process lists them.
+    """
+
+    def __init__(self, proc_id: str, store: Store, wallets: Sequence[Wallet]) -> None:
+        self.proc_id = _segment(proc_id, "a process ID")
+        self.store = store
+        self.wallets = list(wallets)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ProcessScheduler({self.proc_id!r})"
+
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses that sign this process's assignments."""
+        return [w.address for w in self.wallets]
+
+    def current(self) -> int:
+        """The last assigned slot, -1 before the first (read from the store, so other node
+        processes sharing it are counted)."""
+        found = _latest_slot(self.proc_id, self.store)
+        return -1 if found is None else found
+
+    def assign(self, message: Mapping[str, Any], *, now_ms: int, block: BlockInfo) -> Message:
+        """Give `message` the next slot: build, sign, write durably, then return the assignment.
+
+        Args:
+            message: the message to schedule (only its committed keys are kept).
+            now_ms: the wall clock in milliseconds, stamped as `timestamp`.
+            block: the block information to stamp.
+
+        Returns:
+            The signed assignment, already committed to the store.
+
+        Raises:
+            EncodeError: the message holds a value with no encoding.
+            StoreError: the store failed (no slot was consumed).
+        """
+        only = with_only_committed(dict(message))
+        msg_id = message_id(only, committers="all")
+        with self._lock:
+            with _exclusive(self.store), self.store.transaction():
+                found = latest(self.proc_id, self.store)
+                if found is None:
+                    slot, previous = 0, b""
+                else:
+                    slot = found[0] + 1
+                    previous = b64url_decode(found[1])
+                chain = next_hash_chain(previous, msg_id)
+                assignment = self._sign(build_assignment(self.proc_id, slot, only, chain, block, now_ms))
+                _put(assignment, self.proc_id, slot, self.store)
+        return assignment
+
+    def _sign(self, assignment: Message) -> Message:
+        # The reference folds right: the last wallet signs first.
+        for wallet in reversed(self.wallets):
+            assignment = commit(assignment, wallet)
+        return assignment
+
+
+class Registry:
+    """The process schedulers of one store (`dev_scheduler_registry`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: dict[str, ProcessScheduler] = {}
+
+    def find(self, proc_id: str) -> ProcessScheduler | None:
+        """The scheduler of a process, if this node has started one."""
+        with self._lock:
+            return self._servers.get(proc_id)
+
+    def start(self, proc_id: str, process: Mapping[str, Any] | None, store: Store,
+              wallets: Sequence[Wallet]) -> ProcessScheduler:
+        """The scheduler of a process, started (and the process written to the store) if
+        there is none yet.
+
+        Raises:
+            EncodeError, StoreError: the process cannot be written.
+        """
+        found = self.find(proc_id)
+        if found is not None:
+            return found
+        if process is not None:
+            # The scheduler is the provider of last resort for its processes' definitions.
+            write_spawn(process, store)
+        with self._lock:
+            return self._servers.setdefault(proc_id, ProcessScheduler(proc_id, store, wallets))
+
+    def processes(self) -> list[str]:
+        """The IDs of the processes with a started scheduler, in the order they started."""
+        with self._lock:
+            return list(self._servers)
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Store, Registry] = weakref.WeakKeyDictionary()
+_REGISTRIES_LOCK = threading.Lock()
+
+
+def registry_for(store: Store) -> Registry:
+    """The registry of a scheduler store (one per store object, for the life of the store)."""
+    with _REGISTRIES_LOCK:
+        found = _REGISTRIES.get(store)
+        if found is None:
+            found = _REGISTRIES[store] = Registry()
+        return found
