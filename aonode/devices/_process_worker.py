@@ -1,0 +1,194 @@
+"""Live process states kept in memory (`dev_process_worker`, processes-compute.md §3.9).
+
+The reference keeps one Erlang worker per process that holds the last computed state, so that
+computing slot N+1 after slot N does not reload and normalise the state from the store. Here a
+`Registry` per node (per message cache, so a node that restarts with a fresh cache starts cold)
+holds, for each recently computed process, a `Live` entry:
+
+    state   the process state after `slot`, live objects in `priv` included
+    lock    a re-entrant lock: compute requests for one process run one at a time
+
+Entries are kept in least-recently-used order: above `process_live_states` entries, or after
+`process_worker_max_idle` ms unused, an entry is dropped (never while a request holds or waits
+for it). Dropping loses nothing durable: every compute request ends with a snapshot in the
+store at the slot it reached (§3.6).
+
+The registry also owns the background writer used when `process_async_cache` is true: one
+thread, so results land in the order they were computed. Node shutdown (`NodeMessage.on_close`)
+waits for it; so does interpreter exit, as for any `ThreadPoolExecutor`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aonode.core import options
+from aonode.errors import AOError
+
+__all__ = ["Busy", "Live", "Registry", "registry"]
+
+# How long a compute request waits for another request computing the same process. A replay
+# of many slots can legitimately take minutes; a wait longer than this is taken for a deadlock
+# (two processes computing each other from two threads) and answered with a 503.
+LOCK_TIMEOUT = 600.0
+
+
+class Busy(AOError):
+    """Raised when a process stays locked by another compute request for too long."""
+
+    status = 503
+
+
+class Live:
+    """The live state of one process (see the module docstring). `held` is one tuple, so a
+    reader without the lock never sees a state with the slot of another."""
+
+    __slots__ = ("held", "lock", "used", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.held: tuple[int, dict[str, Any]] | None = None
+        self.used = time.monotonic()
+        self.users = 0
+
+    def keep(self, state: dict[str, Any], slot: int) -> None:
+        """Remember `state` as the state after `slot`, unless a later one is already held."""
+        held = self.held
+        if held is None or slot >= held[0]:
+            self.held = (slot, state)
+
+    def at(self, slot: int) -> dict[str, Any] | None:
+        """The live state if it is the state after exactly `slot`."""
+        held = self.held
+        return held[1] if held is not None and held[0] == slot else None
+
+    def before(self, slot: int) -> dict[str, Any] | None:
+        """The live state if it is a state before `slot` (so computing can go on from it)."""
+        held = self.held
+        return held[1] if held is not None and held[0] < slot else None
+
+
+class Registry:
+    """The live states and the result writer of one node."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: OrderedDict[str, Live] = OrderedDict()
+        self._writer: ThreadPoolExecutor | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def peek(self, proc_id: str) -> Live | None:
+        """The entry of a process, if there is one (without creating or touching it)."""
+        with self._lock:
+            return self._live.get(proc_id)
+
+    @contextlib.contextmanager
+    def hold(self, proc_id: str, opts: Mapping[str, Any]) -> Iterator[Live]:
+        """The entry of `proc_id`, locked for the block.
+
+        Raises:
+            Busy: another request held the process for longer than `LOCK_TIMEOUT`.
+        """
+        now = time.monotonic()
+        with self._lock:
+            live = self._live.get(proc_id)
+            if live is None:
+                live = self._live[proc_id] = Live()
+            else:
+                self._live.move_to_end(proc_id)
+            live.used = now
+            live.users += 1
+            self._trim(opts, now)
+        try:
+            if not live.lock.acquire(timeout=LOCK_TIMEOUT):
+                raise Busy(f"process {proc_id} is busy: another compute request has held it for {LOCK_TIMEOUT:.0f}s")
+            try:
+                yield live
+            finally:
+                live.lock.release()
+        finally:
+            with self._lock:
+                live.users -= 1
+                live.used = time.monotonic()
+
+    def _trim(self, opts: Mapping[str, Any], now: float) -> None:
+        capacity = _int_option(opts, "process_live_states", 64)
+        max_idle = _int_option(opts, "process_worker_max_idle", 300_000) / 1000
+        for proc_id, live in list(self._live.items()):  # least recently used first
+            over = len(self._live) > capacity
+            idle = now - live.used > max_idle
+            if not over and not idle:
+                break
+            if live.users == 0:
+                del self._live[proc_id]
+
+    def clear(self) -> None:
+        """Forget every live state not in use."""
+        with self._lock:
+            for proc_id, live in list(self._live.items()):
+                if live.users == 0:
+                    del self._live[proc_id]
+
+    def submit(self, write: Callable[[], None]) -> None:
+        """Run `write` on the background writer (one thread: writes keep their order)."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aonode-process-cache")
+            writer = self._writer
+        writer.submit(write)
+
+    def flush(self) -> None:
+        """Wait for every write submitted so far."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Flush the writer and drop the live states (node shutdown)."""
+        self.flush()
+        self.clear()
+
+
+def _int_option(opts: Mapping[str, Any], key: str, fallback: int) -> int:
+    value = options.get(opts, key, fallback)
+    try:
+        return int(value.decode() if isinstance(value, bytes) else value)
+    except (TypeError, ValueError):
+        return fallback
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionary()
+_REGISTRIES_LOCK = threading.Lock()
+_DETACHED = Registry()  # for resolutions with no message cache
+
+
+def registry(opts: Mapping[str, Any]) -> Registry:
+    """The registry of the node whose options these are (one per message cache)."""
+    cache = opts.get("cache")
+    if cache is None:
+        return _DETACHED
+    with _REGISTRIES_LOCK:
+        try:
+            found = _REGISTRIES.get(cache)
+        except TypeError:  # a cache object that cannot be weakly referenced
+            return _DETACHED
+        if found is not None:
+            return found
+        found = _REGISTRIES[cache] = Registry()
+    from aonode.devices import meta
+
+    holder = opts.get(meta.NODE_KEY)
+    if isinstance(holder, meta.NodeMessage):
+        holder.on_close(found.close)
+    return found

@@ -1,0 +1,535 @@
+"""`process@1.0`: an AO process, routed to its scheduler, execution and push devices
+(processes-compute.md §3).
+
+    schedule   run as the `scheduler` device (GET reads the schedule, POST adds to it)
+    slot       run as the `scheduler` device (the current slot)
+    compute    the state after slot `compute` or `slot` of the request (§3.3); without one,
+               the latest known state
+    now        the state after the scheduler's current slot (§3.5)
+    push       run as the `push` device (§6.4)
+    snapshot   the execution device's snapshot of the state, in `Map` mode (§3.6)
+    as         the state with its device swapped to `<as>-device` (default `execution`)
+
+Any other key reads the message (`message@1.0`). "Run as K" (§3.2) deep-merges into the state
+`device: <K-device>` (defaults: `scheduler@1.0`, `genesis-wasm@1.0`, `push@1.0`),
+`input-prefix` (default `process`) and `output-prefixes: <K-output-prefixes>`, resolves the
+request on it, and swaps the device back if the result still carries the swapped one.
+
+A state carries the committed process definition under `process` (§1.4); the process ID is
+that definition's ID over all its committers (§1.3).
+
+Computing slot N (§3.3, §3.4), one request at a time per process:
+
+1. the node's live state if it is the state after slot N, else the stored result
+   `computed/<ProcID>/slot/N` (`_process_cache`);
+2. otherwise a starting state: the node's live state if it is before N (`_process_worker`),
+   else the latest stored snapshot at or below N, normalised by the execution device, else
+   the execution device's `init` (`at-slot: -1`);
+3. then, slot after slot: `next` from the scheduler, `compute` on the execution device with
+   the assignment as the request (its `path`, default `compute`, picks the key), `at-slot`
+   set, the result stored (with a snapshot when the policy says so, §3.6). The state at N is
+   stored with a forced snapshot and becomes the live state.
+
+Errors are results, never half-computed states: a scheduler error gets `phase: get-schedule`,
+an execution error `phase: compute`, both with `attempted-slot`. A slot that is not a
+non-negative integer is a 400.
+
+Divergences from the reference, each deliberate (docs/compat.md):
+
+* A computed state given as the base is not trusted as a starting point: computing always
+  continues from the node's own live state, a stored snapshot or `init`, so a state a client
+  altered can never be stored as the process's result.
+* Results are written before `compute` returns unless `process_async_cache` is true (the
+  reference writes asynchronously by default).
+* An execution device with no `snapshot` key gets an empty snapshot (its whole state is the
+  message); one with no `normalize` key restores the message as stored; one with no `init`
+  starts from the process definition.
+* `as` on a definition restores a stored snapshot (or runs `init`), never the live state, so
+  a dry run cannot touch the live objects (WASM instances) the next slot continues from.
+* `now` before anything is scheduled answers the initial state without storing it (the
+  reference stores it as slot -1).
+
+Other devices compute in Python with `state_at(process, slot, opts)` (what `compute` answers)
+and read the newest state with `latest_known(process, opts)`; through the resolver,
+`resolve(As("process@1.0", process), {"path": "compute/results", "slot": N}, opts)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.codecs import message_id, signers, with_only_committed
+from aonode.core import options
+from aonode.core.devices import Device
+from aonode.core.path import parts
+from aonode.core.resolver import resolve
+from aonode.core.terms import Result
+from aonode.devices import _process_cache as results_cache
+from aonode.devices._process_worker import Live, registry
+from aonode.devices.message import ABSENT, deep_merge, lookup
+from aonode.errors import AOError, BadMessage, EncodeError
+from aonode.message import Atom, normalize_key
+from aonode.store import MessageCache
+
+__all__ = [
+    "DEFAULT_DEVICES",
+    "ProcessDevice",
+    "ensure_process_key",
+    "latest_known",
+    "parse_slot",
+    "process_id",
+    "run_as",
+    "state_at",
+]
+
+log = logging.getLogger(__name__)
+
+NAME = b"process@1.0"
+DEFAULT_DEVICES: Mapping[str, str] = {
+    "scheduler": "scheduler@1.0",
+    "execution": "genesis-wasm@1.0",
+    "push": "push@1.0",
+}
+# Legacy-net processes run on genesis-wasm whatever the table says (§1.2).
+LEGACY_VARIANT = "ao.TN.1"
+NO_CACHED_STATE = b"No cached state available."
+NOTHING_SCHEDULED = b"No message has been scheduled on this process yet."
+
+_UNDEFINED = Atom("undefined")
+_NOT_FOUND = Atom("not_found")
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+# --- small readers ---------------------------------------------------------------------------
+
+
+def _raw(msg: Any, key: str, default: Any = None) -> Any:
+    """`key` of `msg` read as `message@1.0` reads it (exact, then lower-cased), no device logic."""
+    if not isinstance(msg, Mapping):
+        return default
+    found = lookup(key, msg)
+    return default if found is ABSENT else found
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else normalize_key(value)
+
+
+def _integer(value: Any) -> int | None:
+    """An integer given as an int or as decimal text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (bytes, str)):
+        text = _text(value).strip()
+        return int(text) if _INTEGER.fullmatch(text) else None
+    return None
+
+
+def parse_slot(value: Any) -> int:
+    """The slot a request asks for.
+
+    Raises:
+        BadMessage: the value is not a non-negative integer (or its decimal text).
+    """
+    found = _integer(value)
+    if found is None or found < 0:
+        raise BadMessage(f"process@1.0: the slot to compute must be a non-negative integer, got {value!r}")
+    return found
+
+
+def _cache(opts: Mapping[str, Any]) -> MessageCache | None:
+    found = opts.get("cache")
+    return found if isinstance(found, MessageCache) else None
+
+
+def _clock(opts: Mapping[str, Any]) -> float:
+    """Seconds since the epoch; the `clock` option (a callable) stands in for the wall clock in tests."""
+    clock = opts.get("clock")
+    return float(clock()) if callable(clock) else time.time()
+
+
+def _without(msg: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in msg.items() if k not in keys}
+
+
+# --- the process key and run_as (§1.4, §3.2) ---------------------------------------------------
+
+
+def ensure_process_key(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with the committed process definition under `process` (§1.4).
+
+    A base with no `process` key is the definition itself: the state is the definition without
+    its commitments, plus the committed definition under `process`. A definition that lost its
+    signers (it was cast to another device) is read back from the cache by its ID first.
+    """
+    if not isinstance(base, Mapping):
+        raise BadMessage("process@1.0: the process must be a message")
+    if "process" in base:
+        return dict(base)
+    definition: Mapping[str, Any] = base
+    if not signers(dict(base)):
+        cache = _cache(opts)
+        if cache is not None:
+            try:
+                found = cache.read(message_id(dict(base), committers="all"))
+            except (AOError, TypeError):
+                found = None
+            if isinstance(found, dict):
+                definition = found
+    committed = with_only_committed(_without(definition, "priv"))
+    return {**_without(base, "commitments"), "process": committed}
+
+
+def _definition(state: Mapping[str, Any]) -> dict[str, Any]:
+    found = state.get("process")
+    if not isinstance(found, Mapping):
+        raise BadMessage("process@1.0: the state has no process definition")
+    return dict(found)
+
+
+def process_id(state: Mapping[str, Any], *, committed: bool = True) -> str:
+    """The ID of the process a state belongs to: its definition's ID over all committers, or
+    with `committed=False` its uncommitted ID (`dev_process:process_id/3`)."""
+    definition = _definition(state) if "process" in state else dict(state)
+    return message_id(definition, committers="all" if committed else "none")
+
+
+def _initial_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state `init` starts from: the committed definition's keys, and the definition."""
+    definition = _definition(state)
+    return {**_without(definition, "commitments", "priv"), "process": definition}
+
+
+def _default_device(state: Mapping[str, Any], key: str) -> str:
+    if key == "execution" and _raw(_raw(state, "process", {}), "variant") in (LEGACY_VARIANT, LEGACY_VARIANT.encode()):
+        return "genesis-wasm@1.0"
+    return DEFAULT_DEVICES.get(key, "message@1.0")
+
+
+def _as_device(state: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The state prepared to run as `key` (§3.2 step 2)."""
+    return deep_merge(state, {
+        "device": _raw(state, f"{key}-device") or _default_device(state, key),
+        "input-prefix": _raw(state, "input-prefix", b"process"),
+        "output-prefixes": _raw(state, f"{key}-output-prefixes", _UNDEFINED),
+    })
+
+
+def run_as(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, Any]) -> Result:
+    """Resolve `request` on `base` with its device swapped to the `<key>-device` (§3.2)."""
+    original = base.get("device")
+    prepared = _as_device(ensure_process_key(base, opts), key)
+    if not isinstance(request, Mapping):
+        request = {"path": request}
+    result = resolve(prepared, request, opts)
+    value = result.value
+    if result.ok and isinstance(value, Mapping) and value.get("device") == prepared["device"]:
+        swapped = dict(value)
+        if original is None:
+            swapped.pop("device", None)
+        else:
+            swapped["device"] = original
+        return Result("ok", swapped)
+    return result
+
+
+def _failed(result: Result, phase: str, slot: int) -> Result:
+    """An error result of computing `slot`, tagged with where it failed."""
+    value = result.value
+    found = dict(value) if isinstance(value, Mapping) else {"error": value}
+    return Result("error", {**found, "phase": phase.encode(), "attempted-slot": slot})
+
+
+def _error(status: int, body: str, **extra: Any) -> Result:
+    return Result("error", {"status": status, "body": body.encode(), **extra})
+
+
+def _guarded(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, Any]) -> Result:
+    """`run_as`, with an `AOError` raised by the device turned into an error result."""
+    try:
+        return run_as(key, base, request, opts)
+    except AOError as exc:
+        return _error(exc.status, exc.message)
+
+
+# --- snapshots and storing results (§3.6) ------------------------------------------------------
+
+
+def _policy_number(opts: Mapping[str, Any], key: str) -> int | None:
+    value = options.get(opts, key)
+    if value is None or value is False or value in (b"false", "false", _UNDEFINED, "undefined"):
+        return None
+    found = _integer(value)
+    if found is None or found <= 0:
+        log.warning("process@1.0: option %s = %r is not a positive integer; ignored", key, value)
+        return None
+    return found
+
+
+def _should_snapshot(slot: int, state: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
+    every = _policy_number(opts, "process_snapshot_slots")
+    if every is not None and slot % every == 0:
+        return True
+    seconds = _policy_number(opts, "process_snapshot_time")
+    if seconds is None:
+        return False
+    priv = state.get("priv")
+    last = priv.get("last-snapshot") if isinstance(priv, Mapping) else None
+    return not isinstance(last, (int, float)) or _clock(opts) > last + seconds
+
+
+def _snapshot(state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+    """The execution device's snapshot of `state` (`{path: snapshot, mode: Map}`)."""
+    quiet = {**opts, "cache_control": ["no-cache", "no-store"], "hashpath": "ignore"}
+    result = _guarded("execution", state, {"path": "snapshot", "mode": b"Map"}, quiet)
+    if result.status == "error" and result.value == _NOT_FOUND:
+        result = Result("ok", {})  # a device with no snapshot keeps all its state in the message
+    if not result.ok:
+        return result
+    snap = dict(result.value) if isinstance(result.value, Mapping) else {"body": result.value}
+    priv = dict(snap.get("priv") or {})
+    slot = state.get("at-slot", "not_found")
+    priv["additional-hashpaths"] = [f"{process_id(state)}/snapshot/{slot}".encode()]
+    return Result("ok", {**snap, "cache-control": [b"store"], "priv": priv})
+
+
+def _write(proc_id: str, slot: int, msg: dict[str, Any], cache: MessageCache) -> None:
+    try:
+        results_cache.write(proc_id, slot, msg, cache)
+    except EncodeError as exc:
+        log.warning("process %s: the state after slot %d has no wire form and is not stored: %s",
+                    proc_id, slot, exc)
+
+
+def _store_result(force: bool, proc_id: str, slot: int, state: dict[str, Any], opts: Mapping[str, Any]
+                  ) -> dict[str, Any]:
+    """Store the state after `slot`, with a snapshot when forced or due; return it without one."""
+    cache = _cache(opts)
+    if cache is None:
+        return state
+    stored = state
+    if force or _should_snapshot(slot, state, opts):
+        snap = _snapshot(state, opts)
+        if snap.ok:
+            priv = {**(state.get("priv") or {}), "last-snapshot": int(_clock(opts))}
+            state = {**state, "priv": priv}
+            stored = {**state, "snapshot": snap.value}
+        else:
+            log.warning("process %s: no snapshot at slot %d: %r", proc_id, slot, snap.value)
+    if options.get(opts, "process_async_cache") is True:
+        registry(opts).submit(lambda: _write(proc_id, slot, stored, cache))
+    else:
+        _write(proc_id, slot, stored, cache)
+    return state
+
+
+# --- loading a starting state (§3.4) -----------------------------------------------------------
+
+
+def _init(state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+    initial = _initial_state(state)
+    result = _guarded("execution", initial, {"path": "init"}, opts)
+    if result.status == "error" and result.value == _NOT_FOUND:
+        result = Result("ok", initial)  # a device with no `init` starts from the definition
+    if not result.ok or not isinstance(result.value, Mapping):
+        return _failed(result, "init", 0)
+    return Result("ok", {**result.value, "device": NAME, "initialized": b"true", "at-slot": -1})
+
+
+def _restore(state: Mapping[str, Any], proc_id: str, limit: int | None, opts: Mapping[str, Any]) -> Result:
+    """The latest stored snapshot at or below `limit`, normalised; else a fresh `init`."""
+    cache = _cache(opts)
+    found = results_cache.latest(proc_id, cache, "snapshot", limit) if cache is not None else None
+    if found is None or not isinstance(found[1], dict):
+        return _init(state, opts)
+    slot, stored = found[0], dict(found[1])
+    loaded: dict[str, Any] = {**stored, "process": _definition(state), "initialized": b"true", "at-slot": slot}
+    normalized = _guarded("execution", loaded, {"path": "normalize"}, {**opts, "hashpath": "ignore"})
+    if normalized.ok and isinstance(normalized.value, Mapping):
+        loaded = dict(normalized.value)
+    elif not (normalized.status == "error" and normalized.value == _NOT_FOUND):
+        log.warning("process %s: the snapshot at slot %d does not normalise (%r); starting from init",
+                    proc_id, slot, normalized.value)
+        return _init(state, opts)
+    return Result("ok", {**_without(loaded, "snapshot"), "device": NAME, "at-slot": slot})
+
+
+# --- computing (§3.3) -----------------------------------------------------------------------
+
+
+def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, Any], expected: int,
+                  target: int, opts: Mapping[str, Any]) -> Result:
+    """Apply one assignment to `state` (the state before slot `expected`)."""
+    slot = _integer(_raw(assignment, "slot"))
+    if slot is None:
+        return _error(500, "Unprocessable slot value received in assignment.")
+    if slot != expected:
+        return _error(500, "Received assignment slot does not match expected slot.",
+                      **{"unexpected-slot": slot, "expected-slot": expected})
+    request = assignment if parts(_raw(assignment, "path")) else {**assignment, "path": "compute"}
+    result = _guarded("execution", _without(state, "results"), request, opts)
+    if not result.ok:
+        return result
+    if not isinstance(result.value, Mapping):
+        return _error(500, f"The execution device returned {type(result.value).__name__}, not a state.")
+    new = {**result.value, "device": NAME, "at-slot": slot}
+    if slot != target:
+        new = _store_result(False, proc_id, slot, new, opts)
+    return Result("ok", new)
+
+
+def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any]) -> Result:
+    """Apply assignments to `state` until it is the state after `target`."""
+    while True:
+        current = _integer(state.get("at-slot"))
+        if current is None:
+            return _error(500, f"The process state has no valid at-slot: {state.get('at-slot')!r}.")
+        if current > target:
+            return _error(409, f"Slot {target} is before the state being computed from (slot {current}).",
+                          **{"target-slot": target, "current-slot": current})
+        if current == target:
+            state = {**state, "device": NAME}
+            if target < 0:
+                return Result("ok", state)  # nothing scheduled yet: the initial state, not stored
+            state = _store_result(True, proc_id, target, state, opts)
+            live.keep(state, target)
+            return Result("ok", state)
+        attempted = current + 1
+        found = _guarded("scheduler", state, {"path": "next"}, opts)
+        if not found.ok:
+            return _failed(found, "get-schedule", attempted)
+        body, after = _raw(found.value, "body"), _raw(found.value, "state")
+        if not isinstance(body, Mapping) or not isinstance(after, Mapping):
+            return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
+        computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts)
+        if not computed.ok:
+            return _failed(computed, "compute", attempted)
+        state = computed.value
+        live.keep(state, attempted)
+
+
+def state_at(base: Mapping[str, Any], slot: int, opts: Mapping[str, Any]) -> Result:
+    """The state of the process `base` (a definition or a state) after `slot`: what
+    `compute` with `slot` answers, for callers in Python (push@1.0 and others).
+
+    Raises:
+        BadMessage: `base` is not a process message, or `slot` is negative.
+        Busy: the process stayed locked by another request for too long (503).
+    """
+    if slot < -1:
+        raise BadMessage(f"process@1.0: the slot to compute must be a non-negative integer, got {slot}")
+    state = ensure_process_key(base, opts)
+    proc_id = process_id(state)
+    with registry(opts).hold(proc_id, opts) as live:
+        ready = live.at(slot)
+        if ready is not None:
+            return Result("ok", ready)
+        cache = _cache(opts)
+        if cache is not None and slot >= 0:
+            stored = results_cache.read(proc_id, slot, cache)
+            if isinstance(stored, dict):
+                return Result("ok", _without(stored, "snapshot"))
+        start = live.before(slot)
+        if start is None:
+            loaded = _restore(state, proc_id, slot, opts)
+            if not loaded.ok:
+                return loaded
+            start = loaded.value
+        return _compute_to(proc_id, start, slot, live, opts)
+
+
+def latest_known(base: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The latest state of a process this node knows without computing (live or stored)."""
+    proc_id = process_id(ensure_process_key(base, opts))
+    live = registry(opts).peek(proc_id)
+    held = live.held if live is not None else None
+    cache = _cache(opts)
+    stored = results_cache.slots(proc_id, cache.store) if cache is not None else []
+    if held is not None and (not stored or held[0] >= stored[-1]):
+        return held
+    if cache is not None:
+        found = results_cache.latest(proc_id, cache)
+        if found is not None and isinstance(found[1], dict):
+            return found[0], _without(found[1], "snapshot")
+    return None
+
+
+# --- the device ---------------------------------------------------------------------------
+
+
+class ProcessDevice(Device):
+    name = "process@1.0"
+
+    def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"grouper": _group}
+
+    def schedule(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return run_as("scheduler", base, request, opts)
+
+    def slot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return run_as("scheduler", base, request, opts)
+
+    def push(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return run_as("push", ensure_process_key(base, opts), request, opts)
+
+    def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return _snapshot(ensure_process_key(base, opts), opts)
+
+    def compute(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        target = _raw(request, "compute")
+        if target is None:
+            target = _raw(request, "slot")
+        if target is None:
+            return self.now(base, request, {**opts, "process_now_from_cache": True})
+        return state_at(base, parse_slot(target), opts)
+
+    def now(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        state = ensure_process_key(base, opts)
+        mode = options.get(opts, "process_now_from_cache")
+        if mode not in (False, None, "false", b"false"):
+            found = latest_known(state, opts)
+            if found is not None:
+                return Result("ok", found[1])
+            if mode not in ("always", b"always", Atom("always")):
+                return self.now(base, request, {**opts, "process_now_from_cache": False})
+            return Result("failure", NO_CACHED_STATE)
+        current = resolve(state, {"path": "slot/current"}, {**opts, "hashpath": "ignore"})
+        if not current.ok:
+            return current
+        slot = _integer(current.value)
+        if slot is None:
+            return _error(502, f"The scheduler's current slot is not an integer: {current.value!r}.")
+        return state_at(state, max(slot, -1), opts)
+
+    def as_(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        state = ensure_process_key(base, opts)
+        if _text(_raw(state, "initialized", b"")) != "true":
+            limit = _integer(_raw(request, "slot"))
+            loaded = _restore(state, process_id(state), limit, opts)
+            if not loaded.ok:
+                return loaded
+            state = loaded.value
+        key = _raw(request, "as") or _raw(request, "as-device") or b"execution"
+        return Result("ok", _as_device(state, _text(key)))
+
+
+def _group(base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
+    """With `process_workers`, concurrent compute requests for one process and slot share one
+    computation (`dev_process_worker:group/3`); otherwise resolutions are not grouped."""
+    if options.get(opts, "process_workers") is not True or not isinstance(request, Mapping):
+        return None
+    found = parts(_raw(request, "path"))
+    if not found or _text(found[0]) != "compute" or not isinstance(base, Mapping):
+        return None
+    try:
+        proc_id = process_id(ensure_process_key(base, opts))
+    except AOError:
+        return None
+    slot = _raw(request, "compute", _raw(request, "slot"))
+    return ("process@1.0", proc_id, _integer(slot) if _integer(slot) is not None else slot)
