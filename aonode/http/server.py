@@ -32,6 +32,8 @@ import asyncio
 import json
 import logging
 import re
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,20 @@ __all__ = [
 ]
 
 Scope = MutableMapping[str, Any]
+
+# Messages nest as deep as the computation that made them: a push between two processes
+# answers with one `resulted-in` level per delivered message, and encoding, hashing and
+# storing walk them recursively. Python's default limits (1000 frames, the platform's thread
+# stack) stop at about a hundred levels; these allow thousands.
+RECURSION_LIMIT = 50_000
+THREAD_STACK_BYTES = 256 * 1024 * 1024
+
+
+def _allow_deep_messages() -> None:
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    if threading.stack_size() < THREAD_STACK_BYTES:
+        threading.stack_size(THREAD_STACK_BYTES)  # threads started from now on (the workers)
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -116,6 +132,7 @@ class NodeApp:
         self.node = meta.NodeMessage(node)
         self.cache = MessageCache(self._store)
         self.metrics = Metrics()
+        _allow_deep_messages()
         self._executor = ThreadPoolExecutor(
             max_workers=int(options.get(node, "http_workers", DEFAULT_WORKERS)), thread_name_prefix="aonode-http",
         )

@@ -49,8 +49,12 @@ def _clean_env() -> dict[str, str]:
 
 
 def start(workdir: Path, *, config: str | None = None, extra: list[str] | None = None,
-          data_dir: Path | None = None, port: int | None = None) -> Node:
-    """Start `aonode serve` in `workdir` and wait until it answers."""
+          data_dir: Path | None = None, port: int | None = None,
+          pythonpath: list[Path] | None = None) -> Node:
+    """Start `aonode serve` in `workdir` and wait until it answers.
+
+    `pythonpath`: folders the node imports extra modules from (test devices named in the
+    config's `preloaded_devices`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     data = data_dir or workdir / "data"
@@ -61,8 +65,11 @@ def start(workdir: Path, *, config: str | None = None, extra: list[str] | None =
         cmd += ["--config", str(workdir / "node.flat")]
     cmd += extra or []
     log = workdir / f"node-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=workdir, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT)
+    env = _clean_env()
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), *filter(None, [env.get("PYTHONPATH")])])
+    with log.open("ab") as out:
+        process = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
     node = Node(f"http://127.0.0.1:{port}", port, data, log, process)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
