@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from aonode_process import Node, signed, start, stop
+from counter_device import CounterDevice
 from process_http import CONFIG, HERE, check_chain, node_wallet, process_message, read_schedule, schedule
 
 from aonode.codecs import message_id
+from aonode.core import resolve
 from aonode.crypto import Wallet
+from aonode.store import MemoryStore, MessageCache
 
 CLIENTS = 8
 PER_CLIENT = 500
@@ -141,18 +144,17 @@ def test_sigkill_during_load_loses_and_repeats_nothing(tmp_path: Path) -> None:
         crashed_state = _compute(second, pid, current)
     finally:
         stop(second)
-    # The same wallet, so the process's scheduler is this node too.
-    calm = start(tmp_path / "calm", config=CONFIG, pythonpath=[HERE],
-                 extra=["--wallet", str(first.data_dir / "wallet.json")])
-    try:
-        with httpx.Client(base_url=calm.url, timeout=60) as client:
-            owner_process = assignments[0]["body"]
-            assert schedule(client, owner_process).status_code == 200
-            for slot in range(1, current + 1):
-                assert schedule(client, assignments[slot]["body"]).status_code == 200
-        assert _compute(calm, pid, current) == crashed_state
-    finally:
-        stop(calm)
+    # A run without the crash: the same messages, in the same order, scheduled and computed
+    # by a node (in this process, same wallet, fresh store) that never stopped.
+    calm = {"priv_wallet": node_wallet(second), "cache": MessageCache(MemoryStore()),
+            "preloaded_devices": {"counter@1.0": CounterDevice()}}
+    for slot in range(current + 1):
+        scheduled = resolve({"device": "scheduler@1.0"},
+                            {"path": "schedule", "method": "POST", "body": assignments[slot]["body"]}, calm)
+        assert scheduled.ok and int(scheduled.value["slot"]) == slot
+    state = resolve(assignments[0]["body"], {"path": "compute", "slot": current}, calm)
+    assert state.ok
+    assert (int(state.value["counter"]), int(state.value["total"])) == crashed_state
 
 
 def _current_slot(client: httpx.Client, pid: str) -> int:
