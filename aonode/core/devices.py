@@ -18,7 +18,8 @@ for every exported key, or `{"func": f, "excludes": [...]}`), `default` (a funct
 the device lacks, or a device name to delegate to), `grouper` (see `inflight`).
 
 Devices are found by exact name in the node's `preloaded_devices` option, else in the built-in
-table, else among the `aonode.devices` entry points of installed packages.
+table, else among the `aonode.devices` entry points of installed packages. A `device_sandbox`
+option (a set of names, set by `lua@5.3a` for resolutions made from Lua) limits which load.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
     "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
     "json@1.0": "aonode.devices.codecs:JsonDevice",
+    "lua@5.3a": "aonode.devices.lua:LuaDevice",
     "message@1.0": "aonode.devices.message:MessageDevice",
     "meta@1.0": "aonode.devices.meta:MetaDevice",
     "multipass@1.0": "aonode.devices.multipass:MultipassDevice",
@@ -205,6 +207,10 @@ def load_device(spec: Any, opts: Mapping[str, Any]) -> Any:
         raise DeviceNotLoadable(f"a device cannot be named by a {type(spec).__name__}")
     if is_id(spec):
         raise DeviceNotLoadable(f"device {spec!r} is not loadable: remote devices are disabled")
+    allowed = opts.get("device_sandbox")
+    if allowed is not None and spec not in allowed:
+        raise DeviceNotLoadable(f"device {spec!r} is not available here: the device sandbox allows only "
+                                f"{', '.join(sorted(allowed))}")
     return _from_registry(spec, opts)
 
 

@@ -167,6 +167,10 @@ _DEFAULTS: dict[str, Any] = {
     "process_live_states": 64,
     "process_worker_max_idle": 300_000,  # ms an unused live state is kept (the reference's worker timeout).
     "wasm_allow_aot": False,
+    # lua@5.3a: limits of every Lua VM (a call over its instruction budget, or a VM over its
+    # memory, is an error result; the node keeps serving).
+    "lua_memory_limit": 512 * 1024 * 1024,
+    "lua_instruction_limit": 2_000_000_000,
     # --- Resolution (§3, §8.6, §12) ---
     "cache_control": ["no-cache", "no-store"],  # Resolutions neither look up nor store unless asked to (§8.6).
     "cache_lookup_hueristics": False,  # (sic) The reference's spelling.

@@ -1,0 +1,295 @@
+"""`lua@5.3a`: call Lua functions on messages (`dev_lua`, processes-compute.md §5).
+
+Every key the base message lacks (but `keys`, `set`, `encode`, `decode`) calls the Lua function
+of the same name in the base's VM:
+
+    function    first of the request's `body/function`, its `function`, the base's `function`,
+                else the key
+    arguments   first of the request's `body/parameters`, its `parameters`, the base's
+                `parameters`, else (base without `priv`, request, {})
+    results     `v` is status ok; `status, v` sets the status. A map `v` is the new state and
+                carries the VM in `priv/state`; anything else is returned as it is. A Lua
+                error is a 500 with the error as `body` and the traceback as `trace`.
+
+The VM lives in the base's `priv/state`. Without one, it is built from the base's `module`
+(§5.1): an ID (read from the store), a message whose `content-type` is `application/lua` or
+`text/x-lua` (source in `body`, else `data`), any other message (its values are modules), or a
+list of these; a plain binary that is not an ID is taken as source. The `sandbox` key (true, a
+list of paths, or a map path → value) replaces globals after the modules ran, as in the
+reference; `device-sandbox` (a list of device names) limits what `ao.resolve` may use.
+
+Whatever the base says, every VM is closed to the host (no files, environment, processes or
+binary chunks) and runs under `lua_instruction_limit` and `lua_memory_limit`
+(`aonode.runtime.lua`).
+
+As a process's execution device: `init` builds the VM, `snapshot` answers `{body: <the VM's
+state>}` (`aonode.runtime.lua_snapshot.lua`'s format, not the reference's luerl terms), and
+`normalize` rebuilds the VM from `snapshot[/<device-key>]/body` when none is live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.codecs import message_id
+from aonode.core import options
+from aonode.core.access import get_first
+from aonode.core.devices import Device
+from aonode.core.resolver import ensure_loaded
+from aonode.core.terms import Result
+from aonode.devices.message import ABSENT, lookup
+from aonode.errors import AOError, BadMessage, NotFound
+from aonode.message import Link, is_id
+from aonode.runtime.lua import Failure, LuaVM, ModuleError, SnapshotError
+from aonode.runtime.lua_ao import AoLibrary, sandbox_opts
+
+__all__ = ["DEFAULT_SANDBOX", "LuaDevice"]
+
+NAME = "lua@5.3a"
+LUA_TYPES = (b"application/lua", b"text/x-lua")
+
+# What `sandbox: true` replaces with the string "sandboxed" (the reference's list).
+DEFAULT_SANDBOX = (
+    "io", "file", "os.execute", "os.exit", "os.getenv", "os.remove", "os.rename", "os.tmpname",
+    "package", "loadfile", "require", "dofile", "load", "loadstring",
+)
+
+_EXCLUDED = ("keys", "set", "encode", "decode")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _field(msg: Mapping[str, Any], key: str, opts: Mapping[str, Any]) -> Any:
+    found = lookup(key, msg)
+    return ABSENT if found is ABSENT else ensure_loaded(found, opts)
+
+
+def _loaded(value: Any, opts: Mapping[str, Any], depth: int = 0) -> Any:
+    """`value` with every link in it replaced by what it points at."""
+    if isinstance(value, Link):
+        value = ensure_loaded(value, opts)
+    if depth > 100:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _loaded(v, opts, depth + 1) for k, v in value.items() if k != "priv"}
+    if isinstance(value, list):
+        return [_loaded(v, opts, depth + 1) for v in value]
+    return value
+
+
+# --- modules (§5.1) -----------------------------------------------------------------------------
+
+
+def _module_list(found: Any, opts: Mapping[str, Any]) -> list[Any]:
+    if isinstance(found, (bytes, str)):
+        return [found]
+    if isinstance(found, Mapping):
+        if _text(found.get("content-type", b"")).encode() in LUA_TYPES:
+            return [found]
+        return [v for k, v in found.items() if k not in ("priv", "commitments")]
+    if isinstance(found, list):
+        return found
+    raise BadMessage(f"lua@5.3a: `module` must be a message, an ID or a list, not a {type(found).__name__}")
+
+
+def _module(entry: Any, index: int, opts: Mapping[str, Any]) -> tuple[str, bytes]:
+    if isinstance(entry, Link):
+        entry = entry.id
+    if isinstance(entry, (bytes, str)) and is_id(entry):
+        cache = opts.get("cache")
+        loaded = cache.read(_text(entry)) if cache is not None else None
+        if loaded is None:
+            raise NotFound(f"Lua module '{_text(entry)}' not found.")
+        if isinstance(loaded, (bytes, str)):
+            return _text(entry), loaded if isinstance(loaded, bytes) else loaded.encode()
+        entry = loaded
+    if isinstance(entry, (bytes, str)):
+        return f"module-{index}", entry if isinstance(entry, bytes) else entry.encode()
+    if not isinstance(entry, Mapping):
+        raise BadMessage(f"lua@5.3a: a module must be a message or an ID, not a {type(entry).__name__}")
+    source = next((ensure_loaded(entry[k], opts) for k in ("body", "data") if k in entry), None)
+    if not isinstance(source, (bytes, str)):
+        raise NotFound("Lua module not loadable. Lua modules must have a `body` element set to a binary of the "
+                       "code to load.")
+    name = entry.get("name")
+    if name is None:
+        try:
+            name = message_id(dict(entry))
+        except AOError:
+            name = f"module-{index}"
+    return _text(name), source if isinstance(source, bytes) else source.encode()
+
+
+def _sandbox_spec(spec: Any) -> list[tuple[list[str], Any]]:
+    if spec is True or spec in (b"true", "true"):
+        return [(p.split("."), b"sandboxed") for p in DEFAULT_SANDBOX]
+    if isinstance(spec, Mapping):
+        return [(_text(k).replace("/", ".").split("."), v) for k, v in spec.items() if k != "priv"]
+    if isinstance(spec, list):
+        return [(_text(p).replace("/", ".").split("."), b"sandboxed") for p in spec]
+    return []
+
+
+def _limits(opts: Mapping[str, Any]) -> dict[str, int]:
+    return {
+        "memory_limit": int(options.get(opts, "lua_memory_limit")),
+        "instruction_limit": int(options.get(opts, "lua_instruction_limit")),
+    }
+
+
+def _library(base: Mapping[str, Any], opts: Mapping[str, Any]) -> AoLibrary:
+    devices = _field(base, "device-sandbox", opts)
+    names = None if devices is ABSENT or devices is False else [_text(d) for d in _module_list(devices, opts)]
+    return AoLibrary(sandbox_opts(opts, names))
+
+
+def _vm(base: Mapping[str, Any]) -> LuaVM | None:
+    priv = base.get("priv")
+    found = priv.get("state") if isinstance(priv, Mapping) else None
+    return found if isinstance(found, LuaVM) else None
+
+
+def _with_vm(base: Mapping[str, Any], vm: LuaVM) -> dict[str, Any]:
+    priv = base.get("priv")
+    return {**base, "priv": {**(priv if isinstance(priv, Mapping) else {}), "state": vm}}
+
+
+def _initialize(base: Mapping[str, Any], opts: Mapping[str, Any]) -> LuaVM:
+    """The base's live VM, or a new one from its modules.
+
+    Raises:
+        NotFound: a module is not in the store, or has no source.
+        BadMessage: there are no modules, or one does not run.
+    """
+    live = _vm(base)
+    if live is not None:
+        return live
+    found = _field(base, "module", opts)
+    if found is ABSENT:
+        raise BadMessage("no-modules-found")
+    modules = [_module(entry, i, opts) for i, entry in enumerate(_module_list(found, opts), 1)]
+    library = _library(base, opts)
+    vm = LuaVM(library, **_limits(opts))
+    for name, source in modules:
+        vm.load_module(name, source)
+    spec = _field(base, "sandbox", opts)
+    for path, value in _sandbox_spec(None if spec is ABSENT else spec):
+        vm.sandbox(path, value)
+    vm.install_ao()
+    return vm
+
+
+def _now(request: Any) -> int:
+    """The clock a call sees: the request's `timestamp` (ms) in seconds, else its
+    `block-timestamp`, else 0."""
+    if isinstance(request, Mapping):
+        for key, scale in (("timestamp", 1000), ("block-timestamp", 1)):
+            try:
+                return int(request[key]) // scale
+            except (KeyError, TypeError, ValueError):
+                continue
+    return 0
+
+
+def _error(failure: Failure) -> Result:
+    return Result("error", {"status": 500, "body": failure.error, "trace": failure.trace})
+
+
+def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, Any]) -> Result:
+    """The default handler: call the Lua function that `key` (or the request) names."""
+    try:
+        vm = _initialize(base, opts)
+    except ModuleError as exc:
+        return Result("error", {"status": 400, "body": exc.message.encode()})
+    quiet = {**opts, "hashpath": "ignore"}
+    req = request if isinstance(request, Mapping) else {}
+    function = get_first([(req, "body/function"), (req, "function")], None, quiet)
+    if function is None:
+        function = _field(base, "function", opts)
+    name = _text(key if function is None or function is ABSENT else function)
+    params = get_first([(req, "body/parameters"), (req, "parameters")], None, quiet)
+    if params is None:
+        found = _field(base, "parameters", opts)
+        params = None if found is ABSENT else found
+    if params is None:
+        args: list[Any] = [base, req, {}]
+    elif isinstance(params, Mapping):
+        args = [params[str(i)] for i in range(1, len(params) + 1) if str(i) in params]
+    else:
+        args = list(params) if isinstance(params, list) else [params]
+    if isinstance(vm.library, AoLibrary):  # resolutions from Lua use this request's options
+        vm.library.opts = _library(base, opts).opts
+    outcome = vm.call(name, [_loaded(a, opts) for a in args], now=_now(req))
+    if isinstance(outcome, Failure):
+        return _error(outcome)
+    values = outcome.values
+    if len(values) == 1:
+        status, value = "ok", values[0]
+    elif len(values) == 2:
+        status, value = _text(values[0]), values[1]
+    else:
+        return Result("error", {"status": 500, "body": f"Lua function '{name}' returned {len(values)} values; "
+                                                        f"a device function returns a value, or a status and a "
+                                                        f"value.".encode()})
+    if isinstance(value, dict):
+        old = base.get("priv")
+        value = {**value, "priv": {**(old if isinstance(old, Mapping) else {}), "state": vm}}
+    return Result(status, value)
+
+
+class LuaDevice(Device):
+    """`lua@5.3a` (see the module docstring)."""
+
+    name = NAME
+
+    def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
+        present = [k for k in base if k != "priv"] if isinstance(base, Mapping) else []
+        return {"default": _call, "excludes": [*_EXCLUDED, *present]}
+
+    def init(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The base with its VM built (a no-op when it has one)."""
+        if not isinstance(base, Mapping):
+            raise BadMessage("lua@5.3a needs a message to initialise")
+        try:
+            return Result("ok", _with_vm(base, _initialize(base, opts)))
+        except ModuleError as exc:
+            return Result("error", {"status": 400, "body": exc.message.encode()})
+
+    def functions(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The names of the global functions in the base's VM."""
+        vm = _vm(base) if isinstance(base, Mapping) else None
+        if vm is None:
+            return Result("error", b"not_found")
+        return Result("ok", [name.encode() for name in vm.functions()])
+
+    def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """`{body: <the VM's state>}`."""
+        vm = _vm(base) if isinstance(base, Mapping) else None
+        if vm is None:
+            return Result("error", b"Cannot snapshot Lua state: state not initialized.")
+        try:
+            return Result("ok", {"body": vm.snapshot()})
+        except SnapshotError as exc:
+            return Result("error", exc.message.encode())
+
+    def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The base with a live VM: as it is, or rebuilt from its stored snapshot."""
+        if not isinstance(base, Mapping):
+            raise BadMessage("lua@5.3a needs a message to normalise")
+        if _vm(base) is not None:
+            return Result("ok", base)
+        device_key = _field(base, "device-key", opts)
+        snap: Any = _field(base, "snapshot", opts)
+        if device_key is not ABSENT and isinstance(snap, Mapping):
+            snap = ensure_loaded(snap.get(_text(device_key), ABSENT), opts)
+        body = ensure_loaded(snap.get("body"), opts) if isinstance(snap, Mapping) else None
+        if not isinstance(body, bytes):
+            return Result("error", b"no_lua_state_snapshot_found")
+        try:
+            vm = LuaVM.restore(body, _library(base, opts), **_limits(opts))
+        except SnapshotError as exc:
+            return Result("error", exc.message.encode())
+        return Result("ok", _with_vm(base, vm))

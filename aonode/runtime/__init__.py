@@ -1,0 +1,1 @@
+"""Runtimes that execute process code: the Lua host (`lua`) and its `ao` library (`lua_ao`)."""

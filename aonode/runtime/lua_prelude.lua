@@ -1,0 +1,284 @@
+-- The prelude every aonode Lua VM runs once, before any module.
+--
+-- It closes the VM to the host, makes it deterministic, installs the `ao` library and
+-- returns the functions the host drives the VM with (never reachable from Lua code).
+--
+-- Arguments: the snapshot library (lua_snapshot.lua), then the host's `ao` functions
+-- resolve, get, set and event.
+--
+-- Why each change:
+--   * `python` (lupa's bridge), `io`, `os.execute`/`exit`/`getenv`/`remove`/`rename`/
+--     `tmpname`/`setlocale`, `loadfile`, `dofile`, `package.loadlib` and the file
+--     searchers are gone: Lua code must not reach the host, its files or its environment.
+--     `require` finds only modules in `package.preload` and `package.loaded`.
+--   * `load` accepts text only: a crafted binary chunk can crash the C Lua VM.
+--   * `debug` keeps `traceback` and `getinfo`: `sethook` would lift the instruction limit
+--     and `getregistry` reaches lupa's own references.
+--   * `setmetatable` refuses `__gc`: finalizers run with hooks disabled, so an endless
+--     finalizer could not be stopped.
+--   * `math.random` is a generator whose state is part of the VM (and of its snapshot), and
+--     the clock is the host's: `os.time()` is the time the host sets for the current call,
+--     `os.date` formats in UTC, `os.clock()` is 0. Every node computes the same results.
+
+local snapshot, resolve, get, set, event = ...
+
+local debug_sethook, traceback, getinfo = debug.sethook, debug.traceback, debug.getinfo
+local xpcall, pcall, select, error, type, rawget, pairs, next = xpcall, pcall, select, error, type, rawget, pairs, next
+local tointeger, floor = math.tointeger, math.floor
+local real_load, real_setmetatable = load, setmetatable
+local os_date = os.date
+local pack, unpack, sort = table.pack, table.unpack, table.sort
+
+-- Host-owned values that belong in a snapshot: the generator's state and the clock.
+local host = { seed = 0x2545F4914F6CDD1D, now = 0 }
+
+python = nil
+io = nil
+package.loaded.io = nil
+os.execute, os.exit, os.getenv, os.remove, os.rename, os.tmpname, os.setlocale = nil
+loadfile, dofile = nil, nil
+package.loadlib = nil
+package.path, package.cpath = "", ""
+package.searchers = { package.searchers[1] }
+debug = { traceback = traceback, getinfo = getinfo }
+package.loaded.debug = debug
+
+load = function(chunk, name, mode, ...)
+    if select("#", ...) > 0 then
+        return real_load(chunk, name, "t", ...)
+    end
+    return real_load(chunk, name, "t")
+end
+
+setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("__gc metamethods are not available in this VM", 2)
+    end
+    return real_setmetatable(t, mt)
+end
+
+-- xorshift64: integer arithmetic wraps at 64 bits and `>>` is a logical shift in Lua 5.3.
+local function next_u64()
+    local x = host.seed
+    x = x ~ (x << 13)
+    x = x ~ (x >> 7)
+    x = x ~ (x << 17)
+    host.seed = x
+    return x
+end
+
+math.random = function(m, n)
+    local r = next_u64() >> 11 -- 53 random bits, non-negative
+    if m == nil then
+        return r * (1.0 / 9007199254740992.0)
+    end
+    local low, high
+    if n == nil then
+        low, high = 1, tointeger(m)
+    else
+        low, high = tointeger(m), tointeger(n)
+    end
+    if low == nil or high == nil then
+        error("bad argument to 'random' (number has no integer representation)", 2)
+    end
+    if low > high then
+        error("bad argument to 'random' (interval is empty)", 2)
+    end
+    return low + r % (high - low + 1)
+end
+
+math.randomseed = function(x)
+    local seed = tointeger(x) or tointeger(floor(x))
+    if seed == nil or seed == 0 then
+        seed = 0x2545F4914F6CDD1D
+    end
+    host.seed = seed
+end
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (no time zone, no C library).
+local function days_from_civil(y, m, d)
+    y = y + (m - 1) // 12
+    m = (m - 1) % 12 + 1
+    if m <= 2 then y = y - 1 end
+    local era = y // 400
+    local yoe = y - era * 400
+    local mp = (m + 9) % 12
+    local doy = (153 * mp + 2) // 5 + d - 1
+    local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+end
+
+local function field(t, key, default)
+    local value = t[key]
+    if value == nil then
+        if default == nil then
+            error("field '" .. key .. "' missing in date table", 3)
+        end
+        return default
+    end
+    local int = tointeger(value)
+    if int == nil then
+        error("field '" .. key .. "' is not an integer", 3)
+    end
+    return int
+end
+
+os.time = function(t)
+    if t == nil then
+        return host.now
+    end
+    local days = days_from_civil(field(t, "year"), field(t, "month"), field(t, "day"))
+    return days * 86400 + field(t, "hour", 12) * 3600 + field(t, "min", 0) * 60 + field(t, "sec", 0)
+end
+
+os.date = function(format, time)
+    format = format or "%c"
+    if format:sub(1, 1) ~= "!" then
+        format = "!" .. format
+    end
+    return os_date(format, time or host.now)
+end
+
+os.clock = function()
+    return 0.0
+end
+
+ao = { resolve = resolve, get = get, set = set, event = event }
+
+-- Everything reachable now is the same in every fresh VM, so a snapshot refers to it by
+-- name; the functions defined above are added by hand because the walk records only
+-- tables, C functions and userdata.
+local natives = snapshot.collect_natives(_G)
+natives["@host"] = host
+natives["@load"] = load
+natives["@setmetatable"] = setmetatable
+natives["@math.random"] = math.random
+natives["@math.randomseed"] = math.randomseed
+natives["@os.time"] = os.time
+natives["@os.date"] = os.date
+natives["@os.clock"] = os.clock
+
+-- The instruction limit: one hook shared by every coroutine, counting in steps of STEP
+-- instructions against the budget of the current call.
+local STEP = 1000
+local used, allowed = 0, 0
+local LIMIT = "instruction limit exceeded"
+
+local function hook()
+    used = used + 1
+    if used > allowed then
+        error(LIMIT, 0)
+    end
+end
+
+local function on_error(err)
+    debug_sethook()
+    return { err, traceback("", 2) }
+end
+
+local api = {}
+
+-- Call `fn(...)` with at most `limit` instructions and the clock at `now`. Returns true and
+-- the function's results, or false and {error value, traceback}.
+function api.run(limit, now, fn, ...)
+    host.now = now
+    used, allowed = 0, limit // STEP + 1
+    debug_sethook(hook, "", STEP)
+    local results = pack(xpcall(fn, on_error, ...))
+    debug_sethook()
+    return unpack(results, 1, results.n)
+end
+
+-- Run module source `source` (named `name`) in the global environment.
+function api.load_module(source, name)
+    local chunk, err = real_load(source, "=" .. name, "t")
+    if chunk == nil then
+        error(err, 0)
+    end
+    return chunk
+end
+
+-- Put the `ao` library back after modules ran: they may have replaced the `ao` table.
+function api.install_ao()
+    if type(ao) ~= "table" then
+        ao = {}
+    end
+    ao.resolve, ao.get, ao.set, ao.event = resolve, get, set, event
+end
+
+-- The names of the global functions, sorted.
+function api.functions()
+    local names = {}
+    for k, v in pairs(_G) do
+        if type(v) == "function" and type(k) == "string" then
+            names[#names + 1] = k
+        end
+    end
+    sort(names)
+    return names
+end
+
+-- Set the value at a path of keys below `_G` (the `sandbox` option of lua@5.3a).
+function api.set_path(path, value)
+    local t = _G
+    for i = 1, #path - 1 do
+        local next_t = t[path[i]]
+        if type(next_t) ~= "table" then
+            return false
+        end
+        t = next_t
+    end
+    t[path[#path]] = value
+    return true
+end
+
+-- Whether `value` has a message form of at most `max_parts` values and `max_depth` levels: nil
+-- if so, else why not. A shared table counts at every place it appears, as in the message.
+function api.check(value, max_depth, max_parts)
+    if type(value) ~= "table" then
+        return nil
+    end
+    local sizes, on_path = {}, {}
+    local function size(t, depth)
+        if on_path[t] then
+            error("a Lua table that contains itself", 0)
+        end
+        local known = sizes[t]
+        if known then
+            return known
+        end
+        if depth > max_depth then
+            error("a Lua table nested deeper than " .. max_depth .. " levels", 0)
+        end
+        on_path[t] = true
+        local n = 1
+        for _, v in next, t do
+            n = n + (type(v) == "table" and size(v, depth + 1) or 1)
+            if n > max_parts then
+                error("a Lua value of more than " .. max_parts .. " parts", 0)
+            end
+        end
+        on_path[t] = nil
+        sizes[t] = n
+        return n
+    end
+    local ok, err = pcall(size, value, 1)
+    if not ok then
+        return err
+    end
+    return nil
+end
+
+function api.lookup(name)
+    return _G[name]
+end
+
+function api.dump()
+    return snapshot.dump({ _G, host }, natives)
+end
+
+function api.restore(data)
+    snapshot.load(data, natives)
+end
+
+return api
