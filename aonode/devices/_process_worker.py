@@ -64,6 +64,11 @@ class Live:
         if held is None or slot >= held[0]:
             self.held = (slot, state)
 
+    def forget(self) -> None:
+        """Drop the live state: an execution device may have changed its live objects (a Lua
+        VM, a WASM memory) before failing, so the next request starts from the store."""
+        self.held = None
+
     def at(self, slot: int) -> dict[str, Any] | None:
         """The live state if it is the state after exactly `slot`."""
         held = self.held

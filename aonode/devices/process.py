@@ -378,7 +378,9 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
         return result
     if not isinstance(result.value, Mapping):
         return _error(500, f"The execution device returned {type(result.value).__name__}, not a state.")
-    new = {**result.value, "device": NAME, "at-slot": slot}
+    # The definition is the process's, whatever the execution device did with the state (a Lua
+    # or WASM round trip does not keep every type of its values).
+    new = {**result.value, "device": NAME, "at-slot": slot, "process": state["process"]}
     if slot != target:
         new = _store_result(False, proc_id, slot, new, opts)
     return Result("ok", new)
@@ -409,6 +411,7 @@ def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, op
             return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
         computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts)
         if not computed.ok:
+            live.forget()
             return _failed(computed, "compute", attempted)
         state = computed.value
         live.keep(state, attempted)
