@@ -216,7 +216,7 @@ def _deliver(item: _Deliver, opts: Mapping[str, Any]) -> _Push | None:
     slot = _plain_get(assignment, "slot")
     pushed = _plain_get(assignment, "body")
     record: dict[str, Any] = {
-        "id": codecs.message_id(pushed, committers="all") if isinstance(pushed, Mapping) else None,
+        "id": codecs.message_id(dict(pushed), committers="all") if isinstance(pushed, Mapping) else None,
         "target": target_id.encode(),
         "slot": slot,
     }
@@ -288,7 +288,7 @@ def _remote_schedule(location: str, message: Mapping[str, Any], opts: Mapping[st
     if cache is not None:
         cache.write(dict(message))  # keep our own copy of what we sent
     body = {k: v for k, v in message.items() if k != "path"}
-    answer = client.post(node, path, body, opts)
+    answer = client.post(node, body, opts, path=path)
     if not answer.ok:
         return answer
     if _plain_get(answer.value, "status") == 307:
