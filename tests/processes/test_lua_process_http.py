@@ -1,0 +1,147 @@
+"""A Lua process on a real `aonode serve` (issue 8, done-means 2 and 3): spawned over HTTP, it
+handles Eval messages with its state carried from one to the next and across a restart of the
+node; its state is readable under `/now/...` and, published by `patch@1.0`, under
+`/compute/...`; escapes and bombs give error results while the node keeps serving."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aonode_process import Node, post, signed, start, stop
+from process_http import schedule
+
+from aonode.codecs import message_id
+from aonode.crypto import Wallet
+
+AOS_LUA = (Path(__file__).parent.parent / "devices" / "lua_scripts" / "aos.lua").read_bytes()
+# Small limits, so that a bomb fails in a fraction of a second.
+CONFIG = "lua_instruction_limit: 20000000\nlua_memory_limit: 67108864\n"
+
+
+@pytest.fixture(scope="module")
+def owner() -> Wallet:
+    return Wallet.generate()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    started = start(tmp_path / "node", config=CONFIG)
+    try:
+        yield started
+    finally:
+        stop(started)
+
+
+def address(node: Node) -> str:
+    return httpx.get(node.url + "/~meta@1.0/info/address").text
+
+
+def spawn(client: httpx.Client, node: Node, owner: Wallet, **extra: Any) -> str:
+    process = signed({
+        "device": "process@1.0",
+        "type": "Process",
+        "scheduler": address(node),
+        "authority": address(node),
+        "scheduler-device": "scheduler@1.0",
+        "execution-device": "lua@5.3a",
+        "module": {"content-type": "application/lua", "body": AOS_LUA},
+        "seed": uuid.uuid4().hex,
+        **extra,
+    }, owner)
+    response = schedule(client, process)
+    assert response.status_code == 200, response.text
+    assert response.headers["slot"] == "0"
+    return message_id(process, committers="all")
+
+
+def send(client: httpx.Client, pid: str, owner: Wallet, **keys: Any) -> int:
+    message = signed({"target": pid, "type": "Message", **keys}, owner)
+    response = post(client, {"path": f"/{pid}/schedule", "method": "POST", "body": message})
+    assert response.status_code == 200, response.text
+    return int(response.headers["slot"])
+
+
+def evaluate(client: httpx.Client, pid: str, owner: Wallet, code: str) -> httpx.Response:
+    send(client, pid, owner, action="Eval", data=code)
+    return client.get(f"/{pid}/now/results/output/data")
+
+
+def test_eval_state_carries_from_message_to_message_and_across_a_restart(tmp_path: Path, owner: Wallet) -> None:
+    node = start(tmp_path / "node", config=CONFIG)
+    try:
+        with httpx.Client(base_url=node.url, timeout=120) as client:
+            pid = spawn(client, node, owner)
+            assert evaluate(client, pid, owner, "1 + 1").text == "2"
+            define = "local n = 40\nfunction Next() n = n + 1 return n end\nreturn 'defined'"
+            assert evaluate(client, pid, owner, define).text == "defined"
+            assert evaluate(client, pid, owner, "Next()").text == "41"
+            send(client, pid, owner, action="Ping", data="hello")
+            assert client.get(f"/{pid}/now/results/output/data").text == "New Message"
+            assert client.get(f"/{pid}/slot/current").text == "4"
+    finally:
+        stop(node)
+    node = start(tmp_path / "node", config=CONFIG)  # the same data directory
+    try:
+        with httpx.Client(base_url=node.url, timeout=120) as client:
+            assert evaluate(client, pid, owner, "Next() .. ' ' .. #Inbox").text == "42 1"
+            assert client.get(f"/{pid}/compute/results/output/data", params={"slot": 3}).text == "41"
+    finally:
+        stop(node)
+
+
+def test_state_read_under_now_and_published_by_patch(node: Node, owner: Wallet) -> None:
+    with httpx.Client(base_url=node.url, timeout=120) as client:
+        pid = spawn(client, node, owner, **{
+            "execution-device": "stack@1.0",
+            "device-stack": ["lua@5.3a", "patch@1.0"],
+            "patch-from": "/results/outbox",
+        })
+        code = "Balances = {alice = 5, bob = 7}\nSend({method = 'PATCH', balances = Balances})\nreturn 'ok'"
+        assert evaluate(client, pid, owner, code).text == "ok"
+        assert client.get(f"/{pid}/now/balances/bob").text == "7"
+        assert client.get(f"/{pid}/compute/balances/alice", params={"slot": 1}).text == "5"
+        assert evaluate(client, pid, owner, "Balances.alice").text == "5"
+
+
+BOMBS = {
+    "os.execute": ("os.execute('touch /tmp/aonode-escaped')", "attempt to call a nil value"),
+    "io.open": ("io.open('/etc/passwd')", "attempt to index a nil value"),
+    "require": ("require('io')", "module 'io' not found"),
+    "binary chunk": ("load(string.dump(function() end))()", "attempt to call a nil value"),
+    "huge string": ("string.rep('x', 1 << 40)", "resulting string too large"),
+    "memory": ("local t = {} for i = 1, 1e8 do t[i] = i end", "not enough memory"),
+    # Whichever comes first with these limits: Lua's stack limit or the memory cap.
+    "deep recursion": ("local function f() return 1 + f() end return f()", "stack overflow|not enough memory"),
+}
+
+
+def test_escapes_and_bombs_are_errors_and_the_node_keeps_serving(node: Node, owner: Wallet) -> None:
+    with httpx.Client(base_url=node.url, timeout=120) as client:
+        pid = spawn(client, node, owner)
+        for name, (code, expected) in BOMBS.items():
+            reply = evaluate(client, pid, owner, code)
+            assert reply.status_code == 200, (name, reply.text)
+            assert reply.text.startswith("Error: "), (name, reply.text)
+            assert any(e in reply.text for e in expected.split("|")), (name, reply.text)
+        assert not Path("/tmp/aonode-escaped").exists()
+        assert evaluate(client, pid, owner, "'still here'").text == "still here"
+
+        # Eval's pcall catches the limit; the process goes on.
+        stuck = evaluate(client, pid, owner, "while true do end")
+        assert stuck.status_code == 200 and stuck.text == "Error: instruction limit exceeded"
+        assert evaluate(client, pid, owner, "6 * 7").text == "42"
+
+        # A process whose own code loops: its slot fails with a 500, every time it is asked
+        # for, and the node answers everything else.
+        endless = {"content-type": "application/lua", "body": "function compute(base) while true do end end"}
+        looping = spawn(client, node, owner, module=endless)
+        for _ in range(2):
+            failed = client.get(f"/{looping}/now/results")
+            assert failed.status_code == 500 and "instruction limit exceeded" in failed.text, failed.text
+        assert evaluate(client, pid, owner, "'still serving'").text == "still serving"
+        assert client.get("/~meta@1.0/info/address").status_code == 200
