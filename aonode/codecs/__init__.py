@@ -6,6 +6,7 @@ from aonode.codecs._bundle import BundleLayout, bundle, decode_bundle, encode_bu
 from aonode.codecs._commitments import (
     VERIFIERS,
     commit,
+    commit_as,
     committed_keys,
     signers,
     verify,
@@ -28,6 +29,7 @@ __all__ = [
     "verify_bundle",
     "VERIFIERS",
     "commit",
+    "commit_as",
     "committed_keys",
     "decode",
     "encode",

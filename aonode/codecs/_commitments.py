@@ -109,6 +109,25 @@ def signers(msg: Message) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def commit_as(codec: str, msg: Message, wallet: Wallet) -> Message:
+    """`msg` signed by `wallet` with `codec`: `httpsig@1.0` (as `commit`) or `ans104@1.0` (an
+    ANS-104 data item, in its structured form).
+
+    Raises:
+        Unsupported: another codec, or a binary message.
+    """
+    if codec == ans104.NAME:
+        tabm = to_tabm(dict(msg), bundle=True)
+        if not isinstance(tabm, dict):
+            raise Unsupported("a binary message cannot be signed as ANS-104")
+        signed = structured.to_wire(ans104.commit(tabm, wallet))
+        assert isinstance(signed, dict)
+        return signed
+    if codec != httpsig.NAME:
+        raise Unsupported(f"messages are signed with httpsig@1.0 or ans104@1.0, not {codec}")
+    return commit(dict(msg), wallet)
+
+
 def committed_keys(msg: Message, committers: Selector = "all") -> list[str]:
     """The keys every selected commitment covers (`hb_message:committed/3`), `+link` stripped."""
     found = _commitments(msg)

@@ -339,17 +339,8 @@ def apply_security(msg: Mapping[str, Any], target: Mapping[str, Any], codec: str
             wallets = [wallet]
     signed: Any = unsigned
     for wallet in wallets:
-        signed = _commit(signed, wallet, codec)
+        signed = codecs.commit_as(codec, signed, wallet)
     return signed
-
-
-def _commit(msg: Mapping[str, Any], wallet: Wallet, codec: str) -> Any:
-    if codec == codecs.ans104.NAME:
-        tabm = codecs.to_tabm(dict(msg), bundle=True)
-        if not isinstance(tabm, dict):
-            raise BadMessage("push: a binary cannot be signed as ANS-104")
-        return codecs.structured.to_wire(codecs.ans104.commit(tabm, wallet))
-    return codecs.commit(dict(msg), wallet)
 
 
 def local_wallets(addresses: list[str], opts: Mapping[str, Any]) -> list[Wallet]:
