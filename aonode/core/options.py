@@ -167,6 +167,11 @@ _DEFAULTS: dict[str, Any] = {
     "process_live_states": 64,
     "process_worker_max_idle": 300_000,  # ms an unused live state is kept (the reference's worker timeout).
     "wasm_allow_aot": False,
+    # node-process@1.0: name → process definition the node spawns on first use, signed with
+    # this codec; local-name@1.0: preset names (registered ones live in the store).
+    "node_processes": {},
+    "node_process_spawn_codec": "httpsig@1.0",
+    "local_names": {},
     # lua@5.3a: limits of every Lua VM (a call over its instruction budget, or a VM over its
     # memory, is an error result; the node keeps serving).
     "lua_memory_limit": 512 * 1024 * 1024,
