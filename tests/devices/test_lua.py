@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aonode_process import InProcess
 from process_helpers import base_process, node_opts, schedule
 
 from aonode.core import get, resolve
 from aonode.crypto import Wallet
 from aonode.devices.lua import LuaDevice
+from aonode.http import create_app
 from aonode.runtime.lua import LuaVM
+from aonode.runtime.lua_ao import AoLibrary
 from aonode.store import LMDBStore, MemoryStore, MessageCache
 
 SCRIPTS = Path(__file__).parent / "lua_scripts"
@@ -246,3 +249,39 @@ def test_aos_state_survives_a_restart(wallet: Wallet, tmp_path: Path, monkeypatc
     finally:
         copy.close()
         store.close()
+
+
+# --- §7 dev_lua.erl: lua_http_hook_test ---------------------------------------------------------
+
+
+def test_lua_http_hook() -> None:
+    app = create_app({"store": MemoryStore(), "priv_wallet": Wallet.generate(), "on": {"request": lua_base()}})
+    try:
+        response = InProcess(app).get("/hello?hello=world")
+        assert (response.status_code, response.text) == (200, "i like turtles")
+    finally:
+        app.close()
+
+
+# --- §7 dev_lua_test.erl: every `*_test` function of every script must return ok ------------------
+
+
+def _script_tests() -> list[tuple[str, str]]:
+    found = []
+    for script in sorted(SCRIPTS.glob("*.lua")):
+        vm = LuaVM(AoLibrary())
+        vm.load_module(script.name, script.read_bytes())
+        found += [(script.name, name) for name in vm.functions() if name.endswith("_test")]
+    return found
+
+
+@pytest.mark.parametrize(("script", "function"), _script_tests())
+def test_lua_script_function(script: str, function: str) -> None:
+    base = {"device": b"lua@5.3a", "module": lua_module((SCRIPTS / script).read_bytes()), "parameters": []}
+    result = resolve(base, {"path": function})
+    assert result.status == "ok", result.value
+
+
+def test_script_runner_skips_functions_not_named_test() -> None:
+    assert ("meta-test.lua", "meta_test_ignored") not in _script_tests()
+    assert ("meta-test.lua", "basic_test") in _script_tests()
