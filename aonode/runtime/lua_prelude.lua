@@ -19,6 +19,7 @@
 --   * `math.random` is a generator whose state is part of the VM (and of its snapshot), and
 --     the clock is the host's: `os.time()` is the time the host sets for the current call,
 --     `os.date` formats in UTC, `os.clock()` is 0. Every node computes the same results.
+--   * `print` goes to the node's log: Lua code does not write to the node's output.
 
 local snapshot, resolve, get, set, event = ...
 
@@ -143,6 +144,16 @@ os.clock = function()
     return 0.0
 end
 
+-- `print` writes to the node's log (debug level), not to its standard output.
+local tostring, concat = tostring, table.concat
+print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do
+        parts[i] = tostring((select(i, ...)))
+    end
+    event("print", concat(parts, "\t"))
+end
+
 ao = { resolve = resolve, get = get, set = set, event = event }
 
 -- Everything reachable now is the same in every fresh VM, so a snapshot refers to it by
@@ -157,6 +168,7 @@ natives["@math.randomseed"] = math.randomseed
 natives["@os.time"] = os.time
 natives["@os.date"] = os.date
 natives["@os.clock"] = os.clock
+natives["@print"] = print
 
 -- The instruction limit: one hook shared by every coroutine, counting in steps of STEP
 -- instructions against the budget of the current call.
