@@ -58,6 +58,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "cron@1.0": "aonode.devices.cron:CronDevice",
     "dedup@1.0": "aonode.devices.dedup:DedupDevice",
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
+    "genesis-wasm@1.0": "aonode.devices.genesis_wasm:GenesisWasmDevice",
     "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
     "json@1.0": "aonode.devices.codecs:JsonDevice",
     "local-name@1.0": "aonode.devices.local_name:LocalNameDevice",

@@ -44,7 +44,7 @@ from aonode.message import Link, is_id
 from aonode.runtime.lua import Failure, LuaVM, ModuleError, SnapshotError
 from aonode.runtime.lua_ao import AoLibrary, sandbox_opts
 
-__all__ = ["DEFAULT_SANDBOX", "LuaDevice"]
+__all__ = ["DEFAULT_SANDBOX", "LuaDevice", "initialize_vm", "live_vm", "with_vm"]
 
 NAME = "lua@5.3a"
 LUA_TYPES = (b"application/lua", b"text/x-lua")
@@ -146,25 +146,25 @@ def _library(base: Mapping[str, Any], opts: Mapping[str, Any]) -> AoLibrary:
     return AoLibrary(sandbox_opts(opts, names))
 
 
-def _vm(base: Mapping[str, Any]) -> LuaVM | None:
+def live_vm(base: Mapping[str, Any]) -> LuaVM | None:
     priv = base.get("priv")
     found = priv.get("state") if isinstance(priv, Mapping) else None
     return found if isinstance(found, LuaVM) else None
 
 
-def _with_vm(base: Mapping[str, Any], vm: LuaVM) -> dict[str, Any]:
+def with_vm(base: Mapping[str, Any], vm: LuaVM) -> dict[str, Any]:
     priv = base.get("priv")
     return {**base, "priv": {**(priv if isinstance(priv, Mapping) else {}), "state": vm}}
 
 
-def _initialize(base: Mapping[str, Any], opts: Mapping[str, Any]) -> LuaVM:
+def initialize_vm(base: Mapping[str, Any], opts: Mapping[str, Any]) -> LuaVM:
     """The base's live VM, or a new one from its modules.
 
     Raises:
         NotFound: a module is not in the store, or has no source.
         BadMessage: there are no modules, or one does not run.
     """
-    live = _vm(base)
+    live = live_vm(base)
     if live is not None:
         return live
     found = _field(base, "module", opts)
@@ -201,7 +201,7 @@ def _error(failure: Failure) -> Result:
 def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, Any]) -> Result:
     """The default handler: call the Lua function that `key` (or the request) names."""
     try:
-        vm = _initialize(base, opts)
+        vm = initialize_vm(base, opts)
     except ModuleError as exc:
         return Result("error", {"status": 400, "body": exc.message.encode()})
     quiet = {**opts, "hashpath": "ignore"}
@@ -254,20 +254,20 @@ class LuaDevice(Device):
         if not isinstance(base, Mapping):
             raise BadMessage("lua@5.3a needs a message to initialise")
         try:
-            return Result("ok", _with_vm(base, _initialize(base, opts)))
+            return Result("ok", with_vm(base, initialize_vm(base, opts)))
         except ModuleError as exc:
             return Result("error", {"status": 400, "body": exc.message.encode()})
 
     def functions(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The names of the global functions in the base's VM."""
-        vm = _vm(base) if isinstance(base, Mapping) else None
+        vm = live_vm(base) if isinstance(base, Mapping) else None
         if vm is None:
             return Result("error", b"not_found")
         return Result("ok", [name.encode() for name in vm.functions()])
 
     def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """`{body: <the VM's state>}`."""
-        vm = _vm(base) if isinstance(base, Mapping) else None
+        vm = live_vm(base) if isinstance(base, Mapping) else None
         if vm is None:
             return Result("error", b"Cannot snapshot Lua state: state not initialized.")
         try:
@@ -279,7 +279,7 @@ class LuaDevice(Device):
         """The base with a live VM: as it is, or rebuilt from its stored snapshot."""
         if not isinstance(base, Mapping):
             raise BadMessage("lua@5.3a needs a message to normalise")
-        if _vm(base) is not None:
+        if live_vm(base) is not None:
             return Result("ok", base)
         device_key = _field(base, "device-key", opts)
         snap: Any = _field(base, "snapshot", opts)
@@ -292,4 +292,4 @@ class LuaDevice(Device):
             vm = LuaVM.restore(body, _library(base, opts), **_limits(opts))
         except SnapshotError as exc:
             return Result("error", exc.message.encode())
-        return Result("ok", _with_vm(base, vm))
+        return Result("ok", with_vm(base, vm))

@@ -3,6 +3,7 @@
 
     schedule   run as the `scheduler` device (GET reads the schedule, POST adds to it)
     slot       run as the `scheduler` device (the current slot)
+    results    the state's results; `results=N` gives slot N's (the form aoconnect uses)
     compute    the state after slot `compute` or `slot` of the request (§3.3); without one,
                the latest known state
     now        the state after the scheduler's current slot (§3.5)
@@ -491,6 +492,20 @@ class ProcessDevice(Device):
         if target is None:
             return self.now(base, request, {**opts, "process_now_from_cache": True})
         return state_at(base, parse_slot(target), opts)
+
+    def results(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The state's `results`; with `results=N` (aoconnect's `compute/results=N`), the
+        results of slot N, computed or read for that slot when the state is another."""
+        wanted = _raw(request, "results")
+        slot = parse_slot(wanted) if wanted is not None else None
+        state: Any = base
+        if slot is not None and "process" in base and _integer(_raw(base, "at-slot")) != slot:
+            found = state_at(base, slot, opts)
+            if not found.ok:
+                return found
+            state = found.value
+        value = state.get("results") if isinstance(state, Mapping) else None
+        return Result("error", _NOT_FOUND) if value is None else Result("ok", value)
 
     def now(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         state = ensure_process_key(base, opts)

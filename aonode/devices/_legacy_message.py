@@ -1,0 +1,179 @@
+"""Messages in the legacy AO form (ao.TN.1/ao.N.1 JSON) and legacy results back as messages
+(processes-compute.md §4.5-4.6): what a legacy module's `handle(msg, env)` receives and returns.
+
+    message_json(msg, ...)   {Id, Owner, From, Tags, Target, Data, Anchor, Signature, Module,
+                             Block-Height, Timestamp, Nonce, Epoch, Hash-Chain, Cron}
+    env_json(process, ...)   {Process: {Id, Owner, Tags, ...}, Module: {Id, Tags}}
+    results(raw, ...)        {raw, outbox, patches, data}: the result as a message
+
+Tags are the message's original ANS-104 tags when it has them, else its keys in header case
+(`block-height` → `Block-Height`). Unlike json-iface in the reference, the message carries the
+legacy CU's `Timestamp`, `Nonce`, `Epoch`, `Hash-Chain` and `Cron` (AOS reads `msg.Timestamp`
+for `os.time`), and the env has the legacy `Module` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.codecs import message_id, signers
+from aonode.errors import AOError
+from aonode.message import erlang_key_order
+
+__all__ = ["env_json", "header_case", "message_json", "results"]
+
+# Keys that are fields of the legacy message, not tags.
+_FIELDS = ("id", "anchor", "owner", "data", "target", "signature", "commitments", "priv", "path", "method")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def header_case(key: str) -> str:
+    """`block-height` → `Block-Height`."""
+    return "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+
+
+def _ans104_commitment(msg: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    commitments = msg.get("commitments")
+    if not isinstance(commitments, Mapping):
+        return None
+    for commitment in commitments.values():
+        if isinstance(commitment, Mapping) and _text(commitment.get("commitment-device")) == "ans104@1.0":
+            return commitment
+    return None
+
+
+def _key_tags(msg: Mapping[str, Any], skip: set[str]) -> list[dict[str, str]]:
+    tags = []
+    for key in erlang_key_order([k for k in msg if k not in _FIELDS and k.lower() not in skip]):
+        value = msg[key]
+        if isinstance(value, (bytes, str, int, float, bool)):
+            tags.append({"name": header_case(key), "value": _text(value)})
+    return tags
+
+
+def _tags(msg: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The original ANS-104 tags, in order, then every other key (e.g. one a dry run's URL
+    added) in header case."""
+    commitment = _ans104_commitment(msg)
+    original = commitment.get("original-tags") if commitment is not None else None
+    if isinstance(original, Mapping):
+        original = [original[k] for k in sorted(original, key=lambda k: int(k) if k.isdigit() else 0)]
+    if not isinstance(original, list):
+        return _key_tags(msg, set())
+    tags = [{"name": _text(t.get("name")), "value": _text(t.get("value"))} for t in original
+            if isinstance(t, Mapping)]
+    return tags + _key_tags(msg, {t["name"].lower() for t in tags})
+
+
+def _id(msg: Mapping[str, Any]) -> str:
+    try:
+        return message_id(dict(msg), committers="all")
+    except AOError:
+        return ""
+
+
+def _signature(msg: Mapping[str, Any]) -> str:
+    commitments = msg.get("commitments")
+    if isinstance(commitments, Mapping):
+        for commitment in commitments.values():
+            if isinstance(commitment, Mapping) and commitment.get("signature") is not None:
+                return _text(commitment["signature"])
+    return ""
+
+
+def _core(msg: Mapping[str, Any]) -> dict[str, Any]:
+    owner = (signers(dict(msg)) or [""])[0]
+    return {
+        "Id": _id(msg),
+        "Anchor": _text(msg.get("anchor")),
+        "Owner": owner,
+        "From": _text(msg.get("from-process")) or owner,
+        "Tags": _tags(msg),
+        "Target": _text(msg.get("target")),
+        "Data": _text(msg.get("data")),
+        "Signature": _signature(msg),
+    }
+
+
+def message_json(msg: Mapping[str, Any], *, module: str, assignment: Mapping[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """The legacy form of `msg`, as scheduled by `assignment` (None: a dry run) on a process
+    running `module`."""
+    out = _core(msg)
+    assigned = assignment or {}
+    out.update({
+        "Module": module,
+        "Block-Height": int(assigned.get("block-height") or 0),
+        "Timestamp": int(assigned.get("timestamp") or 0),
+        "Nonce": int(assigned.get("slot") or 0),
+        "Epoch": 0,
+        "Hash-Chain": _text(assigned.get("hash-chain")),
+        "Cron": False,
+    })
+    if not out["Target"] and assignment is not None:
+        out["Target"] = _text(assigned.get("process"))
+    return out
+
+
+def env_json(process: Mapping[str, Any], process_id: str, module: Mapping[str, Any] | None, module_id: str
+             ) -> dict[str, Any]:
+    """The legacy env: the process (with its ID) and the module."""
+    return {
+        "Process": {**_core(process), "Id": process_id},
+        "Module": {"Id": module_id, "Tags": _tags(module) if module is not None else []},
+    }
+
+
+def _tag_map(tags: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for tag in tags.values() if isinstance(tags, Mapping) else tags if isinstance(tags, list) else []:
+        if isinstance(tag, Mapping) and "name" in tag:
+            out[_text(tag["name"])] = tag.get("value", b"")
+    return out
+
+
+def _outbox_entry(message: Any, process_id: str, module_id: str) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        return {"data": message, "from-process": process_id, "from-image": module_id}
+    plain = {k: v for k, v in message.items() if k not in ("from-process", "from-image", "anchor", "tags")}
+    tags = message.get("Tags", message.get("tags"))
+    return {**plain, **_tag_map(tags), "from-process": process_id.encode(), "from-image": module_id.encode()}
+
+
+def _numbered(values: Any) -> dict[str, Any]:
+    if isinstance(values, Mapping):
+        values = [values[k] for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    return {str(i): v for i, v in enumerate(values if isinstance(values, list) else [], 1)}
+
+
+def results(raw: Mapping[str, Any], process_id: str, module_id: str) -> dict[str, Any]:
+    """A legacy result `{Output, Messages, Spawns, Assignments, Error, Patches}` as the
+    `results` message: `raw` (the result as it came), `outbox`, `patches` and `data`."""
+    normalized = {
+        "Output": raw.get("Output", {}),
+        "Messages": list(_numbered(raw.get("Messages")).values()),
+        "Spawns": list(_numbered(raw.get("Spawns")).values()),
+        "Assignments": list(_numbered(raw.get("Assignments")).values()),
+        **{k: v for k, v in raw.items() if k not in ("Output", "Messages", "Spawns", "Assignments")},
+    }
+    if raw.get("Error") is not None:
+        return {"raw": normalized, "outbox": {}, "patches": {}, "data": raw["Error"]}
+    output = raw.get("Output")
+    if isinstance(output, Mapping) and "data" in output:
+        data = output["data"]
+    elif isinstance(output, (bytes, str)):
+        data = output
+    else:
+        data = raw.get("Data", b"")
+    outbox = {k: _outbox_entry(m, process_id, module_id) for k, m in _numbered(raw.get("Messages")).items()}
+    patches = {k: _tag_map(p.get("Tags", p.get("tags"))) if isinstance(p, Mapping) else p
+               for k, p in _numbered(raw.get("patches", raw.get("Patches"))).items()}
+    return {"raw": normalized, "outbox": outbox, "patches": patches, "data": data}
