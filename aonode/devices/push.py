@@ -394,8 +394,8 @@ def _find_type(msg: Any) -> str | None:
     if not isinstance(msg, Mapping):
         return None
     found = msg.get("type")
-    if found is None and isinstance(msg.get("body"), Mapping):
-        found = msg["body"].get("type")
+    if (found is None or _text(found) == "assignment") and isinstance(msg.get("body"), Mapping):
+        found = msg["body"].get("type")  # an assignment's type is that of the message it assigns
     return _text(found)
 
 
