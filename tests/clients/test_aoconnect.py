@@ -1,0 +1,125 @@
+"""@permaweb/aoconnect, unchanged from npm, against a real aonode node (issue 9, done-means 1
+and 3): spawn, three messages, result, results and dryrun on a Lua process built here
+(`aos_legacy.lua`), and the errors aoconnect reports for wrong input.
+
+The npm packages are installed inside the run (`npm ci` into tests/clients/node_modules, from
+package-lock.json); Node.js and npm must be on the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aonode_process import Node, post, signed, start, stop
+
+from aonode.codecs import message_id
+from aonode.crypto import Wallet
+
+HERE = Path(__file__).parent
+MODULE = (HERE / "aos_legacy.lua").read_bytes()
+
+
+def install_aoconnect() -> None:
+    """`npm ci` unless node_modules already matches the lock file."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed to run @permaweb/aoconnect; install Node.js 20 or newer")
+    marker = HERE / "node_modules" / ".package-lock.json"
+    lock = HERE / "package-lock.json"
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=HERE,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    install_aoconnect()
+    started = start(tmp_path_factory.mktemp("aoconnect") / "node")
+    try:
+        yield started
+    finally:
+        stop(started)
+
+
+def upload_module(node: Node, wallet: Wallet) -> str:
+    module = signed({"content-type": "application/lua", "body": MODULE}, wallet)
+    with httpx.Client(base_url=node.url, timeout=30) as client:
+        response = post(client, module, path="/~message@1.0")
+    assert response.status_code < 500, response.text
+    return message_id(module, committers="all")
+
+
+def run_flow(node: Node, wallet_file: Path, module: str) -> dict[str, Any]:
+    done = subprocess.run(
+        ["node", str(HERE / "aoconnect_flow.mjs")], cwd=HERE, capture_output=True, text=True, timeout=300,
+        env={"PATH": os.environ["PATH"], "NODE_URL": node.url, "WALLET": str(wallet_file),
+             "MODULE": module},
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.fixture(scope="module")
+def flow(node: Node, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    wallet_file = tmp_path_factory.mktemp("wallet") / "wallet.json"
+    wallet = Wallet.generate()
+    wallet.save(wallet_file)
+    return run_flow(node, wallet_file, upload_module(node, wallet))
+
+
+def data(result: Any) -> Any:
+    assert isinstance(result, dict) and "error" not in result, result
+    return result["Output"]["data"]
+
+
+def test_spawn_and_messages(flow: dict[str, Any]) -> None:
+    assert isinstance(flow["spawn"], str) and len(flow["spawn"]) == 43
+    assert isinstance(flow["spawn_missing_module"], str)
+    assert [flow["message1"], flow["message2"], flow["message3"]] == [1, 2, 3]
+
+
+def test_results_of_each_slot(flow: dict[str, Any]) -> None:
+    assert data(flow["result1"]) == "20"
+    assert data(flow["result2"]) == "42"
+    assert data(flow["result3"]) == "Balance: 5"
+    notice = flow["result3"]["Messages"]
+    assert len(notice) == 1 and {"name": "Action", "value": "Credit-Notice"} in notice[0]["Tags"]
+    assert flow["result1"]["Messages"] == [] and flow["result1"]["Spawns"] == []
+
+
+def test_results_is_the_latest(flow: dict[str, Any]) -> None:
+    edges = flow["results"]["edges"]
+    assert len(edges) == 1 and edges[0]["cursor"] == "3"
+    assert data(edges[0]["node"]) == "Balance: 5"
+
+
+def test_dryrun_answers_without_changing_state(flow: dict[str, Any]) -> None:
+    assert data(flow["dryrun"]) == "1000"
+    assert data(flow["after_dryrun"]) == "42"
+    assert data(flow["info"]) == "Name: aoconnect-test"
+
+
+def test_generic_request(flow: dict[str, Any], node: Node) -> None:
+    assert flow["request"]["status"] == 200
+    assert flow["request"]["body"] == httpx.get(node.url + "/~meta@1.0/info/address").text
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("message_unknown_process", "Error sending message"),
+    ("result_unknown_process", "Error getting result"),
+    ("result_unscheduled_slot", "Error getting result"),
+    ("result_bad_slot", "Error getting result"),
+    ("message_missing_module", "Error sending message"),
+])
+def test_wrong_input_is_an_error_aoconnect_reports(flow: dict[str, Any], step: str, message: str) -> None:
+    assert flow[step] == {"error": message}
