@@ -30,6 +30,8 @@ as a header (cookie@1.0 is not built); an unknown codec is a 422, not a 500.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,7 +126,29 @@ def _check(msg: Message, force: bool) -> list[str]:
     return signers(msg)
 
 
+# @permaweb/ao-core-libs 0.0.9 (aoconnect 0.0.91-0.0.98) signs a multipart body for
+# `request()` and then sends the headers without it (clients-legacy-users.md §1.2).
+_MISSING_BODY = ("the request's content-digest is that of a body, but it carries none. "
+                 "@permaweb/aoconnect's request() drops the body of httpsig-signed requests (values over "
+                 "4 KiB, with newlines, or keys with '/'); send such requests with signing-format 'ans104'")
+
+
+def _digests_a_body(digest: bytes) -> bool:
+    """Whether a `content-digest` value is the digest of something other than no bytes (either
+    base64 alphabet, padded or not, as clients differ)."""
+    _, _, value = digest.partition(b"=:")
+    value = value.rstrip(b":").replace(b"-", b"+").replace(b"_", b"/")
+    try:
+        raw = base64.b64decode(value + b"=" * (-len(value) % 4))
+    except ValueError:
+        return True
+    return raw != hashlib.sha256(b"").digest()
+
+
 def _decode_httpsig(primitive: Mapping[str, Any], body: bytes, force: bool) -> tuple[Message, list[str]]:
+    digest = primitive.get("content-digest")
+    if not body and isinstance(digest, bytes) and _digests_a_body(digest):
+        raise BadMessage(_MISSING_BODY)
     wire = {k: v for k, v in primitive.items() if isinstance(v, bytes)}
     wire["body"] = body  # the HTTP body, never a query key named `body`
     decoded = decode(wire, httpsig.NAME)

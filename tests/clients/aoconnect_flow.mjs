@@ -45,6 +45,16 @@ if (typeof pid === 'string') {
     const res = await ao.request({ path: '/~meta@1.0/info/address', method: 'GET' })
     return { status: res.status, body: await res.text() }
   })
+  // ao-core-libs drops the body of a signed httpsig request(): a clear 400, and the ANS-104 way works.
+  const big = 'x'.repeat(5000)
+  await step('request_dropped_body', async () => {
+    const res = await ao.request({ path: '/~message@1.0/hello', method: 'POST', hello: big })
+    return { status: res.status, body: await res.text() }
+  })
+  await step('request_ans104', async () => {
+    const res = await ao.request({ path: '/~message@1.0/hello', method: 'POST', hello: 'two\nlines', 'signing-format': 'ans104' })
+    return { status: res.status, body: await res.text() }
+  })
   // Errors aoconnect must report, promptly.
   const bogus = 'B'.repeat(43)
   await step('message_unknown_process', () => eval_(bogus, '1'))

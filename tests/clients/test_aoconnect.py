@@ -114,6 +114,12 @@ def test_generic_request(flow: dict[str, Any], node: Node) -> None:
     assert flow["request"]["body"] == httpx.get(node.url + "/~meta@1.0/info/address").text
 
 
+def test_request_whose_body_the_client_dropped(flow: dict[str, Any]) -> None:
+    dropped = flow["request_dropped_body"]
+    assert dropped["status"] == 400 and "carries none" in dropped["body"] and "ans104" in dropped["body"]
+    assert flow["request_ans104"] == {"status": 200, "body": "two\nlines"}
+
+
 @pytest.mark.parametrize(("step", "message"), [
     ("message_unknown_process", "Error sending message"),
     ("result_unknown_process", "Error getting result"),
