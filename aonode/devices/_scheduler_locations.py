@@ -88,7 +88,7 @@ def local_wallets(opts: Mapping[str, Any]) -> dict[str, Wallet]:
     found: dict[str, Wallet] = {}
     named = options.get(opts, "identities") or {}
     for name, sub in named.items() if isinstance(named, Mapping) else ():
-        wallet = None
+        wallet = sub if isinstance(sub, Wallet) else None
         if isinstance(sub, Mapping):
             wallet = sub.get("priv_wallet", sub.get("priv-wallet"))
         if isinstance(wallet, Wallet):

@@ -44,6 +44,7 @@ from aonode.core.devices import Device
 from aonode.core.resolver import resolve, resolve_path
 from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
+from aonode.devices import _scheduler_locations as locations
 from aonode.devices.process import process_id
 from aonode.errors import AOError, BadMessage
 from aonode.http import client
@@ -346,21 +347,12 @@ def apply_security(msg: Mapping[str, Any], target: Mapping[str, Any], codec: str
 def local_wallets(addresses: list[str], opts: Mapping[str, Any]) -> list[Wallet]:
     """The wallets of this node (its own and those under `identities`) whose address is listed,
     in the order listed; unknown addresses are skipped."""
-    known: dict[str, Wallet] = {}
-    wallet = opts.get("priv_wallet")
-    if isinstance(wallet, Wallet):
-        known[wallet.address] = wallet
-    identities = opts.get("identities")
-    if isinstance(identities, Mapping):
-        for value in identities.values():
-            found = value.get("priv_wallet") if isinstance(value, Mapping) else value
-            if isinstance(found, Wallet):
-                known[found.address] = found
-    out = [known[a] for a in dict.fromkeys(addresses) if a in known]
+    known = {address: wallet for address, wallet in locations.local_wallets(opts).items()
+             if address == wallet.address}
     for address in addresses:
         if address not in known:
             log.warning("push: %s is not an identity of this node; not signing as it", address)
-    return out
+    return [known[a] for a in dict.fromkeys(addresses) if a in known]
 
 
 # --- small helpers ------------------------------------------------------------------------
