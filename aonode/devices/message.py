@@ -98,7 +98,8 @@ def deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
 
 
 def _selector(value: Any) -> Any:
-    if value is None:
+    # A map is a signed request's own `commitments`, not a choice of commitments.
+    if value is None or isinstance(value, Mapping):
         return "none"
     if isinstance(value, list):
         return [_text(v) for v in value]

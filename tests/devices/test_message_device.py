@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aonode.codecs import commit, verify
+from aonode.codecs import commit, message_id, verify
 from aonode.core import Result, get, remove, resolve, set_key, set_values
 from aonode.core.terms import NOT_FOUND
 from aonode.crypto import Wallet
@@ -145,3 +145,11 @@ def test_index_without_default_index_is_an_error() -> None:
 def test_index_with_default_index() -> None:
     result = resolve({"name": b"dogs"}, "index", {"default_index": {"device": b"test-device@1.0"}})
     assert result.value["body"] == b"i like dogs!"
+
+
+def test_id_ignores_the_requests_own_commitments() -> None:
+    """A signed request for `id` carries its own `commitments` map; it is not a selector."""
+    base = {"a": b"1"}
+    request = commit({"path": b"id"}, Wallet.generate())
+    found = resolve(base, request)
+    assert found.ok and found.value == message_id(base, committers="none").encode()
