@@ -82,7 +82,12 @@ class PushDevice(Device):
             return {"status": 202, "slot": _plain_get(job, "slot"), "body": b"Push started."}
         if mode != "sync":
             raise BadMessage(f"push-mode must be sync or async, not {mode!r}")
-        return do_push(process, job, opts)
+        answer = do_push(process, job, opts)
+        body = _plain_get(job, "body")
+        if isinstance(answer, dict) and isinstance(body, Mapping) and "id" not in answer:
+            # aoconnect's message({returnMessageId: true}) reads the scheduled message's ID here.
+            answer = {**answer, "id": codecs.message_id(dict(body), committers="all").encode()}
+        return answer
 
 
 def _push_logged(process: Mapping[str, Any], job: Mapping[str, Any], opts: Mapping[str, Any]) -> None:

@@ -41,6 +41,9 @@ if (typeof pid === 'string') {
   await step('dryrun', () => ao.dryrun({ process: pid, tags: [{ name: 'Action', value: 'Eval' }], data: 'X = 1000 return X' }))
   await step('after_dryrun', async () => ao.result({ process: pid, slot: await eval_(pid, 'X') }))
   await step('info', () => ao.dryrun({ process: pid, tags: [{ name: 'Action', value: 'Info' }] }))
+  await step('message_id', () => ao.message({
+    process: pid, tags: [{ name: 'Action', value: 'Ping' }], data: 'hi', returnMessageId: true
+  }))
   await step('request', async () => {
     const res = await ao.request({ path: '/~meta@1.0/info/address', method: 'GET' })
     return { status: res.status, body: await res.text() }

@@ -109,6 +109,10 @@ def test_dryrun_answers_without_changing_state(flow: dict[str, Any]) -> None:
     assert data(flow["info"]) == "Name: aoconnect-test"
 
 
+def test_message_can_answer_its_id(flow: dict[str, Any]) -> None:
+    assert isinstance(flow["message_id"], str) and len(flow["message_id"]) == 43
+
+
 def test_generic_request(flow: dict[str, Any], node: Node) -> None:
     assert flow["request"]["status"] == 200
     assert flow["request"]["body"] == httpx.get(node.url + "/~meta@1.0/info/address").text
