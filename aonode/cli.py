@@ -2,24 +2,31 @@
 
     aonode serve [--port N] [--host H] [--data-dir D] [--config F] [--wallet PATH]
     aonode wallet new PATH | aonode wallet address PATH
+    aonode process upload FILE | spawn --module ID | message PID | result PID SLOT | results PID
+                   | dryrun PID   (each with --wallet PATH [--node URL] [--timeout S]; see aonode.client)
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from aonode import __version__
+from aonode.client import DEFAULT_TIMEOUT, DEFAULT_URL, Client
 from aonode.crypto import Wallet
 from aonode.errors import AOError
 
 __all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -60,6 +67,150 @@ def wallet_address(path: Path) -> None:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
     except AOError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+@main.group()
+def process() -> None:
+    """Talk to a node as aoconnect does: upload a module, spawn processes, message them, read results.
+
+    \b
+    aonode process upload aos.lua --wallet w.json                  prints the module ID
+    aonode process spawn --module ID --tag Name=demo --wallet w.json   prints the process ID
+    aonode process message PID --tag Action=Eval --data '1 + 1' --wallet w.json   prints the slot
+    aonode process result PID SLOT --wallet w.json                 prints the result (JSON)
+    aonode process results PID --wallet w.json                     the latest result (JSON)
+    aonode process dryrun PID --tag Action=Info --wallet w.json    runs without changing the process
+    """
+
+
+def _client_options(fn: F) -> F:
+    """The options every `process` command takes: the node, the signing wallet, the timeout."""
+    fn = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+                      show_default=True, help="Seconds to wait for the node.")(fn)
+    fn = click.option("--wallet", "wallet_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                      help="Wallet JWK file that signs the requests (`aonode wallet new PATH` makes one).")(fn)
+    fn = click.option("--node", "node_url", default=DEFAULT_URL, show_default=True, help="The node's URL.")(fn)
+    return fn
+
+
+def _message_options(fn: F) -> F:
+    """`--tag K=V` (repeatable), and `--data` or `--data-file`."""
+    fn = click.option("--data-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                      help="Read the data from this file.")(fn)
+    fn = click.option("--data", help='The data (default "1984", as aoconnect).')(fn)
+    fn = click.option("--tag", "tags", multiple=True, metavar="NAME=VALUE", help="A tag; repeat for more.")(fn)
+    return fn
+
+
+def _tags(pairs: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--tag")
+        out.append((name, value))
+    return out
+
+
+def _data(data: str | None, data_file: Path | None) -> bytes | str | None:
+    if data is not None and data_file is not None:
+        raise click.UsageError("give --data or --data-file, not both")
+    if data_file is not None:
+        try:
+            return data_file.read_bytes()
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {data_file}: {exc.strerror}") from exc
+    return data
+
+
+def _call(node_url: str, wallet_path: Path, timeout: float, action: Callable[[Client], Any]) -> Any:
+    """Run `action` with a client, turning every failure into a one-line error and exit status 1."""
+    try:
+        signer = Wallet.load(wallet_path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the wallet {wallet_path}: {exc.strerror}") from exc
+    except AOError as exc:
+        raise click.ClickException(f"{wallet_path}: {exc.message}") from exc
+    try:
+        with Client(node_url, signer, timeout=timeout) as client:
+            return action(client)
+    except AOError as exc:  # ClientError and its kinds: the node's status and words
+        raise click.ClickException(exc.message) from exc
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@process.command("upload")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--content-type", default="application/lua", show_default=True, help="The module's content type.")
+@_client_options
+def process_upload(file: Path, content_type: str, node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Store the module in FILE on the node (a signed message) and print its ID."""
+    try:
+        source = file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
+    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.upload_module(source, content_type)))
+
+
+@process.command("spawn")
+@click.option("--module", "module", required=True, help="The module's ID (from `aonode process upload`).")
+@click.option("--scheduler", help="The scheduler's address (default: the node's).")
+@click.option("--authority", help="The address the process trusts (default: the scheduler).")
+@click.option("--no-check-module", is_flag=True, help="Do not ask the node for the module first.")
+@_message_options
+@_client_options
+def process_spawn(module: str, scheduler: str | None, authority: str | None, no_check_module: bool,
+                  tags: tuple[str, ...], data: str | None, data_file: Path | None,
+                  node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Spawn a legacy process running MODULE and print its ID."""
+    pairs, body = _tags(tags), _data(data, data_file)
+    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.spawn(
+        module, tags=pairs, data=body, scheduler=scheduler, authority=authority, check_module=not no_check_module)))
+
+
+@process.command("message")
+@click.argument("pid")
+@_message_options
+@_client_options
+def process_message(pid: str, tags: tuple[str, ...], data: str | None, data_file: Path | None,
+                    node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Send a message to the process PID and print its slot."""
+    pairs, body = _tags(tags), _data(data, data_file)
+    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.message(pid, tags=pairs, data=body)))
+
+
+@process.command("result")
+@click.argument("pid")
+@click.argument("slot")
+@_client_options
+def process_result(pid: str, slot: str, node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Print the result of SLOT of the process PID (JSON: Output, Messages, Spawns, Assignments, Error)."""
+    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.result(pid, slot)))
+
+
+@process.command("results")
+@click.argument("pid")
+@_client_options
+def process_results(pid: str, node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Print the latest result of the process PID (JSON: a list of {slot, result})."""
+    found = _call(node_url, wallet_path, timeout, lambda c: c.results(pid))
+    _echo_json([{"slot": slot, "result": result} for slot, result in found])
+
+
+@process.command("dryrun")
+@click.argument("pid")
+@_message_options
+@_client_options
+def process_dryrun(pid: str, tags: tuple[str, ...], data: str | None, data_file: Path | None,
+                   node_url: str, wallet_path: Path, timeout: float) -> None:
+    """Run a message against the process PID without scheduling it, and print the result (JSON)."""
+    pairs, body = _tags(tags), _data(data, data_file)
+    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.dryrun(pid, tags=pairs, data=body)))
 
 
 WALLET_FILE = "wallet.json"

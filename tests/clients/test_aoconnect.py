@@ -11,13 +11,12 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, signed, start, stop
+from aonode_process import Node, post, signed
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet
@@ -38,16 +37,6 @@ def install_aoconnect() -> None:
     done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=HERE,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    install_aoconnect()
-    started = start(tmp_path_factory.mktemp("aoconnect") / "node")
-    try:
-        yield started
-    finally:
-        stop(started)
 
 
 def upload_module(node: Node, wallet: Wallet) -> str:
@@ -71,6 +60,7 @@ def run_flow(node: Node, wallet_file: Path, module: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def flow(node: Node, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    install_aoconnect()
     wallet_file = tmp_path_factory.mktemp("wallet") / "wallet.json"
     wallet = Wallet.generate()
     wallet.save(wallet_file)
