@@ -491,7 +491,8 @@ class Client:
             return response
         raise ClientError(
             f"{response.request.method} {response.request.url.raw_path.decode('ascii', 'replace')}: "
-            f"{response.status_code} {node_message(response.content, response.headers.get('content-type', ''))}",
+            f"{response.status_code} {node_message(response.content, response.headers.get('content-type', ''))}"
+            + (f" ({response.headers['reason']})" if response.headers.get("reason") else ""),
             status=response.status_code, method=response.request.method, url=str(response.request.url),
             body=response.content)
 

@@ -294,17 +294,19 @@ def _verify_mode(opts: Mapping[str, Any]) -> str:
     return text if text in ("true", "false", "accept_unsigned") else "true"
 
 
-def _valid(message: Message, opts: Mapping[str, Any]) -> bool:
+def _invalid(message: Message, opts: Mapping[str, Any]) -> bytes | None:
+    """Why `message` cannot be scheduled, or None when it can."""
     mode = _verify_mode(opts)
     if mode == "false":
-        return True
+        return None
     if not signers(message):
-        return mode == "accept_unsigned"
+        return None if mode == "accept_unsigned" else b"Given message is invalid: it is not signed, and this " \
+            b"scheduler only accepts signed messages."
     try:
         verify(message, committers="all")
     except (InvalidSignature, AOError):
-        return False
-    return True
+        return b"Given message is invalid: a signature does not verify."
+    return None
 
 
 class SchedulerDevice(Device):
@@ -368,8 +370,9 @@ class SchedulerDevice(Device):
         return remote.post_remote_schedule(locations.without_hint(proc_id), server, only, opts)
 
     def _assign(self, server: ProcessScheduler, message: Message, opts: Mapping[str, Any]) -> Result:
-        if not _valid(message, opts):
-            return _error(400, INVALID_MESSAGE, reason=b"Given message is invalid.")
+        reason = _invalid(message, opts)
+        if reason is not None:
+            return _error(400, INVALID_MESSAGE, reason=reason)
         mode = _text(options.get(opts, "scheduling_mode"))
         if mode == "disabled":
             return _error(503, "Scheduling is disabled on this node (scheduling_mode: disabled).")

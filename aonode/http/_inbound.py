@@ -161,6 +161,8 @@ def _decode_httpsig(primitive: Mapping[str, Any], body: bytes, force: bool) -> t
 
 def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
     item = parse_item(body)
+    if not item.is_signed:
+        raise InvalidSignature("the ANS-104 item is not signed; requests must be signed items")
     try:
         item.verify()
     except (InvalidSignature, BadMessage) as exc:

@@ -187,6 +187,16 @@ def test_slot_not_reached_yet_is_4xx(ao: Client, flow: dict[str, Any]) -> None:
     assert 400 <= caught.value.status < 500
 
 
+@pytest.mark.parametrize("signing_format", ["httpsig", "ans104"])
+def test_unsigned_message_is_refused(ao: Client, flow: dict[str, Any], signing_format: str) -> None:
+    pid = flow["pid"]
+    fields = {"target": pid, "Action": "Count", "signing-format": signing_format}
+    with pytest.raises(ClientError) as caught:
+        ao.request(f"/{pid}~process@1.0/push", fields, method="POST", sign=False)
+    assert caught.value.status == 400, caught.value
+    assert "not signed" in str(caught.value), caught.value
+
+
 def test_spawn_with_a_module_the_node_lacks(ao: Client) -> None:
     missing = MODULE_ID
     with pytest.raises(ClientError) as caught:
