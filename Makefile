@@ -21,8 +21,10 @@ DATA ?= aonode-data
 run: $(STAMP)
 	$(BIN)/aonode serve --port $(PORT) --data-dir $(DATA)
 
+# Two workers (CI has two cores); a test file stays on one worker, so its module fixtures (a node,
+# a store) are shared as when run alone.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check aonode tests bench

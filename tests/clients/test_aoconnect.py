@@ -2,14 +2,13 @@
 and 3): spawn, three messages, result, results and dryrun on a Lua process built here
 (`aos_legacy.lua`), and the errors aoconnect reports for wrong input.
 
-The npm packages are installed inside the run (`npm ci` into tests/clients/node_modules, from
-package-lock.json); Node.js and npm must be on the machine."""
+The npm packages are installed inside the run (the `aoconnect` fixture of conftest.py); Node.js
+and npm must be on the machine."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,6 @@ from aonode.crypto import Wallet
 
 HERE = Path(__file__).parent
 MODULE = (HERE / "aos_legacy.lua").read_bytes()
-
-
-def install_aoconnect() -> None:
-    """`npm ci` unless node_modules already matches the lock file."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to run @permaweb/aoconnect; install Node.js 20 or newer")
-    marker = HERE / "node_modules" / ".package-lock.json"
-    lock = HERE / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=HERE,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
 
 
 def upload_module(node: Node, wallet: Wallet) -> str:
@@ -59,8 +44,7 @@ def run_flow(node: Node, wallet_file: Path, module: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def flow(node: Node, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    install_aoconnect()
+def flow(node: Node, aoconnect: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     wallet_file = tmp_path_factory.mktemp("wallet") / "wallet.json"
     wallet = Wallet.generate()
     wallet.save(wallet_file)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -335,10 +334,8 @@ console.log(JSON.stringify(calls))
 """
 
 
-def test_requests_are_the_ones_aoconnect_sends(tmp_path: Path, wallet: Wallet) -> None:
+def test_requests_are_the_ones_aoconnect_sends(tmp_path: Path, wallet: Wallet, aoconnect: Path) -> None:
     """Run aoconnect with a recording `fetch` and compare every request with the client's."""
-    if shutil.which("node") is None or not (HERE / "node_modules" / "@permaweb" / "aoconnect").is_dir():
-        pytest.skip("needs Node.js and @permaweb/aoconnect in tests/clients/node_modules")
     pid, module, scheduler = PID, MODULE_ID, SCHEDULER
     wallet.save(tmp_path / "wallet.json")
     done = subprocess.run(
