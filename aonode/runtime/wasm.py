@@ -1,0 +1,321 @@
+"""The WASM host: modules compiled ahead of time by wasmtime (Cranelift), instances whose
+imports call back into Python, fuel and memory limits, and memory snapshots
+(processes-compute.md §4.2-4.3).
+
+    compile(wasm, cache_dir)   a `wasmtime.Module`; compiled code is kept in `cache_dir` (by the
+                               module's SHA-256 and the engine's settings), so a second load
+                               deserialises instead of compiling. Modules that use the legacy
+                               exception opcodes (try/catch/delegate), which wasmtime refuses, are
+                               first translated to the standard form with Binaryen's `wasm-opt
+                               --translate-to-exnref` (found on PATH, or `wasm_opt` given).
+    WasmInstance(module, on_import, ...)
+                               an instance: every imported function calls
+                               `on_import(module, field, args, signature)`, which returns the
+                               results as a list; emscripten's `invoke_*` glue is served here
+                               (the table call, and on a longjmp or C++ exception the stack restore
+                               and `setThrew(1, 0)`).
+
+Signatures use the reference's letters: `i` i32, `I` i64, `f` f32, `F` f64, as in `(iI)f`.
+A call that runs out of fuel, traps, or exceeds the memory limit raises `WasmTrap`; the
+instance should then be dropped, the node keeps serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from aonode.errors import AOError, Unsupported
+
+__all__ = [
+    "DEFAULT_FUEL",
+    "DEFAULT_MEMORY_LIMIT",
+    "ImportHandler",
+    "WasmError",
+    "WasmInstance",
+    "WasmTrap",
+    "compile_module",
+    "engine",
+    "signature",
+]
+
+DEFAULT_FUEL = 50_000_000_000
+DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024
+_LEGACY_EH = "legacy_exceptions feature required"
+
+ImportHandler = Callable[[str, str, list[Any], str], Sequence[Any]]
+
+
+class WasmError(AOError):
+    """A module that cannot be loaded or instantiated."""
+
+    status = 422
+
+
+class WasmTrap(AOError):
+    """A call that trapped: out of fuel, out of memory, unreachable, an uncaught exception."""
+
+    status = 500
+
+
+_ENGINE_LOCK = threading.Lock()
+_ENGINE: wasmtime.Engine | None = None
+# The settings every compiled module depends on: part of the cache key.
+_SETTINGS = "memory64,exceptions,fuel,speed"
+
+
+def engine() -> wasmtime.Engine:
+    """The node's one wasmtime engine (memory64, exceptions, fuel, Cranelift `speed`)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            config = wasmtime.Config()
+            config.wasm_memory64 = True
+            config.wasm_exceptions = True
+            config.consume_fuel = True
+            config.cranelift_opt_level = "speed"
+            _ENGINE = wasmtime.Engine(config)
+        return _ENGINE
+
+
+def _letter(kind: wasmtime.ValType) -> str:
+    return {"i32": "i", "i64": "I", "f32": "f", "f64": "F"}.get(str(kind), "?")
+
+
+def signature(functype: wasmtime.FuncType) -> str:
+    """`(iI)f` for a function of an i32 and an i64 returning an f32."""
+    return "(" + "".join(_letter(p) for p in functype.params) + ")" + "".join(_letter(r) for r in functype.results)
+
+
+def _wasm_opt(given: str | None) -> str | None:
+    for candidate in (given, shutil.which("wasm-opt")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _translate(wasm: bytes, wasm_opt: str | None) -> bytes:
+    tool = _wasm_opt(wasm_opt)
+    if tool is None:
+        raise Unsupported("the module uses the legacy WASM exception opcodes, which must be translated with "
+                          "Binaryen's wasm-opt (`npm install binaryen`, then set the `wasm_opt` option or PATH)")
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.wasm", Path(tmp) / "out.wasm"
+        source.write_bytes(wasm)
+        done = subprocess.run([tool, "--all-features", "--translate-to-exnref", str(source), "-o", str(target)],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise WasmError(f"wasm-opt could not translate the module's exceptions: {done.stderr.strip()[:500]}")
+        return target.read_bytes()
+
+
+def _cache_file(cache_dir: Path, wasm: bytes) -> Path:
+    key = hashlib.sha256(wasm + _SETTINGS.encode()).hexdigest()
+    return cache_dir / f"{key}.cwasm"
+
+
+def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str | None = None) -> wasmtime.Module:
+    """The compiled form of `wasm`, from `cache_dir` when it was compiled before.
+
+    Raises:
+        WasmError: the bytes are not a module wasmtime accepts (after any translation).
+        Unsupported: the module needs a translation and no `wasm-opt` is available.
+    """
+    found = _cache_file(cache_dir, wasm) if cache_dir is not None else None
+    if found is not None and found.exists():
+        try:
+            return wasmtime.Module.deserialize_file(engine(), str(found))
+        except wasmtime.WasmtimeError:
+            found.unlink(missing_ok=True)  # another wasmtime build wrote it: compile again
+    try:
+        module = wasmtime.Module(engine(), wasm)
+    except wasmtime.WasmtimeError as exc:
+        if _LEGACY_EH not in str(exc):
+            raise WasmError(f"not a valid WASM module: {str(exc).splitlines()[0]}") from None
+        try:
+            module = wasmtime.Module(engine(), _translate(wasm, wasm_opt))
+        except wasmtime.WasmtimeError as again:
+            raise WasmError(f"not a valid WASM module: {str(again).splitlines()[0]}") from None
+    if found is not None:
+        found.parent.mkdir(parents=True, exist_ok=True)
+        partial = found.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        partial.write_bytes(module.serialize())
+        os.replace(partial, found)
+    return module
+
+
+class _LongJump(Exception):
+    """emscripten's longjmp, raised by the host through the WASM frames up to an `invoke_*`."""
+
+
+class WasmInstance:
+    """A module instantiated in its own store. Not thread-safe: one call at a time."""
+
+    def __init__(self, module: wasmtime.Module, on_import: ImportHandler, *, fuel: int = DEFAULT_FUEL,
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        self.module = module
+        self.fuel = fuel
+        self._store = wasmtime.Store(engine())
+        self._store.set_limits(memory_size=memory_limit)
+        self._store.set_fuel(fuel)
+        self._on_import = on_import
+        imports = [self._import(imp) for imp in module.imports]
+        try:
+            self._instance = wasmtime.Instance(self._store, module, imports)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise WasmError(f"the module cannot be instantiated: {str(exc).splitlines()[0]}") from None
+        self._exports = self._instance.exports(self._store)
+        self._memory = next((e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)), None)
+        initialize = self._export_func("_initialize")
+        if initialize is not None:  # a WASI reactor's constructors
+            self.call("_initialize")
+
+    # --- imports ------------------------------------------------------------------------------
+
+    def _import(self, imp: wasmtime.ImportType) -> Any:
+        kind = imp.type
+        if not isinstance(kind, wasmtime.FuncType):
+            raise WasmError(f"the module imports a {type(kind).__name__} ({imp.module}.{imp.name}); only "
+                            "functions can be provided")
+        name = imp.name or ""
+        sig = signature(kind)
+        if name.startswith("invoke_"):
+            return wasmtime.Func(self._store, kind, lambda *args: self._invoke(kind, args))
+        if name in ("emscripten_longjmp", "_emscripten_throw_longjmp"):
+            return wasmtime.Func(self._store, kind, self._longjmp)
+
+        def trampoline(*args: Any) -> Any:
+            results = list(self._on_import(imp.module, name, list(args), sig))
+            if len(results) != len(kind.results):
+                raise WasmTrap(f"import {imp.module}.{name} returned {len(results)} values, {sig} needs "
+                               f"{len(kind.results)}")
+            return None if not results else results[0] if len(results) == 1 else tuple(results)
+
+        return wasmtime.Func(self._store, kind, trampoline)
+
+    @staticmethod
+    def _longjmp(*args: Any) -> None:
+        raise _LongJump()
+
+    def _invoke(self, kind: wasmtime.FuncType, args: tuple[Any, ...]) -> Any:
+        """emscripten's `invoke_<sig>(index, ...)`: call table entry `index`; if it longjmps or
+        throws, restore the stack pointer and tell the module with `setThrew(1, 0)`."""
+        table = self._exports.get("__indirect_function_table")
+        if not isinstance(table, wasmtime.Table):
+            raise WasmTrap("invoke_* needs the exported __indirect_function_table")
+        target = table.get(self._store, int(args[0]))
+        if not isinstance(target, wasmtime.Func):
+            raise WasmTrap(f"invoke_*: no function at table index {args[0]}")
+        save = self._export_func("stackSave") or self._export_func("emscripten_stack_get_current")
+        restore = self._export_func("stackRestore") or self._export_func("_emscripten_stack_restore")
+        sp = save(self._store) if save is not None else None
+        try:
+            return target(self._store, *args[1:])
+        except (_LongJump, wasmtime.Trap) as exc:
+            if isinstance(exc, wasmtime.Trap) and "exception" not in str(exc).lower():
+                raise
+            if restore is not None and sp is not None:
+                restore(self._store, sp)
+            threw = self._export_func("setThrew")
+            if threw is None:
+                raise WasmTrap("invoke_*: the module longjmp'd but exports no setThrew") from None
+            threw(self._store, 1, 0)
+            return None if not kind.results else 0
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def _export_func(self, name: str) -> wasmtime.Func | None:
+        found = self._exports.get(name)
+        return found if isinstance(found, wasmtime.Func) else None
+
+    def has_export(self, name: str) -> bool:
+        return self._export_func(name) is not None
+
+    def call(self, name: str, *args: int | float) -> list[Any]:
+        """Call exported function `name`; its results as a list.
+
+        Raises:
+            WasmError: no such exported function.
+            WasmTrap: the call trapped (fuel, memory, unreachable, an uncaught exception).
+        """
+        fn = self._export_func(name)
+        if fn is None:
+            raise WasmError(f"the module exports no function {name!r}")
+        self._store.set_fuel(self.fuel)
+        try:
+            result = fn(self._store, *args)
+        except wasmtime.Trap as exc:
+            message = str(exc).splitlines()[0]
+            if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
+                message = "the call ran out of fuel (its instruction budget)"
+            raise WasmTrap(f"WASM trap in {name}: {message}") from None
+        except _LongJump:
+            raise WasmTrap(f"WASM trap in {name}: a longjmp with no matching setjmp") from None
+        except wasmtime.WasmtimeError as exc:
+            raise WasmTrap(f"WASM error in {name}: {str(exc).splitlines()[0]}") from None
+        if result is None:
+            return []
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
+    # --- memory ---------------------------------------------------------------------------------
+
+    @property
+    def memory(self) -> wasmtime.Memory:
+        found = self._exports.get(self._memory.name) if self._memory is not None else None
+        if not isinstance(found, wasmtime.Memory):
+            raise WasmError("the module exports no memory")
+        return found
+
+    def memory_size(self) -> int:
+        return int(self.memory.data_len(self._store))
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.memory_size():
+            raise WasmTrap("Read request out of bounds")
+        return bytes(self.memory.read(self._store, offset, offset + length))
+
+    def write(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.memory_size():
+            raise WasmTrap("Write request out of bounds")
+        self.memory.write(self._store, data, offset)
+
+    def write_string(self, data: bytes) -> int:
+        """`data` and a NUL in memory the module's `malloc` gave; the pointer."""
+        [pointer] = self.call("malloc", len(data) + 1)
+        if not pointer:
+            raise WasmTrap("malloc_failed")
+        self.write(int(pointer), data + b"\0")
+        return int(pointer)
+
+    def read_string(self, pointer: int) -> bytes:
+        """The NUL-terminated bytes at `pointer`."""
+        size = self.memory_size()
+        end = pointer
+        while end < size:
+            chunk = self.read(end, min(4096, size - end))
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                return self.read(pointer, end - pointer + nul)
+            end += len(chunk)
+        raise WasmTrap("Read request out of bounds: no NUL before the end of memory")
+
+    def snapshot(self) -> bytes:
+        """The whole linear memory (what the reference's snapshot holds)."""
+        return self.read(0, self.memory_size())
+
+    def restore(self, data: bytes) -> None:
+        """Grow memory to `data`'s size and write it at 0 (a snapshot of this module)."""
+        page = 65536
+        missing = -(-(len(data) - self.memory_size()) // page)
+        if missing > 0 and not self.memory.grow(self._store, missing):
+            raise WasmTrap("the snapshot is larger than this instance's memory can grow")
+        self.write(0, bytes(data))

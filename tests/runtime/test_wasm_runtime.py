@@ -1,0 +1,141 @@
+"""The WASM host (aonode/runtime/wasm.py) on modules written here in WAT (tests/runtime/wat)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+
+from aonode.runtime import wasm
+from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module
+
+WAT = Path(__file__).parent / "wat"
+
+
+def module_bytes(name: str) -> bytes:
+    return bytes(wasmtime.wat2wasm((WAT / f"{name}.wat").read_text()))
+
+
+def no_imports(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+    raise AssertionError(f"unexpected import {module}.{field}")
+
+
+def arith(**kw: Any) -> tuple[WasmInstance, list[tuple[str, str, list[Any], str]]]:
+    calls: list[tuple[str, str, list[Any], str]] = []
+
+    def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        calls.append((module, field, args, sig))
+        return [sum(args)]
+
+    return WasmInstance(compile_module(module_bytes("arith")), on_import, **kw), calls
+
+
+def test_arithmetic_and_types() -> None:
+    instance, _ = arith()
+    assert instance.call("add", 2, 3) == [5]
+    assert instance.call("mul64", 1 << 40, 3) == [3 << 40]
+    assert instance.call("half", 5.0) == [2.5]
+
+
+def test_imports_reach_the_handler_with_their_signature() -> None:
+    instance, calls = arith()
+    assert instance.call("call_host", 20, 22) == [42]
+    assert calls == [("env", "host_add", [20, 22], "(ii)i")]
+
+
+def test_memory_growth_read_write() -> None:
+    instance, _ = arith()
+    assert instance.memory_size() == 65536
+    assert instance.call("grow", 2) == [1]
+    assert instance.memory_size() == 3 * 65536
+    instance.call("poke", 3 * 65536 - 1, 7)
+    assert instance.read(3 * 65536 - 1, 1) == b"\x07"
+    instance.write(10, b"hello\0")
+    assert instance.read_string(10) == b"hello"
+    with pytest.raises(WasmTrap, match="out of bounds"):
+        instance.read(3 * 65536 - 1, 2)
+
+
+def test_snapshot_and_restore_give_the_same_memory() -> None:
+    first, _ = arith()
+    first.call("grow", 1)
+    first.call("poke", 70_000, 99)
+    first.write(100, b"state")
+    snap = first.snapshot()
+    second, _ = arith()
+    second.restore(snap)
+    assert second.snapshot() == snap
+    assert second.call("peek", 70_000) == [99] and second.read_string(100) == b"state"
+
+
+def test_endless_loop_runs_out_of_fuel_and_the_instance_stays_usable() -> None:
+    instance, _ = arith(fuel=1_000_000)
+    with pytest.raises(WasmTrap, match="ran out of fuel"):
+        instance.call("forever")
+    assert instance.call("add", 1, 1) == [2]  # each call gets its budget again
+
+
+def test_trap_is_an_error() -> None:
+    instance, _ = arith()
+    with pytest.raises(WasmTrap, match="boom"):
+        instance.call("boom")
+    with pytest.raises(WasmError, match="no function"):
+        instance.call("missing")
+
+
+def test_memory_limit() -> None:
+    instance, _ = arith(memory_limit=2 * 65536)
+    assert instance.call("grow", 1) == [1]
+    assert instance.call("grow", 1) == [-1]  # refused, as memory.grow reports it
+
+
+def test_memory64() -> None:
+    instance = WasmInstance(compile_module(module_bytes("memory64")), no_imports)
+    instance.call("store", 65_000, 1234)
+    assert instance.call("load", 65_000) == [1234]
+    assert instance.call("grow", 1) == [1]
+    instance.call("store", 70_000, 5)
+    assert instance.read(70_000, 4) == (5).to_bytes(4, "little")
+
+
+def test_exceptions_caught_in_the_module_and_escaping() -> None:
+    instance = WasmInstance(compile_module(module_bytes("exceptions")), no_imports)
+    assert instance.call("catch_it", 7) == [7]  # the payload of the caught exception
+    with pytest.raises(WasmTrap, match="escape"):
+        instance.call("escape", 1)
+
+
+def test_emscripten_longjmp_through_invoke() -> None:
+    instance = WasmInstance(compile_module(module_bytes("emscripten_sjlj")), no_imports)
+    assert instance.call("run", 1) == [0, 42]  # the normal table entry ran; nothing thrown
+    assert instance.call("run", 0) == [1, 100]  # longjmp: setThrew(1), stack pointer restored
+
+
+def test_compiled_modules_are_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = module_bytes("arith")
+    compile_module(code, tmp_path)
+    assert len(list(tmp_path.glob("*.cwasm"))) == 1
+    compiled: list[bytes] = []
+    real = wasmtime.Module.__init__
+
+    def counting(self: Any, engine: Any, wasm_code: Any, *args: Any) -> None:
+        compiled.append(wasm_code)
+        real(self, engine, wasm_code, *args)
+
+    monkeypatch.setattr(wasmtime.Module, "__init__", counting)
+    again = compile_module(code, tmp_path)
+    assert compiled == []  # deserialised, not compiled
+    assert WasmInstance(again, lambda *a: [0]).call("add", 1, 2) == [3]
+
+
+def test_not_a_module() -> None:
+    with pytest.raises(WasmError, match="not a valid WASM module"):
+        compile_module(b"\0asm\1\0\0\0garbage")
+
+
+def test_signature_letters() -> None:
+    kind = wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i64(), wasmtime.ValType.f64()],
+                             [wasmtime.ValType.f32()])
+    assert wasm.signature(kind) == "(iIF)f"
