@@ -75,6 +75,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "stack@1.0": "aonode.devices.stack:StackDevice",
     "structured@1.0": "aonode.devices.codecs:StructuredDevice",
     "test-device@1.0": "aonode.devices.test_device:TestDevice",
+    "wasm-64@1.0": "aonode.devices.wasm:WasmDevice",
 }
 
 

@@ -167,7 +167,7 @@ class WasmInstance:
         self._store = wasmtime.Store(engine())
         self._store.set_limits(memory_size=memory_limit)
         self._store.set_fuel(fuel)
-        self._on_import = on_import
+        self.on_import = on_import
         imports = [self._import(imp) for imp in module.imports]
         try:
             self._instance = wasmtime.Instance(self._store, module, imports)
@@ -194,7 +194,7 @@ class WasmInstance:
             return wasmtime.Func(self._store, kind, self._longjmp)
 
         def trampoline(*args: Any) -> Any:
-            results = list(self._on_import(imp.module, name, list(args), sig))
+            results = list(self.on_import(imp.module, name, list(args), sig))
             if len(results) != len(kind.results):
                 raise WasmTrap(f"import {imp.module}.{name} returned {len(results)} values, {sig} needs "
                                f"{len(kind.results)}")

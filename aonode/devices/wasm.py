@@ -1,0 +1,297 @@
+"""`wasm-64@1.0`: run a WASM module's functions on a message (`dev_wasm`, processes-compute.md §4.2).
+
+    init        the image (`<input-prefix>/image`: an ID read from the store, a message's
+                `body`, or the bytes; else the base's `body`), compiled (cached by content)
+                and instantiated; the instance lives in `priv/<output-prefix>/instance`
+    compute     on pass 1 (or without passes): call `function` (request `body/function`, its
+                `function`, the base's `function`) with `parameters` (integers and floats,
+                default none); sets `results/<output-prefix>/type` (`ok` or `error`) and
+                `results/<output-prefix>/output` (the returned values); no function: no-op
+    snapshot    `{body: <the whole linear memory>}`
+    normalize   without a live instance: a fresh one from the image with
+                `snapshot[/<device-key>]/body` written into its memory; `snapshot` removed
+    terminate   drop the instance
+
+Imported functions are served by the device mounted at `<output-prefix>/stdlib/<module>` in
+the state (`wasi@1.0` mounts `wasm/stdlib/wasi_snapshot_preview1`): the function's name is
+resolved on that message (plus `state`: the current state) with `module`, `func`, `args` and
+`func-sig`; the reply's `state` becomes the current state and its `results` the values. An
+import nobody serves returns zeros and is recorded under `results/<prefix>/undefined-calls`.
+
+Every call runs with `wasm_fuel` fuel (an endless loop is an error result, the node keeps
+serving) and the instance's memory under `wasm_memory_limit`. Modules in the legacy WASM
+exception form are translated with Binaryen's `wasm-opt` (`wasm_opt` option, or PATH); WAMR
+AOT images (`\\0aot`) are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from aonode.core import options
+from aonode.core.access import get_first
+from aonode.core.devices import Device
+from aonode.core.resolver import ensure_loaded, resolve
+from aonode.core.terms import NOT_FOUND, Result
+from aonode.devices.message import ABSENT, lookup
+from aonode.devices.stack import input_prefix, output_prefix
+from aonode.errors import AOError, BadMessage, NotFound, Unsupported
+from aonode.message import Link, is_id
+from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module
+
+__all__ = ["WasmDevice", "image_of", "instance_of", "with_instance"]
+
+NAME = "wasm-64@1.0"
+
+_MODULES: OrderedDict[str, wasmtime.Module] = OrderedDict()
+_MODULES_LOCK = threading.Lock()
+_MODULES_KEPT = 16
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _join(prefix: bytes, key: str) -> list[str]:
+    return [p for p in _text(prefix).split("/") if p] + key.split("/")
+
+
+def _at(msg: Any, path: list[str], opts: Mapping[str, Any]) -> Any:
+    for part in path:
+        if not isinstance(msg, Mapping):
+            return ABSENT
+        msg = lookup(part, msg)
+        if msg is ABSENT:
+            return ABSENT
+        msg = ensure_loaded(msg, opts)
+    return msg
+
+
+def _priv(base: Mapping[str, Any], prefix: bytes) -> dict[str, Any]:
+    priv = base.get("priv")
+    node: Any = priv if isinstance(priv, Mapping) else {}
+    for part in _join(prefix, ""):
+        if part:
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+    return dict(node) if isinstance(node, Mapping) else {}
+
+
+def instance_of(base: Mapping[str, Any], prefix: bytes = b"") -> WasmInstance | None:
+    """The live instance of the state, if any."""
+    found = _priv(base, prefix).get("instance")
+    return found if isinstance(found, WasmInstance) else None
+
+
+def with_instance(base: Mapping[str, Any], prefix: bytes, instance: WasmInstance | None) -> dict[str, Any]:
+    """The state with `priv/<prefix>/instance` set (or removed when None)."""
+    parts = [p for p in _join(prefix, "") if p]
+    priv = dict(base.get("priv") or {})
+    node = priv
+    for part in parts:
+        child = dict(node.get(part) or {})
+        node[part] = child
+        node = child
+    if instance is None:
+        node.pop("instance", None)
+    else:
+        node["instance"] = instance
+    return {**base, "priv": priv}
+
+
+def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
+    """The WASM bytes the state runs (§4.2 init step 1).
+
+    Raises:
+        NotFound: the image is an ID this node does not have.
+        BadMessage: there is no image.
+    """
+    found = _at(base, _join(input_prefix(base, None, opts), "image"), opts)
+    if isinstance(found, Link):
+        found = found.id
+    if isinstance(found, (bytes, str)) and is_id(found):
+        cache = opts.get("cache")
+        loaded = cache.read(_text(found)) if cache is not None else None
+        if loaded is None:
+            raise NotFound(f"WASM image {_text(found)} is not in this node's store")
+        found = loaded
+    if isinstance(found, Mapping):
+        found = ensure_loaded(found.get("body", ABSENT), opts)
+    if found is ABSENT or found is None:
+        found = ensure_loaded(base.get("body", ABSENT), opts)
+    if not isinstance(found, bytes) or not found:
+        raise BadMessage(f"No viable image found in {_text(input_prefix(base, None, opts))}/image.")
+    if found.startswith(b"\0aot"):
+        raise Unsupported("WAMR AOT images are not supported: give the module's WASM bytes")
+    return found
+
+
+def _compiled(wasm: bytes, opts: Mapping[str, Any]) -> wasmtime.Module:
+    key = hashlib.sha256(wasm).hexdigest()
+    with _MODULES_LOCK:
+        found = _MODULES.get(key)
+        if found is not None:
+            _MODULES.move_to_end(key)
+            return found
+    cache_dir = options.get(opts, "wasm_cache_dir")
+    wasm_opt = options.get(opts, "wasm_opt")
+    module = compile_module(wasm, Path(cache_dir) if cache_dir else None,
+                            wasm_opt=str(wasm_opt) if wasm_opt else None)
+    with _MODULES_LOCK:
+        _MODULES[key] = module
+        while len(_MODULES) > _MODULES_KEPT:
+            _MODULES.popitem(last=False)
+    return module
+
+
+class _Imports:
+    """The import handler of one instance: resolves imports on the current state."""
+
+    def __init__(self, prefix: bytes, opts: Mapping[str, Any]) -> None:
+        self.prefix = prefix
+        self.opts = opts
+        self.state: dict[str, Any] = {}
+
+    def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        wanted = len(sig) - sig.index(")") - 1  # one letter per result
+        library = _at(self.state, _join(self.prefix, f"stdlib/{module}"), self.opts)
+        if isinstance(library, Mapping):
+            base = {**library, "state": self.state}
+            request = {"path": field, "module": module.encode(), "func": field.encode(), "args": list(args),
+                       "func-sig": sig.encode()}
+            answer = resolve(base, request, {**self.opts, "hashpath": "ignore"})
+            if answer.ok and isinstance(answer.value, Mapping):
+                new_state = answer.value.get("state")
+                if isinstance(new_state, Mapping):
+                    self.state = dict(new_state)
+                results = answer.value.get("results", [])
+                return list(results) if isinstance(results, list) else [results]
+            if answer != NOT_FOUND:
+                raise WasmTrap(f"import {module}.{field} failed: {answer.value!r}")
+        self._record(module, field, args, sig)
+        return [0] * wanted
+
+    def _record(self, module: str, field: str, args: list[Any], sig: str) -> None:
+        results = dict(self.state.get("results") or {})
+        node = results
+        for part in _join(self.prefix, "")[:-1]:
+            node = node.setdefault(part, {})
+        calls = list(node.get("undefined-calls") or [])
+        calls.append({"module": module.encode(), "func": field.encode(), "args": list(args), "func-sig": sig.encode()})
+        node["undefined-calls"] = calls
+        self.state = {**self.state, "results": results}
+
+
+def _limits(opts: Mapping[str, Any]) -> dict[str, int]:
+    return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": int(options.get(opts, "wasm_memory_limit"))}
+
+
+def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = output_prefix(base, None, opts)
+    handler = _Imports(prefix, opts)
+    handler.state = dict(base)
+    try:
+        instance = WasmInstance(_compiled(image_of(base, opts), opts), handler, **_limits(opts))
+    except WasmError as exc:
+        raise Unsupported(f"wasm-64@1.0: {exc.message}") from None
+    return with_instance(handler.state, prefix, instance)
+
+
+def _set_results(state: dict[str, Any], prefix: bytes, values: dict[str, Any]) -> dict[str, Any]:
+    results = dict(state.get("results") or {})
+    node = results
+    for part in [p for p in _join(prefix, "") if p]:
+        child = dict(node.get(part) or {})
+        node[part] = child
+        node = child
+    node.update(values)
+    return {**state, "results": results}
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise BadMessage(f"wasm-64@1.0: parameters must be integers or floats, not {value!r}")
+
+
+class WasmDevice(Device):
+    """`wasm-64@1.0` (see the module docstring)."""
+
+    name = NAME
+
+    def init(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping):
+            raise BadMessage("wasm-64@1.0 needs a message to initialise")
+        return Result("ok", _start(base, opts))
+
+    def compute(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping):
+            raise BadMessage("wasm-64@1.0 computes on a message")
+        passes = lookup("pass", base)
+        if passes is not ABSENT and _text(passes) not in ("1",):
+            return Result("ok", base)
+        state = dict(self.normalize(base, request, opts).value)
+        req = request if isinstance(request, Mapping) else {}
+        quiet = {**opts, "hashpath": "ignore"}
+        function = get_first([(req, "body/function"), (req, "function"), (state, "function")], None, quiet)
+        if function is None:
+            return Result("ok", state)
+        params = get_first([(req, "body/parameters"), (req, "parameters"), (state, "parameters")], [], quiet)
+        if isinstance(params, Mapping):
+            params = [params[str(i)] for i in range(1, len(params) + 1) if str(i) in params]
+        args = [_number(p) for p in (params if isinstance(params, list) else [params])]
+        prefix = output_prefix(state, None, opts)
+        instance = instance_of(state, prefix)
+        assert instance is not None
+        handler = instance.on_import
+        if isinstance(handler, _Imports):
+            handler.state, handler.opts = state, opts
+        try:
+            output = instance.call(_text(function), *args)
+        except (WasmTrap, WasmError) as exc:
+            after = handler.state if isinstance(handler, _Imports) else state
+            return Result("ok", _set_results(after, prefix, {"type": b"error", "body": exc.message.encode()}))
+        after = handler.state if isinstance(handler, _Imports) else state
+        return Result("ok", _set_results(with_instance(after, prefix, instance), prefix,
+                                         {"type": b"ok", "output": output}))
+
+    def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        instance = instance_of(base, output_prefix(base, None, opts)) if isinstance(base, Mapping) else None
+        if instance is None:
+            return Result("error", b"No WASM instance to snapshot.")
+        return Result("ok", {"body": instance.snapshot()})
+
+    def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping):
+            raise BadMessage("wasm-64@1.0 needs a message to normalise")
+        prefix = output_prefix(base, None, opts)
+        if instance_of(base, prefix) is not None:
+            return Result("ok", {k: v for k, v in base.items() if k != "snapshot"})
+        snap: Any = _at(base, ["snapshot"], opts)
+        device_key = lookup("device-key", base)
+        if device_key is not ABSENT and isinstance(snap, Mapping) and _text(device_key) in snap:
+            snap = ensure_loaded(snap[_text(device_key)], opts)
+        body = ensure_loaded(snap.get("body"), opts) if isinstance(snap, Mapping) else None
+        if not isinstance(body, bytes):
+            if snap is ABSENT:
+                return Result("ok", _start(base, opts))  # no snapshot: start from the image
+            raise BadMessage("no_wasm_instance_or_snapshot")
+        state = _start({k: v for k, v in base.items() if k != "snapshot"}, opts)
+        instance = instance_of(state, prefix)
+        assert instance is not None
+        try:
+            instance.restore(body)
+        except (WasmTrap, AOError) as exc:
+            raise BadMessage(f"wasm-64@1.0: the snapshot does not fit this module: {exc}") from None
+        return Result("ok", state)
+
+    def terminate(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping):
+            raise BadMessage("wasm-64@1.0 needs a message")
+        return Result("ok", with_instance(base, output_prefix(base, None, opts), None))
