@@ -60,6 +60,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
     "genesis-wasm@1.0": "aonode.devices.genesis_wasm:GenesisWasmDevice",
     "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
+    "json-iface@1.0": "aonode.devices.json_iface:JsonIfaceDevice",
     "json@1.0": "aonode.devices.codecs:JsonDevice",
     "local-name@1.0": "aonode.devices.local_name:LocalNameDevice",
     "lua@5.3a": "aonode.devices.lua:LuaDevice",
@@ -75,6 +76,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "stack@1.0": "aonode.devices.stack:StackDevice",
     "structured@1.0": "aonode.devices.codecs:StructuredDevice",
     "test-device@1.0": "aonode.devices.test_device:TestDevice",
+    "wasi@1.0": "aonode.devices.wasi:WasiDevice",
     "wasm-64@1.0": "aonode.devices.wasm:WasmDevice",
 }
 

@@ -1,0 +1,134 @@
+"""`json-iface@1.0`: the JSON interface of AO process modules (`dev_json_iface`,
+processes-compute.md §4.5-4.6), between `wasi@1.0` and `wasm-64@1.0` in the AOS stack.
+
+    init       sets `function: handle`
+    compute    pass 1: writes the message and the env as JSON strings into the instance's memory
+               (with its `malloc`) and sets `function: handle`, `parameters: [msg, env]`, so that
+               `wasm-64@1.0` calls `handle(msg, env)` next; pass 2: reads the JSON string whose
+               pointer `handle` returned, `{"ok": true, "response": R}`, and sets `results` to R
+               as a message (`raw`, `outbox`, `patches`, `data`, as `_legacy_message.results`);
+               other passes: nothing
+
+The message and env are in the legacy form of `_legacy_message` (the legacy CU's fields, which
+AOS reads). A WASM error, a string that is not JSON, or `ok: false` sets `results` to
+`{body: <what went wrong>}` and fails the step, as the reference does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.codecs import message_id
+from aonode.core.devices import Device
+from aonode.core.terms import Result
+from aonode.devices import _legacy_message as legacy
+from aonode.devices.message import ABSENT, lookup
+from aonode.devices.stack import output_prefix
+from aonode.devices.wasm import instance_of
+from aonode.errors import AOError, BadMessage
+from aonode.runtime.wasm import WasmTrap
+
+__all__ = ["JsonIfaceDevice"]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    """Parsed JSON as message values: text becomes binaries."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _results_node(state: Mapping[str, Any], prefix: bytes) -> Any:
+    node: Any = state.get("results")
+    for part in [p for p in _text(prefix).split("/") if p]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _failed(state: Mapping[str, Any], why: str) -> Result:
+    return Result("error", {**state, "results": {"body": why.encode()}})
+
+
+class JsonIfaceDevice(Device):
+    """`json-iface@1.0` (see the module docstring)."""
+
+    name = "json-iface@1.0"
+
+    def init(self, base: Any) -> Any:
+        return {**base, "function": b"handle"}
+
+    def compute(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping) or not isinstance(request, Mapping):
+            raise BadMessage("json-iface@1.0 computes a state with a request")
+        passes = lookup("pass", base)
+        current = _text(passes) if passes is not ABSENT else "1"
+        if current == "1":
+            return self._prepare(base, request, opts)
+        if current == "2":
+            return self._read(base, opts)
+        return Result("ok", base)
+
+    def _prepare(self, state: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        process = state.get("process") if isinstance(state.get("process"), Mapping) else {}
+        assert isinstance(process, Mapping)
+        body = request.get("body")
+        message: Mapping[str, Any] = body if isinstance(body, Mapping) else request
+        image = process.get("image", b"")
+        module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
+        pid = message_id(dict(process), committers="all") if process else ""
+        msg = legacy.message_json(message, module=module_id,
+                                  assignment=request if isinstance(request.get("body"), Mapping) else None)
+        env = legacy.env_json(process, pid, None, module_id)
+        instance = instance_of(state, output_prefix(state, None, opts))
+        if instance is None:
+            raise BadMessage("json-iface@1.0: no WASM instance in the state (is wasm-64@1.0 initialised?)")
+        try:
+            msg_ptr = instance.write_string(json.dumps(_jsonable(msg)).encode())
+            env_ptr = instance.write_string(json.dumps(_jsonable(env)).encode())
+        except WasmTrap as exc:
+            return _failed(state, f"json-iface@1.0 could not write the message: {exc.message}")
+        return Result("ok", {**state, "function": b"handle", "parameters": [msg_ptr, env_ptr]})
+
+    def _read(self, state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        prefix = output_prefix(state, None, opts)
+        node = _results_node(state, prefix)
+        if not isinstance(node, Mapping) or _text(node.get("type", b"")) != "ok":
+            return _failed(state, "WASM execution error.")
+        output = node.get("output")
+        instance = instance_of(state, prefix)
+        if not isinstance(output, list) or not output or instance is None:
+            return _failed(state, "WASM execution error.")
+        try:
+            parsed = json.loads(instance.read_string(int(output[0])))
+        except (WasmTrap, ValueError, AOError):
+            return _failed(state, "JSON error parsing result output.")
+        if not isinstance(parsed, dict) or parsed.get("ok") is not True or not isinstance(parsed.get("response"), dict):
+            return _failed(state, "JSON error parsing result output.")
+        process = state.get("process") if isinstance(state.get("process"), Mapping) else {}
+        assert isinstance(process, Mapping)
+        pid = message_id(dict(process), committers="all") if process else ""
+        image = process.get("image", b"")
+        module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
+        results = legacy.results(_from_json(parsed["response"]), pid, module_id)
+        clean = {k: v for k, v in state.items() if k not in ("function", "parameters")}
+        return Result("ok", {**clean, "results": results})

@@ -1,0 +1,149 @@
+"""`wasi@1.0`: the WASI calls a process module makes, served from the state (`dev_wasi`,
+processes-compute.md §4.4).
+
+`init` mounts the device at `wasm/stdlib/wasi_snapshot_preview1` and gives the state three file
+descriptors (`0` /dev/stdin, `1` /dev/stdout, `2` /dev/stderr) over a virtual file system, `vfs`,
+whose files are binaries in the state (so a snapshot of the state has them). `compute` does
+nothing. As imports (`wasm-64@1.0` resolves them here with `state` and `args`):
+
+    fd_write(fd, iovs, iovs_len, nwritten)   appends the iovecs' bytes to the fd's file
+    fd_read(fd, iovs, iovs_len, nread)       copies from the fd's file at its offset
+    clock_time_get(...)                      errno 1, nothing written: time is not available
+                                             to a deterministic process
+
+Pointers and lengths are 32- or 64-bit as the module's signature says (`i` or `I`). Other WASI
+calls are not served here, so `wasm-64@1.0` answers them with zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.core.devices import Device
+from aonode.core.terms import Result
+from aonode.devices.wasm import instance_of
+from aonode.errors import BadMessage
+from aonode.runtime.wasm import WasmInstance
+
+__all__ = ["WasiDevice", "stdout"]
+
+NAME = "wasi@1.0"
+_FDS = {"0": "/dev/stdin", "1": "/dev/stdout", "2": "/dev/stderr"}
+_EBADF = 8
+
+
+def stdout(state: Mapping[str, Any]) -> bytes:
+    """What the module wrote to its standard output."""
+    vfs = state.get("vfs") or {}
+    dev = vfs.get("dev") if isinstance(vfs, Mapping) else None
+    found = dev.get("stdout", b"") if isinstance(dev, Mapping) else b""
+    return found if isinstance(found, bytes) else b""
+
+
+def _instance(state: Mapping[str, Any]) -> WasmInstance:
+    found = instance_of(state, b"wasm") or instance_of(state, b"")
+    if found is None:
+        raise BadMessage("wasi@1.0: no WASM instance in the state")
+    return found
+
+
+def _path(filename: Any) -> list[str]:
+    text = filename.decode() if isinstance(filename, bytes) else str(filename)
+    return [p for p in text.split("/") if p]
+
+
+def _file(state: Mapping[str, Any], filename: Any) -> bytes:
+    node: Any = state.get("vfs") or {}
+    for part in _path(filename):
+        node = node.get(part, b"") if isinstance(node, Mapping) else b""
+    return node if isinstance(node, bytes) else b""
+
+
+def _with_file(state: Mapping[str, Any], filename: Any, data: bytes) -> dict[str, Any]:
+    parts = _path(filename)
+    vfs = dict(state.get("vfs") or {})
+    node = vfs
+    for part in parts[:-1]:
+        child = dict(node.get(part) or {})
+        node[part] = child
+        node = child
+    node[parts[-1]] = data
+    return {**state, "vfs": vfs}
+
+
+def _iovecs(instance: WasmInstance, iovs: int, count: int, wide: bool) -> list[tuple[int, int]]:
+    size = 16 if wide else 8
+    raw = instance.read(iovs, size * count)
+    half = size // 2
+    return [(int.from_bytes(raw[i * size:i * size + half], "little"),
+             int.from_bytes(raw[i * size + half:(i + 1) * size], "little")) for i in range(count)]
+
+
+def _args(request: Mapping[str, Any]) -> tuple[list[int], bool]:
+    args = request.get("args")
+    if not isinstance(args, list) or not all(isinstance(a, int) for a in args):
+        raise BadMessage("wasi@1.0: an import call needs integer `args`")
+    sig = request.get("func-sig", b"")
+    return args, b"I" in (sig if isinstance(sig, bytes) else str(sig).encode())
+
+
+class WasiDevice(Device):
+    """`wasi@1.0` (see the module docstring)."""
+
+    name = NAME
+
+    def init(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        if not isinstance(base, Mapping):
+            raise BadMessage("wasi@1.0 needs a message to initialise")
+        wasm = dict(base.get("wasm") or {})
+        stdlib = dict(wasm.get("stdlib") or {})
+        stdlib["wasi_snapshot_preview1"] = {"device": NAME.encode()}
+        wasm["stdlib"] = stdlib
+        fds = {fd: {"filename": name.encode(), "offset": 0} for fd, name in _FDS.items()}
+        vfs = base.get("vfs") or {"dev": {"stdin": b"", "stdout": b"", "stderr": b""}}
+        return Result("ok", {**base, "wasm": wasm, "file-descriptors": base.get("file-descriptors", fds), "vfs": vfs})
+
+    def compute(self, base: Any) -> Any:
+        return base
+
+    def fd_write(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        state = dict(base.get("state") or {})
+        (fd, iovs, count, written_at, *_), wide = _args(request)
+        entry = (state.get("file-descriptors") or {}).get(str(fd))
+        if not isinstance(entry, Mapping):
+            return Result("ok", {"state": state, "results": [_EBADF]})
+        instance = _instance(state)
+        data = b"".join(instance.read(ptr, length) for ptr, length in _iovecs(instance, iovs, count, wide))
+        filename, offset = entry.get("filename"), int(entry.get("offset", 0))
+        current = _file(state, filename)
+        updated = current[:offset] + data + current[offset + len(data):]
+        state = _with_file(state, filename, updated)
+        fds = dict(state.get("file-descriptors") or {})
+        fds[str(fd)] = {**entry, "offset": offset + len(data)}
+        state["file-descriptors"] = fds
+        instance.write(written_at, len(data).to_bytes(8 if wide else 4, "little"))
+        return Result("ok", {"state": state, "results": [0]})
+
+    def fd_read(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        state = dict(base.get("state") or {})
+        (fd, iovs, count, read_at, *_), wide = _args(request)
+        entry = (state.get("file-descriptors") or {}).get(str(fd))
+        if not isinstance(entry, Mapping):
+            return Result("ok", {"state": state, "results": [_EBADF]})
+        instance = _instance(state)
+        content, offset, total = _file(state, entry.get("filename")), int(entry.get("offset", 0)), 0
+        for ptr, length in _iovecs(instance, iovs, count, wide):
+            chunk = content[offset + total:offset + total + length]
+            instance.write(ptr, chunk)
+            total += len(chunk)
+            if len(chunk) < length:
+                break
+        fds = dict(state.get("file-descriptors") or {})
+        fds[str(fd)] = {**entry, "offset": offset + total}
+        state["file-descriptors"] = fds
+        instance.write(read_at, total.to_bytes(8 if wide else 4, "little"))
+        return Result("ok", {"state": state, "results": [0]})
+
+    def clock_time_get(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return Result("ok", {"state": base.get("state"), "results": [1]})

@@ -1,0 +1,82 @@
+"""The AOS execution stack `[wasi@1.0, json-iface@1.0, wasm-64@1.0, multipass@1.0]` on a
+module written here (tests/runtime/wat/ao_process.wat): the reference's dev_json_iface and
+dev_wasi tests in intent, through process@1.0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+from process_helpers import base_process, node_opts, schedule
+
+from aonode.codecs import message_id
+from aonode.core import get, resolve
+from aonode.crypto import Wallet
+from aonode.devices.wasi import stdout
+from aonode.runtime.wasm import WasmInstance
+from aonode.store import MemoryStore, MessageCache
+
+WAT = Path(__file__).parents[1] / "runtime" / "wat"
+IMAGE = bytes(wasmtime.wat2wasm((WAT / "ao_process.wat").read_text()))
+
+
+@pytest.fixture(scope="module")
+def wallet() -> Wallet:
+    return Wallet.generate()
+
+
+def aos_process(wallet: Wallet, opts: dict[str, Any]) -> dict[str, Any]:
+    image_id = opts["cache"].write({"content-type": b"application/wasm", "body": IMAGE})
+    return base_process(wallet, **{
+        "execution-device": b"stack@1.0",
+        "device-stack": [b"wasi@1.0", b"json-iface@1.0", b"wasm-64@1.0", b"multipass@1.0"],
+        "passes": 2,
+        "output-prefix": b"wasm",
+        "input-prefix": b"process",
+        "image": image_id.encode(),
+        "authority": [wallet.address.encode()],
+    })
+
+
+def test_aos_stack_computes_slots(wallet: Wallet) -> None:
+    opts = node_opts(wallet, MemoryStore())
+    proc = aos_process(wallet, opts)
+    schedule(proc, wallet, opts, action=b"Eval", data=b"return 1+1")
+    state = resolve(proc, {"path": "now"}, opts)
+    assert state.ok, state
+    results = state.value["results"]
+    assert results["data"] == b"1"  # the module's count of the messages it handled
+    assert results["raw"]["Output"]["prompt"] == b"aos> "
+    ping = results["outbox"]["1"]
+    assert (ping["Target"], ping["Action"]) == (b"abc", b"Ping")
+    assert ping["from-process"] == message_id(proc, committers="all").encode()
+    assert stdout(state.value) == b"hello\n"
+    schedule(proc, wallet, opts, action=b"Eval", data=b"again")
+    again = resolve(proc, {"path": "now"}, opts).value
+    assert again["results"]["data"] == b"2" and stdout(again) == b"hello\n" * 2
+
+
+def test_memory_survives_a_restart(wallet: Wallet, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MemoryStore()
+    opts = node_opts(wallet, store)
+    proc = aos_process(wallet, opts)
+    schedule(proc, wallet, opts, action=b"Eval", data=b"1")
+    assert get("now/results/data", proc, None, opts) == b"1"
+    schedule(proc, wallet, opts, action=b"Eval", data=b"2")
+    restarted = {**opts, "cache": MessageCache(store)}
+    restored: list[int] = []
+    real = WasmInstance.restore
+    monkeypatch.setattr(WasmInstance, "restore", lambda self, data: restored.append(len(data)) or real(self, data))
+    assert get("now/results/data", proc, None, restarted) == b"2"
+    assert restored == [65536]  # the count came from slot 0's memory snapshot, not a replay
+
+
+def test_message_and_env_reach_the_module(wallet: Wallet) -> None:
+    """The strings handed to `handle` are the legacy message and env, as JSON."""
+    opts = node_opts(wallet, MemoryStore())
+    proc = aos_process(wallet, opts)
+    schedule(proc, wallet, opts, action=b"Eval", data=b"return 1+1")
+    state = resolve(proc, {"path": "now"}, opts).value
+    assert "function" not in state and "parameters" not in state
