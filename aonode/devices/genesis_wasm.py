@@ -12,15 +12,21 @@ itself: the process's `module` names a stored module message, and
                    `patches` and `data`; outbox entries that are patches (`device: patch@1.0`
                    or `method: PATCH`) are then applied to the state, as the reference does
                    with `patch@1.0` from `/results/outbox`.
-    WASM modules   need the WASM execution devices: a 422 saying so.
+    WASM modules   (`application/wasm`, or bytes starting `\\0asm`) run in a wasmtime instance
+                   with the legacy loader's contract: `handle(msg, env)` takes the two as JSON
+                   strings (written with the module's `malloc`) and returns a pointer to
+                   `{"ok": true, "response": <the legacy result>}`; WASI output is discarded and
+                   the clock is unavailable, as in the reference.
 
 `compute` with an assignment is a real step; with any other request it is a dry run of the
-request as a message, answering the `results` message and changing nothing. `init`,
-`snapshot` and `normalize` are those of `lua@5.3a`.
+request as a message, answering the `results` message and changing nothing. A Lua module's
+`init`, `snapshot` and `normalize` are those of `lua@5.3a`; a WASM module's snapshot is its
+memory.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,10 +37,13 @@ from aonode.devices import _legacy_message as legacy
 from aonode.devices.lua import LUA_TYPES, LuaDevice, initialize_vm, live_vm, with_vm
 from aonode.devices.patch import PatchDevice
 from aonode.devices.process import process_id
+from aonode.devices.wasm import compiled, instance_of, with_instance
+from aonode.devices.wasm import limits as wasm_limits
 from aonode.errors import BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
 from aonode.runtime.lua import Failure, ModuleError
 from aonode.runtime.lua_ao import AoLibrary
+from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap
 
 __all__ = ["GenesisWasmDevice"]
 
@@ -43,12 +52,12 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
-def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-    """The ID and message of the process's module.
+def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str]:
+    """The ID and message of the process's module, and its kind: `lua` or `wasm`.
 
     Raises:
         NotFound: the module is not in this node's store.
-        Unsupported: it is not a Lua module.
+        Unsupported: it is neither a Lua nor a WASM module.
     """
     found = ensure_loaded(state.get("module"), opts)
     if isinstance(found, Link):
@@ -60,11 +69,17 @@ def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Map
     module = cache.read(module_id) if cache is not None else None
     if module is None:
         raise NotFound(f"Module {module_id} is not in this node's store: upload it first.")
-    kind = module.get("content-type", b"") if isinstance(module, Mapping) else b""
-    if not isinstance(module, Mapping) or (kind.encode() if isinstance(kind, str) else kind) not in LUA_TYPES:
-        raise Unsupported(f"Module {module_id} is not a Lua module (content-type {_text(kind) or 'none'}); "
-                          "WASM modules need the WASM execution devices, which this node does not have yet.")
-    return module_id, module
+    if not isinstance(module, Mapping):
+        module = {"body": module}
+    kind = module.get("content-type", b"")
+    kind = kind.encode() if isinstance(kind, str) else kind
+    body = ensure_loaded(module.get("body", module.get("data")), opts)
+    if kind in LUA_TYPES:
+        return module_id, module, "lua"
+    if kind == b"application/wasm" or (isinstance(body, bytes) and body.startswith(b"\0asm")):
+        return module_id, module, "wasm"
+    raise Unsupported(f"Module {module_id} is neither a Lua module (application/lua) nor a WASM module "
+                      f"(application/wasm); its content-type is {_text(kind) or 'not given'}.")
 
 
 def _lua_base(state: Mapping[str, Any], module_id: str) -> dict[str, Any]:
@@ -79,14 +94,93 @@ def _is_assignment(request: Mapping[str, Any]) -> bool:
     return _text(request.get("type", "")).lower() == "assignment" and isinstance(request.get("body"), Mapping)
 
 
+# --- WASM modules: the legacy loader's contract (handle(msgJSON, envJSON) -> resultJSON) ---------
+
+
+def _wasi(instance: list[WasmInstance]) -> Any:
+    """The few WASI calls a legacy module makes: output is discarded (its result is what
+    counts), the clock fails (errno 1, as in the reference), anything else returns zeros."""
+
+    def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        wanted = len(sig) - sig.index(")") - 1
+        if field == "fd_write" and instance:
+            wide = "I" in sig
+            size = 16 if wide else 8
+            raw = instance[0].read(int(args[1]), size * int(args[2]))
+            total = sum(int.from_bytes(raw[i * size + size // 2:(i + 1) * size], "little") for i in range(int(args[2])))
+            instance[0].write(int(args[3]), total.to_bytes(8 if wide else 4, "little"))
+            return [0]
+        if field == "clock_time_get":
+            return [1]
+        return [0] * wanted
+
+    return on_import
+
+
+def _wasm_instance(module: Mapping[str, Any], opts: Mapping[str, Any]) -> WasmInstance:
+    body = ensure_loaded(module.get("body", module.get("data")), opts)
+    if not isinstance(body, bytes):
+        raise BadMessage("genesis-wasm@1.0: the WASM module message has no body")
+    holder: list[WasmInstance] = []
+    try:
+        instance = WasmInstance(compiled(body, opts), _wasi(holder), **wasm_limits(opts))
+    except WasmError as exc:
+        raise Unsupported(f"genesis-wasm@1.0: {exc.message}") from None
+    holder.append(instance)
+    return instance
+
+
+def _wasm_handle(instance: WasmInstance, msg: Mapping[str, Any], env: Mapping[str, Any]) -> Mapping[str, Any] | Result:
+    try:
+        msg_ptr = instance.write_string(json.dumps(_jsonable(msg)).encode())
+        env_ptr = instance.write_string(json.dumps(_jsonable(env)).encode())
+        [pointer] = instance.call("handle", msg_ptr, env_ptr)
+        parsed = json.loads(instance.read_string(int(pointer)))
+    except (WasmTrap, WasmError) as exc:
+        return Result("error", {"status": 500, "body": exc.message.encode()})
+    except ValueError:
+        return Result("error", {"status": 500, "body": b"JSON error parsing result output."})
+    if not isinstance(parsed, dict) or parsed.get("ok") is not True or not isinstance(parsed.get("response"), dict):
+        return Result("error", {"status": 500, "body": b"JSON error parsing result output."})
+    found = _from_json(parsed["response"])
+    assert isinstance(found, Mapping)
+    return found
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _live_wasm(state: Mapping[str, Any]) -> WasmInstance | None:
+    return instance_of(state, b"genesis")
+
+
 class GenesisWasmDevice(Device):
     """`genesis-wasm@1.0` (see the module docstring)."""
 
     name = "genesis-wasm@1.0"
 
     def init(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
-        """The state with the module's VM built."""
-        module_id, _ = _module(base, opts)
+        """The state with the module's VM or instance built."""
+        module_id, module, kind = _module(base, opts)
+        if kind == "wasm":
+            return Result("ok", with_instance(base, b"genesis", _wasm_instance(module, opts)))
         try:
             vm = initialize_vm(_lua_base(base, module_id), opts)
         except ModuleError as exc:
@@ -97,8 +191,7 @@ class GenesisWasmDevice(Device):
         """One slot (an assignment), or a dry run of any other request."""
         if not isinstance(base, Mapping) or not isinstance(request, Mapping):
             raise BadMessage("genesis-wasm@1.0 computes a process state with a request")
-        module_id, module = _module(base, opts)
-        vm = live_vm(base) or initialize_vm(_lua_base(base, module_id), opts)
+        module_id, module, kind = _module(base, opts)
         found = base.get("process")
         process: Mapping[str, Any] = found if isinstance(found, Mapping) else base
         pid = process_id(base) if "process" in base else ""
@@ -107,23 +200,50 @@ class GenesisWasmDevice(Device):
             k: v for k, v in request.items() if k not in ("path", "method")}
         msg = legacy.message_json(message, module=module_id, assignment=assignment)
         env = legacy.env_json(process, pid, module, module_id)
-        if isinstance(vm.library, AoLibrary):
-            vm.library.opts = {**opts, "hashpath": "ignore"}
-        outcome = vm.call("handle", [msg, env], now=int(msg["Timestamp"]) // 1000)
-        if isinstance(outcome, Failure):
-            return _error(outcome)
-        raw = outcome.values[0] if outcome.values else None
-        if not isinstance(raw, Mapping):
-            return Result("error", {"status": 500, "body": b"The module's handle did not return a result table."})
+        state: dict[str, Any]
+        if kind == "wasm":
+            instance = _live_wasm(base) or _wasm_instance(module, opts)
+            answered = _wasm_handle(instance, msg, env)
+            if isinstance(answered, Result):
+                return answered
+            raw: Any = answered
+            state = with_instance(base, b"genesis", instance)
+        else:
+            vm = live_vm(base) or initialize_vm(_lua_base(base, module_id), opts)
+            if isinstance(vm.library, AoLibrary):
+                vm.library.opts = {**opts, "hashpath": "ignore"}
+            outcome = vm.call("handle", [msg, env], now=int(msg["Timestamp"]) // 1000)
+            if isinstance(outcome, Failure):
+                return _error(outcome)
+            raw = outcome.values[0] if outcome.values else None
+            if not isinstance(raw, Mapping):
+                return Result("error", {"status": 500, "body": b"The module's handle did not return a result table."})
+            state = with_vm(base, vm)
         results = legacy.results(raw, pid, module_id)
         if assignment is None:
             return Result("ok", results)
-        state = with_vm({**base, "results": results}, vm)
+        state = {**state, "results": results}
         patched = PatchDevice().patches(state, {"patch-from": b"/results/outbox", "patch-to": b"/"}, opts)
         return Result("ok", patched.value) if patched.ok and isinstance(patched.value, Mapping) else Result("ok", state)
 
     def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        instance = _live_wasm(base) if isinstance(base, Mapping) else None
+        if instance is not None:
+            return Result("ok", {"body": instance.snapshot()})
         return LuaDevice().snapshot(base, request, opts)
 
     def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
-        return LuaDevice().normalize(base, request, opts)
+        if not isinstance(base, Mapping):
+            raise BadMessage("genesis-wasm@1.0 needs a message to normalise")
+        _, module, kind = _module(base, opts)
+        if kind == "lua":
+            return LuaDevice().normalize(base, request, opts)
+        if _live_wasm(base) is not None:
+            return Result("ok", base)
+        snap = ensure_loaded(base.get("snapshot"), opts)
+        body = ensure_loaded(snap.get("body"), opts) if isinstance(snap, Mapping) else None
+        if not isinstance(body, bytes):
+            return Result("error", b"no_wasm_snapshot_found")
+        instance = _wasm_instance(module, opts)
+        instance.restore(body)
+        return Result("ok", with_instance({k: v for k, v in base.items() if k != "snapshot"}, b"genesis", instance))

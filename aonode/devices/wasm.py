@@ -46,7 +46,7 @@ from aonode.errors import AOError, BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
 from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module
 
-__all__ = ["WasmDevice", "image_of", "instance_of", "with_instance"]
+__all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "with_instance"]
 
 NAME = "wasm-64@1.0"
 
@@ -132,7 +132,8 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
     return found
 
 
-def _compiled(wasm: bytes, opts: Mapping[str, Any]) -> wasmtime.Module:
+def compiled(wasm: bytes, opts: Mapping[str, Any]) -> wasmtime.Module:
+    """`wasm` compiled (kept in memory by content, and in `wasm_cache_dir` when set)."""
     key = hashlib.sha256(wasm).hexdigest()
     with _MODULES_LOCK:
         found = _MODULES.get(key)
@@ -188,7 +189,8 @@ class _Imports:
         self.state = {**self.state, "results": results}
 
 
-def _limits(opts: Mapping[str, Any]) -> dict[str, int]:
+def limits(opts: Mapping[str, Any]) -> dict[str, int]:
+    """The `fuel` and `memory_limit` of instances, from the node's options."""
     return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": int(options.get(opts, "wasm_memory_limit"))}
 
 
@@ -197,7 +199,7 @@ def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
     handler = _Imports(prefix, opts)
     handler.state = dict(base)
     try:
-        instance = WasmInstance(_compiled(image_of(base, opts), opts), handler, **_limits(opts))
+        instance = WasmInstance(compiled(image_of(base, opts), opts), handler, **limits(opts))
     except WasmError as exc:
         raise Unsupported(f"wasm-64@1.0: {exc.message}") from None
     return with_instance(handler.state, prefix, instance)

@@ -7,15 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wasmtime
 from process_helpers import node_opts
 
 from aonode.codecs import commit, message_id
 from aonode.core import get, resolve
 from aonode.crypto import Wallet
 from aonode.devices import _legacy_message as legacy
-from aonode.store import MemoryStore
+from aonode.runtime.wasm import WasmInstance
+from aonode.store import MemoryStore, MessageCache
 
 MODULE = (Path(__file__).parents[1] / "clients" / "aos_legacy.lua").read_bytes()
+WAT = Path(__file__).parents[1] / "runtime" / "wat"
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +125,28 @@ end
     assert get("now/results/outbox/1/Action", process, None, opts) == b"Credit-Notice"
 
 
-def test_module_that_is_not_lua_is_422(wallet: Wallet, opts: dict[str, Any]) -> None:
-    process = spawn(opts, wallet, upload(opts, wallet, b"\0asm\1\0\0\0", b"application/wasm"))
+def test_module_of_another_kind_is_422(wallet: Wallet, opts: dict[str, Any]) -> None:
+    process = spawn(opts, wallet, upload(opts, wallet, b"print('hi')", b"text/plain"))
     send(process, opts, wallet, action=b"Eval", data=b"1")
     failed = failure(process, opts)
-    assert failed["status"] == 422 and b"not a Lua module" in failed["body"]
+    assert failed["status"] == 422 and b"neither a Lua module" in failed["body"]
+
+
+def test_wasm_module(wallet: Wallet, opts: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A legacy WASM module (tests/runtime/wat/ao_process.wat: counts its calls, sends a Ping):
+    handle(msg, env) with JSON strings; its memory is the snapshot."""
+    image = bytes(wasmtime.wat2wasm((WAT / "ao_process.wat").read_text()))
+    process = spawn(opts, wallet, upload(opts, wallet, image, b"application/wasm"))
+    send(process, opts, wallet, action=b"Eval", data=b"1")
+    assert output(process, opts) == b"2"  # slot 0 (the spawn) and slot 1
+    assert get("now/results/outbox/1/Action", process, None, opts) == b"Ping"
+    send(process, opts, wallet, action=b"Eval", data=b"2")
+    restored: list[int] = []
+    real = WasmInstance.restore
+    monkeypatch.setattr(WasmInstance, "restore", lambda self, data: restored.append(len(data)) or real(self, data))
+    restarted = {**opts, "cache": MessageCache(opts["cache"].store)}
+    assert output(process, restarted) == b"3"
+    assert restored == [65536]  # from slot 1's memory snapshot, not a replay
 
 
 def test_missing_module_is_404(wallet: Wallet, opts: dict[str, Any]) -> None:
