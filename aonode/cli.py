@@ -278,6 +278,8 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
             explicit = opts.get("priv_key_location")
             wallet_path = Path(explicit) if explicit else data / WALLET_FILE
         node_wallet, created = _node_wallet(wallet_path)
+        if not options.get(opts, "wasm_cache_dir"):  # compiled WASM survives restarts
+            opts = {**opts, "wasm_cache_dir": str(data / "wasm-cache")}
         app = create_app({**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)})
     except AOError as exc:
         raise click.ClickException(exc.message) from exc
