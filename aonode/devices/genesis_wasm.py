@@ -99,7 +99,8 @@ def _is_assignment(request: Mapping[str, Any]) -> bool:
 
 def _wasi(instance: list[WasmInstance]) -> Any:
     """The few WASI calls a legacy module makes: output is discarded (its result is what
-    counts), the clock fails (errno 1, as in the reference), anything else returns zeros."""
+    counts), the clock fails (errno 1, as in the reference), no preopened directories, no
+    environment or arguments; anything else returns zeros."""
 
     def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
         wanted = len(sig) - sig.index(")") - 1
@@ -112,6 +113,13 @@ def _wasi(instance: list[WasmInstance]) -> Any:
             return [0]
         if field == "clock_time_get":
             return [1]
+        if field == "fd_prestat_get":
+            return [8]  # EBADF: no preopened directories
+        if field in ("environ_sizes_get", "args_sizes_get") and instance:
+            width = 8 if "I" in sig else 4
+            for pointer in args[:2]:
+                instance[0].write(int(pointer), bytes(width))
+            return [0]
         return [0] * wanted
 
     return on_import

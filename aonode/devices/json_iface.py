@@ -10,8 +10,8 @@ processes-compute.md §4.5-4.6), between `wasi@1.0` and `wasm-64@1.0` in the AOS
                other passes: nothing
 
 The message and env are in the legacy form of `_legacy_message` (the legacy CU's fields, which
-AOS reads). A WASM error, a string that is not JSON, or `ok: false` sets `results` to
-`{body: <what went wrong>}` and fails the step, as the reference does.
+AOS reads). A WASM error, a string that is not JSON, or `ok: false` fails the step with a 500 saying
+which (the reference answers the whole state with `results: {body: ...}`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def _results_node(state: Mapping[str, Any], prefix: bytes) -> Any:
 
 
 def _failed(state: Mapping[str, Any], why: str) -> Result:
-    return Result("error", {**state, "results": {"body": why.encode()}})
+    # The reference answers the whole state with `results: {body: why}`; the reason is enough.
+    return Result("error", {"status": 500, "body": why.encode()})
 
 
 class JsonIfaceDevice(Device):

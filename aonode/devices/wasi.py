@@ -10,6 +10,8 @@ nothing. As imports (`wasm-64@1.0` resolves them here with `state` and `args`):
     fd_read(fd, iovs, iovs_len, nread)       copies from the fd's file at its offset
     clock_time_get(...)                      errno 1, nothing written: time is not available
                                              to a deterministic process
+    fd_prestat_get(fd, ...)                  EBADF (8): no preopened directories
+    environ_sizes_get, args_sizes_get        zero variables, zero arguments
 
 Pointers and lengths are 32- or 64-bit as the module's signature says (`i` or `I`). Other WASI
 calls are not served here, so `wasm-64@1.0` answers them with zeros.
@@ -147,3 +149,24 @@ class WasiDevice(Device):
 
     def clock_time_get(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         return Result("ok", {"state": base.get("state"), "results": [1]})
+
+    def fd_prestat_get(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """No preopened directories: EBADF ends wasi-libc's scan of descriptors 3, 4, ..."""
+        return Result("ok", {"state": base.get("state"), "results": [_EBADF]})
+
+    def environ_sizes_get(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return self._no_strings(base, request)
+
+    def args_sizes_get(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        return self._no_strings(base, request)
+
+    @staticmethod
+    def _no_strings(base: Any, request: Any) -> Result:
+        """No environment variables and no arguments: zero count, zero bytes."""
+        state = dict(base.get("state") or {})
+        (count_at, size_at, *_), wide = _args(request)
+        instance = _instance(state)
+        width = 8 if wide else 4
+        instance.write(count_at, bytes(width))
+        instance.write(size_at, bytes(width))
+        return Result("ok", {"state": state, "results": [0]})

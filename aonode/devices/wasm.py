@@ -202,6 +202,8 @@ def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
         instance = WasmInstance(compiled(image_of(base, opts), opts), handler, **limits(opts))
     except WasmError as exc:
         raise Unsupported(f"wasm-64@1.0: {exc.message}") from None
+    except WasmTrap as exc:
+        raise WasmTrap(f"wasm-64@1.0: the module trapped while starting: {exc.message}") from None
     return with_instance(handler.state, prefix, instance)
 
 
@@ -257,8 +259,11 @@ class WasmDevice(Device):
         try:
             output = instance.call(_text(function), *args)
         except (WasmTrap, WasmError) as exc:
+            # A trapped instance may be half way through a change: drop it, so the next call
+            # starts again from a snapshot.
             after = handler.state if isinstance(handler, _Imports) else state
-            return Result("ok", _set_results(after, prefix, {"type": b"error", "body": exc.message.encode()}))
+            return Result("ok", _set_results(with_instance(after, prefix, None), prefix,
+                                             {"type": b"error", "body": exc.message.encode()}))
         after = handler.state if isinstance(handler, _Imports) else state
         return Result("ok", _set_results(with_instance(after, prefix, instance), prefix,
                                          {"type": b"ok", "output": output}))

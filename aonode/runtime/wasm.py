@@ -96,9 +96,28 @@ def signature(functype: wasmtime.FuncType) -> str:
     return "(" + "".join(_letter(p) for p in functype.params) + ")" + "".join(_letter(r) for r in functype.results)
 
 
+# What a process module may use; named one by one, as `--all-features` also turns on encodings
+# (compact imports) that wasmtime does not read.
+_FEATURES = ("--enable-exception-handling", "--enable-memory64", "--enable-bulk-memory", "--enable-multivalue",
+             "--enable-mutable-globals", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+             "--enable-reference-types", "--enable-simd", "--enable-tail-call")
+_TRANSLATES: dict[str, bool] = {}
+
+
+def _can_translate(tool: str) -> bool:
+    """Whether this wasm-opt has `--translate-to-exnref` (Binaryen 117 and later)."""
+    if tool not in _TRANSLATES:
+        try:
+            done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=60)
+            _TRANSLATES[tool] = "--translate-to-exnref" in done.stdout
+        except (OSError, subprocess.SubprocessError):
+            _TRANSLATES[tool] = False
+    return _TRANSLATES[tool]
+
+
 def _wasm_opt(given: str | None) -> str | None:
     for candidate in (given, shutil.which("wasm-opt")):
-        if candidate and os.access(candidate, os.X_OK):
+        if candidate and os.access(candidate, os.X_OK) and _can_translate(candidate):
             return candidate
     return None
 
@@ -107,11 +126,12 @@ def _translate(wasm: bytes, wasm_opt: str | None) -> bytes:
     tool = _wasm_opt(wasm_opt)
     if tool is None:
         raise Unsupported("the module uses the legacy WASM exception opcodes, which must be translated with "
-                          "Binaryen's wasm-opt (`npm install binaryen`, then set the `wasm_opt` option or PATH)")
+                          "Binaryen's wasm-opt 117 or later (`npm install binaryen`, then set the `wasm_opt` option "
+                          "or PATH)")
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "in.wasm", Path(tmp) / "out.wasm"
         source.write_bytes(wasm)
-        done = subprocess.run([tool, "--all-features", "--translate-to-exnref", str(source), "-o", str(target)],
+        done = subprocess.run([tool, *_FEATURES, "--translate-to-exnref", str(source), "-o", str(target)],
                               capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise WasmError(f"wasm-opt could not translate the module's exceptions: {done.stderr.strip()[:500]}")
@@ -153,6 +173,17 @@ def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str 
     return module
 
 
+def _cause(text: str) -> str:
+    """The reason in one of wasmtime's error texts ("error while executing at wasm backtrace:
+    ... Caused by: wasm trap: out of bounds memory access")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Caused by:" in lines:
+        after = lines[lines.index("Caused by:") + 1:]
+        if after:
+            return " ".join(after)
+    return lines[-1] if lines else text
+
+
 class _LongJump(Exception):
     """emscripten's longjmp, raised by the host through the WASM frames up to an `invoke_*`."""
 
@@ -190,7 +221,9 @@ class WasmInstance:
         sig = signature(kind)
         if name.startswith("invoke_"):
             return wasmtime.Func(self._store, kind, lambda *args: self._invoke(kind, args))
-        if name in ("emscripten_longjmp", "_emscripten_throw_longjmp"):
+        if name == "_emscripten_throw_longjmp":
+            return wasmtime.Func(self._store, kind, self._throw_longjmp)
+        if name == "emscripten_longjmp":
             return wasmtime.Func(self._store, kind, self._longjmp)
 
         def trampoline(*args: Any) -> Any:
@@ -203,7 +236,17 @@ class WasmInstance:
         return wasmtime.Func(self._store, kind, trampoline)
 
     @staticmethod
-    def _longjmp(*args: Any) -> None:
+    def _throw_longjmp(*args: Any) -> None:
+        raise _LongJump()
+
+    def _longjmp(self, env: int, value: int) -> None:
+        """The older glue: record the jump (`setThrew(env, value or 1)`), then unwind. The
+        module's `setThrew` keeps the first value, so the `setThrew(1, 0)` of `invoke_*` after
+        it changes nothing."""
+        threw = self._export_func("setThrew")
+        if threw is None:
+            raise WasmTrap("emscripten_longjmp: the module exports no setThrew")
+        threw(self._store, env, value or 1)
         raise _LongJump()
 
     def _invoke(self, kind: wasmtime.FuncType, args: tuple[Any, ...]) -> Any:
@@ -254,14 +297,14 @@ class WasmInstance:
         try:
             result = fn(self._store, *args)
         except wasmtime.Trap as exc:
-            message = str(exc).splitlines()[0]
+            message = _cause(str(exc))
             if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
                 message = "the call ran out of fuel (its instruction budget)"
             raise WasmTrap(f"WASM trap in {name}: {message}") from None
         except _LongJump:
             raise WasmTrap(f"WASM trap in {name}: a longjmp with no matching setjmp") from None
         except wasmtime.WasmtimeError as exc:
-            raise WasmTrap(f"WASM error in {name}: {str(exc).splitlines()[0]}") from None
+            raise WasmTrap(f"WASM error in {name}: {_cause(str(exc))}") from None
         if result is None:
             return []
         return list(result) if isinstance(result, (tuple, list)) else [result]
