@@ -128,7 +128,9 @@ def env_json(process: Mapping[str, Any], process_id: str, module: Mapping[str, A
     """The legacy env: the process (with its ID) and the module."""
     return {
         "Process": {**_core(process), "Id": process_id},
-        "Module": {"Id": module_id, "Tags": _tags(module) if module is not None else []},
+        # The module's tags, never its code (a WASM body as a tag made AOS parse MBs per message).
+        "Module": {"Id": module_id,
+                   "Tags": _tags({k: v for k, v in module.items() if k not in ("body", "data")}) if module else []},
     }
 
 

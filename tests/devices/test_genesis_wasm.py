@@ -179,6 +179,13 @@ def test_message_json(wallet: Wallet) -> None:
     assert forwarded["From"] == "Q" * 43
 
 
+def test_env_names_the_module_without_its_code(wallet: Wallet) -> None:
+    module = commit({"content-type": b"application/wasm", "body": b"\0asm" + bytes(100), "name": b"m"}, wallet)
+    env = legacy.env_json({"type": b"Process"}, "P" * 43, module, "I" * 43)
+    assert env["Module"]["Id"] == "I" * 43
+    assert {t["name"] for t in env["Module"]["Tags"]} == {"Content-Type", "Name"}
+
+
 def test_results_of_a_legacy_answer() -> None:
     raw = {
         "Output": {"data": b"sent", "prompt": b"aos> "},
