@@ -22,6 +22,7 @@ instance should then be dropped, the node keeps serving.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import shutil
@@ -184,6 +185,11 @@ def _cause(text: str) -> str:
     return lines[-1] if lines else text
 
 
+_memchr = ctypes.CDLL(None).memchr
+_memchr.restype = ctypes.c_size_t
+_memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
+
+
 class _LongJump(Exception):
     """emscripten's longjmp, raised by the host through the WASM frames up to an `invoke_*`."""
 
@@ -342,18 +348,20 @@ class WasmInstance:
     def read_string(self, pointer: int) -> bytes:
         """The NUL-terminated bytes at `pointer`."""
         size = self.memory_size()
-        end = pointer
-        while end < size:
-            chunk = self.read(end, min(4096, size - end))
-            nul = chunk.find(b"\0")
-            if nul >= 0:
-                return self.read(pointer, end - pointer + nul)
-            end += len(chunk)
-        raise WasmTrap("Read request out of bounds: no NUL before the end of memory")
+        if pointer < 0 or pointer >= size:
+            raise WasmTrap("Read request out of bounds")
+        start = ctypes.addressof(self.memory.data_ptr(self._store).contents) + pointer
+        nul = _memchr(start, 0, size - pointer)
+        if not nul:
+            raise WasmTrap("Read request out of bounds: no NUL before the end of memory")
+        return ctypes.string_at(start, nul - start)
 
     def snapshot(self) -> bytes:
         """The whole linear memory (what the reference's snapshot holds)."""
-        return self.read(0, self.memory_size())
+        # One copy straight from the memory (AOS memories are tens of MB; `read` goes through
+        # wasmtime-py's per-call bounds and slicing).
+        size = self.memory_size()
+        return ctypes.string_at(ctypes.addressof(self.memory.data_ptr(self._store).contents), size)
 
     def restore(self, data: bytes) -> None:
         """Grow memory to `data`'s size and write it at 0 (a snapshot of this module)."""
@@ -361,4 +369,5 @@ class WasmInstance:
         missing = -(-(len(data) - self.memory_size()) // page)
         if missing > 0 and not self.memory.grow(self._store, missing):
             raise WasmTrap("the snapshot is larger than this instance's memory can grow")
-        self.write(0, bytes(data))
+        data = bytes(data)
+        ctypes.memmove(ctypes.addressof(self.memory.data_ptr(self._store).contents), data, len(data))
