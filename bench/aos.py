@@ -1,0 +1,304 @@
+"""Messages/s of the AOS-style Lua process module run by aonode, against a bare Node.js (V8)
+host of the same module, in the same run.
+
+The module is the project's Lua-in-WASM AOS-style process (`tests/wasm_c/build.py`,
+`lua_process()`: Lua 5.3, `src/lua_handle.c`, `src/process.lua`, wasm32-wasi reactor exporting
+`malloc`, `free` and `handle(msg, env)` over JSON strings); the first run builds it (clang,
+Binaryen, Lua sources from lupa's sdist) into `.cache/wasm_c/`. Three workloads, one message
+each, repeated:
+
+    Eval    `Action = Eval` from the owner, `Data` a small Lua expression (`1 + 1`)
+    Send    an Eval from the owner that calls `Send({Target = ..., Action = "Ping", Data = "x"})`
+    Ping    `Action = Ping` from someone else: not an Eval, so it goes to the `Inbox`
+
+The message and env JSON of each workload are generated once here with
+`aonode.devices._legacy_message` (as `json-iface@1.0` does for a slot) and used by both hosts,
+so the Lua work is identical. Each host keeps one live instance per workload and, per message,
+writes the two JSON strings into memory the module's `malloc` gave, calls `handle`, reads the
+NUL-terminated answer and parses it: `--warmup` messages untimed, then `--messages` timed.
+Each workload runs `--rounds` rounds, V8 and aonode alternating, each on a fresh instance; the
+median round of each host is kept (the machine may be shared).
+
+    V8       `bench/aos_host.mjs` under `node` (legacy exception form, which V8 runs; WASI
+             imports are stubs)
+    aonode   `aonode.runtime.wasm.WasmInstance` (wasmtime, the module translated to exnref,
+             fuel on, the node's default limits; the same WASI stubs, in Python): the host level
+    process  `process@1.0` on the AOS stack `[wasi@1.0, json-iface@1.0, wasm-64@1.0,
+             multipass@1.0]`, the node's own scheduler, LMDB store in a temporary directory,
+             no snapshot between slots: `--slots` signed messages scheduled (not timed), then
+             one `now` computing them all, slot by slot (timed)
+
+Printed for each workload: V8 msgs/s, aonode host-level msgs/s and the ratio aonode/V8 (goal:
+at least 1.0), process@1.0 slots/s. The three must answer the same.
+
+    .venv/bin/python -P bench/aos.py [--messages N] [--warmup N] [--rounds N] [--slots N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aonode.codecs import commit, message_id
+from aonode.core import get, resolve
+from aonode.crypto import Wallet
+from aonode.devices import _legacy_message as legacy
+from aonode.runtime.wasm import WasmInstance, compile_module
+from aonode.store import LMDBStore, MessageCache
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = Path(__file__).resolve().parent / "aos_host.mjs"
+STACK = [b"wasi@1.0", b"json-iface@1.0", b"wasm-64@1.0", b"multipass@1.0"]
+SEND_TARGET = "S" * 43  # where the Send workload's Ping goes
+
+
+def load_builder() -> ModuleType:
+    """tests/wasm_c/build.py, loaded by path."""
+    spec = importlib.util.spec_from_file_location("aonode_bench_wasm_c_build", ROOT / "tests" / "wasm_c" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def workloads(owner: Wallet, stranger: Wallet) -> dict[str, tuple[Wallet, dict[str, bytes]]]:
+    """name -> (sender, the message's keys)."""
+    send = f"Send({{Target = '{SEND_TARGET}', Action = 'Ping', Data = 'x'}}) return 'sent'"
+    return {
+        "Eval": (owner, {"action": b"Eval", "data": b"1 + 1"}),
+        "Send": (owner, {"action": b"Eval", "data": send.encode()}),
+        "Ping": (stranger, {"action": b"Ping", "data": b"x"}),
+    }
+
+
+EXPECTED = {"Eval": ("2", 0), "Send": ("sent", 1), "Ping": ("New Message", 0)}  # Output.data, messages sent
+
+
+def process_message(owner: Wallet, scheduler: Wallet, image_id: str) -> dict[str, Any]:
+    address = scheduler.address.encode()
+    return commit({
+        "device": b"process@1.0", "type": b"Process", "scheduler-device": b"scheduler@1.0",
+        "scheduler-location": address, "authority": [address], "execution-device": b"stack@1.0",
+        "device-stack": STACK, "passes": 2, "output-prefix": b"wasm", "input-prefix": b"process",
+        "image": image_id.encode(), "seed": time.time_ns(),
+    }, owner)
+
+
+def jsonable(value: Any) -> Any:
+    """Message values as JSON values (binaries as text), as json-iface@1.0 writes them."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def legacy_json(process: dict[str, Any], image_id: str, sender: Wallet, keys: dict[str, bytes]) -> tuple[bytes, bytes]:
+    """The message and env JSON json-iface@1.0 would hand to `handle` for one such message."""
+    pid = message_id(process, committers="all")
+    message = commit({"type": b"Message", "target": pid.encode(), **keys}, sender)
+    assignment = {"process": pid.encode(), "slot": 1, "timestamp": int(time.time() * 1000), "block-height": 1_500_000,
+                  "hash-chain": b"", "body": message}
+    msg = legacy.message_json(message, module=image_id, assignment=assignment)
+    env = legacy.env_json(process, pid, None, image_id)
+    return json.dumps(jsonable(msg)).encode(), json.dumps(jsonable(env)).encode()
+
+
+def check(workload: str, who: str, data: Any, sent: int) -> None:
+    want = EXPECTED[workload]
+    if (data, sent) != want:
+        raise SystemExit(f"{workload}: {who} answered data {data!r} with {sent} messages, expected {want}")
+
+
+# --- aonode, host level ----------------------------------------------------------------------
+
+
+class WasiStubs:
+    """The WASI imports as stubs (the same as aos_host.mjs's)."""
+
+    def __init__(self) -> None:
+        self.instance: WasmInstance | None = None
+
+    def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        instance = self.instance
+        assert instance is not None
+        if module == "wasi_snapshot_preview1":
+            if field == "fd_write":
+                _fd, iovs, count, written = args
+                raw = instance.read(iovs, 8 * count)
+                total = sum(int.from_bytes(raw[8 * i + 4:8 * i + 8], "little") for i in range(count))
+                instance.write(written, total.to_bytes(4, "little"))
+                return [0]
+            if field == "clock_time_get":
+                return [1]
+            if field == "fd_prestat_get":
+                return [8]
+            if field in ("environ_sizes_get", "args_sizes_get"):
+                instance.write(args[0], bytes(4))
+                instance.write(args[1], bytes(4))
+                return [0]
+            if field == "proc_exit":
+                raise RuntimeError(f"proc_exit({args[0]})")
+        return [0] * (len(sig) - sig.index(")") - 1)
+
+
+def aonode_host(exnref: Path, cache_dir: Path, msg: bytes, env: bytes, count: int, warmup: int
+                ) -> tuple[float, dict[str, Any]]:
+    """Messages/s of `count` messages on one WasmInstance (after `warmup`), and the last response."""
+    stubs = WasiStubs()
+    module = compile_module(exnref.read_bytes(), cache_dir)
+    # WasmInstance calls _initialize in its constructor: the stubs need the instance before that.
+    instance = WasmInstance.__new__(WasmInstance)
+    stubs.instance = instance
+    instance.__init__(module, stubs)  # type: ignore[misc]
+
+    def one() -> dict[str, Any]:
+        msg_ptr = instance.write_string(msg)
+        env_ptr = instance.write_string(env)
+        [pointer] = instance.call("handle", msg_ptr, env_ptr)
+        answer = json.loads(instance.read_string(int(pointer)))
+        if answer.get("ok") is not True:
+            raise SystemExit(f"handle answered {answer!r}")
+        return answer
+
+    answer: dict[str, Any] = {}
+    for _ in range(warmup):
+        answer = one()
+    started = time.perf_counter()
+    for _ in range(count):
+        answer = one()
+    return count / (time.perf_counter() - started), answer["response"]
+
+
+# --- V8 ----------------------------------------------------------------------------------------
+
+
+def v8_host(node: str, legacy_module: Path, msg: bytes, env: bytes, count: int, warmup: int
+            ) -> tuple[float, dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="aonode-bench-aos-") as directory:
+        msg_file, env_file = Path(directory) / "msg.json", Path(directory) / "env.json"
+        msg_file.write_bytes(msg)
+        env_file.write_bytes(env)
+        done = subprocess.run([node, str(HOST), str(legacy_module), str(msg_file), str(env_file), str(count),
+                               str(warmup)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"the Node host failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(report["per_s"]), report["last"]
+
+
+# --- aonode, process@1.0 ---------------------------------------------------------------------
+
+
+def process_rate(directory: str, image: bytes, cache_dir: Path, owner: Wallet, sender: Wallet,
+                 keys: dict[str, bytes], slots: int) -> tuple[float, Any, int]:
+    """Slots/s of one `now` over `slots` scheduled messages; the last slot's data and outbox size."""
+    node_wallet = Wallet.generate()
+    store = LMDBStore(directory, capacity=1024 * 1024 * 1024)
+    try:
+        opts = {
+            "priv_wallet": node_wallet,
+            "cache": MessageCache(store),
+            "process_snapshot_slots": None,
+            "process_snapshot_time": None,
+            "wasm_cache_dir": str(cache_dir),
+        }
+        image_id = opts["cache"].write({"content-type": b"application/wasm", "body": image})
+        process = process_message(owner, node_wallet, image_id)
+
+        def schedule() -> None:
+            message = commit({"type": b"Message", **keys}, sender)
+            request = commit({"path": "schedule", "method": "POST", "body": message}, sender)
+            result = resolve(process, request, opts)
+            if not result.ok:
+                raise SystemExit(f"scheduling failed: {result.value!r}")
+
+        def now() -> dict[str, Any]:
+            state = get("now", process, None, opts)
+            if not isinstance(state, dict):
+                raise SystemExit(f"now failed: {state!r}")
+            return state
+
+        schedule()
+        first = now()  # the instance started and one message handled, not timed
+        for _ in range(slots):
+            schedule()
+        started = time.perf_counter()
+        state = now()
+        elapsed = time.perf_counter() - started
+        if state.get("at-slot") != first.get("at-slot") + slots:
+            raise SystemExit(f"now stopped at slot {state.get('at-slot')!r}, not {first.get('at-slot') + slots}")
+        results = state["results"]
+        data = results["data"]
+        return slots / elapsed, data.decode() if isinstance(data, bytes) else data, len(results.get("outbox") or {})
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000, help="timed messages per workload and host")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed messages before them")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per host and workload (median kept)")
+    parser.add_argument("--slots", type=int, default=100, help="slots computed by one `now` per workload")
+    args = parser.parse_args()
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("node (Node.js) is needed for the V8 host")
+    build = load_builder()
+    try:
+        legacy_module = build.lua_process()
+        exnref = build.exnref(legacy_module)
+    except build.ToolchainError as exc:
+        raise SystemExit(str(exc)) from None
+    cache_dir = build.CACHE / "cwasm"
+    image = exnref.read_bytes()
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+
+    owner, stranger, scheduler = Wallet.generate(), Wallet.generate(), Wallet.generate()
+    json_image_id = "I" * 43
+    json_process = process_message(owner, scheduler, json_image_id)
+    rows = []
+    for name, (sender, keys) in workloads(owner, stranger).items():
+        msg, env = legacy_json(json_process, json_image_id, sender, keys)
+        print(f"{name}: {len(msg)} + {len(env)} bytes of JSON a message; {args.rounds} rounds", file=sys.stderr)
+        v8_rates, host_rates = [], []
+        for _ in range(args.rounds):
+            v8_per_s, v8_last = v8_host(node, legacy_module, msg, env, args.messages, args.warmup)
+            check(name, "V8", v8_last["Output"]["data"], len(v8_last["Messages"]))
+            host_per_s, host_last = aonode_host(exnref, cache_dir, msg, env, args.messages, args.warmup)
+            check(name, "aonode", host_last["Output"]["data"], len(host_last["Messages"]))
+            if host_last != v8_last:
+                raise SystemExit(f"{name}: the hosts answered differently: {host_last!r} / {v8_last!r}")
+            v8_rates.append(v8_per_s)
+            host_rates.append(host_per_s)
+        print(f"{name}: process@1.0, scheduling {args.slots} messages", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="aonode-bench-aos-") as directory:
+            slots_per_s, data, sent = process_rate(directory, image, cache_dir, owner, sender, keys, args.slots)
+        check(name, "process@1.0", data, sent)
+        rows.append((name, statistics.median(v8_rates), statistics.median(host_rates), slots_per_s))
+
+    print(f"AOS-style Lua process (wasm32-wasi): {args.messages} messages per host after {args.warmup} untimed, "
+          f"median of {args.rounds} rounds; process@1.0: one `now` over {args.slots} slots, LMDB store")
+    print(f"  {'workload':<10}{f'V8 ({version}) msgs/s':>24}{'aonode host msgs/s':>20}{'ratio':>8}"
+          f"{'process@1.0 slots/s':>22}")
+    for name, v8_per_s, host_per_s, slots_per_s in rows:
+        print(f"  {name:<10}{v8_per_s:>24.0f}{host_per_s:>20.0f}{host_per_s / v8_per_s:>8.3f}{slots_per_s:>22.1f}")
+
+
+if __name__ == "__main__":
+    main()
