@@ -37,7 +37,7 @@ from aonode.devices import _legacy_message as legacy
 from aonode.devices.lua import LUA_TYPES, LuaDevice, initialize_vm, live_vm, with_vm
 from aonode.devices.patch import PatchDevice
 from aonode.devices.process import process_id
-from aonode.devices.wasm import compiled, instance_of, with_instance
+from aonode.devices.wasm import compiled, instance_of, memory_of, memory_snapshot, with_instance
 from aonode.devices.wasm import limits as wasm_limits
 from aonode.errors import BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
@@ -237,7 +237,7 @@ class GenesisWasmDevice(Device):
     def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         instance = _live_wasm(base) if isinstance(base, Mapping) else None
         if instance is not None:
-            return Result("ok", {"body": instance.snapshot()})
+            return Result("ok", memory_snapshot(instance))
         return LuaDevice().snapshot(base, request, opts)
 
     def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
@@ -249,8 +249,8 @@ class GenesisWasmDevice(Device):
         if _live_wasm(base) is not None:
             return Result("ok", base)
         snap = ensure_loaded(base.get("snapshot"), opts)
-        body = ensure_loaded(snap.get("body"), opts) if isinstance(snap, Mapping) else None
-        if not isinstance(body, bytes):
+        body = memory_of(snap, opts) if isinstance(snap, Mapping) else None
+        if body is None:
             return Result("error", b"no_wasm_snapshot_found")
         instance = _wasm_instance(module, opts)
         instance.restore(body)

@@ -3,6 +3,7 @@ in WAT (tests/runtime/wat), and the device's own contract."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,14 @@ def test_terminate_drops_the_instance() -> None:
     state = init({"device": b"wasm-64@1.0", "image": image("fac")})
     done = WasmDevice().terminate(state, {}, {})
     assert done.ok and instance_of(done.value) is None
+
+
+def test_snapshots_are_deflated_and_raw_ones_are_read() -> None:
+    state = compute(init(pow_base()), "pow", 3, 3)
+    snap = resolve(state, {"path": "snapshot"}, {"hashpath": "ignore"}).value
+    assert snap["content-encoding"] == b"deflate" and len(snap["body"]) < 65536 // 10
+    raw = {"body": zlib.decompress(snap["body"])}  # the reference's form: the memory as it is
+    restored = compute({**pow_base(), "snapshot": raw}, "last")
+    assert restored["results"]["output"] == [27]
+    with pytest.raises(Exception, match="does not decompress"):
+        compute({**pow_base(), "snapshot": {"body": b"junk", "content-encoding": b"deflate"}}, "last")
