@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -280,7 +281,13 @@ def test_prometheus_metrics(client: httpx.Client) -> None:
 
 def test_one_structured_log_line_per_request(node: Node, client: httpx.Client) -> None:
     client.get("/~meta@1.0/build/node?marker=log-test")
-    lines = [line for line in node.log_text().splitlines() if "log-test" in line]
+    # The line is written when the response is done, which the client may see first.
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in node.log_text().splitlines() if "log-test" in line]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(lines) == 1
     record = json.loads(lines[0][lines[0].index("{"):])
     assert record["method"] == "GET"
