@@ -5,6 +5,8 @@
                              Block-Height, Timestamp, Nonce, Epoch, Hash-Chain, Cron}
     env_json(process, ...)   {Process: {Id, Owner, Tags, ...}, Module: {Id, Tags}}
     results(raw, ...)        {raw, outbox, patches, data}: the result as a message
+    encode(value)            a message or env as the JSON a WASM module's `handle` reads
+    response(text)           the legacy result in a module's `{"ok": true, "response": R}`
 
 Tags are the message's original ANS-104 tags when it has them, else its keys in header case
 (`block-height` → `Block-Height`). Unlike json-iface in the reference, the message carries the
@@ -14,6 +16,7 @@ for `os.time`), and the env has the legacy `Module` object.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +24,7 @@ from aonode.codecs import message_id, signers
 from aonode.errors import AOError
 from aonode.message import erlang_key_order
 
-__all__ = ["env_json", "header_case", "message_json", "results"]
+__all__ = ["encode", "env_json", "header_case", "message_json", "response", "results"]
 
 # Keys that are fields of the legacy message, not tags.
 _FIELDS = ("id", "anchor", "owner", "data", "target", "signature", "commitments", "priv", "path", "method")
@@ -179,3 +182,41 @@ def results(raw: Mapping[str, Any], process_id: str, module_id: str) -> dict[str
     patches = {k: _tag_map(p.get("Tags", p.get("tags"))) if isinstance(p, Mapping) else p
                for k, p in _numbered(raw.get("patches", raw.get("Patches"))).items()}
     return {"raw": normalized, "outbox": outbox, "patches": patches, "data": data}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def encode(value: Mapping[str, Any]) -> bytes:
+    """A legacy message or env (`message_json`, `env_json`) as JSON text."""
+    return json.dumps(_jsonable(value)).encode()
+
+
+def response(text: bytes) -> dict[str, Any] | None:
+    """R of a module's answer `{"ok": true, "response": R}`, its text as binaries; None when the
+    answer is not JSON of that shape."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or parsed.get("ok") is not True or not isinstance(parsed.get("response"), dict):
+        return None
+    found: dict[str, Any] = _from_json(parsed["response"])
+    return found

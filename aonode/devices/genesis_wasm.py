@@ -26,7 +26,6 @@ memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,13 +36,14 @@ from aonode.devices import _legacy_message as legacy
 from aonode.devices.lua import LUA_TYPES, LuaDevice, initialize_vm, live_vm, with_vm
 from aonode.devices.patch import PatchDevice
 from aonode.devices.process import process_id
+from aonode.devices.wasi import iovecs
 from aonode.devices.wasm import compiled, instance_of, memory_of, memory_snapshot, with_instance
 from aonode.devices.wasm import limits as wasm_limits
 from aonode.errors import BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
 from aonode.runtime.lua import Failure, ModuleError
 from aonode.runtime.lua_ao import AoLibrary
-from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap
+from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, result_count
 
 __all__ = ["GenesisWasmDevice"]
 
@@ -103,12 +103,9 @@ def _wasi(instance: list[WasmInstance]) -> Any:
     environment or arguments; anything else returns zeros."""
 
     def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
-        wanted = len(sig) - sig.index(")") - 1
         if field == "fd_write" and instance:
             wide = "I" in sig
-            size = 16 if wide else 8
-            raw = instance[0].read(int(args[1]), size * int(args[2]))
-            total = sum(int.from_bytes(raw[i * size + size // 2:(i + 1) * size], "little") for i in range(int(args[2])))
+            total = sum(length for _, length in iovecs(instance[0], int(args[1]), int(args[2]), wide))
             instance[0].write(int(args[3]), total.to_bytes(8 if wide else 4, "little"))
             return [0]
         if field == "clock_time_get":
@@ -120,7 +117,7 @@ def _wasi(instance: list[WasmInstance]) -> Any:
             for pointer in args[:2]:
                 instance[0].write(int(pointer), bytes(width))
             return [0]
-        return [0] * wanted
+        return [0] * result_count(sig)
 
     return on_import
 
@@ -140,39 +137,15 @@ def _wasm_instance(module: Mapping[str, Any], opts: Mapping[str, Any]) -> WasmIn
 
 def _wasm_handle(instance: WasmInstance, msg: Mapping[str, Any], env: Mapping[str, Any]) -> Mapping[str, Any] | Result:
     try:
-        msg_ptr = instance.write_string(json.dumps(_jsonable(msg)).encode())
-        env_ptr = instance.write_string(json.dumps(_jsonable(env)).encode())
+        msg_ptr = instance.write_string(legacy.encode(msg))
+        env_ptr = instance.write_string(legacy.encode(env))
         [pointer] = instance.call("handle", msg_ptr, env_ptr)
-        parsed = json.loads(instance.read_string(int(pointer)))
+        found = legacy.response(instance.read_string(int(pointer)))
     except (WasmTrap, WasmError) as exc:
         return Result("error", {"status": 500, "body": exc.message.encode()})
-    except ValueError:
+    if found is None:
         return Result("error", {"status": 500, "body": b"JSON error parsing result output."})
-    if not isinstance(parsed, dict) or parsed.get("ok") is not True or not isinstance(parsed.get("response"), dict):
-        return Result("error", {"status": 500, "body": b"JSON error parsing result output."})
-    found = _from_json(parsed["response"])
-    assert isinstance(found, Mapping)
     return found
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _from_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
 
 
 def _live_wasm(state: Mapping[str, Any]) -> WasmInstance | None:

@@ -16,7 +16,6 @@ which (the reference answers the whole state with `results: {body: ...}`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,27 +34,6 @@ __all__ = ["JsonIfaceDevice"]
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _from_json(value: Any) -> Any:
-    """Parsed JSON as message values: text becomes binaries."""
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
 
 
 def _results_node(state: Mapping[str, Any], prefix: bytes) -> Any:
@@ -104,8 +82,8 @@ class JsonIfaceDevice(Device):
         if instance is None:
             raise BadMessage("json-iface@1.0: no WASM instance in the state (is wasm-64@1.0 initialised?)")
         try:
-            msg_ptr = instance.write_string(json.dumps(_jsonable(msg)).encode())
-            env_ptr = instance.write_string(json.dumps(_jsonable(env)).encode())
+            msg_ptr = instance.write_string(legacy.encode(msg))
+            env_ptr = instance.write_string(legacy.encode(env))
         except WasmTrap as exc:
             return _failed(state, f"json-iface@1.0 could not write the message: {exc.message}")
         return Result("ok", {**state, "function": b"handle", "parameters": [msg_ptr, env_ptr]})
@@ -120,16 +98,16 @@ class JsonIfaceDevice(Device):
         if not isinstance(output, list) or not output or instance is None:
             return _failed(state, "WASM execution error.")
         try:
-            parsed = json.loads(instance.read_string(int(output[0])))
-        except (WasmTrap, ValueError, AOError):
-            return _failed(state, "JSON error parsing result output.")
-        if not isinstance(parsed, dict) or parsed.get("ok") is not True or not isinstance(parsed.get("response"), dict):
+            found = legacy.response(instance.read_string(int(output[0])))
+        except (WasmTrap, AOError):
+            found = None
+        if found is None:
             return _failed(state, "JSON error parsing result output.")
         process = state.get("process") if isinstance(state.get("process"), Mapping) else {}
         assert isinstance(process, Mapping)
         pid = message_id(dict(process), committers="all") if process else ""
         image = process.get("image", b"")
         module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
-        results = legacy.results(_from_json(parsed["response"]), pid, module_id)
+        results = legacy.results(found, pid, module_id)
         clean = {k: v for k, v in state.items() if k not in ("function", "parameters")}
         return Result("ok", {**clean, "results": results})

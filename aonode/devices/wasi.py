@@ -28,7 +28,7 @@ from aonode.devices.wasm import instance_of
 from aonode.errors import BadMessage
 from aonode.runtime.wasm import WasmInstance
 
-__all__ = ["WasiDevice", "stdout"]
+__all__ = ["WasiDevice", "iovecs", "stdout"]
 
 NAME = "wasi@1.0"
 _FDS = {"0": "/dev/stdin", "1": "/dev/stdout", "2": "/dev/stderr"}
@@ -74,7 +74,8 @@ def _with_file(state: Mapping[str, Any], filename: Any, data: bytes) -> dict[str
     return {**state, "vfs": vfs}
 
 
-def _iovecs(instance: WasmInstance, iovs: int, count: int, wide: bool) -> list[tuple[int, int]]:
+def iovecs(instance: WasmInstance, iovs: int, count: int, wide: bool) -> list[tuple[int, int]]:
+    """The (pointer, length) pairs of `count` iovecs at `iovs` (64-bit fields when `wide`)."""
     size = 16 if wide else 8
     raw = instance.read(iovs, size * count)
     half = size // 2
@@ -116,7 +117,7 @@ class WasiDevice(Device):
         if not isinstance(entry, Mapping):
             return Result("ok", {"state": state, "results": [_EBADF]})
         instance = _instance(state)
-        data = b"".join(instance.read(ptr, length) for ptr, length in _iovecs(instance, iovs, count, wide))
+        data = b"".join(instance.read(ptr, length) for ptr, length in iovecs(instance, iovs, count, wide))
         filename, offset = entry.get("filename"), int(entry.get("offset", 0))
         current = _file(state, filename)
         updated = current[:offset] + data + current[offset + len(data):]
@@ -135,7 +136,7 @@ class WasiDevice(Device):
             return Result("ok", {"state": state, "results": [_EBADF]})
         instance = _instance(state)
         content, offset, total = _file(state, entry.get("filename")), int(entry.get("offset", 0)), 0
-        for ptr, length in _iovecs(instance, iovs, count, wide):
+        for ptr, length in iovecs(instance, iovs, count, wide):
             chunk = content[offset + total:offset + total + length]
             instance.write(ptr, chunk)
             total += len(chunk)

@@ -46,7 +46,7 @@ from aonode.devices.message import ABSENT, lookup
 from aonode.devices.stack import input_prefix, output_prefix
 from aonode.errors import AOError, BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
-from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module
+from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module, result_count
 
 __all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_of", "memory_snapshot",
            "with_instance"]
@@ -163,7 +163,7 @@ class _Imports:
         self.state: dict[str, Any] = {}
 
     def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
-        wanted = len(sig) - sig.index(")") - 1  # one letter per result
+        wanted = result_count(sig)
         library = _at(self.state, _join(self.prefix, f"stdlib/{module}"), self.opts)
         if isinstance(library, Mapping):
             base = {**library, "state": self.state}

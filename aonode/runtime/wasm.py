@@ -46,6 +46,7 @@ __all__ = [
     "WasmTrap",
     "compile_module",
     "engine",
+    "result_count",
     "signature",
 ]
 
@@ -114,6 +115,11 @@ def _can_translate(tool: str) -> bool:
         except (OSError, subprocess.SubprocessError):
             _TRANSLATES[tool] = False
     return _TRANSLATES[tool]
+
+
+def result_count(sig: str) -> int:
+    """How many values a function of signature `sig` returns (one letter each after `)`)."""
+    return len(sig) - sig.index(")") - 1
 
 
 def _wasm_opt(given: str | None) -> str | None:
