@@ -140,10 +140,11 @@ def _limits(opts: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
-def _library(base: Mapping[str, Any], opts: Mapping[str, Any]) -> AoLibrary:
+def _ao_opts(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of resolutions made from the base's Lua code (its `device-sandbox`)."""
     devices = _field(base, "device-sandbox", opts)
     names = None if devices is ABSENT or devices is False else [_text(d) for d in _module_list(devices, opts)]
-    return AoLibrary(sandbox_opts(opts, names))
+    return sandbox_opts(opts, names)
 
 
 def live_vm(base: Mapping[str, Any]) -> LuaVM | None:
@@ -171,7 +172,7 @@ def initialize_vm(base: Mapping[str, Any], opts: Mapping[str, Any]) -> LuaVM:
     if found is ABSENT:
         raise BadMessage("no-modules-found")
     modules = [_module(entry, i, opts) for i, entry in enumerate(_module_list(found, opts), 1)]
-    library = _library(base, opts)
+    library = AoLibrary(_ao_opts(base, opts))
     vm = LuaVM(library, **_limits(opts))
     for name, source in modules:
         vm.load_module(name, source)
@@ -221,7 +222,7 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
     else:
         args = list(params) if isinstance(params, list) else [params]
     if isinstance(vm.library, AoLibrary):  # resolutions from Lua use this request's options
-        vm.library.opts = _library(base, opts).opts
+        vm.library.opts = _ao_opts(base, opts)
     outcome = vm.call(name, [_loaded(a, opts) for a in args], now=_now(req))
     if isinstance(outcome, Failure):
         return _error(outcome)
@@ -289,7 +290,7 @@ class LuaDevice(Device):
         if not isinstance(body, bytes):
             return Result("error", b"no_lua_state_snapshot_found")
         try:
-            vm = LuaVM.restore(body, _library(base, opts), **_limits(opts))
+            vm = LuaVM.restore(body, AoLibrary(_ao_opts(base, opts)), **_limits(opts))
         except SnapshotError as exc:
             return Result("error", exc.message.encode())
         return Result("ok", with_vm(base, vm))

@@ -181,9 +181,6 @@ class LuaVM:
 
     # --- calling ------------------------------------------------------------------------------
 
-    def has_function(self, name: str) -> bool:
-        return bool(lua53.lua_type(self._api.lookup(name.encode("utf-8", "surrogateescape"))) == "function")
-
     def functions(self) -> list[str]:
         """The names of the VM's global functions, sorted."""
         names = self._api.functions()
@@ -206,9 +203,6 @@ class LuaVM:
             return Outcome(tuple(self.from_lua(v) for v in rest))
         except ValueError as exc:
             return Failure(f"the Lua function's result has no message form: {exc}".encode())
-
-    def memory_used(self) -> int:
-        return int(self._runtime.get_memory_used())
 
     def _run(self, fn: Any, *args: Any, now: int = 0) -> list[Any]:
         try:
