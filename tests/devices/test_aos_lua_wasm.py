@@ -11,11 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, signed, start, stop
+from aonode_process import Node, post, send_message, signed, start, stop
 from wasm_c import build
 
 from aonode.codecs import message_id
@@ -82,16 +81,9 @@ def spawn(client: httpx.Client, owner: Wallet, image_id: str) -> str:
     return message_id(process, committers="all")
 
 
-def send(client: httpx.Client, pid: str, sender: Wallet, **keys: Any) -> int:
-    message = signed({"target": pid, "type": "Message", **keys}, sender)
-    response = post(client, {"path": f"/{pid}/schedule", "method": "POST", "body": message})
-    assert response.status_code == 200, response.text
-    return int(response.headers["slot"])
-
-
 def evaluate(client: httpx.Client, pid: str, sender: Wallet, code: str) -> str:
     """Schedule an Eval; what the process answered (`results/data`: Output.data or the Error)."""
-    send(client, pid, sender, action="Eval", data=code)
+    send_message(client, pid, sender, action="Eval", data=code)
     response = client.get(f"/{pid}/now/results/data")
     assert response.status_code == 200, response.text
     return response.text
@@ -117,7 +109,8 @@ def test_eval_state_carries_across_messages_and_a_restart(tmp_path: Path, owner:
             assert evaluate(client, pid, owner, "print('hello from Lua') return 'printed'") == "printed"
             assert client.get(f"/{pid}/now/vfs/dev/stdout").text == "hello from Lua\n"
 
-            send(client, pid, Wallet.generate(), action="Eval", data="Counter = 0")  # not the owner: to the Inbox
+            # Not the owner: to the Inbox.
+            send_message(client, pid, Wallet.generate(), action="Eval", data="Counter = 0")
             assert client.get(f"/{pid}/now/results/data").text == "New Message"
             assert client.get(f"/{pid}/slot/current").text == "8"
             assert evaluate(client, pid, owner, "InstanceCalls()") == "10"  # slots 0-9 on one live instance
@@ -150,11 +143,11 @@ def test_limits_are_errors(node: Node, owner: Wallet, image: bytes) -> None:
         deep = evaluate(client, pid, owner, "local function f() return 1 + f() end return f()")
         assert deep.endswith(("stack overflow", "not enough memory")), deep
         assert evaluate(client, pid, owner, "Kept") == "yes"
-        last = send(client, pid, owner, action="Eval", data="Kept = 'still' return Kept")
+        last = send_message(client, pid, owner, action="Eval", data="Kept = 'still' return Kept")
 
         # An endless loop runs out of fuel: the WASM call traps, the slot fails (as in the
         # reference, json-iface@1.0 reports a WASM execution error); the node serves on.
-        send(client, pid, owner, action="Eval", data="while true do end")
+        send_message(client, pid, owner, action="Eval", data="while true do end")
         stuck = client.get(f"/{pid}/now/results/data")
         assert stuck.status_code == 500 and "WASM execution error." in stuck.text, stuck.text[:500]
         assert client.get(f"/{pid}/compute/results/data", params={"slot": last}).text == "still"

@@ -128,6 +128,14 @@ def post(client: Any, msg: Mapping[str, Any], *, path: str | None = None,
     return response
 
 
+def send_message(client: Any, pid: str, sender: Wallet, **keys: Any) -> int:
+    """Schedule a message signed by `sender` on process `pid`; its slot."""
+    message = signed({"target": pid, "type": "Message", **keys}, sender)
+    response = post(client, {"path": f"/{pid}/schedule", "method": "POST", "body": message})
+    assert response.status_code == 200, response.text
+    return int(response.headers["slot"])
+
+
 def response_message(response: httpx.Response) -> dict[str, Any]:
     """The message a response carries (headers and body decoded as httpsig@1.0)."""
     wire = {k.lower(): v.encode("latin-1") for k, v in response.headers.items() if k.lower() not in TRANSPORT}

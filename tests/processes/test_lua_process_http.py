@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, signed, start, stop
+from aonode_process import Node, send_message, signed, start, stop
 from process_http import schedule
 
 from aonode.codecs import message_id
@@ -59,15 +59,8 @@ def spawn(client: httpx.Client, node: Node, owner: Wallet, **extra: Any) -> str:
     return message_id(process, committers="all")
 
 
-def send(client: httpx.Client, pid: str, owner: Wallet, **keys: Any) -> int:
-    message = signed({"target": pid, "type": "Message", **keys}, owner)
-    response = post(client, {"path": f"/{pid}/schedule", "method": "POST", "body": message})
-    assert response.status_code == 200, response.text
-    return int(response.headers["slot"])
-
-
 def evaluate(client: httpx.Client, pid: str, owner: Wallet, code: str) -> httpx.Response:
-    send(client, pid, owner, action="Eval", data=code)
+    send_message(client, pid, owner, action="Eval", data=code)
     return client.get(f"/{pid}/now/results/output/data")
 
 
@@ -80,7 +73,7 @@ def test_eval_state_carries_from_message_to_message_and_across_a_restart(tmp_pat
             define = "local n = 40\nfunction Next() n = n + 1 return n end\nreturn 'defined'"
             assert evaluate(client, pid, owner, define).text == "defined"
             assert evaluate(client, pid, owner, "Next()").text == "41"
-            send(client, pid, owner, action="Ping", data="hello")
+            send_message(client, pid, owner, action="Ping", data="hello")
             assert client.get(f"/{pid}/now/results/output/data").text == "New Message"
             assert client.get(f"/{pid}/slot/current").text == "4"
     finally:
