@@ -157,6 +157,8 @@ def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str 
         WasmError: the bytes are not a module wasmtime accepts (after any translation).
         Unsupported: the module needs a translation and no `wasm-opt` is available.
     """
+    if not wasm.startswith(b"\0asm"):  # wasmtime would read anything else as the text format
+        raise WasmError("not a WASM module: the bytes do not start with \\0asm")
     found = _cache_file(cache_dir, wasm) if cache_dir is not None else None
     if found is not None and found.exists():
         try:
