@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi
+from wasmtime._func import enter_wasm
 
 from aonode.errors import AOError, Unsupported
 
@@ -193,6 +195,9 @@ def _cause(text: str) -> str:
     return lines[-1] if lines else text
 
 
+# Functions of other value types (references, vectors) are not something a process exports.
+_RAW_FIELD = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
+
 _memchr = ctypes.CDLL(None).memchr
 _memchr.restype = ctypes.c_size_t
 _memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
@@ -200,6 +205,36 @@ _memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
 
 class _LongJump(Exception):
     """emscripten's longjmp, raised by the host through the WASM frames up to an `invoke_*`."""
+
+
+class _Export:
+    """An exported function of numbers, called through wasmtime's unchecked entry point with its
+    type resolved once: `wasmtime.Func.__call__` looks the type up and converts every value on
+    each call, which is most of the cost of a short call (malloc, free)."""
+
+    __slots__ = ("func", "params", "results", "width")
+
+    def __init__(self, func: wasmtime.Func, functype: wasmtime.FuncType) -> None:
+        self.func = func
+        self.params = [_RAW_FIELD[str(kind)] for kind in functype.params]
+        self.results = [_RAW_FIELD[str(kind)] for kind in functype.results]
+        self.width = max(len(self.params), len(self.results), 1)
+
+    def call(self, store: wasmtime.Store, args: Sequence[int | float]) -> list[Any]:
+        """The results; raises wasmtime.Trap or WasmtimeError as `Func.__call__` does, and
+        re-raises what a host import raised (a `_LongJump`)."""
+        slots = (_ffi.wasmtime_val_raw_t * self.width)()
+        for slot, field, value in zip(slots, self.params, args):
+            try:
+                setattr(slot, field, value)
+            except TypeError:
+                raise WasmError(f"{value!r} is not a WASM {field}") from None
+        with enter_wasm(store) as trap:
+            error = _ffi.wasmtime_func_call_unchecked(store._context(), ctypes.byref(self.func._func), slots,
+                                                      self.width, trap)
+            if error:
+                raise wasmtime.WasmtimeError._from_ptr(error)
+        return [getattr(slot, field) for slot, field in zip(slots, self.results)]
 
 
 class WasmInstance:
@@ -219,6 +254,8 @@ class WasmInstance:
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             raise WasmError(f"the module cannot be instantiated: {str(exc).splitlines()[0]}") from None
         self._exports = self._instance.exports(self._store)
+        self._callables: dict[str, _Export] = {}
+        self._memory_extern: wasmtime.Memory | None = None
         self._memory = next((e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)), None)
         initialize = self._export_func("_initialize")
         if initialize is not None:  # a WASI reactor's constructors
@@ -297,19 +334,31 @@ class WasmInstance:
     def has_export(self, name: str) -> bool:
         return self._export_func(name) is not None
 
+    def _callable(self, name: str) -> _Export:
+        export = self._callables.get(name)
+        if export is None:
+            fn = self._export_func(name)
+            if fn is None:
+                raise WasmError(f"the module exports no function {name!r}")
+            functype = fn.type(self._store)
+            if any(str(kind) not in _RAW_FIELD for kind in [*functype.params, *functype.results]):
+                raise WasmError(f"{name} takes or returns values other than numbers: {signature(functype)}")
+            export = self._callables[name] = _Export(fn, functype)
+        return export
+
     def call(self, name: str, *args: int | float) -> list[Any]:
         """Call exported function `name`; its results as a list.
 
         Raises:
-            WasmError: no such exported function.
+            WasmError: no such exported function, or not its number of arguments.
             WasmTrap: the call trapped (fuel, memory, unreachable, an uncaught exception).
         """
-        fn = self._export_func(name)
-        if fn is None:
-            raise WasmError(f"the module exports no function {name!r}")
+        export = self._callable(name)
+        if len(args) != len(export.params):
+            raise WasmError(f"{name} takes {len(export.params)} arguments, {len(args)} given")
         self._store.set_fuel(self.fuel)
         try:
-            result = fn(self._store, *args)
+            return export.call(self._store, args)
         except wasmtime.Trap as exc:
             message = _cause(str(exc))
             if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
@@ -319,46 +368,51 @@ class WasmInstance:
             raise WasmTrap(f"WASM trap in {name}: a longjmp with no matching setjmp") from None
         except wasmtime.WasmtimeError as exc:
             raise WasmTrap(f"WASM error in {name}: {_cause(str(exc))}") from None
-        if result is None:
-            return []
-        return list(result) if isinstance(result, (tuple, list)) else [result]
 
     # --- memory ---------------------------------------------------------------------------------
 
     @property
     def memory(self) -> wasmtime.Memory:
-        found = self._exports.get(self._memory.name) if self._memory is not None else None
-        if not isinstance(found, wasmtime.Memory):
-            raise WasmError("the module exports no memory")
-        return found
+        if self._memory_extern is None:
+            found = self._exports.get(self._memory.name) if self._memory is not None else None
+            if not isinstance(found, wasmtime.Memory):
+                raise WasmError("the module exports no memory")
+            self._memory_extern = found
+        return self._memory_extern
 
     def memory_size(self) -> int:
         return int(self.memory.data_len(self._store))
 
-    def read(self, offset: int, length: int) -> bytes:
+    def _address(self, offset: int, length: int, what: str) -> int:
+        """Where `length` bytes at `offset` of linear memory are in this process. Read and write
+        copy with ctypes: wasmtime-py's `Memory.read`/`write` check and slice per byte range in
+        Python. The address is good until the memory next grows (any call may grow it)."""
         if offset < 0 or length < 0 or offset + length > self.memory_size():
-            raise WasmTrap("Read request out of bounds")
-        return bytes(self.memory.read(self._store, offset, offset + length))
+            raise WasmTrap(f"{what} request out of bounds")
+        return ctypes.addressof(self.memory.data_ptr(self._store).contents) + offset
+
+    def read(self, offset: int, length: int) -> bytes:
+        return ctypes.string_at(self._address(offset, length, "Read"), length)
 
     def write(self, offset: int, data: bytes) -> None:
-        if offset < 0 or offset + len(data) > self.memory_size():
-            raise WasmTrap("Write request out of bounds")
-        self.memory.write(self._store, data, offset)
+        ctypes.memmove(self._address(offset, len(data), "Write"), data, len(data))
 
     def write_string(self, data: bytes) -> int:
         """`data` and a NUL in memory the module's `malloc` gave; the pointer."""
         [pointer] = self.call("malloc", len(data) + 1)
         if not pointer:
             raise WasmTrap("malloc_failed")
-        self.write(int(pointer), data + b"\0")
+        address = self._address(int(pointer), len(data) + 1, "Write")
+        ctypes.memmove(address, data, len(data))
+        ctypes.memset(address + len(data), 0, 1)
         return int(pointer)
 
     def read_string(self, pointer: int) -> bytes:
         """The NUL-terminated bytes at `pointer`."""
         size = self.memory_size()
-        if pointer < 0 or pointer >= size:
+        if pointer >= size:
             raise WasmTrap("Read request out of bounds")
-        start = ctypes.addressof(self.memory.data_ptr(self._store).contents) + pointer
+        start = self._address(pointer, 0, "Read")
         nul = _memchr(start, 0, size - pointer)
         if not nul:
             raise WasmTrap("Read request out of bounds: no NUL before the end of memory")
@@ -366,10 +420,8 @@ class WasmInstance:
 
     def snapshot(self) -> bytes:
         """The whole linear memory (what the reference's snapshot holds)."""
-        # One copy straight from the memory (AOS memories are tens of MB; `read` goes through
-        # wasmtime-py's per-call bounds and slicing).
         size = self.memory_size()
-        return ctypes.string_at(ctypes.addressof(self.memory.data_ptr(self._store).contents), size)
+        return ctypes.string_at(self._address(0, size, "Read"), size)
 
     def restore(self, data: bytes) -> None:
         """Grow memory to `data`'s size and write it at 0 (a snapshot of this module)."""
@@ -378,4 +430,4 @@ class WasmInstance:
         if missing > 0 and not self.memory.grow(self._store, missing):
             raise WasmTrap("the snapshot is larger than this instance's memory can grow")
         data = bytes(data)
-        ctypes.memmove(ctypes.addressof(self.memory.data_ptr(self._store).contents), data, len(data))
+        ctypes.memmove(self._address(0, len(data), "Write"), data, len(data))
