@@ -37,6 +37,18 @@ def test_arithmetic_and_types() -> None:
     assert instance.call("add", 2, 3) == [5]
     assert instance.call("mul64", 1 << 40, 3) == [3 << 40]
     assert instance.call("half", 5.0) == [2.5]
+    assert instance.call("split", 1.5, -2) == [-1, 3.0]  # several results, in order
+    assert instance.call("add", 2**31 - 1, 1) == [-(2**31)]  # i32 results read as signed, like wasmtime's
+
+
+def test_calls_with_the_wrong_arguments_are_errors() -> None:
+    instance, _ = arith()
+    with pytest.raises(WasmError, match="takes 2 arguments, 1 given"):
+        instance.call("add", 1)
+    with pytest.raises(WasmError, match="is not a WASM i32"):
+        instance.call("add", 1.5, 2)
+    with pytest.raises(WasmError, match="exports no function 'nothing'"):
+        instance.call("nothing")
 
 
 def test_imports_reach_the_handler_with_their_signature() -> None:

@@ -8,6 +8,8 @@
     (i64.mul (local.get 0) (local.get 1)))
   (func (export "half") (param f64) (result f64)
     (f64.div (local.get 0) (f64.const 2)))
+  (func (export "split") (param f32 i64) (result i64 f32)
+    (i64.add (local.get 1) (i64.const 1)) (f32.mul (local.get 0) (f32.const 2)))
   (func (export "call_host") (param i32 i32) (result i32)
     (call $host_add (local.get 0) (local.get 1)))
   (func (export "grow") (param i32) (result i32)
