@@ -67,13 +67,17 @@ def build(tmp: Path) -> tuple[Path, bytes]:
     return native, module.read_bytes()
 
 
-def timed(run: object, rounds: int, repeat: int) -> tuple[float, int]:
-    times, result = [], 0
+def interleaved(runs: dict[str, object], rounds: int, repeat: int) -> dict[str, tuple[float, int]]:
+    """name -> (median seconds, result) of `repeat` timed runs each, the runs taking turns so that
+    a slow spell of a shared machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, int] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = run(rounds)  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for name, run in runs.items():
+            start = time.perf_counter()
+            results[name] = run(rounds)  # type: ignore[operator]
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in runs}
 
 
 def main() -> None:
@@ -110,12 +114,14 @@ def main() -> None:
         def unmetered(rounds: int) -> int:
             return int(plain(store, rounds)) & (2**64 - 1)  # type: ignore[operator]
 
-        native_s, expected = timed(lib.kernel, args.rounds, args.repeat)
-        metered_s, got = timed(metered, args.rounds, args.repeat)
-        unmetered_s, got_plain = timed(unmetered, args.rounds, args.repeat)
+        for run in (lib.kernel, metered, unmetered):
+            run(1)  # untimed: code and memory warm
+        timed = interleaved({"native": lib.kernel, "metered": metered, "unmetered": unmetered}, args.rounds,
+                            args.repeat)
+        (native_s, expected), (metered_s, got), (unmetered_s, got_plain) = timed.values()
     if not expected == got == got_plain:
         sys.exit(f"results differ: native {expected}, aonode {got}, unmetered {got_plain}")
-    print(f"C kernel ({args.rounds} sieve rounds of 2M), median of {args.repeat} runs")
+    print(f"C kernel ({args.rounds} sieve rounds of 2M), median of {args.repeat} interleaved runs")
     print(f"  native (gcc -O2)                      {native_s * 1000:9.1f} ms")
     print(f"  WASM under aonode (fuel metered)      {metered_s * 1000:9.1f} ms   ratio {native_s / metered_s:.2f}")
     print(f"  WASM, wasmtime without metering       {unmetered_s * 1000:9.1f} ms   ratio {native_s / unmetered_s:.2f}")
