@@ -35,7 +35,7 @@ from typing import Any
 
 import wasmtime
 from wasmtime import _ffi
-from wasmtime._func import enter_wasm
+from wasmtime._func import maybe_raise_last_exn
 
 from aonode.errors import AOError, Unsupported
 
@@ -212,10 +212,11 @@ class _Export:
     type resolved once: `wasmtime.Func.__call__` looks the type up and converts every value on
     each call, which is most of the cost of a short call (malloc, free)."""
 
-    __slots__ = ("func", "params", "results", "width")
+    __slots__ = ("func", "params", "ref", "results", "width")
 
     def __init__(self, func: wasmtime.Func, functype: wasmtime.FuncType) -> None:
         self.func = func
+        self.ref = ctypes.byref(func._func)
         self.params = [_RAW_FIELD[str(kind)] for kind in functype.params]
         self.results = [_RAW_FIELD[str(kind)] for kind in functype.results]
         self.width = max(len(self.params), len(self.results), 1)
@@ -229,11 +230,15 @@ class _Export:
                 setattr(slot, field, value)
             except TypeError:
                 raise WasmError(f"{value!r} is not a WASM {field}") from None
-        with enter_wasm(store) as trap:
-            error = _ffi.wasmtime_func_call_unchecked(store._context(), ctypes.byref(self.func._func), slots,
-                                                      self.width, trap)
-            if error:
-                raise wasmtime.WasmtimeError._from_ptr(error)
+        trap = ctypes.POINTER(_ffi.wasm_trap_t)()
+        error = _ffi.wasmtime_func_call_unchecked(store._context(), self.ref, slots, self.width, ctypes.byref(trap))
+        if trap:
+            raised = wasmtime.Trap._from_ptr(trap)
+            maybe_raise_last_exn()  # what a host import raised, if that is what trapped
+            raise raised
+        if error:
+            maybe_raise_last_exn()
+            raise wasmtime.WasmtimeError._from_ptr(error)
         return [getattr(slot, field) for slot, field in zip(slots, self.results)]
 
 
