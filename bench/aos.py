@@ -29,7 +29,12 @@ median round of each host is kept (the machine may be shared).
              one `now` computing them all, slot by slot (timed)
 
 Printed for each workload: V8 msgs/s, aonode host-level msgs/s and the ratio aonode/V8 (goal:
-at least 1.0), process@1.0 slots/s. The three must answer the same.
+at least 1.0), process@1.0 slots/s, and the mean time inside `handle` (the WASM code alone: the rest of a
+message is the host's copies, calls and JSON parsing) on V8, on aonode's host, and on a plain
+wasmtime engine without fuel metering (the same module: what aonode's deterministic instruction
+budget costs). The three must
+answer the same. Also printed: the first load of the module (translation and compilation)
+against a load from the compiled-module cache.
 
     .venv/bin/python -P bench/aos.py [--messages N] [--warmup N] [--rounds N] [--slots N]
 """
@@ -37,6 +42,7 @@ at least 1.0), process@1.0 slots/s. The three must answer the same.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import shutil
@@ -45,16 +51,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import wasmtime
 
 from aonode.codecs import commit, message_id
 from aonode.core import get, resolve
 from aonode.crypto import Wallet
 from aonode.devices import _legacy_message as legacy
-from aonode.runtime.wasm import WasmInstance, compile_module
+from aonode.runtime.wasm import WasmInstance, compile_module, signature
 from aonode.store import LMDBStore, MessageCache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,8 +165,9 @@ class WasiStubs:
 
 
 def aonode_host(exnref: Path, cache_dir: Path, msg: bytes, env: bytes, count: int, warmup: int
-                ) -> tuple[float, dict[str, Any]]:
-    """Messages/s of `count` messages on one WasmInstance (after `warmup`), and the last response."""
+                ) -> tuple[float, float, dict[str, Any]]:
+    """Messages/s of `count` messages on one WasmInstance (after `warmup`), the mean µs inside
+    `handle`, and the last response."""
     stubs = WasiStubs()
     module = compile_module(exnref.read_bytes(), cache_dir)
     # WasmInstance calls _initialize in its constructor: the stubs need the instance before that.
@@ -166,10 +175,15 @@ def aonode_host(exnref: Path, cache_dir: Path, msg: bytes, env: bytes, count: in
     stubs.instance = instance
     instance.__init__(module, stubs)  # type: ignore[misc]
 
+    inside = 0.0
+
     def one() -> dict[str, Any]:
+        nonlocal inside
         msg_ptr = instance.write_string(msg)
         env_ptr = instance.write_string(env)
+        entered = time.perf_counter()
         [pointer] = instance.call("handle", msg_ptr, env_ptr)
+        inside += time.perf_counter() - entered
         answer = json.loads(instance.read_string(int(pointer)))
         if answer.get("ok") is not True:
             raise SystemExit(f"handle answered {answer!r}")
@@ -178,17 +192,81 @@ def aonode_host(exnref: Path, cache_dir: Path, msg: bytes, env: bytes, count: in
     answer: dict[str, Any] = {}
     for _ in range(warmup):
         answer = one()
+    inside = 0.0
     started = time.perf_counter()
     for _ in range(count):
         answer = one()
-    return count / (time.perf_counter() - started), answer["response"]
+    return count / (time.perf_counter() - started), inside / count * 1e6, answer["response"]
+
+
+def unmetered_handle(exnref: Path, msg: bytes, env: bytes, count: int, warmup: int) -> tuple[float, float, None]:
+    """(0, the mean µs inside `handle`, None) on a plain wasmtime engine without fuel metering:
+    what the metering costs. This host's other work goes through wasmtime-py's slow path, so only
+    the time inside `handle` is comparable."""
+    config = wasmtime.Config()
+    config.wasm_memory64 = True
+    config.wasm_exceptions = True
+    config.cranelift_opt_level = "speed"
+    engine = wasmtime.Engine(config)
+    store = wasmtime.Store(engine)
+    module = wasmtime.Module(engine, exnref.read_bytes())
+    stubs = WasiStubs()
+    plain = _PlainMemory(store)
+    stubs.instance = plain  # type: ignore[assignment]
+    imports = []
+    for imp in module.imports:
+        kind = imp.type
+        assert isinstance(kind, wasmtime.FuncType)
+        sig = signature(kind)
+
+        def call(*args: Any, _module: str = imp.module, _field: str = imp.name or "", _sig: str = sig) -> Any:
+            results = stubs(_module, _field, list(args), _sig)
+            return results[0] if results else None
+
+        imports.append(wasmtime.Func(store, kind, call))
+    exports = wasmtime.Instance(store, module, imports).exports(store)
+    plain.memory = exports["memory"]  # type: ignore[assignment]
+    malloc, handle = exports["malloc"], exports["handle"]
+    if "_initialize" in exports:
+        exports["_initialize"](store)  # type: ignore[operator]
+
+    def write(data: bytes) -> int:
+        pointer = malloc(store, len(data) + 1)  # type: ignore[operator]
+        plain.write(pointer, data + b"\0")
+        return int(pointer)
+
+    inside = 0.0
+    for i in range(warmup + count):
+        if i == warmup:
+            inside = 0.0
+        msg_ptr, env_ptr = write(msg), write(env)
+        entered = time.perf_counter()
+        handle(store, msg_ptr, env_ptr)  # type: ignore[operator]
+        inside += time.perf_counter() - entered
+    return 0.0, inside / count * 1e6, None
+
+
+class _PlainMemory:
+    """The read/write a WasiStubs needs, on a plain wasmtime instance's memory."""
+
+    def __init__(self, store: wasmtime.Store) -> None:
+        self.store = store
+        self.memory: wasmtime.Memory | None = None
+
+    def read(self, offset: int, length: int) -> bytes:
+        assert self.memory is not None
+        return bytes(self.memory.read(self.store, offset, offset + length))
+
+    def write(self, offset: int, data: bytes) -> None:
+        assert self.memory is not None
+        self.memory.write(self.store, data, offset)
 
 
 # --- V8 ----------------------------------------------------------------------------------------
 
 
 def v8_host(node: str, legacy_module: Path, msg: bytes, env: bytes, count: int, warmup: int
-            ) -> tuple[float, dict[str, Any]]:
+            ) -> tuple[float, float, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="aonode-bench-aos-") as directory:
         msg_file, env_file = Path(directory) / "msg.json", Path(directory) / "env.json"
         msg_file.write_bytes(msg)
@@ -198,7 +276,7 @@ def v8_host(node: str, legacy_module: Path, msg: bytes, env: bytes, count: int, 
     if done.returncode != 0:
         raise SystemExit(f"the Node host failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(report["per_s"]), report["last"]
+    return float(report["per_s"]), float(report["handle_us"]), report["last"]
 
 
 # --- aonode, process@1.0 ---------------------------------------------------------------------
@@ -262,9 +340,9 @@ def compile_and_load(legacy_image: bytes, wasm_opt: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2000, help="timed messages per workload and host")
+    parser.add_argument("--messages", type=int, default=1000, help="timed messages per workload and host")
     parser.add_argument("--warmup", type=int, default=200, help="untimed messages before them")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per host and workload (median kept)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per host and workload (median kept)")
     parser.add_argument("--slots", type=int, default=100, help="slots computed by one `now` per workload")
     args = parser.parse_args()
     node = shutil.which("node")
@@ -284,32 +362,44 @@ def main() -> None:
     owner, stranger, scheduler = Wallet.generate(), Wallet.generate(), Wallet.generate()
     json_image_id = "I" * 43
     json_process = process_message(owner, scheduler, json_image_id)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for name, (sender, keys) in workloads(owner, stranger).items():
         msg, env = legacy_json(json_process, json_image_id, sender, keys)
         print(f"{name}: {len(msg)} + {len(env)} bytes of JSON a message; {args.rounds} rounds", file=sys.stderr)
-        v8_rates, host_rates = [], []
-        for _ in range(args.rounds):
-            v8_per_s, v8_last = v8_host(node, legacy_module, msg, env, args.messages, args.warmup)
-            check(name, "V8", v8_last["Output"]["data"], len(v8_last["Messages"]))
-            host_per_s, host_last = aonode_host(exnref, cache_dir, msg, env, args.messages, args.warmup)
-            check(name, "aonode", host_last["Output"]["data"], len(host_last["Messages"]))
-            if host_last != v8_last:
-                raise SystemExit(f"{name}: the hosts answered differently: {host_last!r} / {v8_last!r}")
-            v8_rates.append(v8_per_s)
-            host_rates.append(host_per_s)
+        rates: dict[str, list[float]] = {"V8": [], "aonode": []}
+        inside: dict[str, list[float]] = {"V8": [], "aonode": [], "no fuel": []}
+        for round_ in range(args.rounds):
+            # The three hosts in turn, starting with a different one each round, so that a slow
+            # spell of a shared machine does not fall on one host only.
+            hosts: list[tuple[str, Callable[..., tuple[float, float, Any]]]] = [
+                ("V8", functools.partial(v8_host, node, legacy_module)),
+                ("aonode", functools.partial(aonode_host, exnref, cache_dir)),
+                ("no fuel", functools.partial(unmetered_handle, exnref)),
+            ]
+            answers: dict[str, Any] = {}
+            for host, run in hosts[round_ % 3:] + hosts[:round_ % 3]:
+                per_s, inside_us, last = run(msg, env, args.messages, args.warmup)
+                inside[host].append(inside_us)
+                if last is not None:
+                    check(name, host, last["Output"]["data"], len(last["Messages"]))
+                    rates[host].append(per_s)
+                    answers[host] = last
+            if answers["aonode"] != answers["V8"]:
+                raise SystemExit(f"{name}: the hosts answered differently: {answers['aonode']!r} / {answers['V8']!r}")
         print(f"{name}: process@1.0, scheduling {args.slots} messages", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="aonode-bench-aos-") as directory:
             slots_per_s, data, sent = process_rate(directory, image, cache_dir, owner, sender, keys, args.slots)
         check(name, "process@1.0", data, sent)
-        rows.append((name, statistics.median(v8_rates), statistics.median(host_rates), slots_per_s))
+        rows.append((name, statistics.median(rates["V8"]), statistics.median(rates["aonode"]), slots_per_s,
+                     *(statistics.median(inside[host]) for host in ("V8", "aonode", "no fuel"))))
 
     print(f"AOS-style Lua process (wasm32-wasi): {args.messages} messages per host after {args.warmup} untimed, "
           f"median of {args.rounds} rounds; process@1.0: one `now` over {args.slots} slots, LMDB store")
     print(f"  {'workload':<10}{f'V8 ({version}) msgs/s':>24}{'aonode host msgs/s':>20}{'ratio':>8}"
-          f"{'process@1.0 slots/s':>22}")
-    for name, v8_per_s, host_per_s, slots_per_s in rows:
-        print(f"  {name:<10}{v8_per_s:>24.0f}{host_per_s:>20.0f}{host_per_s / v8_per_s:>8.3f}{slots_per_s:>22.1f}")
+          f"{'process@1.0 slots/s':>22}{'in handle µs: V8 / aonode / no fuel':>38}")
+    for name, v8_per_s, host_per_s, slots_per_s, v8_us, host_us, plain_us in rows:
+        print(f"  {name:<10}{v8_per_s:>24.0f}{host_per_s:>20.0f}{host_per_s / v8_per_s:>8.3f}{slots_per_s:>22.1f}"
+              f"{f'{v8_us:.0f} / {host_us:.0f} / {plain_us:.0f}':>38}")
     print(f"  module ({len(legacy_module.read_bytes()) // 1024} KiB): first load (exnref translation + compile) "
           f"{compile_s:.2f} s, load from the compiled-module cache {load_s * 1000:.1f} ms "
           f"({compile_s / load_s:.0f}x faster)")

@@ -10,8 +10,8 @@
 // says it wrote it all), clock_time_get answers errno 1, fd_prestat_get EBADF, environ/args
 // sizes zero, proc_exit throws; any other import returns 0.
 //
-// Prints one line of JSON: {"messages", "seconds", "per_s", "last"} (`last`: the last answer's
-// `response`).
+// Prints one line of JSON: {"messages", "seconds", "per_s", "handle_us", "last"} (`handle_us`: the
+// mean time inside `handle` of the timed messages; `last`: the last answer's `response`).
 import { readFileSync } from "node:fs";
 
 const [modulePath, msgPath, envPath, countText, warmupText = "0"] = process.argv.slice(2);
@@ -83,17 +83,24 @@ function readString(pointer) {
   return decoder.decode(mem.subarray(pointer, end));
 }
 
+let handleNs = 0n; // time inside `handle` alone
+
 function one() {
   const msgPtr = writeString(msg);
   const envPtr = writeString(env);
-  const answer = JSON.parse(readString(handle(msgPtr, envPtr)));
+  const entered = process.hrtime.bigint();
+  const pointer = handle(msgPtr, envPtr);
+  handleNs += process.hrtime.bigint() - entered;
+  const answer = JSON.parse(readString(pointer));
   if (answer.ok !== true) throw new Error(`handle answered ${JSON.stringify(answer)}`);
   return answer;
 }
 
 let last = null;
 for (let i = 0; i < warmup; i++) last = one();
+handleNs = 0n;
 const started = process.hrtime.bigint();
 for (let i = 0; i < count; i++) last = one();
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-console.log(JSON.stringify({ messages: count, seconds, per_s: count / seconds, last: last.response }));
+const handleUs = Number(handleNs) / 1000 / count;
+console.log(JSON.stringify({ messages: count, seconds, per_s: count / seconds, handle_us: handleUs, last: last.response }));
