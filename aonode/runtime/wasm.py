@@ -215,6 +215,8 @@ class _Export:
     __slots__ = ("func", "params", "ref", "results", "width")
 
     def __init__(self, func: wasmtime.Func, functype: wasmtime.FuncType) -> None:
+        if any(str(kind) not in _RAW_FIELD for kind in [*functype.params, *functype.results]):
+            raise WasmError(f"a function of {signature(functype)} takes or returns values other than numbers")
         self.func = func
         self.ref = ctypes.byref(func._func)
         self.params = [_RAW_FIELD[str(kind)] for kind in functype.params]
@@ -225,7 +227,7 @@ class _Export:
         """The results; raises wasmtime.Trap or WasmtimeError as `Func.__call__` does, and
         re-raises what a host import raised (a `_LongJump`)."""
         slots = (_ffi.wasmtime_val_raw_t * self.width)()
-        for slot, field, value in zip(slots, self.params, args):
+        for slot, field, value in zip(slots, self.params, args, strict=False):  # args counted by the caller
             try:
                 setattr(slot, field, value)
             except TypeError:
@@ -239,7 +241,7 @@ class _Export:
         if error:
             maybe_raise_last_exn()
             raise wasmtime.WasmtimeError._from_ptr(error)
-        return [getattr(slot, field) for slot, field in zip(slots, self.results)]
+        return [getattr(slot, field) for slot, field in zip(slots, self.results, strict=False)]
 
 
 class WasmInstance:
@@ -260,6 +262,7 @@ class WasmInstance:
             raise WasmError(f"the module cannot be instantiated: {str(exc).splitlines()[0]}") from None
         self._exports = self._instance.exports(self._store)
         self._callables: dict[str, _Export] = {}
+        self._entries: dict[bytes, _Export] = {}
         self._memory_extern: wasmtime.Memory | None = None
         self._memory = next((e for e in module.exports if isinstance(e.type, wasmtime.MemoryType)), None)
         initialize = self._export_func("_initialize")
@@ -314,21 +317,38 @@ class WasmInstance:
         target = table.get(self._store, int(args[0]))
         if not isinstance(target, wasmtime.Func):
             raise WasmTrap(f"invoke_*: no function at table index {args[0]}")
-        save = self._export_func("stackSave") or self._export_func("emscripten_stack_get_current")
-        restore = self._export_func("stackRestore") or self._export_func("_emscripten_stack_restore")
-        sp = save(self._store) if save is not None else None
+        save = self._stack_function("stackSave", "emscripten_stack_get_current")
+        restore = self._stack_function("stackRestore", "_emscripten_stack_restore")
+        saved = save.call(self._store, ()) if save is not None else None
         try:
-            return target(self._store, *args[1:])
+            results = self._entry(target).call(self._store, args[1:])
         except (_LongJump, wasmtime.Trap) as exc:
             if isinstance(exc, wasmtime.Trap) and "exception" not in str(exc).lower():
                 raise
-            if restore is not None and sp is not None:
-                restore(self._store, sp)
+            if restore is not None and saved is not None:
+                restore.call(self._store, saved)
             threw = self._export_func("setThrew")
             if threw is None:
                 raise WasmTrap("invoke_*: the module longjmp'd but exports no setThrew") from None
             threw(self._store, 1, 0)
             return None if not kind.results else 0
+        return None if not results else results[0] if len(results) == 1 else tuple(results)
+
+    def _stack_function(self, *names: str) -> _Export | None:
+        """The first of `names` the module exports, callable the fast way."""
+        for name in names:
+            if self._export_func(name) is not None:
+                return self._callable(name)
+        return None
+
+    def _entry(self, func: wasmtime.Func) -> _Export:
+        """A table entry, callable the fast way; known by the function's identity in the store
+        (a table entry can change, its function cannot)."""
+        identity = bytes(func._func)
+        export = self._entries.get(identity)
+        if export is None:
+            export = self._entries[identity] = _Export(func, func.type(self._store))
+        return export
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -345,10 +365,7 @@ class WasmInstance:
             fn = self._export_func(name)
             if fn is None:
                 raise WasmError(f"the module exports no function {name!r}")
-            functype = fn.type(self._store)
-            if any(str(kind) not in _RAW_FIELD for kind in [*functype.params, *functype.results]):
-                raise WasmError(f"{name} takes or returns values other than numbers: {signature(functype)}")
-            export = self._callables[name] = _Export(fn, functype)
+            export = self._callables[name] = _Export(fn, fn.type(self._store))
         return export
 
     def call(self, name: str, *args: int | float) -> list[Any]:
