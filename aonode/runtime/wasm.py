@@ -409,15 +409,21 @@ class WasmInstance:
         """Where `length` bytes at `offset` of linear memory are in this process. Read and write
         copy with ctypes: wasmtime-py's `Memory.read`/`write` check and slice per byte range in
         Python. The address is good until the memory next grows (any call may grow it)."""
-        if offset < 0 or length < 0 or offset + length > self.memory_size():
+        size = self.memory_size()
+        if offset < 0 or length < 0 or offset + length > size:
             raise WasmTrap(f"{what} request out of bounds")
+        if not size:  # no memory yet: no address either (and nothing to copy)
+            return 0
         return ctypes.addressof(self.memory.data_ptr(self._store).contents) + offset
 
     def read(self, offset: int, length: int) -> bytes:
-        return ctypes.string_at(self._address(offset, length, "Read"), length)
+        address = self._address(offset, length, "Read")
+        return ctypes.string_at(address, length) if length else b""
 
     def write(self, offset: int, data: bytes) -> None:
-        ctypes.memmove(self._address(offset, len(data), "Write"), data, len(data))
+        address = self._address(offset, len(data), "Write")
+        if data:
+            ctypes.memmove(address, data, len(data))
 
     def write_string(self, data: bytes) -> int:
         """`data` and a NUL in memory the module's `malloc` gave; the pointer."""
@@ -442,14 +448,15 @@ class WasmInstance:
 
     def snapshot(self) -> bytes:
         """The whole linear memory (what the reference's snapshot holds)."""
-        size = self.memory_size()
-        return ctypes.string_at(self._address(0, size, "Read"), size)
+        return self.read(0, self.memory_size())
 
     def restore(self, data: bytes) -> None:
         """Grow memory to `data`'s size and write it at 0 (a snapshot of this module)."""
         page = 65536
         missing = -(-(len(data) - self.memory_size()) // page)
-        if missing > 0 and not self.memory.grow(self._store, missing):
-            raise WasmTrap("the snapshot is larger than this instance's memory can grow")
-        data = bytes(data)
-        ctypes.memmove(self._address(0, len(data), "Write"), data, len(data))
+        if missing > 0:
+            try:
+                self.memory.grow(self._store, missing)
+            except wasmtime.WasmtimeError:
+                raise WasmTrap("the snapshot is larger than this instance's memory can grow") from None
+        self.write(0, bytes(data))

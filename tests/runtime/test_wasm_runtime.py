@@ -82,6 +82,19 @@ def test_snapshot_and_restore_give_the_same_memory() -> None:
     assert second.call("peek", 70_000) == [99] and second.read_string(100) == b"state"
 
 
+def test_a_memory_of_no_pages() -> None:
+    code = bytes(wasmtime.wat2wasm('(module (memory (export "memory") 0 2))'))
+    instance = WasmInstance(compile_module(code), no_imports)
+    assert instance.snapshot() == b"" and instance.read(0, 0) == b""
+    instance.restore(b"")
+    with pytest.raises(WasmTrap, match="out of bounds"):
+        instance.read(0, 1)
+    instance.restore(b"\x01" * 70000)  # grows to fit
+    assert instance.memory_size() == 2 * 65536 and instance.read(69999, 2) == b"\x01\0"
+    with pytest.raises(WasmTrap, match="larger than this instance's memory can grow"):
+        instance.restore(bytes(3 * 65536))
+
+
 def test_endless_loop_runs_out_of_fuel_and_the_instance_stays_usable() -> None:
     instance, _ = arith(fuel=1_000_000)
     with pytest.raises(WasmTrap, match="ran out of fuel"):
