@@ -162,6 +162,8 @@ _DEFAULTS: dict[str, Any] = {
     "process_snapshot_time": 60,  # Seconds between snapshots; None or "false": no time rule.
     # Results are durable before `compute` answers; the reference writes them in the background.
     "process_async_cache": False,
+    # cron@1.0 tasks running at once (each a thread; any client may start one).
+    "cron_max_tasks": 100,
     # Live process states kept in memory: an AOS WASM state holds its memory (tens of MB), so a
     # few dozen busy processes, not thousands.
     "process_live_states": 64,

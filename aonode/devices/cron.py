@@ -14,8 +14,9 @@ and the timer goes on. Interval units, by prefix and in any case: `millisecond`,
 `minute`, `hour`, `day` (`500-milliseconds`, `2-Minutes`, `1-day`).
 
 Tasks are threads in a per-node `TaskRegistry`, stopped when the node shuts down
-(`NodeMessage.close`). A task leaves the registry when it ends, so a finished `once` task is
-"Task not found." to `stop`, as with the reference's `hb_name`.
+(`NodeMessage.close`), at most `cron_max_tasks` of them (anyone may start one: without a bound,
+requests could start threads until the node fails). A task leaves the registry when it ends,
+so a finished `once` task is "Task not found." to `stop`, as with the reference's `hb_name`.
 
 Differences from the reference (docs/conformance.md, `dev_cron`):
 
@@ -24,6 +25,7 @@ Differences from the reference (docs/conformance.md, `dev_cron`):
 * Starting a task whose ID is already running starts nothing and answers the same ID
   (the reference starts a second worker that nothing can stop).
 * Node shutdown stops the tasks; the reference's workers outlive the HTTP listener.
+* At most `cron_max_tasks` tasks run at once (503 beyond); the reference has no bound.
 * Interval errors are 400s with the messages the reference means to give (its own checks
   throw terms its `catch` does not match, so it crashes).
 """
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aonode.codecs import message_id
+from aonode.core import options
 from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.terms import Result
@@ -118,6 +121,10 @@ class Task:
         return self.thread is not None and self.thread.is_alive()
 
 
+class TooManyTasks(Exception):
+    """A node runs its `cron_max_tasks` tasks already."""
+
+
 class TaskRegistry:
     """The running tasks of one node, by task ID."""
 
@@ -139,12 +146,13 @@ class TaskRegistry:
         with self._lock:
             return list(self._tasks)
 
-    def start(self, task: Task, body: Callable[[Task], None]) -> Task:
+    def start(self, task: Task, body: Callable[[Task], None], limit: int | None = None) -> Task:
         """Register `task` and run `body(task)` on a daemon thread. When a live task already
         has that ID, nothing starts and that task is returned.
 
         Raises:
             RuntimeError: the node has shut down.
+            TooManyTasks: `limit` tasks are running already.
         """
         with self._lock:
             if self._closed:
@@ -152,6 +160,8 @@ class TaskRegistry:
             found = self._tasks.get(task.id)
             if found is not None and not found.stopping.is_set():
                 return found
+            if limit is not None and len(self._tasks) >= limit:
+                raise TooManyTasks(limit)
             task.thread = threading.Thread(
                 target=self._run, args=(task, body), name=f"aonode-cron-{task.id[:8]}", daemon=True,
             )
@@ -308,10 +318,14 @@ class CronDevice(Device):
 
     @staticmethod
     def _start(task: Task, body: Callable[[Task], None], opts: Mapping[str, Any]) -> Result:
+        limit = options.get(opts, "cron_max_tasks")
         try:
-            started = task_registry(opts).start(task, body)
+            started = task_registry(opts).start(task, body, limit if isinstance(limit, int) else None)
         except RuntimeError:
             return Result("error", {"status": 503, "body": b"The node is shutting down."})
+        except TooManyTasks as exc:
+            return Result("error", {"status": 503, "body": f"This node runs {exc.args[0]} cron tasks already (its "
+                                                           f"cron_max_tasks); stop one first.".encode()})
         log.info("cron task %s: %s %s", started.id, started.kind, started.path)
         return Result("ok", started.id.encode())
 

@@ -242,6 +242,25 @@ def test_node_shutdown_stops_the_tasks(make: Any, worker: tuple[str, Worker]) ->
     assert counter.count == final
 
 
+def test_no_more_tasks_than_cron_max_tasks(make: Any, worker: tuple[str, Worker]) -> None:
+    app, node = make(cron_max_tasks=2)
+    worker_id, _ = worker
+    started = []
+    for hours in (1, 2):
+        status, task_id = node.get("/~cron@1.0/every", **{
+            "test-id": worker_id, "interval": f"{hours}-hour", "cron-path": "/~test-device@1.0/increment_counter",
+        })
+        assert status == 200
+        started.append(task_id.decode())
+    full = {"test-id": worker_id, "interval": "3-hour", "cron-path": "/~test-device@1.0/increment_counter"}
+    status, answer = node.get("/~cron@1.0/every", **full)
+    assert status == 503 and b"runs 2 cron tasks already" in answer["body"]
+    assert node.get("/~cron@1.0/every", **{**full, "interval": "1-hour"})[0] == 200  # a running task: the same ID
+    assert node.get("/~cron@1.0/stop", task=started[0])[0] == 200
+    assert node.get("/~cron@1.0/every", **full)[0] == 200  # room again
+    assert len(task_registry(app.node.current())) == 2
+
+
 def test_nodes_keep_their_own_tasks(make: Any, worker: tuple[str, Worker]) -> None:
     first, node = make()
     second, _ = make()
