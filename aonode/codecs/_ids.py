@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping
 from typing import Literal, Union
 
@@ -79,7 +80,36 @@ _MEMO: dict[tuple[object, str, str], str] = {}
 _MEMO_SIZE = 4096
 
 
+# Whole messages up to this size (serialised) get the quick fingerprint below.
+_QUICK_LIMIT = 64 * 1024
+
+
 def fingerprint(value: object) -> object:
+    """A hashable value such that two messages with equal fingerprints have equal IDs.
+
+    A plain dict of plain values (bytes, text, numbers, booleans, None, lists, tuples, dicts:
+    what decoded messages hold) is fingerprinted by the SHA-256 of its `marshal` form without its
+    top-level private keys: C speed, exact about types (`True`, `1` and `1.0` differ) and about
+    key order (so the same message built in another order is merely a second entry). Anything
+    else, or anything larger than 64 KiB serialised, gets the structural fingerprint, which
+    ignores key order and private keys at every level.
+
+    Raises:
+        TypeError: the value holds something with no wire form (a function, an object).
+    """
+    if type(value) is dict:
+        public = {k: v for k, v in value.items() if not (isinstance(k, str) and is_private(k))}
+        try:
+            dump = marshal.dumps(public, 2)  # version 2: no back-references, so no identity in it
+        except ValueError:  # an Atom, a Link, a live object: the structural form decides
+            pass
+        else:
+            if len(dump) <= _QUICK_LIMIT:
+                return ("m", sha256(dump))
+    return _structural(value)
+
+
+def _structural(value: object) -> object:
     """A hashable value equal for two messages exactly when their IDs must be equal.
 
     Scalars carry their type, since `True == 1 == 1.0` in Python but not on the wire; key
@@ -102,10 +132,10 @@ def fingerprint(value: object) -> object:
         return value
     if isinstance(value, Mapping):
         return frozenset(
-            (k, fingerprint(v)) for k, v in value.items() if not (isinstance(k, str) and is_private(k))
+            (k, _structural(v)) for k, v in value.items() if not (isinstance(k, str) and is_private(k))
         )
     if isinstance(value, (list, tuple)):
-        return ("l", tuple(fingerprint(v) for v in value))
+        return ("l", tuple(_structural(v) for v in value))
     raise TypeError(f"a {type(value).__name__} has no wire form")
 
 
