@@ -73,11 +73,17 @@ def transform(base: Any, key: Any, opts: Mapping[str, Any]) -> Any | None:
     if stack is None:
         raise BadMessage("the message has no valid device-stack")
     norm = normalize_key(key)
-    found = resolve(stack, {"path": norm}, opts)
-    if found.status != "ok":
+    if isinstance(stack, list):
+        # A list has no device of its own: message@1.0 would read it by position, as `_raw` does,
+        # without a resolution's hashpath and cache work on every step of every slot.
+        device = _raw(norm, stack, ABSENT, opts)
+    else:
+        found = resolve(stack, {"path": norm}, opts)
+        device = found.value if found.status == "ok" else ABSENT
+    if device is ABSENT:
         return None
     return _MESSAGE.set(base, {
-        "device": found.value,
+        "device": device,
         "device-key": key if not isinstance(key, int) else str(key),
         "input-prefix": _raw(["input-prefixes", norm], base, _UNDEFINED, opts),
         "output-prefix": _raw(["output-prefixes", norm], base, _UNDEFINED, opts),
