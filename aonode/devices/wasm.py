@@ -33,7 +33,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import wasmtime
 
@@ -161,6 +161,11 @@ class _Imports:
         self.prefix = prefix
         self.opts = opts
         self.state: dict[str, Any] = {}
+        self._calls: list[Any] | None = None  # this call's undefined-calls list, appended in place
+
+    def begin(self, state: dict[str, Any], opts: Mapping[str, Any]) -> None:
+        """Serve the imports of one call on `state`."""
+        self.state, self.opts, self._calls = state, opts, None
 
     def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
         wanted = result_count(sig)
@@ -182,12 +187,21 @@ class _Imports:
         return [0] * wanted
 
     def _record(self, module: str, field: str, args: list[Any], sig: str) -> None:
+        """Note the call under `results/<prefix>/undefined-calls`. The maps on the way are copied
+        (they may belong to an earlier state); the list is copied once per call, then appended
+        to, so a module calling a missing import in a loop costs time linear in the calls."""
         results = dict(self.state.get("results") or {})
         node = results
         for part in _join(self.prefix, "")[:-1]:
-            node = node.setdefault(part, {})
-        calls = list(node.get("undefined-calls") or [])
-        calls.append({"module": module.encode(), "func": field.encode(), "args": list(args), "func-sig": sig.encode()})
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[part]
+        found = node.get("undefined-calls")
+        ours = self._calls is not None and found is self._calls
+        calls: list[Any] = cast(list[Any], found) if ours else list(found or [])
+        self._calls = calls
+        calls.append({"module": module.encode(), "func": field.encode(), "args": list(args),
+                      "func-sig": sig.encode()})
         node["undefined-calls"] = calls
         self.state = {**self.state, "results": results}
 
@@ -200,7 +214,7 @@ def limits(opts: Mapping[str, Any]) -> dict[str, int]:
 def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
     prefix = output_prefix(base, None, opts)
     handler = _Imports(prefix, opts)
-    handler.state = dict(base)
+    handler.begin(dict(base), opts)
     try:
         instance = WasmInstance(compiled(image_of(base, opts), opts), handler, **limits(opts))
     except WasmError as exc:
@@ -283,7 +297,7 @@ class WasmDevice(Device):
         assert instance is not None
         handler = instance.on_import
         if isinstance(handler, _Imports):
-            handler.state, handler.opts = state, opts
+            handler.begin(state, opts)
         try:
             output = instance.call(_text(function), *args)
         except (WasmTrap, WasmError) as exc:

@@ -42,6 +42,7 @@ from aonode.errors import AOError, Unsupported
 __all__ = [
     "DEFAULT_FUEL",
     "DEFAULT_MEMORY_LIMIT",
+    "HOST_CALL_FUEL",
     "ImportHandler",
     "WasmError",
     "WasmInstance",
@@ -54,6 +55,11 @@ __all__ = [
 
 DEFAULT_FUEL = 50_000_000_000
 DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024
+# What one call from WASM to the host costs in fuel: about its time in Python (tens of µs) at
+# the rate WASM code burns fuel, so a budget bounds time spent in host calls too.
+HOST_CALL_FUEL = 100_000
+# emscripten's JavaScript memcpy for large copies, served here as a memmove.
+_MEMCPY = ("_emscripten_memcpy_js", "emscripten_memcpy_big")
 _LEGACY_EH = "legacy_exceptions feature required"
 
 ImportHandler = Callable[[str, str, list[Any], str], Sequence[Any]]
@@ -203,6 +209,18 @@ _memchr.restype = ctypes.c_size_t
 _memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
 
 
+def _typed(value: Any, letter: str, what: str) -> int | float:
+    """An import's result as the WASM type its signature letter names (`i`/`I` integers,
+    `f`/`F` floats): a handler may answer `0` for a double, not text for a number."""
+    if not isinstance(value, (int, float)):
+        raise WasmTrap(f"{what} returned {value!r} where its signature has a number ({letter})")
+    if letter in "fF":
+        return float(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise WasmTrap(f"{what} returned {value!r} where its signature has an integer ({letter})")
+    return int(value)
+
+
 class _LongJump(Exception):
     """emscripten's longjmp, raised by the host through the WASM frames up to an `invoke_*`."""
 
@@ -284,15 +302,46 @@ class WasmInstance:
             return wasmtime.Func(self._store, kind, self._throw_longjmp)
         if name == "emscripten_longjmp":
             return wasmtime.Func(self._store, kind, self._longjmp)
+        if name in _MEMCPY and sig[:5] in ("(iii)", "(III)"):
+            return wasmtime.Func(self._store, kind, lambda *args: self._memcpy(kind, *args))
+
+        letters = sig[sig.index(")") + 1:]
 
         def trampoline(*args: Any) -> Any:
-            results = list(self.on_import(imp.module, name, list(args), sig))
-            if len(results) != len(kind.results):
+            self._charge(f"{imp.module}.{name}")
+            try:
+                results = list(self.on_import(imp.module, name, list(args), sig))
+            except (AOError, _LongJump):
+                raise
+            except Exception as exc:  # a handler's bug is this call's trap, not the node's crash
+                raise WasmTrap(f"import {imp.module}.{name} failed: {type(exc).__name__}: {exc}") from exc
+            if len(results) != len(letters):
                 raise WasmTrap(f"import {imp.module}.{name} returned {len(results)} values, {sig} needs "
-                               f"{len(kind.results)}")
-            return None if not results else results[0] if len(results) == 1 else tuple(results)
+                               f"{len(letters)}")
+            typed = [_typed(value, letter, f"import {imp.module}.{name}") for value, letter in zip(results, letters,
+                                                                                                   strict=True)]
+            return None if not typed else typed[0] if len(typed) == 1 else tuple(typed)
 
         return wasmtime.Func(self._store, kind, trampoline)
+
+    def _charge(self, what: str) -> None:
+        """Take `HOST_CALL_FUEL` from the call's budget: fuel counts WASM instructions only, and a
+        module that loops on a host call (an import it lacks, a write that never completes) would
+        otherwise burn it thousands of times slower than it runs, holding the node for hours."""
+        remaining = self._store.get_fuel()
+        if remaining < HOST_CALL_FUEL:
+            self._store.set_fuel(0)
+            raise WasmTrap(f"the call ran out of fuel (its instruction budget), calling {what}")
+        self._store.set_fuel(remaining - HOST_CALL_FUEL)
+
+    def _memcpy(self, kind: wasmtime.FuncType, dest: int, src: int, count: int) -> int | None:
+        """emscripten's `_emscripten_memcpy_js` (and the older `emscripten_memcpy_big`): a
+        memmove inside linear memory, which emscripten's JavaScript runtime provides."""
+        self._charge("memcpy")
+        if count:
+            target = self._address(dest, count, "Write")
+            ctypes.memmove(target, self._address(src, count, "Read"), count)
+        return dest if kind.results else None
 
     @staticmethod
     def _throw_longjmp(*args: Any) -> None:
@@ -302,6 +351,7 @@ class WasmInstance:
         """The older glue: record the jump (`setThrew(env, value or 1)`), then unwind. The
         module's `setThrew` keeps the first value, so the `setThrew(1, 0)` of `invoke_*` after
         it changes nothing."""
+        self._charge("emscripten_longjmp")
         threw = self._export_func("setThrew")
         if threw is None:
             raise WasmTrap("emscripten_longjmp: the module exports no setThrew")
@@ -311,6 +361,7 @@ class WasmInstance:
     def _invoke(self, kind: wasmtime.FuncType, args: tuple[Any, ...]) -> Any:
         """emscripten's `invoke_<sig>(index, ...)`: call table entry `index`; if it longjmps or
         throws, restore the stack pointer and tell the module with `setThrew(1, 0)`."""
+        self._charge("invoke_*")
         table = self._exports.get("__indirect_function_table")
         if not isinstance(table, wasmtime.Table):
             raise WasmTrap("invoke_* needs the exported __indirect_function_table")

@@ -104,6 +104,13 @@ def test_unserved_import_returns_zero_and_is_recorded() -> None:
     assert (call["module"], call["func"], call["args"], call["func-sig"]) == (b"my_lib", b"unserved", [9], b"(i)i")
 
 
+def test_undefined_calls_accumulate_without_changing_earlier_states() -> None:
+    first = compute(init(pow_base()), "ask_nobody")
+    second = compute(first, "ask_nobody")
+    assert len(second["results"]["undefined-calls"]) == 2
+    assert len(first["results"]["undefined-calls"]) == 1  # the earlier state is as it was
+
+
 def test_endless_loop_is_an_error_result() -> None:
     state = compute(init(pow_base(), {"wasm_fuel": 1_000_000}), "forever", wasm_fuel=1_000_000)
     assert state["results"]["type"] == b"error" and b"fuel" in state["results"]["body"]

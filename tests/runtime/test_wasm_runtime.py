@@ -102,6 +102,44 @@ def test_endless_loop_runs_out_of_fuel_and_the_instance_stays_usable() -> None:
     assert instance.call("add", 1, 1) == [2]  # each call gets its budget again
 
 
+def host_calls(answer: Any, **kw: Any) -> WasmInstance:
+    def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        if field == "now":
+            return answer() if callable(answer) else [answer]
+        return []
+
+    return WasmInstance(compile_module(module_bytes("host_calls")), on_import, **kw)
+
+
+def test_a_loop_on_a_host_call_runs_out_of_fuel() -> None:
+    # Each host call costs HOST_CALL_FUEL: 10 of them exhaust this budget, however little
+    # WASM runs between them.
+    instance = host_calls(0, fuel=10 * wasm.HOST_CALL_FUEL)
+    with pytest.raises(WasmTrap, match="ran out of fuel .*calling env.tick"):
+        instance.call("spin")
+
+
+def test_emscripten_memcpy_is_a_memmove() -> None:
+    instance = host_calls(0)
+    instance.call("copy", 18, 16, 5)  # overlapping, as memmove allows
+    assert instance.read(16, 7) == b"hehello"
+
+
+@pytest.mark.parametrize(("answer", "expected"), [(0, 0.0), (1.5, 1.5), (True, 1.0)])
+def test_import_results_take_their_signature_type(answer: Any, expected: float) -> None:
+    assert host_calls(answer).call("now") == [expected]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (b"0", "returned b'0' where its signature has a number"),
+    (lambda: [], "returned 0 values"),
+    (lambda: {}["missing"], "import env.now failed: KeyError"),
+])
+def test_bad_import_answers_are_traps(answer: Any, message: str) -> None:
+    with pytest.raises(WasmTrap, match=message):
+        host_calls(answer).call("now")
+
+
 def test_trap_is_an_error() -> None:
     instance, _ = arith()
     with pytest.raises(WasmTrap, match="boom"):
