@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aonode_process import Node, post, send_message, signed, start, stop
+from aonode_process import Node, post, running, send_message, signed
 from wasm_c import build
 
 from aonode.codecs import message_id
@@ -40,11 +40,8 @@ def image() -> bytes:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    started = start(tmp_path / "node", config=CONFIG)
-    try:
+    with running(tmp_path / "node", config=CONFIG) as started:
         yield started
-    finally:
-        stop(started)
 
 
 def address(client: httpx.Client) -> str:
@@ -90,8 +87,7 @@ def evaluate(client: httpx.Client, pid: str, sender: Wallet, code: str) -> str:
 
 
 def test_eval_state_carries_across_messages_and_a_restart(tmp_path: Path, owner: Wallet, image: bytes) -> None:
-    node = start(tmp_path / "node", config=CONFIG)
-    try:
+    with running(tmp_path / "node", config=CONFIG) as node:
         with httpx.Client(base_url=node.url, timeout=120) as client:
             pid = spawn(client, owner, upload(client, owner, image))
             assert evaluate(client, pid, owner, "1 + 1") == "2"
@@ -114,10 +110,7 @@ def test_eval_state_carries_across_messages_and_a_restart(tmp_path: Path, owner:
             assert client.get(f"/{pid}/now/results/data").text == "New Message"
             assert client.get(f"/{pid}/slot/current").text == "8"
             assert evaluate(client, pid, owner, "InstanceCalls()") == "10"  # slots 0-9 on one live instance
-    finally:
-        stop(node)
-    node = start(tmp_path / "node", config=CONFIG)  # the same data directory
-    try:
+    with running(tmp_path / "node", config=CONFIG) as node:  # the same data directory
         with httpx.Client(base_url=node.url, timeout=120) as client:
             # The Inbox: the process message itself (slot 0), then the stranger's Eval. InstanceCalls()
             # counts in a WASM global, which the memory snapshot does not carry: 1 means this instance
@@ -126,8 +119,6 @@ def test_eval_state_carries_across_messages_and_a_restart(tmp_path: Path, owner:
             assert evaluate(client, pid, owner, inbox) == "1 41 2 Process Counter = 0"
             assert evaluate(client, pid, owner, "Counter = Counter + 1 return Counter") == "42"
             assert client.get(f"/{pid}/compute/results/data", params={"slot": 3}).text == "41"
-    finally:
-        stop(node)
 
 
 def test_limits_are_errors(node: Node, owner: Wallet, image: bytes) -> None:

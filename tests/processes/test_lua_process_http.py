@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, send_message, signed, start, stop
+from aonode_process import Node, running, send_message, signed
 from process_http import schedule
 
 from aonode.codecs import message_id
@@ -30,11 +30,8 @@ def owner() -> Wallet:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    started = start(tmp_path / "node", config=CONFIG)
-    try:
+    with running(tmp_path / "node", config=CONFIG) as started:
         yield started
-    finally:
-        stop(started)
 
 
 def address(node: Node) -> str:
@@ -65,8 +62,7 @@ def evaluate(client: httpx.Client, pid: str, owner: Wallet, code: str) -> httpx.
 
 
 def test_eval_state_carries_from_message_to_message_and_across_a_restart(tmp_path: Path, owner: Wallet) -> None:
-    node = start(tmp_path / "node", config=CONFIG)
-    try:
+    with running(tmp_path / "node", config=CONFIG) as node:
         with httpx.Client(base_url=node.url, timeout=120) as client:
             pid = spawn(client, node, owner)
             assert evaluate(client, pid, owner, "1 + 1").text == "2"
@@ -76,15 +72,10 @@ def test_eval_state_carries_from_message_to_message_and_across_a_restart(tmp_pat
             send_message(client, pid, owner, action="Ping", data="hello")
             assert client.get(f"/{pid}/now/results/output/data").text == "New Message"
             assert client.get(f"/{pid}/slot/current").text == "4"
-    finally:
-        stop(node)
-    node = start(tmp_path / "node", config=CONFIG)  # the same data directory
-    try:
+    with running(tmp_path / "node", config=CONFIG) as node:  # the same data directory
         with httpx.Client(base_url=node.url, timeout=120) as client:
             assert evaluate(client, pid, owner, "Next() .. ' ' .. #Inbox").text == "42 1"
             assert client.get(f"/{pid}/compute/results/output/data", params={"slot": 3}).text == "41"
-    finally:
-        stop(node)
 
 
 def test_state_read_under_now_and_published_by_patch(node: Node, owner: Wallet) -> None:
