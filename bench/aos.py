@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -104,17 +104,6 @@ def process_message(owner: Wallet, scheduler: Wallet, image_id: str) -> dict[str
     }, owner)
 
 
-def jsonable(value: Any) -> Any:
-    """Message values as JSON values (binaries as text), as json-iface@1.0 writes them."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def legacy_json(process: dict[str, Any], image_id: str, sender: Wallet, keys: dict[str, bytes]) -> tuple[bytes, bytes]:
     """The message and env JSON json-iface@1.0 would hand to `handle` for one such message."""
     pid = message_id(process, committers="all")
@@ -123,7 +112,7 @@ def legacy_json(process: dict[str, Any], image_id: str, sender: Wallet, keys: di
                   "hash-chain": b"", "body": message}
     msg = legacy.message_json(message, module=image_id, assignment=assignment)
     env = legacy.env_json(process, pid, None, image_id)
-    return json.dumps(jsonable(msg)).encode(), json.dumps(jsonable(env)).encode()
+    return legacy.encode(msg), legacy.encode(env)
 
 
 def check(workload: str, who: str, data: Any, sent: int) -> None:
