@@ -240,6 +240,23 @@ def _handled(signum: int, frame: object) -> None:
     """The handler left in place while uvicorn runs: the signal has been dealt with."""
 
 
+def _private_data_dir(path: Path) -> None:
+    """Create the data directory readable by its owner alone (0700), or tighten an existing one
+    open to group or others: the store holds the node's private state (`priv_store`) and
+    every message it has seen. Files inside are left alone; the directory is what guards them."""
+    log = logging.getLogger("aonode")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except OSError as exc:
+            log.warning("the data directory %s is open to other users (mode %03o) and cannot be made private: %s",
+                        path, mode, exc.strerror)
+        else:
+            log.warning("the data directory %s was open to other users (mode %03o): now 0700", path, mode)
+
+
 def _node_wallet(path: Path) -> tuple[Wallet, bool]:
     """The wallet at `path`, created (mode 0600) on first start. Returns it and whether it is new."""
     if path.exists():
@@ -273,7 +290,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     try:
         opts = _node_options(port, host, data_dir, config)
         data = Path(options.get(opts, "data_dir"))
-        data.mkdir(parents=True, exist_ok=True)
+        _private_data_dir(data)
         if wallet_path is None:
             explicit = opts.get("priv_key_location")
             wallet_path = Path(explicit) if explicit else data / WALLET_FILE

@@ -16,6 +16,7 @@ import marshal
 from collections.abc import Mapping
 from typing import Literal, Union
 
+from aonode._memo import Memo
 from aonode.codecs import httpsig, structured
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256, sha256_chain
 from aonode.errors import BadMessage, NotFound
@@ -76,8 +77,7 @@ def select_commitments(
 # IDs of recently seen messages. An ID costs an HMAC over a rebuilt signature base (about
 # 100 µs for a small nested message); a fingerprint costs a few µs, and resolutions ask for
 # the IDs of the same bases and requests again and again (hashpaths, the cache).
-_MEMO: dict[tuple[object, str, str], str] = {}
-_MEMO_SIZE = 4096
+_MEMO: Memo[tuple[object, str, str], str] = Memo(4096)
 
 
 # Whole messages up to this size (serialised) get the quick fingerprint below.
@@ -145,13 +145,7 @@ def message_id(msg: Value, committers: Selector = "none", commitments: Selector 
         key = (fingerprint(msg), repr(committers), repr(commitments))
     except TypeError:
         return _message_id(msg, committers, commitments)
-    found = _MEMO.get(key)
-    if found is None:
-        found = _message_id(msg, committers, commitments)
-        if len(_MEMO) >= _MEMO_SIZE:
-            _MEMO.pop(next(iter(_MEMO)), None)
-        _MEMO[key] = found
-    return found
+    return _MEMO.get_or_compute(key, lambda: _message_id(msg, committers, commitments))
 
 
 def _message_id(msg: Value, committers: Selector = "none", commitments: Selector = "none") -> str:

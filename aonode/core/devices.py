@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from aonode._memo import Memo
 from aonode.errors import BadMessage, NotFound
 from aonode.message import Atom, is_id, normalize_key
 
@@ -111,28 +112,26 @@ class MapDevice:
         return id(self.functions)
 
 
-_ARITY: dict[Any, int] = {}
+# Positional parameter counts by function (a bound method's by its function).
+_ARITY: Memo[Any, int] = Memo(4096)
 
 
 def _arity(fn: Callable[..., Any]) -> int:
     target = getattr(fn, "__func__", fn)
     try:
-        return _ARITY[target]
-    except (KeyError, TypeError):
-        pass
+        return _ARITY.get_or_compute(target, lambda: _count_positional(fn))
+    except TypeError:  # an unhashable callable
+        return _count_positional(fn)
+
+
+def _count_positional(fn: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return 3
     if any(p.kind is p.VAR_POSITIONAL for p in params):
-        count = 4
-    else:
-        count = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
-    try:
-        _ARITY[target] = count
-    except TypeError:
-        pass
-    return count
+        return 4
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
 def call(fn: Callable[..., Any], args: list[Any]) -> Any:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from aonode._memo import Memo
 from aonode.codecs import ans104, encode, with_only_committed
 from aonode.core import options
 from aonode.core.terms import Result
@@ -124,8 +125,8 @@ def _status(result: Result) -> int:
 
 # -- block information and uploads ---------------------------------------------------------------
 
-_BLOCK: dict[str, tuple[float, BlockInfo]] = {}
-_BLOCK_LOCK = threading.Lock()
+# The last block read from each gateway, and when (time.monotonic()).
+_BLOCK: Memo[str, tuple[float, BlockInfo]] = Memo(64)
 
 
 def block_info(opts: Mapping[str, Any]) -> BlockInfo:
@@ -135,8 +136,7 @@ def block_info(opts: Mapping[str, Any]) -> BlockInfo:
     if _text(options.get(opts, "mode")) != "prod":
         return BlockInfo.zero()
     gateway = _text(options.get(opts, "gateway"))
-    with _BLOCK_LOCK:
-        cached = _BLOCK.get(gateway)
+    cached = _BLOCK.get(gateway)
     if cached is not None and time.monotonic() - cached[0] < BLOCK_REFRESH_S:
         return cached[1]
     result = client.get(gateway, "/block/current", {**opts, "http_only_result": False})
@@ -148,8 +148,7 @@ def block_info(opts: Mapping[str, Any]) -> BlockInfo:
     except (AOError, KeyError, TypeError, ValueError) as exc:
         log.warning("scheduler: cannot read the current block from %s: %s", gateway, exc)
         return cached[1] if cached is not None else BlockInfo.zero()
-    with _BLOCK_LOCK:
-        _BLOCK[gateway] = (time.monotonic(), block)
+    _BLOCK.put(gateway, (time.monotonic(), block))
     return block
 
 

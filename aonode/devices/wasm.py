@@ -28,15 +28,14 @@ AOT images (`\\0aot`) are refused.
 from __future__ import annotations
 
 import hashlib
-import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import wasmtime
 
+from aonode._memo import Memo
 from aonode.core import options
 from aonode.core.access import get_first
 from aonode.core.devices import Device
@@ -53,9 +52,8 @@ __all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memor
 
 NAME = "wasm-64@1.0"
 
-_MODULES: OrderedDict[str, wasmtime.Module] = OrderedDict()
-_MODULES_LOCK = threading.Lock()
-_MODULES_KEPT = 16
+# Compiled modules by the SHA-256 of their bytes.
+_MODULES: Memo[str, wasmtime.Module] = Memo(16)
 
 
 def _text(value: Any) -> str:
@@ -137,21 +135,12 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
 
 def compiled(wasm: bytes, opts: Mapping[str, Any]) -> wasmtime.Module:
     """`wasm` compiled (kept in memory by content, and in `wasm_cache_dir` when set)."""
-    key = hashlib.sha256(wasm).hexdigest()
-    with _MODULES_LOCK:
-        found = _MODULES.get(key)
-        if found is not None:
-            _MODULES.move_to_end(key)
-            return found
     cache_dir = options.get(opts, "wasm_cache_dir")
     wasm_opt = options.get(opts, "wasm_opt")
-    module = compile_module(wasm, Path(cache_dir) if cache_dir else None,
-                            wasm_opt=str(wasm_opt) if wasm_opt else None)
-    with _MODULES_LOCK:
-        _MODULES[key] = module
-        while len(_MODULES) > _MODULES_KEPT:
-            _MODULES.popitem(last=False)
-    return module
+    return _MODULES.get_or_compute(
+        hashlib.sha256(wasm).hexdigest(),
+        lambda: compile_module(wasm, Path(cache_dir) if cache_dir else None,
+                               wasm_opt=str(wasm_opt) if wasm_opt else None))
 
 
 class _Imports:

@@ -37,6 +37,7 @@ import wasmtime
 from wasmtime import _ffi
 from wasmtime._func import maybe_raise_last_exn
 
+from aonode._memo import Memo
 from aonode.errors import AOError, Unsupported
 
 __all__ = [
@@ -111,18 +112,20 @@ def signature(functype: wasmtime.FuncType) -> str:
 _FEATURES = ("--enable-exception-handling", "--enable-memory64", "--enable-bulk-memory", "--enable-multivalue",
              "--enable-mutable-globals", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
              "--enable-reference-types", "--enable-simd", "--enable-tail-call")
-_TRANSLATES: dict[str, bool] = {}
+_TRANSLATES: Memo[str, bool] = Memo(16)
 
 
 def _can_translate(tool: str) -> bool:
-    """Whether this wasm-opt has `--translate-to-exnref` (Binaryen 117 and later)."""
-    if tool not in _TRANSLATES:
-        try:
-            done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=60)
-            _TRANSLATES[tool] = "--translate-to-exnref" in done.stdout
-        except (OSError, subprocess.SubprocessError):
-            _TRANSLATES[tool] = False
-    return _TRANSLATES[tool]
+    """Whether this wasm-opt has `--translate-to-exnref` (Binaryen 117 and later); asked once per tool."""
+    return _TRANSLATES.get_or_compute(tool, lambda: _has_exnref(tool))
+
+
+def _has_exnref(tool: str) -> bool:
+    try:
+        done = subprocess.run([tool, "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--translate-to-exnref" in done.stdout
 
 
 def result_count(sig: str) -> int:

@@ -18,6 +18,9 @@ fsynced, and renamed over the destination, so a reader sees the old value or
 the new one, never a torn one. The directory is fsynced after the rename (once
 per directory at the end of a `transaction()`), so a write that has returned
 survives a crash. Pass `durable=False` to skip the fsyncs (throwaway stores).
+
+Privacy: the store creates its directories 0700 and its files 0600 (less the umask), as the
+node's private store (`priv_store`) is one of these.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ __all__ = ["FSStore"]
 # errno values that mean "nothing is stored at this path" when reading.
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR})
 _UNESCAPE = re.compile(r"%(25|00|2[eE])")
+_DIR_MODE, _FILE_MODE = 0o700, 0o600
+
 _ESCAPED = {"25": "%", "00": "\0", "2e": ".", "2E": "."}
 
 
@@ -72,7 +77,7 @@ class FSStore(Store):
         self.durable = durable
         self._local = _Local()
         try:
-            os.makedirs(self.root, exist_ok=True)
+            os.makedirs(self.root, mode=_DIR_MODE, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"store: cannot create directory {self.root!r}: {exc}") from exc
 
@@ -178,7 +183,7 @@ class FSStore(Store):
         for segment in split_path(resolved):
             below = os.path.join(current, _escape(segment))
             try:
-                os.mkdir(below)
+                os.mkdir(below, _DIR_MODE)
             except FileExistsError:
                 if not stat.S_ISDIR(os.lstat(below).st_mode):
                     raise StoreError(f"store: {segment!r} in {resolved!r} is not a group") from None
@@ -209,7 +214,8 @@ class FSStore(Store):
             directory, destination = self._destination(path)
             temporary = self._temporary(directory)
             try:
-                with open(temporary, "xb") as file:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+                with os.fdopen(fd, "wb") as file:
                     file.write(value)
                     file.flush()
                     if self.durable:
@@ -236,7 +242,7 @@ class FSStore(Store):
             if os.path.lexists(destination):
                 os.unlink(destination)  # neither value nor group: a stray link
             with contextlib.suppress(FileExistsError):
-                os.mkdir(destination)
+                os.mkdir(destination, _DIR_MODE)
         except OSError as exc:
             raise StoreError(f"store: cannot make group {path!r}: {exc}") from exc
         self._changed(directory)

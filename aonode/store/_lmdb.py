@@ -80,6 +80,9 @@ class _Shared:
         self.max_key = env.max_key_size()
 
 
+# New directories 0700; LMDB creates `data.mdb` and `lock.mdb` with this mode less the execute bits: 0600.
+_MODE = 0o700
+
 _OPEN: dict[str, _Shared] = {}
 _OPEN_LOCK = threading.Lock()
 
@@ -97,9 +100,9 @@ def _acquire(path: str, capacity: int) -> _Shared:
         shared = _OPEN.get(path)
         if shared is None:
             try:
-                os.makedirs(path, exist_ok=True)
+                os.makedirs(path, mode=_MODE, exist_ok=True)
                 env = lmdb.open(path, map_size=capacity, subdir=True, max_dbs=0, max_readers=MAX_READERS,
-                                readahead=False, sync=True, metasync=True, lock=True)
+                                readahead=False, sync=True, metasync=True, lock=True, mode=_MODE)
                 # Free the reader slots of processes that died (SIGKILL) while reading.
                 env.reader_check()
             except lmdb.Error as exc:
