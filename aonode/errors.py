@@ -8,6 +8,7 @@
     ├── Unauthorized (401)        an operation that needs a signer it did not get
     ├── Forbidden (403)           a signer that is not allowed to do this
     ├── NotFound (404)            a key, message or device that does not exist
+    ├── Conflict (409)            a one-shot request sent again (a replayed signed change)
     └── Unsupported (422)         a well-formed request for something aonode does not do
 
 Foreign errors (from cryptography, lmdb, wasmtime, lupa) never escape a public
@@ -22,6 +23,7 @@ from http import HTTPStatus
 __all__ = [
     "AOError",
     "BadMessage",
+    "Conflict",
     "DecodeError",
     "EncodeError",
     "Forbidden",
@@ -91,6 +93,12 @@ class NotFound(AOError):
     """Raised when a key, message, device or process does not exist."""
 
     status = 404
+
+
+class Conflict(AOError):
+    """Raised when a request may take effect once and already has (a replayed signed change)."""
+
+    status = 409
 
 
 class Unsupported(AOError):

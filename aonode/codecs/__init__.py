@@ -10,6 +10,7 @@ from aonode.codecs._commitments import (
     committed_keys,
     signers,
     verify,
+    verify_tree,
     with_only_committed,
 )
 from aonode.codecs._convert import CODECS, decode, encode
@@ -44,5 +45,6 @@ __all__ = [
     "structured",
     "to_tabm",
     "verify",
+    "verify_tree",
     "with_only_committed",
 ]

@@ -14,10 +14,10 @@ from typing import Any, cast
 from aonode.codecs import ans104, httpsig, structured
 from aonode.codecs._ids import Selector, select_commitments, to_tabm
 from aonode.crypto import Wallet
-from aonode.errors import InvalidSignature, Unsupported
+from aonode.errors import AOError, BadMessage, InvalidSignature, Unsupported
 from aonode.message import TABM, Message, Value
 
-__all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "with_only_committed"]
+__all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "verify_tree", "with_only_committed"]
 
 Verifier = Callable[..., None]
 """verify(tabm, commitment_id, commitment, *, secret=None) -> None, raising InvalidSignature."""
@@ -65,48 +65,122 @@ def commit(
     return out
 
 
+_Tabms = dict[tuple[bool, frozenset[str]], TABM]
+
+
+def _verify_one(msg: Message, cid: str, commitment: TABM, tabms: _Tabms, secret: bytes | None) -> None:
+    """Verify one commitment over the keys it covers (as `with_only_committed` would keep them:
+    a key it does not cover must not change its `ao-types`)."""
+    device = commitment.get("commitment-device")
+    verifier = VERIFIERS.get(device.decode("utf-8", "replace") if isinstance(device, bytes) else "")
+    if verifier is None:
+        raise InvalidSignature(f"no verifier for commitment device {device!r}")
+    bundle = commitment.get("bundle") == b"true"
+    try:
+        covered = frozenset(k.removesuffix(structured.LINK_SUFFIX) for k in httpsig.committed_list(commitment))
+    except (BadMessage, TypeError, ValueError) as exc:
+        raise InvalidSignature("a commitment's `committed` list is malformed") from exc
+    if (bundle, covered) not in tabms:
+        only = {k: v for k, v in msg.items() if k in covered or k == "commitments"} if covered else msg
+        tabm = to_tabm(only, bundle=bundle)
+        if not isinstance(tabm, dict):
+            raise InvalidSignature("a binary message cannot carry commitments")
+        tabms[(bundle, covered)] = tabm
+    verifier(tabms[(bundle, covered)], cid, commitment, secret=secret)
+
+
+def _committer(commitment: TABM) -> str | None:
+    who = commitment.get("committer")
+    return who.decode("utf-8", "replace") if isinstance(who, bytes) else None
+
+
 def verify(
     msg: Message,
     *,
     commitments: Selector = "all",
     committers: Selector = "none",
     secret: bytes | None = None,
-) -> None:
+) -> list[str]:
     """Verify the selected commitments of a message; every one must hold.
 
-    A message without commitments has nothing to verify and passes: callers that need a
-    signer check `signers(msg)`.
+    A commitment holds when its proof verifies over the keys it lists and its `committer`
+    is the one its key implies (an RSA, ECDSA or Ed25519 key's address; none for a
+    `constant` HMAC). A message without commitments has nothing to verify and passes.
+
+    Returns:
+        The committers of the verified commitments, in order, each once.
 
     Raises:
-        InvalidSignature: a commitment fails, or its device is unknown.
+        InvalidSignature: a commitment fails, names a committer its key does not imply, or its
+            device is unknown.
         NotFound: a requested committer has no commitment.
     """
     found = _commitments(msg)
     if not found:
-        return
-    tabms: dict[bool, TABM] = {}
+        return []
+    tabms: _Tabms = {}
+    out: list[str] = []
     for cid in select_commitments(found, committers, commitments):
-        commitment = found[cid]
-        device = commitment.get("commitment-device")
-        verifier = VERIFIERS.get(device.decode() if isinstance(device, bytes) else "")
-        if verifier is None:
-            raise InvalidSignature(f"no verifier for commitment device {device!r}")
-        bundle = commitment.get("bundle") == b"true"
-        if bundle not in tabms:
-            tabm = to_tabm(msg, bundle=bundle)
-            assert isinstance(tabm, dict)
-            tabms[bundle] = tabm
-        verifier(tabms[bundle], cid, commitment, secret=secret)
+        _verify_one(msg, cid, found[cid], tabms, secret)
+        who = _committer(found[cid])
+        if who is not None and who not in out:
+            out.append(who)
+    return out
+
+
+def verify_tree(msg: Message) -> list[str]:
+    """Verify every commitment of `msg` and of every message nested in it, at any depth.
+
+    What a node accepts from a client passes through here first: a nested message with a
+    forged or broken commitment would otherwise be stored, and read back, under a signed ID.
+
+    Returns:
+        The committers of `msg`'s own commitments (as `verify`).
+
+    Raises:
+        InvalidSignature: some commitment fails; the message says where (a key path).
+    """
+    _verify_children(msg, "")
+    try:
+        return verify(msg)
+    except InvalidSignature as exc:
+        raise InvalidSignature(f"the signature of the {_where('')} does not verify") from exc
+
+
+def _where(path: str) -> str:
+    return f"message at key {path!r}" if path else "message"
+
+
+def _verify_children(value: Any, path: str) -> None:
+    # Iterative over the levels would be no faster: nesting is bounded where messages are decoded.
+    items: Any = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if key == "commitments" or not isinstance(child, (Mapping, list)):
+            continue
+        where = f"{path}/{key}" if path else str(key)
+        _verify_children(child, where)
+        if isinstance(child, Mapping) and isinstance(child.get("commitments"), Mapping):
+            try:
+                verify(dict(child))
+            except InvalidSignature as exc:
+                raise InvalidSignature(f"the signature of the {_where(where)} does not verify") from exc
 
 
 def signers(msg: Message) -> list[str]:
-    """The committer addresses of a message's commitments (unverified: call `verify` too)."""
-    out = []
-    for c in _commitments(msg).values():
-        who = c.get("committer")
-        if isinstance(who, bytes):
-            out.append(who.decode())
-    return list(dict.fromkeys(out))
+    """The addresses that signed `msg`: committers of commitments that verify and whose key
+    implies that committer. A claimed committer whose signature does not hold is not listed."""
+    out: list[str] = []
+    tabms: _Tabms = {}
+    for cid, commitment in _commitments(msg).items():
+        who = _committer(commitment)
+        if who is None or who in out:
+            continue
+        try:
+            _verify_one(msg, cid, commitment, tabms, None)
+        except (InvalidSignature, AOError):
+            continue
+        out.append(who)
+    return out
 
 
 def commit_as(codec: str, msg: Message, wallet: Wallet) -> Message:

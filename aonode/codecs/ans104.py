@@ -518,6 +518,9 @@ def verify(
         if not hmac.compare_digest(b64url_encode(item.id), commitment_id):
             raise InvalidSignature()
         item.verify()
+        # The committer is the owner's address, whatever the commitment claims (F1).
+        if commitment.get("committer") != item.owner_address.encode():
+            raise InvalidSignature()
         signed = from_item(item)
         keys = _ordered(commitment.get("committed", {}), "committed")
     except (BadMessage, TypeError, ValueError) as exc:

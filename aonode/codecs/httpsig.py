@@ -329,8 +329,12 @@ def _commitments_from_siginfo(headers: Mapping[str, bytes], body_keys: list[str]
         commitment["signature"] = b64url_encode(signature.value).encode("ascii")
         components = [str(c.value) for c in item.value]
         commitment["committed"] = _numbered(_to_committed(components, headers, body_keys, multipart))
+        # The committer is derived from the key, never taken from a `committer` parameter: the
+        # parameter is outside the signature base, so anyone could name anyone
+        # (ao-core-1.0-spec-notes.md F1).
+        commitment.pop("committer", None)
         committer = _keyid.committer_of(keyid, type_ if device == NAME else "rsa-pss-sha512")
-        if committer is not None and "committer" not in commitment:
+        if committer is not None:
             commitment["committer"] = committer.encode("ascii")
         commitments[commitment_id(signature.value)] = commitment
     return commitments
@@ -525,8 +529,13 @@ def verify(tabm: Mapping[str, bytes | TABM], cid: str, commitment: Mapping[str, 
            *, secret: bytes | None = None) -> None:
     """Check one `httpsig@1.0` commitment against the message it claims to cover.
 
+    The commitment's `committer` must be the one its key implies (`_keyid.committer_of`): the
+    RSA key's address, the secret's hash, and none for a `constant` HMAC, which anyone can
+    compute and so proves content, not identity.
+
     Raises:
-        InvalidSignature: the signature, the HMAC or the commitment ID does not match.
+        InvalidSignature: the signature, the HMAC or the commitment ID does not match, or the
+            commitment names a committer its key does not imply.
     """
     try:
         alg = _field(commitment, "type", "")
@@ -536,6 +545,9 @@ def verify(tabm: Mapping[str, bytes | TABM], cid: str, commitment: Mapping[str, 
     except (BadMessage, DecodeError) as exc:
         raise InvalidSignature() from exc
     if not hmac.compare_digest(commitment_id(signature), cid):
+        raise InvalidSignature()
+    claimed = commitment.get("committer")
+    if claimed != (None if (bound := _keyid.committer_of(keyid, alg)) is None else bound.encode("ascii")):
         raise InvalidSignature()
     if alg == "rsa-pss-sha512":
         rsa_pss_verify(_keyid.rsa_modulus(keyid), base, signature, "sha512")

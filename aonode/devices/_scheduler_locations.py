@@ -34,13 +34,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aonode.codecs import ans104, commit, decode, signers, to_tabm, verify, with_only_committed
-from aonode.core import options
+from aonode.codecs import ans104, commit, decode, signers, to_tabm, with_only_committed
+from aonode.core import authority, options
 from aonode.core.terms import Result
 from aonode.crypto import Wallet, b64url_encode
 from aonode.devices import _scheduler_log as log_store
 from aonode.devices import _scheduler_remote as remote
-from aonode.errors import AOError, BadMessage, EncodeError, InvalidSignature, NotFound
+from aonode.errors import AOError, BadMessage, EncodeError, NotFound
 from aonode.http import client
 from aonode.message import Message, is_id
 from aonode.store import Store
@@ -186,21 +186,8 @@ def _nonce_of(record: Mapping[str, Any] | None) -> int:
 
 
 def _verified(msg: Message, opts: Mapping[str, Any], is_request: bool) -> list[str]:
-    """The signers of `msg` whose signatures hold."""
-    claimed = signers(msg)
-    if not claimed:
-        return []
-    known = opts.get("verified_signers")
-    if is_request and known is not None:
-        # Over HTTP the server checked the request as it arrived; the request step holds its
-        # commitments but no longer its exact keys (its `path` is this step's), so it cannot be
-        # checked again.
-        return [s for s in claimed if s in known]
-    try:
-        verify(msg)
-    except (InvalidSignature, AOError):
-        return []
-    return claimed
+    """The signers of `msg` whose signatures hold and are bound to their keys."""
+    return authority.signed_by(msg, opts) if is_request else signers(msg)
 
 
 def _first(pairs: list[tuple[Mapping[str, Any], str]]) -> Any:
@@ -263,7 +250,8 @@ def post_location(base: Mapping[str, Any], request: Mapping[str, Any], opts: Map
         chosen = request.get(name)
         if not isinstance(chosen, Mapping):
             raise BadMessage(f"scheduler@1.0: the location target {name!r} names no message in the request")
-    only = with_only_committed(dict(chosen))
+    # A request's own keys count only as its signers committed them (the HTTP request itself).
+    only = with_only_committed(authority.authority(chosen, opts) if chosen is request else dict(chosen))
     who = _verified(only, opts, chosen is request)
     wallet = opts.get("priv_wallet")
     if isinstance(wallet, Wallet) and wallet.address in who:

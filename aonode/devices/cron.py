@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aonode.codecs import message_id
-from aonode.core import options
+from aonode.core import authority, options
 from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.terms import Result
@@ -222,7 +222,7 @@ def _runner(singleton: dict[str, Any], opts: Mapping[str, Any]) -> Callable[[], 
     if not isinstance(holder, meta.NodeMessage):
         holder = meta.NodeMessage(opts)  # resolved outside a server: these options are the node
     node: meta.NodeMessage = holder
-    runtime = {k: opts[k] for k in ("cache", "verified_signers") if k in opts}
+    runtime = {k: opts[k] for k in ("cache", authority.VERIFIED_REQUEST) if k in opts}
     return lambda: meta.handle(singleton, node, runtime)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.terms import NOT_FOUND, Result
-from aonode.devices.meta import is_operator
+from aonode.devices.meta import is_operator, operator_said
 from aonode.errors import BadMessage
 from aonode.message import normalize_key
 
@@ -78,7 +78,8 @@ class LocalNameDevice(Device):
         """Register the request's `value` under its `key`; only the operator may."""
         if not isinstance(request, Mapping) or not is_operator(request, opts):
             return Result("error", {"status": 403, "message": b"Unauthorized."})
-        key, value = get("key", request, None, opts), get("value", request, None, opts)
+        said = operator_said(request, opts)
+        key, value = get("key", said, None, opts), get("value", said, None, opts)
         if key is None or value is None:
             raise BadMessage("local-name@1.0: register needs a `key` and a `value`")
         register_name(key, value, opts)

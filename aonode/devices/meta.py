@@ -18,9 +18,12 @@ device, which receives options like every other device, can read and change it.
 Differences from the reference (docs/compat.md):
 
 * A POST is accepted from the operator only when the operator's signature on the HTTP
-  request verified (the server passes the verified signers as the `verified_signers`
-  option). The reference trusts the `committer` a commitment claims unless
-  `force_signed_requests` is set, so a forged commitment could change its node message.
+  request verified and is bound to the operator's key (the server passes the request as
+  signed under `authority.VERIFIED_REQUEST`); only the keys that signature covers are
+  applied, the signature must cover `path`, and each signed change is applied once (its
+  commitment ID is recorded in the store under `~meta@1.0/applied/`; a replay is a 409).
+  The reference trusts the `committer` a commitment claims unless `force_signed_requests`
+  is set, applies every key of the request, and accepts replays.
 * Only option keys are merged: the request's `path`, `method`, `commitments` and HTTP
   transport headers (`host`, `accept`, ...) are left out, and values are typed like a
   config file's (`options.coerce`). The reference merges the whole request.
@@ -38,14 +41,15 @@ from pathlib import Path
 from typing import Any
 
 from aonode import __version__
-from aonode.codecs import committed_keys, signers, verify
-from aonode.core import hooks, hyperpath, options
+from aonode.codecs import committed_keys
+from aonode.core import authority, hooks, hyperpath, options
 from aonode.core.devices import Device
 from aonode.core.resolver import resolve_many
 from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
-from aonode.errors import AOError, Forbidden, InvalidSignature
+from aonode.errors import AOError, Conflict, Forbidden
 from aonode.message import Atom, is_private, normalize_key
+from aonode.store import Store
 
 __all__ = [
     "NODE_KEY",
@@ -55,6 +59,7 @@ __all__ = [
     "embed_status",
     "handle",
     "is_operator",
+    "operator_said",
     "status_code",
 ]
 
@@ -78,6 +83,10 @@ log = logging.getLogger("aonode.meta")
 UNINITIALIZED = b"Node must be initialized before use."
 PERMANENT = b"The node message of this machine is already permanent. It cannot be changed."
 UNAUTHORIZED = b"Unauthorized"
+UNSIGNED_PATH = (b"The operator's signature must cover the request's `path`: a change signed for "
+                 b"another purpose is not a change of the node message.")
+# Store paths recording the signed changes applied (one each), so that a replay is refused.
+APPLIED = "~meta@1.0/applied"
 
 # Keys of an info POST that describe the HTTP exchange rather than the node: never merged.
 _NOT_OPTIONS = frozenset({
@@ -103,6 +112,7 @@ class NodeMessage:
         self._opts: dict[str, Any] = {**opts, NODE_KEY: self}
         self._on_close: list[Callable[[], None]] = []
         self._closed = False
+        self._applied: set[str] = set()
 
     def __repr__(self) -> str:
         return f"NodeMessage({len(self._opts)} options)"
@@ -135,24 +145,42 @@ class NodeMessage:
             except Exception:
                 log.exception("a shutdown callback of the node failed")
 
+    def _record_once(self, change: str, store: Store | None) -> None:
+        if change in self._applied or (store is not None and store.type(_applied_path(change)) is not None):
+            raise Conflict(f"this change ({change}) was applied already: a signed change is applied once; "
+                           "sign a new message to change the node again")
+        if store is not None:
+            with store.transaction():
+                store.write(_applied_path(change), b"applied")
+        self._applied.add(change)
+
     def replace(self, opts: Mapping[str, Any]) -> None:
         """Replace the whole node message (the `start` hook's result)."""
         with self._lock:
             self._opts = {**opts, NODE_KEY: self}
 
-    def adopt(self, changes: Mapping[str, Any], entry: Mapping[str, Any]) -> int:
+    def adopt(self, changes: Mapping[str, Any], entry: Mapping[str, Any], *, once: str | None = None,
+              store: Store | None = None) -> int:
         """Merge `changes` into the node message and append `entry` to `node_history` (`set_opts/2`).
+
+        Args:
+            once: the ID of the signed change; a change whose ID was applied before, on this
+                node since its store was made, is refused (a replay).
+            store: where applied IDs are recorded, durably before the change takes effect.
 
         Returns:
             The new length of `node_history`.
 
         Raises:
             Forbidden: the node message is permanent (`initialized: permanent`).
+            Conflict: the change `once` names was applied already.
         """
         with self._lock:
             old = self._opts
             if options.get(old, "initialized") == "permanent":
                 raise Forbidden(PERMANENT.decode())
+            if once is not None:
+                self._record_once(once, store)
             history = [*(options.get(old, "node_history") or []), dict(entry)]
             new = {**old, **{k: v for k, v in changes.items() if not is_private(k)}}
             new["node_history"] = history
@@ -228,29 +256,22 @@ def _operator(opts: Mapping[str, Any]) -> str:
     return _text(found)
 
 
-def _verified_signers(request: Mapping[str, Any], opts: Mapping[str, Any]) -> list[str]:
-    """The signers of `request` whose signatures are known to hold."""
-    verified = opts.get("verified_signers")
-    if verified is not None:
-        # Over HTTP the server verified the request as it arrived: the request step here
-        # carries its commitments but not its exact keys, so it cannot be verified again.
-        return [s for s in signers(dict(request)) if s in verified]
-    try:
-        verify(dict(request))
-    except (InvalidSignature, AOError):
-        return []
-    return signers(dict(request))
-
-
 def is_operator(request: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
     """Whether `request` may change the node message (`dev_meta:is(admin, ...)`).
 
     The operator is the `operator` option, else the node wallet's address. `unclaimed` lets
     anyone (even unsigned requests) through; otherwise the operator must be among the
-    request's verified signers.
+    request's verified, key-bound signers (`authority.signed_by`).
     """
     operator = _operator(opts)
-    return operator == "unclaimed" or operator in _verified_signers(request, opts)
+    return operator == "unclaimed" or operator in authority.signed_by(request, opts)
+
+
+def operator_said(request: Mapping[str, Any], opts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The keys of `request` the operator vouches for: all of them on an `unclaimed` node,
+    else those the operator's verified signature covers (empty when the operator did not sign)."""
+    operator = _operator(opts)
+    return request if operator == "unclaimed" else authority.vouched(request, opts, operator)
 
 
 # --- the device --------------------------------------------------------------------------
@@ -298,11 +319,21 @@ def _holder(opts: Mapping[str, Any]) -> NodeMessage | None:
     return found if isinstance(found, NodeMessage) else None
 
 
-def _changes(request: Mapping[str, Any]) -> dict[str, Any]:
+def _changes(said: Mapping[str, Any]) -> dict[str, Any]:
     """The option keys an info POST sets, typed like a config file's."""
-    raw = {k: v for k, v in request.items()
+    raw = {k: v for k, v in said.items()
            if not is_private(normalize_key(k)) and options.config_key(k) not in _NOT_OPTIONS}
     return options.coerce(raw, source="the info request")
+
+
+def _applied_path(change: str) -> str:
+    return f"{APPLIED}/{change}"
+
+
+def _store_of(opts: Mapping[str, Any]) -> Store | None:
+    cache = opts.get("cache")
+    store = getattr(cache, "store", None)
+    return store if isinstance(store, Store) else None
 
 
 class MetaDevice(Device):
@@ -318,7 +349,7 @@ class MetaDevice(Device):
         node = holder.current() if holder is not None else opts
         if _text(request.get("method", b"GET")).upper() == "POST":
             # The operator comes from the node message; the verified signers from this request.
-            context = {**node, "verified_signers": opts["verified_signers"]} if "verified_signers" in opts else node
+            context = {**node, **{k: opts[k] for k in (authority.VERIFIED_REQUEST, "cache") if k in opts}}
             return self._update(request, context, holder)
         view = options.public_view(options.with_defaults(node))
         wallet = node.get("priv_wallet")
@@ -333,9 +364,20 @@ class MetaDevice(Device):
             return Result("error", UNAUTHORIZED)
         if holder is None:
             return Result("error", b"This node message is not held by a server: it cannot be changed.")
-        entry = {k: v for k, v in request.items() if k != "node_history" and not is_private(k)}
+        operator = _operator(node)
+        change: str | None = None
+        # Only what the operator signed is applied, and each signed change once.
+        said = operator_said(request, node)
+        if operator != "unclaimed":
+            if "path" not in said:
+                return Result("error", {"status": 400, "ao-result": b"body", "body": UNSIGNED_PATH})
+            change = authority.change_id(request, node, operator)
+        # The history keeps the operator's signature on what was applied.
+        signed = authority.authority(request, node)
+        entry = {k: v for k, v in signed.items()
+                 if (k in said or k == "commitments") and k != "node_history" and not is_private(k)}
         try:
-            length = holder.adopt(_changes(request), entry)
+            length = holder.adopt(_changes(said), entry, once=change, store=_store_of(node))
         except AOError as exc:
             return Result("error", {"status": exc.status, "ao-result": b"body", "body": exc.message.encode()})
         return Result("ok", {

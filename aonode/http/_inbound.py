@@ -18,12 +18,12 @@ Pure: takes the request's parts, returns a message; nothing here touches a socke
    `accept-codec` from the headers when the message lacks them; `content-length` is
    dropped unless signed, an empty unsigned body is dropped, `ao-peer-port` becomes `ao-peer`.
 
-Signatures are always checked; `signers` lists the committers whose signatures held. With
-`force_signed_requests` a request whose signature fails is refused; without it the request
-runs, but no device may trust its claimed signers (meta@1.0 reads `signers`).
+Every commitment a request carries, at any depth, must verify and name the committer its key
+implies; a request with one that does not is refused (400), whatever `force_signed_requests`
+says. `signers` lists the committers of the request's own commitments.
 
-Differences from the reference (docs/compat.md): signatures are checked even without
-`force_signed_requests` (the reference then trusts claimed committers); `require-codec` and
+Differences from the reference (docs/compat.md): the reference verifies only with
+`force_signed_requests` and otherwise trusts claimed committers; `require-codec` and
 `accept-codec` headers count for signed and ANS-104 requests too; `cookie` is passed through
 as a header (cookie@1.0 is not built); an unknown codec is a 422, not a 500.
 """
@@ -44,9 +44,8 @@ from aonode.codecs import (
     flat,
     httpsig,
     parse_item,
-    signers,
     structured,
-    verify,
+    verify_tree,
     with_only_committed,
 )
 from aonode.codecs import json as json_codec
@@ -113,17 +112,19 @@ def _committed(msg: Mapping[str, Any]) -> set[str]:
     return set(committed_keys(dict(msg), "all")) | set(committed_keys(dict(msg), "none"))
 
 
-def _check(msg: Message, force: bool) -> list[str]:
-    """The verified signers of `msg`; with `force`, a failing signature raises."""
-    if "commitments" not in msg:
+def _check(msg: Message) -> list[str]:
+    """The signers of `msg`, after every commitment in it, at any depth, verified.
+
+    Raises:
+        InvalidSignature: some commitment does not hold; the message says which.
+    """
+    if "commitments" not in msg and not any(isinstance(v, (dict, list)) for v in msg.values()):
         return []
     try:
-        verify(msg)
-    except InvalidSignature:
-        if force:
-            raise InvalidSignature("the request's signature does not verify") from None
-        return []
-    return signers(msg)
+        return verify_tree(msg)
+    except InvalidSignature as exc:
+        raise InvalidSignature(f"{exc.message}: refused, as a request may only carry signatures that hold"
+                               ) from None
 
 
 # @permaweb/ao-core-libs 0.0.9 (aoconnect 0.0.91-0.0.98) signs a multipart body for
@@ -145,7 +146,7 @@ def _digests_a_body(digest: bytes) -> bool:
     return raw != hashlib.sha256(b"").digest()
 
 
-def _decode_httpsig(primitive: Mapping[str, Any], body: bytes, force: bool) -> tuple[Message, list[str]]:
+def _decode_httpsig(primitive: Mapping[str, Any], body: bytes) -> tuple[Message, list[str]]:
     digest = primitive.get("content-digest")
     if not body and isinstance(digest, bytes) and _digests_a_body(digest):
         raise BadMessage(_MISSING_BODY)
@@ -156,7 +157,7 @@ def _decode_httpsig(primitive: Mapping[str, Any], body: bytes, force: bool) -> t
         raise DecodeError(f"{httpsig.NAME}: the request is not a message")
     if "commitments" in decoded:
         decoded = with_only_committed(decoded)
-    return decoded, _check(decoded, force)
+    return decoded, _check(decoded)
 
 
 def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
@@ -170,7 +171,7 @@ def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
     decoded = decode(body, ans104.NAME)
     if not isinstance(decoded, dict):
         raise DecodeError(f"{ans104.NAME}: the item does not decode to a message")
-    return decoded, signers(decoded)
+    return decoded, _check(decoded)
 
 
 def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple[Message, list[str]]:
@@ -184,7 +185,7 @@ def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple
     if not isinstance(decoded, dict):
         raise DecodeError(f"{codec}: the body is not a message")
     merged: Message = {**primitive, **decoded}
-    return merged, _check(merged, True)
+    return merged, _check(merged)
 
 
 def _normalize(msg: Message, primitive: Mapping[str, Any], method: str, target: bytes, peer: str | None,
@@ -231,7 +232,7 @@ def to_singleton(
         target: the request target as sent: the path, `?` and the query, still percent-encoded.
         headers: (name, value) pairs as the server received them.
         body: the whole body.
-        opts: the node message (`default_codec`, `force_signed_requests`, `http_inbound_filter_keys`).
+        opts: the node message (`default_codec`, `http_inbound_filter_keys`).
         peer: the client's IP address, for `ao-peer`.
 
     Raises:
@@ -252,10 +253,9 @@ def to_singleton(
         codec = mime_to_codec(_text(primitive["content-type"]), default)
     else:
         codec = default
-    force = options.get(opts, "force_signed_requests") is True
     try:
         if codec == httpsig.NAME:
-            msg, verified = _decode_httpsig(primitive, body, force)
+            msg, verified = _decode_httpsig(primitive, body)
         elif codec == ans104.NAME:
             msg, verified = _decode_ans104(body)
         else:

@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aonode.core import hooks, options
+from aonode.core import authority, hooks, options
 from aonode.core.devices import DeviceNotLoadable, load_device
 from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
@@ -287,7 +287,7 @@ class NodeApp:
             request = inbound.singleton
             if inbound.signed is not None and inbound.signers and options.get(node, "store_all_signed"):
                 self._store_signed(inbound.signed)
-            runtime = {"cache": self.cache, "verified_signers": inbound.signers}
+            runtime = {"cache": self.cache, authority.VERIFIED_REQUEST: inbound.signed}
             message = meta.handle(inbound.singleton, self.node, runtime)
         except AOError as exc:
             message = _outbound.error_message(exc)
