@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from aonode._memo import Memo
 from aonode.codecs import ans104, httpsig, structured
-from aonode.codecs._ids import Selector, select_commitments, to_tabm
+from aonode.codecs._ids import Selector, fingerprint, select_commitments, to_tabm
 from aonode.crypto import Wallet
 from aonode.errors import AOError, BadMessage, InvalidSignature, Unsupported
 from aonode.message import TABM, Message, Value
@@ -67,6 +68,9 @@ def commit(
 
 _Tabms = dict[tuple[bool, frozenset[str]], TABM]
 
+# Commitments that verified, by (commitment ID, secret, fingerprint of what they cover).
+_VERIFIED: Memo[object, bool] = Memo(8192)
+
 
 def _verify_one(msg: Message, cid: str, commitment: TABM, tabms: _Tabms, secret: bytes | None) -> None:
     """Verify one commitment over the keys it covers (as `with_only_committed` would keep them:
@@ -80,13 +84,23 @@ def _verify_one(msg: Message, cid: str, commitment: TABM, tabms: _Tabms, secret:
         covered = frozenset(k.removesuffix(structured.LINK_SUFFIX) for k in httpsig.committed_list(commitment))
     except (BadMessage, TypeError, ValueError) as exc:
         raise InvalidSignature("a commitment's `committed` list is malformed") from exc
+    only = {k: v for k, v in msg.items() if k in covered or k == "commitments"} if covered else msg
+    try:
+        # The same signed message is checked at ingress, by each device that asks who signed
+        # it, and when it is encoded: remember what held, by content.
+        key: object = (cid, secret, fingerprint(only))
+    except TypeError:
+        key = None
+    if key is not None and _VERIFIED.get(key):
+        return
     if (bundle, covered) not in tabms:
-        only = {k: v for k, v in msg.items() if k in covered or k == "commitments"} if covered else msg
         tabm = to_tabm(only, bundle=bundle)
         if not isinstance(tabm, dict):
             raise InvalidSignature("a binary message cannot carry commitments")
         tabms[(bundle, covered)] = tabm
     verifier(tabms[(bundle, covered)], cid, commitment, secret=secret)
+    if key is not None:
+        _VERIFIED.put(key, True)
 
 
 def _committer(commitment: TABM) -> str | None:

@@ -24,6 +24,9 @@ in `_scheduler_formats`, locations in `_scheduler_locations`, the network in
 
 Differences from the reference (docs/compat.md):
 
+* Scheduling is idempotent: a signed message scheduled again on the same process (a client's
+  retry, by any path: `schedule`, `push`) answers the assignment of its first slot; the
+  reference gives it a new slot. The index is in `_scheduler_log` ("Idempotency").
 * `scheduling_mode: aggressive` answers after the assignment is durable, like
   `local_confirmation`: a slot a client was told of is never lost. `disabled` refuses with 503.
 * A negative `from` counts as 0 whether it came as a number or as text; a `from` or `to` that
@@ -42,7 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from aonode.codecs import message_id, signers, verify, with_only_committed
+from aonode.codecs import message_id, verify, with_only_committed
 from aonode.core import options
 from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded
@@ -299,13 +302,14 @@ def _invalid(message: Message, opts: Mapping[str, Any]) -> bytes | None:
     mode = _verify_mode(opts)
     if mode == "false":
         return None
-    if not signers(message):
-        return None if mode == "accept_unsigned" else b"Given message is invalid: it is not signed, and this " \
-            b"scheduler only accepts signed messages."
     try:
-        verify(message, committers="all")
+        # Every commitment must hold, with the committer its key implies; a message whose
+        # claimed signature fails is invalid, not unsigned.
+        who = verify(message)
     except (InvalidSignature, AOError):
         return b"Given message is invalid: a signature does not verify."
+    if not who and mode != "accept_unsigned":
+        return b"Given message is invalid: it is not signed, and this scheduler only accepts signed messages."
     return None
 
 
