@@ -8,6 +8,7 @@ Store layout (the reference's, under the `scheduler_store`, default the node's s
     ~scheduler@1.0/locations/<address>           link -> a signed scheduler-location record
     ~scheduler@1.0/signed/<ProcID>/<slot>        the assignment exactly as signed (aonode's own)
     ~scheduler@1.0/latest/<ProcID>               the highest slot written (aonode's own)
+    ~scheduler@1.0/ids/<ProcID>/<MsgID>          the slot of a signed message (aonode's own)
 
 The assignment is written to the message cache as in the reference, so it and its body can
 be read by ID. The log itself is read from the `signed` copy: one value holding the whole
@@ -32,6 +33,20 @@ holds, in this order:
    builds and signs the next assignment, writes it and its link, and commits (LMDB syncs).
 
 Nothing is remembered in memory until the commit returned, so a failure consumes no slot.
+
+Idempotency. A client that loses its connection cannot know whether its message got a slot,
+so it sends it again; that resend must not take a second slot. Inside the same transaction,
+step 3 first looks the message's ID (over all committers, the ID the hash chain uses) up in
+the `ids` index and, when found, answers the assignment already written instead of making a
+new one. The index entry is written in the transaction that writes the assignment, so after
+a crash both exist or neither (LMDB). On a store without transactions (FSStore) it is
+written *before* the assignment and trusted only when the slot it names holds that very
+message: a crash between the two leaves an entry that is ignored, never a slot without one.
+
+Only signed messages are indexed. A signature (RSA-PSS salts are random) makes every send
+of a signed message unique, so an equal ID means the same send; an unsigned message's ID
+is its content, and two senders may well send equal contents. (The reference has no index:
+a resend gets a new slot. docs/compat.md.)
 
 The hash chain (§2.5): `chain' = SHA-256(chain || ID(message, all committers) as 43-char
 text)`, starting from the empty chain. The assignment stores the chain as its 43-character
@@ -66,6 +81,7 @@ __all__ = [
     "Registry",
     "assignment_path",
     "build_assignment",
+    "find_assigned",
     "latest",
     "next_hash_chain",
     "read",
@@ -129,6 +145,10 @@ def _latest_path(proc_id: str) -> str:
 
 def _signed_path(proc_id: str, slot: int) -> str:
     return f"{PREFIX}/signed/{_segment(proc_id, 'a process ID')}/{_slot(slot)}"
+
+
+def _id_path(proc_id: str, msg_id: str) -> str:
+    return f"{PREFIX}/ids/{_segment(proc_id, 'a process ID')}/{_segment(msg_id, 'a message ID')}"
 
 
 def _location_path(address: str) -> str:
@@ -304,6 +324,31 @@ def latest(proc_id: str, store: Store) -> tuple[int, bytes] | None:
     return slot, value if isinstance(value, bytes) else b""
 
 
+def find_assigned(proc_id: str, msg_id: str, store: Store) -> Message | None:
+    """The assignment that already gives the message `msg_id` (its ID over all committers) a
+    slot of the process, or None when it has none.
+
+    The `ids` index is trusted only when the slot it names holds that very message: on a store
+    without transactions a crash can leave an entry written ahead of its assignment.
+
+    Raises:
+        BadMessage: the process ID or message ID is malformed.
+        StoreError: the store failed.
+    """
+    raw = store.read(_id_path(proc_id, msg_id))
+    if raw is None or not raw.isdigit():
+        return None
+    found = read(proc_id, int(raw), store)
+    body = found.get("body") if found is not None else None
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        same = message_id(dict(body), committers="all") == msg_id
+    except AOError:
+        same = False  # a body that no longer encodes is no proof either way: assign afresh
+    return found if same else None
+
+
 def write_spawn(process: Mapping[str, Any], store: Store) -> str:
     """Write a process definition to the store (`write_spawn/2`).
 
@@ -393,6 +438,8 @@ class ProcessScheduler:
 
     def assign(self, message: Mapping[str, Any], *, now_ms: int, block: BlockInfo) -> Message:
         """Give `message` the next slot: build, sign, write durably, then return the assignment.
+        A signed message that already has a slot gets that slot's assignment back, unchanged
+        (see "Idempotency" in the module docstring).
 
         Args:
             message: the message to schedule (only its committed keys are kept).
@@ -400,7 +447,8 @@ class ProcessScheduler:
             block: the block information to stamp.
 
         Returns:
-            The signed assignment, already committed to the store.
+            The signed assignment, already committed to the store (for a resend: the one
+            written the first time).
 
         Raises:
             EncodeError: the message holds a value with no encoding.
@@ -408,8 +456,13 @@ class ProcessScheduler:
         """
         only = with_only_committed(dict(message))
         msg_id = message_id(only, committers="all")
+        indexed = bool(signers(only))
         with self._lock:
             with _exclusive(self.store), self.store.transaction():
+                if indexed:
+                    again = find_assigned(self.proc_id, msg_id, self.store)
+                    if again is not None:
+                        return again
                 found = latest(self.proc_id, self.store)
                 if found is None:
                     slot, previous = 0, b""
@@ -418,6 +471,10 @@ class ProcessScheduler:
                     previous = b64url_decode(found[1])
                 chain = next_hash_chain(previous, msg_id)
                 assignment = self._sign(build_assignment(self.proc_id, slot, only, chain, block, now_ms))
+                if indexed:
+                    # Before the assignment: without transactions, a crash in between leaves an
+                    # entry `find_assigned` ignores rather than a slot a resend cannot find.
+                    self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
                 _put(assignment, self.proc_id, slot, self.store)
         return assignment
 
