@@ -49,12 +49,15 @@ from aonode.devices.process import process_id
 from aonode.errors import AOError, BadMessage
 from aonode.http import client
 from aonode.message import is_private
+from aonode.store import Store
 
 __all__ = ["PushDevice", "local_wallets"]
 
 log = logging.getLogger("aonode.push")
 
 PLAIN: Mapping[str, Any] = {"hashpath": "ignore"}
+# Where the signed form of each delivered outbox entry is recorded (see `_signed_once`).
+SENT = "~push@1.0/sent"
 ALWAYS = ["always"]
 
 
@@ -214,7 +217,7 @@ def _deliver(item: _Deliver, opts: Mapping[str, Any]) -> _Push | None:
         item.into[item.key] = {"response": b"error", "status": 404, "target": target.encode(),
                                "reason": b"Could not access target process!"}
         return None
-    scheduled = _schedule_result(target_process, entry, item.origin, opts)
+    scheduled = _schedule_result(target_process, entry, {**item.origin, "outbox-key": item.key}, opts)
     if not scheduled.ok:
         item.into[item.key] = {"response": b"error", "target": target_id.encode(), "reason": scheduled.value}
         return None
@@ -263,7 +266,7 @@ def _schedule_initial(process: Mapping[str, Any], request: Mapping[str, Any], op
 def _schedule_result(target: Mapping[str, Any], entry: Mapping[str, Any], origin: Mapping[str, Any],
                      opts: Mapping[str, Any], codec: str = "httpsig@1.0") -> Result:
     augmented = _augment(entry, origin)
-    signed = apply_security(augmented, target, codec, opts)
+    signed = _signed_once(augmented, target, codec, origin, opts)
     if not codecs.signers(signed):
         return Result("error", b"Application of security policy failed: No identities matching authority were found.")
     result = resolve(As("process@1.0", target), {"path": "schedule", "method": "POST", "body": signed},
@@ -280,6 +283,41 @@ def _schedule_result(target: Mapping[str, Any], entry: Mapping[str, Any], origin
     if status == 422 and codec == "httpsig@1.0":
         return _schedule_result(target, entry, origin, opts, "ans104@1.0")
     return Result("error", value)
+
+
+def _sent_path(origin: Mapping[str, Any], codec: str) -> str | None:
+    key = origin.get("outbox-key")
+    if key is None or "/" in str(key):
+        return None
+    return f"{SENT}/{_text(origin['process'])}/{_text(origin['slot'])}/{key}/{codec}"
+
+
+def _signed_once(augmented: Mapping[str, Any], target: Mapping[str, Any], codec: str, origin: Mapping[str, Any],
+                 opts: Mapping[str, Any]) -> Any:
+    """`augmented` signed under the target's policy, the same signed message every time this
+    slot's outbox entry is delivered: a retried push then resends a message its target has
+    scheduled already (scheduling is idempotent by ID), instead of a fresh signature, a new ID
+    and a second slot. The signed message is written, and its ID recorded under
+    `~push@1.0/sent/<process>/<slot>/<outbox key>/<codec>` with the content's ID, before it is
+    sent."""
+    cache = opts.get("cache")
+    store = getattr(cache, "store", None)
+    path = _sent_path(origin, codec)
+    if cache is None or not isinstance(store, Store) or path is None:
+        return apply_security(augmented, target, codec, opts)
+    content = codecs.message_id(dict(augmented))
+    record = store.read(path)
+    if record is not None:
+        recorded_content, _, signed_id = record.decode("ascii", "replace").partition(" ")
+        earlier = cache.read(signed_id) if recorded_content == content else None
+        if isinstance(earlier, Mapping) and codecs.signers(dict(earlier)):
+            return dict(earlier)
+    signed = apply_security(augmented, target, codec, opts)
+    if isinstance(signed, Mapping) and codecs.signers(dict(signed)):
+        with store.transaction():
+            cache.write(dict(signed))
+            store.write(path, f"{content} {codecs.message_id(dict(signed), committers='all')}".encode())
+    return signed
 
 
 def _remote_schedule(location: str, message: Mapping[str, Any], opts: Mapping[str, Any], hops: int = 5) -> Result:

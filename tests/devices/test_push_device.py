@@ -118,3 +118,22 @@ def test_async_push_answers_at_once_and_delivers_later() -> None:
     while state(p2, opts)["counter"] != 4:
         assert time.monotonic() < deadline, "the async push never delivered"
         time.sleep(0.05)
+
+
+def test_pushing_a_slot_again_delivers_its_outbox_once() -> None:
+    # A client that retries a push (its connection dropped) must not schedule the slot's
+    # outbox a second time: the retry sends the same signed message, which the target's
+    # scheduler answers with its first slot.
+    opts = node_opts()
+    p1, pid1 = spawn(opts)
+    p2, pid2 = spawn(opts)
+    first = push(p1, opts, target=pid1, count=1, limit=2, **{"reply-to": pid2})
+    assert first.ok, first
+    slot = first.value["slot"]
+    delivered = first.value["1"]
+    again = resolve(p1, {"path": "push", "method": "POST", "slot": slot}, opts)
+    assert again.ok, again
+    assert (again.value["1"]["id"], again.value["1"]["slot"]) == (delivered["id"], delivered["slot"])
+    current = resolve(p2, {"path": "slot/current"}, opts)
+    assert current.ok and int(current.value) == int(delivered["slot"])
+    assert state(p2, opts)["counter"] == 2
