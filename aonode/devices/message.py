@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from aonode.codecs import commit as sign
-from aonode.codecs import committed_keys, message_id, signers
+from aonode.codecs import committed_keys, message_id, signers, to_tabm
 from aonode.codecs import verify as check
 from aonode.core.devices import Device
 from aonode.core.path import parts
 from aonode.core.terms import NOT_FOUND, As, Result
-from aonode.errors import InvalidSignature, Unauthorized, Unsupported
+from aonode.errors import AOError, InvalidSignature, Unauthorized, Unsupported
 from aonode.message import Atom, erlang_key_order, is_private, normalize_key
 
 __all__ = ["ABSENT", "DEVICE_KEYS", "MessageDevice", "deep_merge", "lookup"]
@@ -115,6 +115,19 @@ def _target(base: Mapping[str, Any], request: Mapping[str, Any]) -> Any:
     return found if found is not None else request.get("body", base)
 
 
+def _same_on_the_wire(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two messages encode alike, private keys aside: setting a committed key to the
+    value it has (`"process@1.0"` over `b"process@1.0"`, as a `~process@1.0` cast does) keeps
+    the commitments, so the message keeps its ID (a process its identity)."""
+    public = [{k: v for k, v in m.items() if k != "priv"} for m in (one, other)]
+    if public[0] == public[1]:
+        return True
+    try:
+        return to_tabm(public[0]) == to_tabm(public[1])
+    except (AOError, TypeError):
+        return False
+
+
 class MessageDevice(Device):
     """The default device: a message as a plain map of keys."""
 
@@ -155,7 +168,7 @@ class MessageDevice(Device):
         if original_priv is not None:
             merged["priv"] = original_priv
         if "commitments" in merged and set(to_set) & set(committed_keys(dict(base), committers="all")):
-            if {k: v for k, v in merged.items() if k != "priv"} != {k: v for k, v in base.items() if k != "priv"}:
+            if not _same_on_the_wire(merged, base):
                 merged.pop("commitments")
         return merged
 

@@ -168,6 +168,11 @@ def ensure_process_key(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict
     A base with no `process` key is the definition itself: the state is the definition without
     its commitments, plus the committed definition under `process`. A definition that lost its
     signers (it was cast to another device) is read back from the cache by its ID first.
+
+    Raises:
+        BadMessage: the base is no message; or it lost its signers and its content is stored
+            with several signed commitments, so it could be several processes (see
+            `_stored_definition`).
     """
     if not isinstance(base, Mapping):
         raise BadMessage("process@1.0: the process must be a message")
@@ -176,15 +181,36 @@ def ensure_process_key(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict
     definition: Mapping[str, Any] = base
     if not signers(dict(base)):
         cache = _cache(opts)
-        if cache is not None:
-            try:
-                found = cache.read(message_id(dict(base), committers="all"))
-            except (AOError, TypeError):
-                found = None
-            if isinstance(found, dict):
-                definition = found
+        found = _stored_definition(base, cache) if cache is not None else None
+        if found is not None:
+            definition = found
     committed = with_only_committed(_without(definition, "priv"))
     return {**_without(base, "commitments"), "process": committed}
+
+
+def _stored_definition(base: Mapping[str, Any], cache: MessageCache) -> dict[str, Any] | None:
+    """The stored definition whose content `base` (without commitments) has, if one process has it.
+
+    The cache keeps one content once, with the commitments of every signed copy of it: the same
+    definition signed by two wallets, or twice by one (another anchor, another salt), is two
+    processes with one uncommitted ID. Reading that ID gives them all, whose ID is neither's, so
+    with more than one signed commitment the base cannot say which process it is, and guessing
+    would run one process's slots under another's ID. (A `~process@1.0` cast keeps the
+    commitments: it sets `device` to the value it has.)
+    """
+    try:
+        found = cache.read(message_id(dict(base), committers="all"))
+    except (AOError, TypeError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    commitments = found.get("commitments")
+    signed = [c for c in commitments.values() if isinstance(c, Mapping) and "committer" in c] \
+        if isinstance(commitments, Mapping) else []
+    if len(signed) > 1:
+        raise BadMessage("process@1.0: the process definition lost its signatures, and its content is the "
+                         f"definition of {len(signed)} signed processes: address the process by its ID")
+    return found
 
 
 def _definition(state: Mapping[str, Any]) -> dict[str, Any]:

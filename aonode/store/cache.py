@@ -11,6 +11,8 @@ Layout in a store (§8.1), for a message whose ID without commitments is `U`:
     C/<commitment ID>                link    -> the commitment, written as a message
     <alternative ID>                 link    -> U  (each commitment ID, and the IDs of all
                                                     commitments and of all committers)
+    commitment-sets/<alternative ID> value   the commitment IDs that alternative names,
+                                             comma-separated (aonode only, see below)
 
 So `"U/<key>"` is both a key of a stored message and the hashpath of resolving
 that key on it. A key holding `/` or `%`, or an empty key, is stored with those
@@ -30,11 +32,22 @@ Divergences from the reference, each for a reason:
 * `read("<ID>/<key>")` decodes a typed value with its message's `ao-types`
   (the reference returns the raw bytes), and finds a child message stored as
   `<key>+link` (the reference finds nothing).
-* Commitments of one content signed separately accumulate under one `U`, and a
-  top-level read returns them all (as in the reference). A child loaded through
-  its parent's link keeps only the commitments that give the ID the link names
-  (none when that is the uncommitted ID), so the parent reads back as written
-  and its IDs hold; a child that carried only an HMAC commitment loses it (its
+* Commitments of one content signed separately accumulate under one `U` (as in
+  the reference), but a read names exactly one message. Reading by `U` returns
+  the pooled message, every commitment. Reading by any other ID (a commitment's,
+  a message's over all its committers or all its commitments), at the top level
+  or through a parent's `+link`, returns only the commitments that ID names, so
+  `message_id(read(X), "all") == X` and another writer of the same content
+  cannot change what `X` reads as (a process's definition, say). Which ones an
+  ID names is written down, not searched for: `write` records, first writer
+  first, `commitment-sets/<X>` for each alternative `X` of a message with
+  commitments `K`: a signed commitment `X` names itself and the unsigned
+  commitments of `K` (its HMAC), an unsigned one itself alone, and the IDs of
+  all committers and of all commitments name `K`. Without a record (an older
+  store), a commitment ID names itself (with the pooled unsigned commitments if
+  it is signed), and an accumulated ID the largest set of signers that sums to
+  it. A child reached through a link naming its uncommitted ID gets no
+  commitments, so a child that carried only an HMAC commitment loses it (its
   IDs are unchanged).
 * Keys are kept if any commitment covers them; the reference's
   `with_only_committed` looks at the default and the signed commitments only.
@@ -75,6 +88,7 @@ __all__ = [
 
 DATA = "data"
 COMMITMENTS = "commitments"
+SETS = "commitment-sets"
 TYPES = "ao-types"
 LINK_SUFFIX = structured.LINK_SUFFIX
 # Deeper nesting than this only comes from a corrupt store (a child linking to its ancestor).
@@ -238,10 +252,20 @@ def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, s
         store.make_link(_write_data(value, store), f"{uid}/{_segment(key)}")
     if commitments:
         _write_commitments(uid, commitments, store)
-    for alternative in dict.fromkeys([*commitments, all_committers, all_commitments]):
-        if alternative != uid:
-            _link_alternative(uid, alternative, store)
+    unsigned = [cid for cid, c in commitments.items() if not _signed(c)]
+    named: dict[str, list[str]] = {
+        cid: [cid, *(u for u in unsigned if u != cid)] if _signed(c) else [cid] for cid, c in commitments.items()
+    }
+    named.setdefault(all_committers, list(commitments))
+    named.setdefault(all_commitments, list(commitments))
+    for alternative, chosen in named.items():
+        if alternative != uid and _link_alternative(uid, alternative, store):
+            _record_set(alternative, chosen, store)
     return uid, all_committers
+
+
+def _signed(commitment: object) -> bool:
+    return isinstance(commitment, Mapping) and "committer" in commitment
 
 
 def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Message:
@@ -293,12 +317,28 @@ def _write_commitment(cid: str, commitment: Message, store: Store) -> str:
     return name
 
 
-def _link_alternative(uid: str, alternative: str, store: Store) -> None:
+def _link_alternative(uid: str, alternative: str, store: Store) -> bool:
+    """Link `alternative` to `uid`; False when it cannot name the message."""
     if not _ID_SHAPE.fullmatch(alternative):
-        return  # only an ID may become a top-level name (never, say, `data`)
+        return False  # only an ID may become a top-level name (never, say, `data`)
     if store.resolve(alternative) == alternative and store.type(alternative) == "composite":
-        return  # a stored message already has this ID as its own
+        return False  # a stored message already has this ID as its own
     store.make_link(uid, alternative)
+    return True
+
+
+def _record_set(alternative: str, chosen: list[str], store: Store) -> None:
+    """Record which commitments `alternative` names, unless an earlier write did."""
+    path = f"{SETS}/{alternative}"
+    if store.type(path) is None:
+        store.write(path, ",".join(chosen).encode())
+
+
+def _recorded_set(want: str, store: Store) -> list[str] | None:
+    if not _ID_SHAPE.fullmatch(want):
+        return None
+    found = store.read(f"{SETS}/{want}")
+    return found.decode("ascii", "replace").split(",") if found else None
 
 
 def write_binary(path: str, data: bytes, store: Store) -> None:
@@ -347,7 +387,12 @@ def read(path: str | bytes, store: Store) -> Value | None:
 
     Returns:
         The message fully loaded, the binary, the key's value (typed as written), or None
-        when nothing is stored there.
+        when nothing is stored there. Read by a commitment's ID or an ID over all committers
+        or all commitments, a message has exactly the commitments that ID names (so
+        `message_id(read(X), committers="all") == X` for a signed `X`), whoever else stored
+        the same content; read by its uncommitted ID, or by a path through other links (a
+        hashpath, `computed/...`), it has every commitment stored for its content (pooled,
+        as in the reference).
 
     Raises:
         StoreError: the store failed, or holds links that loop or lead nowhere.
@@ -357,17 +402,22 @@ def read(path: str | bytes, store: Store) -> Value | None:
     if not text:
         return None
     with store.snapshot():
-        return _read(text, store, 0, None)
+        return _read(text, store, 0, None, exact=True)
 
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
-def _read(path: str, store: Store, depth: int, want: str | None) -> Value | None:
+def _read(path: str, store: Store, depth: int, want: str | None, *, exact: bool = False) -> Value | None:
+    """What `path` holds. `want`: the ID the message is read by, whose commitments it keeps
+    (None: all of them). `exact`: a top-level read, by `want = path` when that is an ID linking
+    to a message stored under another (a commitment's ID, or an accumulated one)."""
     if depth > MAX_NESTING:
         raise StoreError(f"cache: messages nested more than {MAX_NESTING} deep at {path!r} (a corrupt store?)")
     resolved = store.resolve(path)
+    if exact and resolved != path and _ID_SHAPE.fullmatch(path):
+        want = path
     kind = store.type(resolved)
     if kind == "composite":
         return _load(resolved, store, depth, want)
@@ -437,7 +487,7 @@ def _load(root: str, store: Store, depth: int, want: str | None) -> Value:
         raise StoreError(f"cache: {root!r} did not load as a message")
     out: Message = {key: _inline(value, store, depth) for key, value in rich.items()}
     if want is not None and commitments:
-        commitments = _fit(commitments, want, root)
+        commitments = _fit(commitments, want, root, store)
     if commitments:
         out[COMMITMENTS] = commitments  # type: ignore[assignment]
     return out
@@ -468,18 +518,27 @@ def _load_commitments(root: str, store: Store, depth: int) -> dict[str, TABM]:
     return out
 
 
-def _fit(commitments: dict[str, TABM], want: str, uid: str) -> dict[str, TABM]:
-    """The commitments that make the message's ID of all committers `want`: all of them unless
-    the same content was written with other signers too (they accumulate under one ID)."""
-    if _all_committers_id(uid, commitments) == want:
+def _fit(commitments: dict[str, TABM], want: str, uid: str, store: Store) -> dict[str, TABM]:
+    """The commitments of the message `uid` that the ID `want` names (see the module docstring):
+    the recorded set; without a record, the commitment `want` (and the unsigned ones, if it is
+    signed), else the largest set of signers whose IDs sum to `want`, else all of them."""
+    recorded = _recorded_set(want, store)
+    if recorded is not None and all(cid in commitments for cid in recorded):
+        chosen = set(recorded)
+        return {cid: c for cid, c in commitments.items() if cid in chosen}
+    found = commitments.get(want)
+    if found is not None:
+        if not _signed(found):
+            return {want: found}
+        return {cid: c for cid, c in commitments.items() if cid == want or not _signed(c)}
+    if _all_committers_id(uid, commitments) == want or _accumulate(list(commitments)) == want:
         return commitments
-    signed = [cid for cid, c in commitments.items() if "committer" in c]
+    signed = [cid for cid, c in commitments.items() if _signed(c)]
     if len(signed) > MAX_FIT_SIGNERS:
         return commitments
-    others = [cid for cid in commitments if cid not in signed]
-    for size in range(len(signed) - 1, -1, -1):
+    for size in range(len(signed) - 1, 1, -1):
         for subset in itertools.combinations(signed, size):
-            candidate = {cid: commitments[cid] for cid in commitments if cid in subset or cid in others}
+            candidate = {cid: c for cid, c in commitments.items() if cid in subset or not _signed(c)}
             if _all_committers_id(uid, candidate) == want:
                 return candidate
     return commitments
