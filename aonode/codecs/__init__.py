@@ -12,6 +12,7 @@ from aonode.codecs._commitments import (
     verify,
     verify_tree,
     with_only_committed,
+    without_false_commitments,
 )
 from aonode.codecs._convert import CODECS, decode, encode
 from aonode.codecs._dataitem import DataItem, parse_item
@@ -47,4 +48,5 @@ __all__ = [
     "verify",
     "verify_tree",
     "with_only_committed",
+    "without_false_commitments",
 ]

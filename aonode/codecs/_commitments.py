@@ -18,7 +18,8 @@ from aonode.crypto import Wallet
 from aonode.errors import AOError, BadMessage, InvalidSignature, Unsupported
 from aonode.message import TABM, Message, Value
 
-__all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "verify_tree", "with_only_committed"]
+__all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "verify_tree", "with_only_committed",
+           "without_false_commitments"]
 
 Verifier = Callable[..., None]
 """verify(tabm, commitment_id, commitment, *, secret=None) -> None, raising InvalidSignature."""
@@ -178,6 +179,37 @@ def _verify_children(value: Any, path: str) -> None:
                 verify(dict(child))
             except InvalidSignature as exc:
                 raise InvalidSignature(f"the signature of the {_where(where)} does not verify") from exc
+
+
+def without_false_commitments(msg: Message) -> Message:
+    """`msg` without the commitments a known verifier proves false for it (a commitment carried
+    over to content it does not cover, a forged committer). Commitments no verifier here can
+    check (an unknown device, a `secret:` HMAC without its secret, an unsigned ANS-104 item's)
+    are kept: they are never trusted unchecked (`signers`, `verify`)."""
+    found = _commitments(msg)
+    if not found:
+        return msg
+    keep: dict[str, Any] = {}
+    tabms: _Tabms = {}
+    for cid, commitment in found.items():
+        device = commitment.get("commitment-device")
+        keyid = commitment.get("keyid")
+        name = device.decode("utf-8", "replace") if isinstance(device, bytes) else ""
+        # An unsigned ANS-104 item's commitment has no proof its verifier checks.
+        checkable = (name in VERIFIERS and (name == httpsig.NAME or "committer" in commitment)
+                     and not (isinstance(keyid, bytes) and keyid.startswith(b"secret:")))
+        if checkable:
+            try:
+                _verify_one(msg, cid, commitment, tabms, None)
+            except (InvalidSignature, AOError):
+                continue
+        keep[cid] = cast(Mapping[str, Any], msg["commitments"])[cid]
+    if len(keep) == len(found):
+        return msg
+    out = {k: v for k, v in msg.items() if k != "commitments"}
+    if keep:
+        out["commitments"] = keep
+    return out
 
 
 def signers(msg: Message) -> list[str]:

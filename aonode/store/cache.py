@@ -66,7 +66,16 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aonode.codecs import fingerprint, hashpath, httpsig, message_id, select_commitments, structured, to_tabm
+from aonode.codecs import (
+    fingerprint,
+    hashpath,
+    httpsig,
+    message_id,
+    select_commitments,
+    structured,
+    to_tabm,
+    without_false_commitments,
+)
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256
 from aonode.errors import DecodeError, EncodeError
 from aonode.message import TABM, Link, Message, Value, is_id, to_bytes
@@ -235,6 +244,10 @@ def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, s
     if isinstance(msg, dict):
         if isinstance(msg.get("device"), Mapping):
             raise EncodeError("cache: a message whose device is a map cannot be written")
+        # A commitment proven false for this content (a request step carrying its HTTP
+        # request's signatures over another `path`, a forged committer) is not written with
+        # it: its ID would then name content it never covered.
+        msg = without_false_commitments(msg)
         found = msg.get(COMMITMENTS)
         if isinstance(found, Mapping) and found:
             commitments = structured.binary_tree(found)
