@@ -11,8 +11,8 @@ Pure: takes the request's parts, returns a message; nothing here touches a socke
    * `httpsig@1.0`: the primitive plus the body, decoded as an HTTP message (signatures,
      multipart bodies, `content-digest`). A signed request keeps only its committed keys.
    * `ans104@1.0`: the body is one data item; it must verify.
-   * `json@1.0`, `flat@1.0`: the body is decoded, merged over the primitive, and every
-     commitment must verify.
+   * `json@1.0`, `flat@1.0`: the body is decoded and merged over the primitive; a signed one
+     keeps only its committed keys, and every commitment must verify.
 4. `normalize_unsigned`: `path` (the message's, else the raw target still percent-encoded),
    `method`, `accept` (default `*/*`), `accept-bundle` (default false), and `require-codec` and
    `accept-codec` from the headers when the message lacks them; `content-length` is
@@ -185,6 +185,9 @@ def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple
     if not isinstance(decoded, dict):
         raise DecodeError(f"{codec}: the body is not a message")
     merged: Message = {**primitive, **decoded}
+    if "commitments" in merged:
+        # As for httpsig: a signed request is what its signers committed, nothing beside it.
+        merged = with_only_committed(merged)
     return merged, _check(merged)
 
 
