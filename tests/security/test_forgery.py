@@ -248,3 +248,15 @@ def test_a_replayed_change_is_refused(client: httpx.Client, node: Node, operator
     assert again.status_code == 409
     assert b"applied already" in result(again)
     assert info(client)["replayed"] == b"second"
+
+
+def test_a_location_record_naming_another_scheduler(client: httpx.Client, victim: Wallet, attacker: Wallet) -> None:
+    # A record "signed" by the victim scheduler that sends its traffic to the attacker.
+    record = commit({"type": "scheduler-location", "url": "http://attacker.example", "nonce": 99}, attacker)
+    _, commitment = _only_commitment(record, attacker)
+    commitment["committer"] = victim.address.encode()
+    response = post_json(client, {**record, "path": "/~scheduler@1.0/location"}, path="/~scheduler@1.0/location")
+    assert response.status_code == 400
+    stored = client.get(f"/~scheduler@1.0/location?address={victim.address}", headers={"accept-bundle": "true"})
+    assert b"attacker.example" not in stored.content
+    assert all("attacker.example" not in value for value in stored.headers.values())
