@@ -104,15 +104,30 @@ def set_key(msg: Any, key: Any, value: Any, opts: Mapping[str, Any] | None = Non
 
 
 def set_values(msg: Any, values: Mapping[str, Any], opts: Mapping[str, Any] | None = None) -> Any:
-    """`msg` with every public key of `values` set on it, one key at a time, in the order
-    the reference iterates maps."""
+    """`msg` with every public key of `values` set on it, in the order the reference iterates
+    maps.
+
+    The reference sets one key at a time; the plain keys (no `/`, not `path`) are set here in
+    one `set` request instead, which gives the same message (distinct keys do not interact) in
+    time linear in the number of keys rather than quadratic. Paths and `path` follow, one at a
+    time, as in the reference.
+    """
     opts = opts if opts is not None else {}
     todo = {normalize_key(k): v for k, v in values.items() if k not in ("hashpath", "priv")}
-    for key in erlang_key_order(list(todo)):
-        if is_private(key):
-            continue
-        msg = set_key(msg, key, todo[key], opts)
+    ordered = [k for k in erlang_key_order(list(todo)) if not is_private(k)]
+    plain = {k: todo[k] for k in ordered if k != "path" and "/" not in k}
+    if len(plain) > 1 and isinstance(msg, Mapping):
+        msg = _device_set_many(msg, plain, opts)
+    else:
+        plain = {}
+    for key in ordered:
+        if key not in plain:
+            msg = set_key(msg, key, todo[key], opts)
     return msg
+
+
+def _device_set_many(msg: Any, values: Mapping[str, Any], opts: Mapping[str, Any]) -> Any:
+    return unwrap(resolve(msg, {**values, "path": "set"}, internal_opts(opts)), f"set {len(values)} keys")
 
 
 def remove(msg: Any, key: Any, opts: Mapping[str, Any] | None = None) -> Any:

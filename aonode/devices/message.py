@@ -157,7 +157,7 @@ class MessageDevice(Device):
             k for k in request
             if not is_private(k) and k not in DEVICE_KEYS and k != "set-mode" and request[k] != UNDEFINED
         ]
-        unset = {k for k in base if request.get(k) == UNSET}
+        unset = {k for k, v in request.items() if k in base and v == UNSET}
         values = {k: request[k] for k in to_set if request[k] != UNSET}
         kept = {k: v for k, v in base.items() if k not in unset}
         if _text(request.get("set-mode", b"deep")) == "explicit":
