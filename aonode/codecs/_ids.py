@@ -91,8 +91,9 @@ def fingerprint(value: object) -> object:
     what decoded messages hold) is fingerprinted by the SHA-256 of its `marshal` form without its
     top-level private keys: C speed, exact about types (`True`, `1` and `1.0` differ) and about
     key order (so the same message built in another order is merely a second entry). Anything
-    else, or anything larger than 64 KiB serialised, gets the structural fingerprint, which
-    ignores key order and private keys at every level.
+    else, or anything larger than 64 KiB serialised, gets the SHA-256 of its canonical form,
+    which ignores key order and private keys at every level. Either way a fingerprint is small,
+    whatever the message's size.
 
     Raises:
         TypeError: the value holds something with no wire form (a function, an object).
@@ -106,20 +107,22 @@ def fingerprint(value: object) -> object:
         else:
             if len(dump) <= _QUICK_LIMIT:
                 return ("m", sha256(dump))
-    return _structural(value)
+    # A digest, not the structure itself: the memo keeps thousands of fingerprints, and a
+    # large message's structure would keep a copy of its shape alive with each.
+    return ("c", sha256(marshal.dumps(_canonical(value), 2)))
 
 
-def _structural(value: object) -> object:
-    """A hashable value equal for two messages exactly when their IDs must be equal.
+def _canonical(value: object) -> object:
+    """A marshal-able value equal for two messages exactly when their IDs must be equal.
 
     Scalars carry their type, since `True == 1 == 1.0` in Python but not on the wire; key
-    order does not matter to IDs, so maps become frozensets; private keys never count.
+    order does not matter to IDs, so map items are sorted; private keys never count.
 
     Raises:
         TypeError: the value holds something with no wire form (a function, an object).
     """
     if isinstance(value, bytes):
-        return value
+        return ("b", value)
     if isinstance(value, str):
         return ("s", value)
     if isinstance(value, bool) or value is None:
@@ -128,14 +131,17 @@ def _structural(value: object) -> object:
         return ("i", value)
     if isinstance(value, float):
         return ("f", value.hex())
-    if isinstance(value, (Atom, Link)):
-        return value
+    if isinstance(value, Atom):
+        return ("t", value.name)
+    if isinstance(value, Link):
+        return ("k", value.id, value.lazy)
     if isinstance(value, Mapping):
-        return frozenset(
-            (k, _structural(v)) for k, v in value.items() if not (isinstance(k, str) and is_private(k))
-        )
+        items = [(k, _canonical(v)) for k, v in value.items() if not (isinstance(k, str) and is_private(k))]
+        if not all(isinstance(k, str) for k, _ in items):
+            raise TypeError("a map key must be text")
+        return ("m", tuple(sorted(items, key=lambda item: item[0])))
     if isinstance(value, (list, tuple)):
-        return ("l", tuple(_structural(v) for v in value))
+        return ("l", tuple(_canonical(v) for v in value))
     raise TypeError(f"a {type(value).__name__} has no wire form")
 
 
