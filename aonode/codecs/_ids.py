@@ -109,7 +109,7 @@ def fingerprint(value: object) -> object:
                 return ("m", sha256(dump))
     # A digest, not the structure itself: the memo keeps thousands of fingerprints, and a
     # large message's structure would keep a copy of its shape alive with each.
-    return ("c", sha256(marshal.dumps(_canonical(value), 2)))
+    return ("c", sha256(marshal.dumps(_canonical(value), 2)))  # type: ignore[arg-type]
 
 
 def _canonical(value: object) -> object:
