@@ -14,6 +14,9 @@
 Foreign errors (from cryptography, lmdb, wasmtime, lupa) never escape a public
 function: they are caught at the boundary and re-raised as one of these with
 `raise X(...) from exc`.
+
+An error's text reaches clients as the body of the answer: name keys and IDs with `shown`,
+which writes bytes as text, never as a Python repr (`b'abc'`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,24 @@ __all__ = [
     "NotFound",
     "Unauthorized",
     "Unsupported",
+    "shown",
 ]
+
+
+def shown(value: object, limit: int = 200) -> str:
+    """`value` as readable text for an error message: bytes decoded as UTF-8 (undecodable
+    bytes and control characters as `\\xNN`), cut to `limit` characters."""
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).decode("utf-8", "backslashreplace")
+    elif isinstance(value, str):
+        try:
+            text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    else:
+        text = str(value)
+    text = "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class AOError(Exception):

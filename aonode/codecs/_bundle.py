@@ -43,7 +43,7 @@ from typing import Literal, TypeAlias, cast
 from aonode.codecs._avro import Tag
 from aonode.codecs._dataitem import DataItem, as_tags, parse_item
 from aonode.crypto._b64 import b64url_decode, b64url_encode
-from aonode.errors import DecodeError, EncodeError, InvalidSignature
+from aonode.errors import DecodeError, EncodeError, InvalidSignature, shown
 
 __all__ = [
     "Bundle",
@@ -361,10 +361,10 @@ def unbundle(
         try:
             native = b64url_decode(ref)
         except DecodeError as exc:
-            raise DecodeError(f"ans104: bundle manifest has a bad ID {ref!r}") from exc
+            raise DecodeError(f"ans104: bundle manifest has a bad ID '{shown(ref)}'") from exc
         found = by_unsigned.get(native)
         if found is None:
-            raise DecodeError(f"ans104: bundle holds no item with unsigned ID {ref!r}")
+            raise DecodeError(f"ans104: bundle holds no item with unsigned ID '{shown(ref)}'")
         return found
 
     manifest_item = find(manifest_ref)

@@ -14,7 +14,7 @@ records the difference in docs/compat.md.
 from __future__ import annotations
 
 from aonode.crypto import b64_encode, b64url_decode, b64url_encode, sha256
-from aonode.errors import DecodeError, InvalidSignature
+from aonode.errors import DecodeError, InvalidSignature, shown
 
 __all__ = ["DEFAULT_HMAC_KEYID", "committer_of", "hmac_key", "publickey_keyid", "rsa_modulus"]
 
@@ -33,7 +33,7 @@ def split(keyid: str, alg: str) -> tuple[str, str]:
     if not colon:
         return _DEFAULT_SCHEME.get(alg, "publickey"), keyid
     if scheme not in SCHEMES:
-        raise DecodeError(f"httpsig@1.0: unknown keyid scheme {scheme!r}")
+        raise DecodeError(f"httpsig@1.0: unknown keyid scheme '{shown(scheme)}'")
     return scheme, material
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Union
 
-from aonode.codecs import _sf
+from aonode.codecs import _depth, _sf
 from aonode.crypto import b64url_encode, sha256
 from aonode.errors import DecodeError
 from aonode.message import TABM, erlang_key_order
@@ -179,13 +179,15 @@ def unflatten(flat: Mapping[str, Part | TABM]) -> TABM:
     """Build the nested TABM from `/`-joined paths, deep-merging maps (`flat@1.0` from).
 
     Raises:
-        DecodeError: a path has an empty segment.
+        DecodeError: a path has an empty segment, or more than `_depth.MAX_DEPTH` segments.
     """
     out: TABM = {}
     for path, value in flat.items():
         segments = path.split("/")
         if any(s == "" for s in segments):
-            raise DecodeError(f"flat@1.0: path {path!r} has an empty segment")
+            raise DecodeError(f"flat@1.0: path '{path}' has an empty segment")
+        if len(segments) > _depth.MAX_DEPTH:
+            raise _depth.too_deep("flat@1.0")
         node = out
         for segment in segments[:-1]:
             child = node.get(segment)

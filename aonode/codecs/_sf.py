@@ -22,7 +22,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Union
 
-from aonode.errors import DecodeError
+from aonode.errors import DecodeError, shown
 
 __all__ = [
     "Item",
@@ -67,7 +67,7 @@ class _Parser:
         self.what = what
 
     def fail(self, reason: str) -> DecodeError:
-        return DecodeError(f"structured field ({self.what}): {reason} at offset {self.i} in {self.s[:80]!r}")
+        return DecodeError(f"structured field ({self.what}): {reason} at offset {self.i} in '{shown(self.s[:80])}'")
 
     def peek(self) -> str:
         return self.s[self.i] if self.i < len(self.s) else ""

@@ -41,13 +41,13 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aonode.codecs import _sf
+from aonode.codecs import _depth, _sf
 from aonode.codecs._bundle import bundle as make_bundle
 from aonode.codecs._bundle import unbundle
 from aonode.codecs._dataitem import SIGNATURE_SCHEMES, DataItem, ItemKey, parse_item
 from aonode.codecs.structured import escape_key, parse_types
 from aonode.crypto._b64 import b64url_decode, b64url_encode
-from aonode.errors import BadMessage, DecodeError, EncodeError, InvalidSignature
+from aonode.errors import BadMessage, DecodeError, EncodeError, InvalidSignature, shown
 from aonode.message import TABM, is_private
 
 __all__ = [
@@ -157,13 +157,19 @@ def _numbered(values: list[Any]) -> TABM:
     return {str(i): v for i, v in enumerate(values, 1)}
 
 
-def from_item(item: DataItem) -> TABM | bytes:
-    """`from_wire` for a parsed item (§10.2)."""
+def from_item(item: DataItem, *, depth: int = 1) -> TABM | bytes:
+    """`from_wire` for a parsed item (§10.2); `depth` is its level in the outermost bundle.
+
+    Raises:
+        DecodeError: as `from_wire`; bundles nested more than `_depth.MAX_DEPTH` deep.
+    """
+    if depth > _depth.MAX_DEPTH:
+        raise _depth.too_deep(NAME)
     ao_type = _first(item.tags, b"ao-type")
     if ao_type is not None:
         if ao_type == b"binary":
             return item.data
-        raise DecodeError(f"{NAME}: unsupported ao-type tag value {ao_type!r}")
+        raise DecodeError(f"{NAME}: unsupported ao-type tag value '{shown(ao_type)}'")
     fields: dict[str, bytes] = {"target": b64url_encode(item.target).encode()} if item.target else {}
     tags = _tag_map(item.tags)
     data_key = _key(tags.get("ao-data-key", b"data"))
@@ -175,7 +181,7 @@ def from_item(item: DataItem) -> TABM | bytes:
         else:
             if isinstance(contents, list):
                 contents = {str(i): entry for i, entry in enumerate(contents, 1)}
-            data = {key: from_item(entry) for key, entry in contents.items()}
+            data = {key: from_item(entry, depth=depth + 1) for key, entry in contents.items()}
     keys = _sort(data)
     keys += [_key(name).lower() for name, _ in item.tags if name not in _META_TAGS]
     if "target" in fields or "target" in tags or "target" in data:
@@ -308,11 +314,16 @@ def _data_key(tabm: Mapping[str, Any]) -> str:
     return "data"
 
 
-def _nested(tabm: Mapping[str, Any]) -> dict[str, Any]:
+def _nested(tabm: Mapping[str, Any], commitment: TABM | None) -> dict[str, Any]:
     rest = {k: v for k, v in tabm.items() if k not in ("commitments", "data", "target")}
-    if len(rest) > _MAX_KEYS:
+    # A signed item's tags are its committed keys: keys added beside them (a reply's
+    # `status`, its `ao-types`) are not part of the item and do not count.
+    committed = {_key(k) for k in _ordered(commitment.get("committed", {}), "committed")
+                 if isinstance(k, bytes)} if commitment is not None else None
+    counted = [k for k in rest if committed is None or k in committed or k + _LINK in committed]
+    if len(counted) > _MAX_KEYS:
         raise EncodeError(
-            f"{NAME}: {len(rest)} keys are more than the {_MAX_KEYS} an item can carry as tags"
+            f"{NAME}: {len(counted)} keys are more than the {_MAX_KEYS} an item can carry as tags"
         )
     return {
         k: v for k, v in rest.items()
@@ -343,12 +354,12 @@ def to_item(tabm: TABM | bytes) -> DataItem:
     msg = {k: v for k, v in tabm.items() if not is_private(k)}
     for key, value in msg.items():
         if not isinstance(value, bytes | Mapping):
-            raise EncodeError(f"{NAME}: key {key!r} holds a {type(value).__name__}")
+            raise EncodeError(f"{NAME}: key '{shown(key)}' holds a {type(value).__name__}")
     found = _ans104_commitment(msg)
     commitment = found[1] if found else None
     info = _siginfo(commitment, msg)
     data_key = _data_key(msg)
-    nested = {k: to_item(v) for k, v in _nested(msg).items()}
+    nested = {k: to_item(v) for k, v in _nested(msg, commitment).items()}
     data_value = msg.get(data_key, b"")
     data_map: dict[str, DataItem] | None
     if isinstance(data_value, bytes) and not nested:
@@ -410,9 +421,9 @@ def _tags(
             continue
         value = msg.get(key)
         if value is None:
-            raise EncodeError(f"{NAME}: committed key {key!r} is missing from the message")
+            raise EncodeError(f"{NAME}: committed key '{shown(key)}' is missing from the message")
         if not isinstance(value, bytes):
-            raise EncodeError(f"{NAME}: key {key!r} holds a map and cannot be a tag")
+            raise EncodeError(f"{NAME}: key '{shown(key)}' holds a map and cannot be a tag")
         out.append((_bytes(key), value))
     return out
 
@@ -463,7 +474,7 @@ def commit(tabm: TABM, key: ItemKey | None = None, *, type: str = "signed") -> T
         return result
     if wanted not in _TYPE_OF_COMMITMENT:
         known = ", ".join(["signed", *_COMMIT_ALIASES, *_TYPE_OF_COMMITMENT])
-        raise EncodeError(f"{NAME}: unknown commitment type {type!r}; known: {known}")
+        raise EncodeError(f"{NAME}: unknown commitment type '{shown(type)}'; known: {known}")
     if key is None:
         raise EncodeError(f"{NAME}: a signed commitment needs a key")
     found = _ans104_commitment(msg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aonode.codecs._multipart import unflatten
-from aonode.errors import DecodeError, EncodeError
+from aonode.errors import DecodeError, EncodeError, shown
 from aonode.message import TABM
 
 __all__ = ["deserialize", "from_wire", "serialize", "to_wire"]
@@ -37,7 +37,7 @@ def _flatten(tabm: Mapping[str, bytes | TABM], prefix: str, out: dict[str, bytes
         path = prefix + key
         if isinstance(value, dict):
             if not value:
-                raise EncodeError(f"{NAME}: empty map at {path!r} has no flat form")
+                raise EncodeError(f"{NAME}: empty map at '{shown(path)}' has no flat form")
             _flatten(value, path + "/", out)
         else:
             out[path] = value
@@ -53,7 +53,7 @@ def from_wire(flat: Mapping[str, bytes] | bytes) -> TABM | bytes:
         return flat
     for key, value in flat.items():
         if not isinstance(value, bytes):
-            raise DecodeError(f"{NAME}: value at {key!r} must be binary")
+            raise DecodeError(f"{NAME}: value at '{shown(key)}' must be binary")
     return unflatten(flat)
 
 
@@ -69,7 +69,7 @@ def serialize(tabm: TABM) -> bytes:
     for key in sorted(flat, key=lambda k: k.encode("utf-8", "surrogateescape")):
         value = flat[key]
         if "\n" in key or b"\n" in value:
-            raise EncodeError(f"{NAME}: key {key!r} or its value holds a newline")
+            raise EncodeError(f"{NAME}: key '{shown(key)}' or its value holds a newline")
         lines.append(key.encode("utf-8", "surrogateescape") + b": " + value + b"\n")
     return b"".join(lines)
 

@@ -11,6 +11,14 @@ HTTP body, if any, under the key `body`:
 * a non-empty body adds `content-digest: sha-256=:<base64>:`;
 * commitments become the `signature` and `signature-input` dictionaries.
 
+On the wire (`to_wire`), and only there, a key that cannot be an HTTP header also goes into
+the body: a value that is not a legal field value (RFC 9110 §5.5: leading or trailing space
+or tab, control characters), a name that is not a token, and the names HTTP itself uses for
+framing and the connection (`HOP_BY_HOP`: `transfer-encoding`, `content-length`, ...). The
+reference writes them as headers and its answer is not valid HTTP (docs/compat.md). Signature
+bases keep the reference's split, so signatures and IDs do not change; `from_wire` reads such
+a key back from its part like any other body key.
+
 A signature base (§3.4) covers the encoded form of the committed keys, with the
 body replaced by its `content-digest`, in Erlang map order; derived names
 (`path`, `method`, ...) carry `@` only in the `@signature-params` line.
@@ -19,11 +27,12 @@ body replaced by its `content-digest`, in Erlang map order; derived names
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 
 from aonode.codecs import _keyid, _multipart, _sf
 from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
-from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized
+from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized, shown
 from aonode.message import TABM, erlang_key_order, is_id, is_private
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
     "commitment_id",
     "committed_list",
     "from_wire",
+    "header_allowed",
     "signature_base",
     "to_wire",
     "verify",
@@ -54,6 +64,22 @@ _BASE_PARAMS = ("alg", "bundle", "created", "expires", "keyid", "nonce", "tag")
 _INT_PARAMS = frozenset({"created", "expires"})
 TYPE_ALIASES = {"signed": "rsa-pss-sha512", "unsigned": "hmac-sha256"}
 LINK_SUFFIX = "+link"
+# Header names that frame the message or manage the connection (RFC 9110 §7.6.1, RFC 9112
+# §6-7): an HTTP server owns them, so a key with such a name travels in the body.
+HOP_BY_HOP = frozenset({
+    "connection", "content-length", "keep-alive", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade",
+})
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5 field-value: visible bytes (and obs-text), single spaces or tabs only inside.
+_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[ \t]*[\x21-\x7e\x80-\xff])*)?")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def header_allowed(name: str, value: bytes) -> bool:
+    """Whether `name: value` can be sent as an HTTP header field as it is."""
+    return (name not in HOP_BY_HOP and _TOKEN.fullmatch(_bkey(name)) is not None
+            and _FIELD_VALUE.fullmatch(value) is not None)
 
 
 def _text(value: bytes) -> str:
@@ -85,8 +111,9 @@ def _inline_key(fields: Mapping[str, object]) -> tuple[str, dict[str, bytes]]:
     return "body", {}
 
 
-def _group_ids(fields: dict[str, bytes | TABM]) -> None:
-    ids = {k: v for k, v in fields.items() if is_id(k) and isinstance(v, bytes)}
+def _group_ids(fields: dict[str, bytes | TABM], wire: bool = False) -> None:
+    ids = {k: v for k, v in fields.items() if is_id(k) and isinstance(v, bytes)
+           and not (wire and _CONTROL.search(v))}
     if not ids:
         return
     for key in ids:
@@ -96,19 +123,30 @@ def _group_ids(fields: dict[str, bytes | TABM]) -> None:
     ).encode("utf-8", "surrogateescape")
 
 
-def _encode(tabm: Mapping[str, bytes | TABM]) -> tuple[dict[str, bytes], list[str], bool]:
-    """§3.1 steps 1-6. Returns (headers with `body`, body keys, whether the body is multipart)."""
+def _encode(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
+            ) -> tuple[dict[str, bytes], list[str], bool]:
+    """§3.1 steps 1-6. Returns (headers with `body`, body keys, whether the body is multipart).
+
+    `wire`: also move keys that cannot be HTTP headers into the body (`header_allowed`)."""
     fields: dict[str, bytes | TABM] = {
         k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
     }
-    _group_ids(fields)
+    _group_ids(fields, wire)
     inline_key, headers = _inline_key(fields)
     body_map: dict[str, bytes | TABM] = {}
+    moved = False
     for key, value in fields.items():
         if key == "body" or key == inline_key or isinstance(value, dict) or len(value) > MAX_HEADER_LENGTH:
             body_map[key] = value
+        elif wire and not header_allowed(key, value):
+            body_map[key] = value
+            moved = True
         else:
             headers[key] = value
+    if moved and "content-type" in headers:
+        # Keys moved off the headers make the body multipart, whose content-type would
+        # replace the message's own: that one travels in the body too.
+        body_map["content-type"] = headers.pop("content-type")
     multipart = _multipart.encode(body_map, inline_key)
     if multipart is not None:
         body, content_type, names = multipart
@@ -135,7 +173,7 @@ def to_wire(tabm: TABM | bytes) -> dict[str, bytes]:
     """
     if isinstance(tabm, bytes):
         return {"body": tabm} if tabm else {}
-    encoded, _, _ = _encode(tabm)
+    encoded, _, _ = _encode(tabm, wire=True)
     body = encoded.get("body")
     if body == b"":
         del encoded["body"]
@@ -201,6 +239,17 @@ def _flatten_param(value: TABM) -> str:
     return ", ".join(parts)
 
 
+def _param(value: bytes) -> _sf.Bare:
+    """A commitment value as a signature-input parameter: a string when it is text, else a
+    byte sequence (an ANS-104 `field-anchor` holds 32 raw bytes), which reads back as its
+    base64url text. The reference writes the raw bytes, which is not a valid header."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+    return value if _CONTROL.search(value) else text
+
+
 def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, bytes]:
     signatures: dict[str, _sf.Item] = {}
     inputs: dict[str, _sf.Item] = {}
@@ -218,7 +267,7 @@ def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, b
                 params[key] = int(text) if key in _INT_PARAMS and _is_int(text) else text
         for key, value in commitment.items():
             if key not in _NOT_PARAMS:
-                params[key] = _text(value) if isinstance(value, bytes) else _flatten_param(value)
+                params[key] = _param(value) if isinstance(value, bytes) else _flatten_param(value)
         signatures[label] = _sf.Item(raw)
         inputs[label] = _sf.Item([_sf.Item(n) for n in names], params)
     order = sorted(signatures)
@@ -315,13 +364,13 @@ def _commitments_from_siginfo(headers: Mapping[str, bytes], body_keys: list[str]
     for label, item in inputs.items():
         signature = signatures.get(label)
         if signature is None or not isinstance(signature.value, bytes):
-            raise DecodeError(f"{NAME}: signature-input {label!r} has no matching byte-sequence signature")
+            raise DecodeError(f"{NAME}: signature-input '{shown(label)}' has no matching byte-sequence signature")
         if not isinstance(item.value, list) or not all(isinstance(c.value, str) for c in item.value):
-            raise DecodeError(f"{NAME}: signature-input {label!r} is not a list of component names")
+            raise DecodeError(f"{NAME}: signature-input '{shown(label)}' is not a list of component names")
         alg = item.params.get("alg")
         keyid = item.params.get("keyid")
         if not isinstance(alg, str) or not isinstance(keyid, str):
-            raise DecodeError(f"{NAME}: signature-input {label!r} lacks alg or keyid")
+            raise DecodeError(f"{NAME}: signature-input '{shown(label)}' lacks alg or keyid")
         device, type_ = _split_alg(alg)
         commitment = _params_from_siginfo(item.params)
         commitment["commitment-device"] = _bkey(device)
@@ -351,7 +400,7 @@ def from_wire(encoded: Mapping[str, bytes]) -> TABM:
     headers = {k: v for k, v in encoded.items() if k != "body"}
     for key, value in headers.items():
         if not isinstance(value, bytes):
-            raise DecodeError(f"{NAME}: header {key!r} must be bytes")
+            raise DecodeError(f"{NAME}: header '{shown(key)}' must be bytes")
     body = encoded.get("body", b"")
     inline_key = _text(headers["ao-body-key"]) if "ao-body-key" in headers else "body"
     tabm: TABM = {k: v for k, v in headers.items() if k not in ("signature", "signature-input", "content-digest")}
@@ -378,7 +427,7 @@ def from_wire(encoded: Mapping[str, bytes]) -> TABM:
             raise DecodeError(f"{NAME}: ao-ids must be a header")
         for key, item in _sf.parse_dictionary(ids, "ao-ids").items():
             if not isinstance(item.value, str) or isinstance(item.value, bool):
-                raise DecodeError(f"{NAME}: ao-ids member {key!r} is not a string")
+                raise DecodeError(f"{NAME}: ao-ids member '{shown(key)}' is not a string")
             tabm[key] = _bkey(item.value)
     tabm.pop("ao-body-key", None)
     if "signature" in headers and "signature-input" in headers:
@@ -404,7 +453,7 @@ def _select(tabm: Mapping[str, bytes | TABM], keys: list[str]) -> dict[str, byte
         elif key + LINK_SUFFIX in tabm:
             inputs[key + LINK_SUFFIX] = tabm[key + LINK_SUFFIX]
         else:
-            raise InvalidSignature(f"committed key {key!r} is not in the message")
+            raise InvalidSignature(f"committed key '{shown(key)}' is not in the message")
     return inputs
 
 
@@ -505,7 +554,7 @@ def commit(
                     and c.get("type") == alg.encode() and c.get("keyid") == commitment["keyid"])
         }
     else:
-        raise AOError(f"{NAME}: unknown commitment type {type!r}", status=422)
+        raise AOError(f"{NAME}: unknown commitment type '{shown(type)}'", status=422)
     if bundle:
         commitment["bundle"] = b"true"
     commitment["committed"] = _numbered(keys)

@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from aonode.codecs import structured
-from aonode.errors import DecodeError, EncodeError
+from aonode.codecs import _depth, structured
+from aonode.errors import DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, Message, Value, normalize_key
 
 __all__ = ["CONTENT_TYPE", "NAME", "dumps", "loads"]
@@ -31,7 +31,7 @@ def _text(value: bytes | str, where: str) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EncodeError(f"{NAME}: value at {where!r} is not UTF-8, so it has no JSON form") from exc
+        raise EncodeError(f"{NAME}: value at '{shown(where)}' is not UTF-8, so it has no JSON form") from exc
 
 
 def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> Any:
@@ -43,7 +43,7 @@ def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> A
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise EncodeError(f"{NAME}: non-finite float at {where!r}")
+            raise EncodeError(f"{NAME}: non-finite float at '{shown(where)}'")
         return value
     if isinstance(value, Atom):
         # Only map values carry ao-types; inside a list an atom is plain text, as in the reference.
@@ -52,7 +52,7 @@ def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> A
         return [_to_json(v, link, f"{where}/{i}") for i, v in enumerate(value, 1)]
     if isinstance(value, Mapping):
         return _object(value, link, where)
-    raise EncodeError(f"{NAME}: {type(value).__name__} at {where!r} has no JSON form")
+    raise EncodeError(f"{NAME}: {type(value).__name__} at '{shown(where)}' has no JSON form")
 
 
 def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where: str) -> dict[str, Any]:
@@ -122,10 +122,14 @@ def loads(data: bytes | str) -> Value:
     """Decode JSON text into a rich message.
 
     Raises:
-        DecodeError: the text is not JSON, or a typed field does not decode.
+        DecodeError: the text is not JSON, nests deeper than `_depth.MAX_DEPTH`, or a typed
+            field does not decode.
     """
     try:
         parsed = _json.loads(data)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise _depth.too_deep(NAME) from exc
+    except ValueError as exc:
         raise DecodeError(f"{NAME}: invalid JSON: {exc}") from exc
+    _depth.check(parsed, NAME)
     return _from_json(parsed)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from aonode.codecs import _sf
-from aonode.errors import DecodeError, EncodeError
+from aonode.errors import DecodeError, EncodeError, shown
 from aonode.message import TABM, Atom, Link, Message, Value, is_private, normalize_key, to_bytes
 
 __all__ = [
@@ -60,9 +60,9 @@ def unescape_key(text: str) -> str:
             try:
                 out.append(int(raw[i + 1 : i + 3].decode("ascii"), 16))
             except (ValueError, UnicodeDecodeError) as exc:
-                raise DecodeError(f"{NAME}: bad escape in ao-types key {text!r}") from exc
+                raise DecodeError(f"{NAME}: bad escape in ao-types key '{shown(text)}'") from exc
             if i + 3 > len(raw):
-                raise DecodeError(f"{NAME}: bad escape in ao-types key {text!r}")
+                raise DecodeError(f"{NAME}: bad escape in ao-types key '{shown(text)}'")
             i += 3
         else:
             out.append(raw[i])
@@ -83,7 +83,7 @@ def encode_scalar(value: int | float | bool | Atom | None) -> tuple[bytes, str]:
     if isinstance(value, int):
         return str(value).encode("ascii"), "integer"
     if not math.isfinite(value):
-        raise EncodeError(f"{NAME}: cannot encode non-finite float {value!r}")
+        raise EncodeError(f"{NAME}: cannot encode non-finite float '{shown(value)}'")
     # Erlang writes floats as C's printf("%.20e").
     return f"{value:.20e}".encode("ascii"), "float"
 
@@ -139,7 +139,7 @@ def _from_map(msg: Mapping[Any, Value], link: LinkFn | None, is_list: bool) -> T
             out[key], type_name = encode_scalar(value)
             types.append((key, type_name))
         else:
-            raise EncodeError(f"{NAME}: key {key!r} holds a {type(value).__name__}, which has no encoding")
+            raise EncodeError(f"{NAME}: key '{shown(key)}' holds a {type(value).__name__}, which has no encoding")
     if types:
         out["ao-types"] = _types_header(types)
     if isinstance(commitments, Mapping) and commitments:
@@ -173,7 +173,7 @@ def parse_types(header: bytes | str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, item in members.items():
         if not isinstance(item.value, str) or isinstance(item.value, bool):
-            raise DecodeError(f"{NAME}: ao-types member {name!r} is not a type name")
+            raise DecodeError(f"{NAME}: ao-types member '{shown(name)}' is not a type name")
         out[unescape_key(name)] = str(item.value)
     return out
 
@@ -189,7 +189,7 @@ def _decode_integer(text: bytes) -> int:
     s = text.decode("ascii", "replace").strip()
     body = s[1:] if s.startswith("-") else s
     if not body.isdigit() or not body.isascii():
-        raise DecodeError(f"{NAME}: {s[:40]!r} is not an integer")
+        raise DecodeError(f"{NAME}: '{shown(s[:40])}' is not an integer")
     return int(s)
 
 
@@ -197,9 +197,9 @@ def _decode_float(text: bytes) -> float:
     try:
         value = float(text.decode("ascii"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"{NAME}: {text[:40]!r} is not a float") from exc
+        raise DecodeError(f"{NAME}: '{shown(text[:40])}' is not a float") from exc
     if not math.isfinite(value):
-        raise DecodeError(f"{NAME}: {text[:40]!r} is not a finite float")
+        raise DecodeError(f"{NAME}: '{shown(text[:40])}' is not a finite float")
     return value
 
 
@@ -237,7 +237,7 @@ def decode_typed(text: bytes, type_name: str) -> Value:
     """
     decoder = _DECODERS.get(type_name)
     if decoder is None:
-        raise DecodeError(f"{NAME}: unknown ao-types type {type_name!r}")
+        raise DecodeError(f"{NAME}: unknown ao-types type '{shown(type_name)}'")
     return decoder(text)
 
 
@@ -268,7 +268,7 @@ def to_wire(tabm: TABM | bytes) -> Message | list[Value] | bytes:
             type_name = types.get(key)
             out[key] = to_bytes(value) if type_name is None else decode_typed(to_bytes(value), type_name)
         else:
-            raise DecodeError(f"{NAME}: key {key!r} holds a {type(value).__name__}, not a binary or map")
+            raise DecodeError(f"{NAME}: key '{shown(key)}' holds a {type(value).__name__}, not a binary or map")
     for key, type_name in types.items():
         if key not in out and key != "." and type_name in ("empty-binary", "empty-list", "empty-message"):
             out[key] = decode_typed(b"", type_name)

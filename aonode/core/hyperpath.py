@@ -34,6 +34,9 @@ Deliberate differences from the reference (docs/compat.md):
 * Decimals inside `+list` and `+map` decode to the float they spell; the reference's
   formatter loses the sign of values between -1 and 0 and leading zeros of the fraction.
 * Sub-paths may nest at most `MAX_NESTING` deep; Erlang has no such limit.
+* A scoped key (`1.foo`) that a commitment of the request covers is refused (400): scoping
+  would take it out of the signed message, which would then be resolved and cached without
+  it. The reference moves it to its step.
 * Keys are typed and scoped in bytewise order, the reference's order for maps of up to 32
   keys (bigger ones go in hash order); it matters only when `k` and `k+integer` collide.
 """
@@ -48,7 +51,7 @@ from typing import Any, Union
 from aonode.codecs import _sf  # the structured-field dialect the typed values are written in
 from aonode.codecs.structured import REGEN_KEYS
 from aonode.core.terms import As, Resolve
-from aonode.errors import BadMessage, DecodeError, EncodeError
+from aonode.errors import BadMessage, DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, is_id, is_private
 
 __all__ = ["MAX_NESTING", "MAX_SEGMENT_LENGTH", "Step", "from_path", "parse", "to_singleton"]
@@ -87,7 +90,7 @@ def _encode(text: str) -> bytes:
     try:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
-        raise _fail(f"{text[:40]!r} is not valid text") from exc
+        raise _fail(f"'{shown(text[:40])}' is not valid text") from exc
 
 
 def _text(value: str | bytes) -> str:
@@ -148,7 +151,8 @@ def _path_parts(text: str, sep: str) -> list[str]:
         if not token:
             continue
         if len(token) * 4 > MAX_SEGMENT_LENGTH and len(_encode(token)) > MAX_SEGMENT_LENGTH:
-            raise _fail(f"segment too long ({len(_encode(token))} bytes, at most {MAX_SEGMENT_LENGTH}): {token[:32]!r}")
+            raise _fail(f"segment too long ({len(_encode(token))} bytes, at most {MAX_SEGMENT_LENGTH}): "
+                        f"'{shown(token[:32])}'")
         parts.append(token)
     return parts
 
@@ -164,7 +168,7 @@ def _unhex(raw: bytes, *, keep_short_tail: bool) -> bytes:
         elif keep_short_tail and len(chunk) < 2 and index == len(chunks) - 1:
             out.append(b"%" + chunk)
         else:
-            raise _fail(f"cannot decode {raw[:60]!r}: bad percent-escape")
+            raise _fail(f"cannot decode '{shown(raw[:60])}': bad percent-escape")
     return b"".join(out)
 
 
@@ -173,7 +177,7 @@ def _percent_decode(raw: bytes) -> str:
     try:
         return _unhex(raw, keep_short_tail=True).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail(f"cannot decode {raw[:60]!r}: not UTF-8 after percent-decoding") from exc
+        raise _fail(f"cannot decode '{shown(raw[:60])}': not UTF-8 after percent-decoding") from exc
 
 
 def _form_decode(raw: bytes) -> bytes:
@@ -190,7 +194,7 @@ def _parse_qs(query: bytes) -> dict[str, bytes | bool]:
             continue
         name, eq, value = pair.partition(b"=")
         if eq and not name:
-            raise _fail(f"query pair {pair[:40]!r} has no key")
+            raise _fail(f"query pair '{shown(pair[:40])}' has no key")
         out[_form_decode(name).decode("utf-8", "surrogateescape")] = _form_decode(value) if eq else True
     return out
 
@@ -221,10 +225,10 @@ def from_path(path: str | bytes) -> tuple[list[str], dict[str, bytes | bool]]:
 def _sf_item(text: str, what: str) -> _sf.Item:
     # The reference parses the item as is: no whitespace before it, nothing after it.
     if text[:1] in (" ", "\t") or text[-1:] in (" ", "\t"):
-        raise _fail(f"{what}: {text[:40]!r} has surrounding spaces")
+        raise _fail(f"{what}: '{shown(text[:40])}' has surrounding spaces")
     item = _sf.parse_item(text, what)
     if isinstance(item.value, list):
-        raise _fail(f"{what}: {text[:40]!r} is an inner list")
+        raise _fail(f"{what}: '{shown(text[:40])}' is an inner list")
     return item
 
 
@@ -238,7 +242,7 @@ def _decode_integer(text: str) -> Any:
 def _decode_float(text: str) -> Any:
     value = float(text) if _FLOAT.fullmatch(text) else math.nan
     if not math.isfinite(value):  # not Erlang float syntax, or too large for a double
-        raise _fail(f"+float: {text[:40]!r} is not a float such as 1.5 or 2.0e3")
+        raise _fail(f"+float: '{shown(text[:40])}' is not a float such as 1.5 or 2.0e3")
     return value
 
 
@@ -247,7 +251,7 @@ def _decode_atom(text: str) -> Any:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "surrogateescape")
     if not isinstance(value, str):  # a number or a boolean: `{_, Name}` does not match
-        raise _fail(f"+atom: {text[:40]!r} is not a token or string")
+        raise _fail(f"+atom: '{shown(text[:40])}' is not a token or string")
     return _BARE_TOKENS[value] if value in _BARE_TOKENS else Atom(str(value))
 
 
@@ -269,7 +273,7 @@ def _decode_list(text: str) -> Any:
         if isinstance(value, str) and not isinstance(value, _sf.Token) and value.startswith("(ao-type-"):
             type_name, found, encoded = value[len("(ao-type-") :].partition(") ")
             if not found:
-                raise _fail(f"+list: member {value[:40]!r} has no type")
+                raise _fail(f"+list: member '{shown(value[:40])}' has no type")
             decoded = _decode_value(type_name, encoded)
         else:
             decoded = _from_bare(item, "+list")
@@ -295,7 +299,7 @@ def _decode_value(type_name: str, text: str) -> Any:
     """`dev_codec_structured:decode_value`: the type name is matched case-insensitively."""
     decoder = _DECODERS.get(_encode(type_name).lower().decode("utf-8", "surrogateescape"))
     if decoder is None:  # `binary` too, whatever the docs say: the reference throws
-        raise _fail(f"unknown type {type_name!r}; known: resolve, {', '.join(_DECODERS)}")
+        raise _fail(f"unknown type '{shown(type_name)}'; known: resolve, {', '.join(_DECODERS)}")
     try:
         return decoder(text)
     except DecodeError as exc:
@@ -314,10 +318,10 @@ def _maybe_typed(key: str, value: Any, depth: int) -> tuple[str, Any]:
     if type_name == "resolve":  # exact case: `Resolve` falls through and is unknown
         if not isinstance(value, (str, bytes)):
             # `k+resolve=(/x)` reaches here with the already-parsed sub-path (`cannot_decode`).
-            raise _fail(f"{key!r}: a +resolve value is a path; write {only}=(/x/y) or {only}+resolve=/x/y")
+            raise _fail(f"'{shown(key)}': a +resolve value is a path; write {only}=(/x/y) or {only}+resolve=/x/y")
         return only, Resolve(_from({"path": value}, depth + 1))
     if not isinstance(value, (str, bytes)):
-        raise _fail(f"{key!r}: only text can be typed, got {type(value).__name__}")
+        raise _fail(f"'{shown(key)}': only text can be typed, got {type(value).__name__}")
     return only, _decode_value(type_name, _decode_quotes(_text(value)))
 
 
@@ -343,7 +347,7 @@ def _add_inlines(text: str, msg: dict[str, Any], depth: int) -> dict[str, Any]:
             msg[key] = True
             continue
         if sep != "=":
-            raise _fail(f"cannot parse inline key {inline[:40]!r}")
+            raise _fail(f"cannot parse inline key '{shown(inline[:40])}'")
         value = _unquote(raw)
         sub = _maybe_subpath(value, depth)
         key, typed = _maybe_typed(key, value if sub is None else sub, depth)
@@ -370,7 +374,7 @@ def _parse_part(part: str, depth: int) -> Step:
         msg = _add_inlines(inlines, msg, depth)
         as_device = _maybe_subpath(device, depth)
         return As(device if as_device is None else as_device, msg)
-    raise _fail(f"segment {part[:40]!r}: a space cannot follow the key (write %2B or + for a type)")
+    raise _fail(f"segment '{shown(part[:40])}': a space cannot follow the key (write %2B or + for a type)")
 
 
 # --- §7.1 message assembly ---------------------------------------------------------------
@@ -389,7 +393,7 @@ def _norm_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(f"float {value} is not finite")
     if isinstance(value, Atom) and not _TOKEN.fullmatch(value.name):  # it travels as a token
-        raise _fail(f"atom {value.name[:40]!r} cannot be written as a token")
+        raise _fail(f"atom '{shown(value.name[:40])}' cannot be written as a token")
     return value if isinstance(value, (int, float, Atom)) else _DROP  # anything else is dropped
 
 
@@ -409,7 +413,21 @@ def _structured(msg: Mapping[str, Any], *, top: bool = True) -> dict[str, Any]:
     return out
 
 
-def _group_scoped(typed: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
+def _signed_keys(singleton: Mapping[str, Any]) -> frozenset[str]:
+    """The keys some commitment of the singleton covers."""
+    commitments = singleton.get("commitments")
+    found: set[str] = set()
+    for commitment in commitments.values() if isinstance(commitments, Mapping) else ():
+        committed = commitment.get("committed") if isinstance(commitment, Mapping) else None
+        if isinstance(committed, Mapping):
+            committed = list(committed.values())
+        if isinstance(committed, list | tuple):
+            found.update(_text(n) for n in committed if isinstance(n, str | bytes))
+    return frozenset(found)
+
+
+def _group_scoped(typed: Mapping[str, Any], count: int, signed: frozenset[str] = frozenset()
+                  ) -> list[dict[str, Any]]:
     scoped: dict[int, dict[str, Any]] = {}
     global_keys: dict[str, Any] = {}
     for key in sorted(typed, key=_sort_key):
@@ -419,10 +437,15 @@ def _group_scoped(typed: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
             continue
         front, real = pieces
         if not _INTEGER.fullmatch(front):
-            raise _fail(f"key {key!r}: a scope before the dot must be an integer")
+            raise _fail(f"key '{shown(key)}': a scope before the dot must be an integer")
         index = int(front) + 1  # `0.key` is the base, index 1
         if index <= 0:
-            raise _fail(f"key {key!r}: scopes start at 0")
+            raise _fail(f"key '{shown(key)}': scopes start at 0")
+        if key in signed:
+            # Scoping would move a signed key out of the message its signature covers: the
+            # request would be resolved, and stored, without it.
+            raise _fail(f"key '{shown(key)}' is signed, and a scoped key (N.key) cannot be taken out of "
+                        "the signed message; rename it or send it in the query")
         scoped.setdefault(index, {})[real] = typed[key]
     return [{**global_keys, **scoped.get(i, {})} for i in range(1, count + 1)]
 
@@ -461,7 +484,7 @@ def _from(singleton: Mapping[str, Any], depth: int) -> list[Step]:
     for key in sorted(global_keys, key=_sort_key):
         only, value = _maybe_typed(key, global_keys[key], depth)
         typed[only] = value
-    return _build(steps, _group_scoped(typed, len(steps)))
+    return _build(steps, _group_scoped(typed, len(steps), _signed_keys(singleton)))
 
 
 def parse(singleton: Mapping[str, Any] | str | bytes) -> list[Step]:

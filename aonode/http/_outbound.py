@@ -25,18 +25,20 @@ codec is used (the reference falls back to httpsig@1.0 for both, §15.2 pitfall 
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from aonode.codecs import ans104, commit, encode, flat, httpsig, signers, to_tabm
 from aonode.codecs import json as json_codec
 from aonode.crypto import Wallet
-from aonode.errors import AOError, EncodeError
+from aonode.errors import AOError, EncodeError, shown
 from aonode.http._inbound import DEFAULT_CODEC
 from aonode.message import TABM, Atom, Message, is_private
 
-__all__ = ["CORS_HEADERS", "Response", "accept_to_codec", "cors", "encode_reply", "error_message"]
+__all__ = ["CORS_HEADERS", "Response", "accept_to_codec", "cors", "encode_reply", "error_message", "explain"]
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 """(status, headers, body) as the ASGI server sends them."""
@@ -57,8 +59,6 @@ _REPLY_CODECS: Mapping[str, bytes | None] = {
     json_codec.NAME: b"application/json",
     flat.NAME: None,
 }
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 
 def _text(value: Any) -> str:
@@ -121,12 +121,12 @@ def _needs_signature(message: Message) -> bool:
 
 
 def _header_pairs(headers: Mapping[str, bytes]) -> list[tuple[bytes, bytes]]:
+    """The reply's header fields; an illegal one is an error here, never a dropped connection."""
     out = []
     for name, value in headers.items():
-        raw = name.encode("latin-1", "replace")
-        if not _TOKEN.fullmatch(raw) or _BAD_VALUE.search(value):
-            raise EncodeError(f"the reply cannot carry the header {name!r} over HTTP")
-        out.append((raw, value))
+        if not httpsig.header_allowed(name, value):
+            raise EncodeError(f"the reply cannot carry the key '{shown(name)}' as an HTTP header")
+        out.append((name.encode("utf-8", "surrogateescape"), value))
     return out
 
 
@@ -142,7 +142,9 @@ def _httpsig(message: Message, bundle: bool, wallet: Wallet | None, index: Index
     if index is not None and not bundle and "body" not in wire and "content-type" not in wire:
         page = index(message)
         if isinstance(page, Mapping):
-            found = to_tabm({k: v for k, v in page.items() if not is_private(k)}, bundle=True)
+            # An index page built from the request echoes its connection headers: drop them.
+            found = to_tabm({k: v for k, v in page.items() if not is_private(k) and k not in httpsig.HOP_BY_HOP},
+                            bundle=True)
             if isinstance(found, dict):
                 encoded = httpsig.to_wire(_no_private(found))
                 for key in ("signature", "signature-input"):
@@ -179,8 +181,8 @@ def _scalar_headers(message: Message) -> dict[str, bytes]:
             out[key] = b"null"
         else:
             out[key] = value if isinstance(value, bytes) else _text(value).encode()
-    return {k: v for k, v in out.items() if _TOKEN.fullmatch(k.encode("latin-1", "replace"))
-            and not _BAD_VALUE.search(v)}
+    # The body carries every key; those that cannot be headers are only in the body.
+    return {k: v for k, v in out.items() if httpsig.header_allowed(k, v)}
 
 
 def _other(codec: str, message: Message, bundle: bool, wallet: Wallet | None) -> tuple[dict[str, bytes], bytes]:
@@ -231,6 +233,8 @@ def encode_reply(
         EncodeError: the message cannot be expressed in the chosen codec or as HTTP headers.
     """
     status = _status(message)
+    if isinstance(message, Mapping):
+        message = explain(message, request)
     codec = accept_to_codec(request, message, default_codec)
     bundle = _truthy(request.get("accept-bundle", False))
     if codec == ans104.NAME:
@@ -244,10 +248,67 @@ def encode_reply(
     return status, pairs, body
 
 
+# Keys a device puts its reason in when it gives no body (scheduler@1.0's `reason`, ...).
+_REASON_KEYS = ("reason", "message", "error", "details")
+# Bodies that say only what the status says: the reference's status atoms.
+_BARE = frozenset({"not_found", "error", "failure", "unavailable", "unauthorized", "forbidden"})
+
+
+def explain(message: Message, request: Mapping[str, Any]) -> Message:
+    """An error result (status 400-599) with its reason in the body, as UTF-8 text that names
+    what the request asked for.
+
+    The reason is the body when it is text that says more than the status; otherwise the
+    first text of `_REASON_KEYS`, else the status word or phrase. A reason that came without
+    a body, and any 404, is followed by the request's path when it names nothing in it
+    (`not_found: /nothing-here`). A body that is a message, or not UTF-8, is left as it is.
+    """
+    status = _status(message)
+    if status < 400:
+        return message
+    body = message.get("body")
+    if isinstance(body, Atom):
+        body = body.name.encode()
+    if body is not None and not isinstance(body, bytes):
+        return message
+    try:
+        said = body.decode("utf-8") if body else ""
+    except UnicodeDecodeError:
+        return message
+    reason = said if said and said not in _BARE else next(
+        (shown(message[k], 1000) for k in _REASON_KEYS
+         if isinstance(message.get(k), (bytes, str, Atom)) and message.get(k)), None)
+    if reason is None:
+        bare = said or _text(message.get("status", b""))
+        reason = bare if bare in _BARE else HTTPStatus(status).phrase
+    path = request.get("path")
+    named = shown(path, 500) if isinstance(path, (bytes, str)) else ""
+    names = [n for n in re.split(r"[/?&=~]", named) if len(n) > 2]
+    if names and (reason != said or status == 404) and not any(n in reason for n in names):
+        reason = f"{reason.rstrip('.')}: {named}"
+    return message if reason == said and body == message.get("body") else {**message, "body": reason.encode("utf-8")}
+
+
+_BYTES_REPR = re.compile(r"""\bb('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def _unrepr(text: str) -> str:
+    """`text` with any Python bytes repr (`b'abc'`) written as text (`'abc'`): a safety net
+    for error messages built with `!r` (new ones should use `aonode.errors.shown`)."""
+    def one(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval("b" + match.group(1))
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        return "'" + shown(value, 10_000) + "'" if isinstance(value, bytes) else match.group(0)
+    return _BYTES_REPR.sub(one, text)
+
+
 def error_message(exc: BaseException) -> dict[str, Any]:
     """The result message for an exception: its status (500 unless an `AOError`) and text."""
     if isinstance(exc, AOError):
-        return {"status": exc.status, "ao-result": b"body", "body": exc.message.encode("utf-8", "replace")}
+        text = _unrepr(exc.message).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return {"status": exc.status, "ao-result": b"body", "body": text.encode("utf-8")}
     return {
         "status": 500,
         "ao-result": b"body",

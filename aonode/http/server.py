@@ -19,6 +19,8 @@ Limits, each an option: `http_max_body` bytes of body (default 100 MiB; larger i
 `http_max_header_size` bytes of header block (default 64 KiB; larger is 431). The ASGI
 server enforces its own header limit too (`aonode serve` sets uvicorn's to the same value).
 Any fault in a request becomes a reply with a status and a message; none stops the server.
+A request whose path does not parse or is empty (`/?a=1`, `//`) is refused with a 400 before
+anything is stored; headers that manage the connection are not keys of the request.
 
 `store_all_signed` (default true): a signed request whose signature verified is written to
 the message cache, so it can be read back by its ID. The reference writes every signed request,
@@ -39,12 +41,13 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aonode.core import authority, hooks, options
+from aonode.codecs import httpsig
+from aonode.core import authority, hooks, hyperpath, options
 from aonode.core.devices import DeviceNotLoadable, load_device
 from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
 from aonode.devices import meta
-from aonode.errors import AOError, EncodeError
+from aonode.errors import AOError, BadMessage, EncodeError
 from aonode.http import _inbound, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from aonode.http.metrics import METRICS_PATH, Metrics
@@ -88,6 +91,7 @@ _PREFLIGHT = {
     "access-control-allow-methods": b"GET, POST, PUT, DELETE, OPTIONS, PATCH",
 }
 _FALLBACK_INDEX = "/~meta@1.0/info"
+_HOP_BY_HOP = httpsig.HOP_BY_HOP - {"content-length"}
 _DEVICE_IN_PATH = re.compile(r"~([^/&?~]+)")
 
 log = logging.getLogger("aonode.http")
@@ -104,6 +108,32 @@ class _Disconnected(Exception):
 def _plain(status: int, text: str) -> _outbound.Response:
     headers = [(k.encode(), v) for k, v in _outbound.CORS_HEADERS.items()]
     return status, [*headers, (b"content-type", b"text/plain; charset=utf-8")], text.encode() + b"\n"
+
+
+def _end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The request's headers without those that manage this one connection (`connection`,
+    `keep-alive`, `transfer-encoding`, ...: RFC 9110 §7.6.1), unless a signature covers them.
+    They are not part of the message: kept, they would be echoed into results, and a reply
+    can only carry them in its body (`httpsig.HOP_BY_HOP`). `content-length` is left to
+    `http_inbound_filter_keys`, as in the reference."""
+    signed = b"".join(v for k, v in headers if k.lower() == b"signature-input")
+    return [(k, v) for k, v in headers
+            if k.lower().decode("latin-1") not in _HOP_BY_HOP or b'"' + k.lower() + b'"' in signed]
+
+
+def _accept(request: Mapping[str, Any], node: Mapping[str, Any]) -> None:
+    """Refuse, before anything is stored, a request whose path cannot be resolved: one that
+    does not parse (a malformed segment, a bad scope, a signed scoped key) or that names
+    nothing at all (`/?a=1`, `//`, `path: /`: the reference answers 500 "Attempted to resolve
+    an empty message sequence."). A `request` hook may still route an empty path.
+
+    Raises:
+        BadMessage: the reason, as the 400's body.
+    """
+    steps = hyperpath.parse(request)
+    if not steps and not hooks.handlers("request", node):
+        raise BadMessage("The request's path is empty: there is nothing to resolve. Name a key, "
+                         f"an ID or a device, as in {_FALLBACK_INDEX}.")
 
 
 class NodeApp:
@@ -283,13 +313,17 @@ class NodeApp:
         request: Mapping[str, Any] = {}
         try:
             node = self.node.current()
-            inbound = _inbound.to_singleton(method, target, headers, body, node, peer=peer)
+            inbound = _inbound.to_singleton(method, target, _end_to_end(headers), body, node, peer=peer)
             request = inbound.singleton
+            _accept(request, node)
             if inbound.signed is not None and inbound.signers and options.get(node, "store_all_signed"):
                 self._store_signed(inbound.signed)
             runtime = {"cache": self.cache, authority.VERIFIED_REQUEST: inbound.signed}
             message = meta.handle(inbound.singleton, self.node, runtime)
         except AOError as exc:
+            message = _outbound.error_message(exc)
+        except RecursionError as exc:  # its traceback alone would be ~150,000 log lines
+            log.error("request %s %r failed: %s", method, target[:200], exc)
             message = _outbound.error_message(exc)
         except Exception as exc:  # a bug in a device must cost one request, not the node
             log.exception("request %s %r failed", method, target[:200])

@@ -47,18 +47,28 @@ def _expected_wire(record: dict[str, Any]) -> dict[str, bytes]:
     return wire
 
 
+def _assert_wire(ours: dict[str, bytes], expected: dict[str, bytes]) -> None:
+    """Byte for byte, unless the reference writes a header HTTP cannot carry: aonode sends that
+    key in the body instead (docs/compat.md), and both decode to the same message."""
+    if all(httpsig.header_allowed(k, v) for k, v in expected.items() if k != "body"):
+        assert ours == expected
+    else:
+        assert all(httpsig.header_allowed(k, v) for k, v in ours.items() if k != "body")
+        assert httpsig.from_wire(ours) == httpsig.from_wire(expected)
+
+
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_httpsig_encoding(case: dict[str, Any]) -> None:
     if failed(case["httpsig"]):
         pytest.skip("the reference raised")
-    assert encode(term(case["message"]), httpsig.NAME) == _expected_wire(case["httpsig"])
+    _assert_wire(encode(term(case["message"]), httpsig.NAME), _expected_wire(case["httpsig"]))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_httpsig_bundle_encoding(case: dict[str, Any]) -> None:
     if failed(case["httpsig_bundle"]):
         pytest.skip("the reference raised")
-    assert encode(term(case["message"]), httpsig.NAME, bundle=True) == _expected_wire(case["httpsig_bundle"])
+    _assert_wire(encode(term(case["message"]), httpsig.NAME, bundle=True), _expected_wire(case["httpsig_bundle"]))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
@@ -73,7 +83,7 @@ def test_unsigned_commitment(case: dict[str, Any]) -> None:
     (cid, commitment), = committed["commitments"].items()
     assert httpsig.signature_base(tabm, commitment) == term(record["signature_base"])
     signed = commit(msg, type="unsigned")
-    assert encode(signed, httpsig.NAME) == _expected_wire(record["httpsig"])
+    _assert_wire(encode(signed, httpsig.NAME), _expected_wire(record["httpsig"]))
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
