@@ -169,11 +169,12 @@ _DEFAULTS: dict[str, Any] = {
     "process_live_states": 64,
     "process_worker_max_idle": 300_000,  # ms an unused live state is kept (the reference's worker timeout).
     "wasm_allow_aot": False,
-    # wasm-64@1.0: fuel per call (an endless loop ends in an error result), memory per instance,
+    # wasm-64@1.0: fuel per call (an endless loop ends in an error result), memory per instance
+    # (the legacy CU's 1 GiB maximum; a process's `Memory-Limit` may lower it, never raise it),
     # where compiled modules are kept (None: in memory only), Binaryen's wasm-opt for modules in
     # the legacy exception form (None: look on PATH).
     "wasm_fuel": 50_000_000_000,
-    "wasm_memory_limit": 4 * 1024 * 1024 * 1024,
+    "wasm_memory_limit": 1024 * 1024 * 1024,
     "wasm_cache_dir": None,
     "wasm_opt": None,
     # node-process@1.0: name → process definition the node spawns on first use, signed with

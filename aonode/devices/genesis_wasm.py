@@ -15,8 +15,15 @@ itself: the process's `module` names a stored module message, and
     WASM modules   (`application/wasm`, or bytes starting `\\0asm`) run in a wasmtime instance
                    with the legacy loader's contract: `handle(msg, env)` takes the two as JSON
                    strings (written with the module's `malloc`) and returns a pointer to
-                   `{"ok": true, "response": <the legacy result>}`; WASI output is discarded and
-                   the clock is unavailable, as in the reference.
+                   `{"ok": true, "response": <the legacy result>}`; WASI output goes to the
+                   node's log at debug level (`aonode.wasm`), the clock is unavailable, as in
+                   the reference. The instance's memory may grow (emscripten's heap resize,
+                   or `memory.grow`) up to the process's `Memory-Limit`, else the module's,
+                   capped by `wasm_memory_limit` (`wasm.memory_limit`).
+                   A call that traps, or whose answer is not that JSON, fails the slot with
+                   422 and the module's reason (the trap; the tail of its stderr, e.g. emscripten's
+                   "not enough memory for buffer allocation"); the instance is closed, its
+                   memory freed, and the next request starts again from a snapshot.
 
 `compute` with an assignment is a real step; with any other request it is a dry run of the
 request as a message, answering the `results` message and changing nothing. A Lua module's
@@ -26,6 +33,7 @@ memory.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +44,7 @@ from aonode.devices import _legacy_message as legacy
 from aonode.devices.lua import LUA_TYPES, LuaDevice, initialize_vm, live_vm, with_vm
 from aonode.devices.patch import PatchDevice
 from aonode.devices.process import process_id
-from aonode.devices.wasi import iovecs
+from aonode.devices.wasi import TAIL, iovecs, log_output, stderr_tail
 from aonode.devices.wasm import compiled, instance_of, memory_of, memory_snapshot, with_instance
 from aonode.devices.wasm import limits as wasm_limits
 from aonode.errors import BadMessage, NotFound, Unsupported
@@ -97,55 +105,83 @@ def _is_assignment(request: Mapping[str, Any]) -> bool:
 # --- WASM modules: the legacy loader's contract (handle(msgJSON, envJSON) -> resultJSON) ---------
 
 
-def _wasi(instance: list[WasmInstance]) -> Any:
-    """The few WASI calls a legacy module makes: output is discarded (its result is what
-    counts), the clock fails (errno 1, as in the reference), no preopened directories, no
-    environment or arguments; anything else returns zeros."""
+class _LegacyHost:
+    """The few WASI calls a legacy module makes: output goes to the log (its result is what
+    counts), with the last `TAIL` bytes of stderr kept for an error's reason; the clock fails
+    (errno 1, as in the reference), no preopened directories, no environment or arguments;
+    anything else returns zeros. It holds its instance weakly (the instance holds it)."""
 
-    def on_import(module: str, field: str, args: list[Any], sig: str) -> list[Any]:
-        if field == "fd_write" and instance:
+    def __init__(self) -> None:
+        self.instance: weakref.ref[WasmInstance] | None = None
+        self.stderr = bytearray()
+
+    def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
+        instance = self.instance() if self.instance is not None else None
+        if field == "fd_write" and instance is not None:
             wide = "I" in sig
-            total = sum(length for _, length in iovecs(instance[0], int(args[1]), int(args[2]), wide))
-            instance[0].write(int(args[3]), total.to_bytes(8 if wide else 4, "little"))
+            data = b"".join(instance.read(ptr, length) for ptr, length in
+                            iovecs(instance, int(args[1]), int(args[2]), wide))
+            log_output(int(args[0]), data)
+            if int(args[0]) == 2:
+                self.stderr = (self.stderr + data)[-TAIL:]
+            instance.write(int(args[3]), len(data).to_bytes(8 if wide else 4, "little"))
             return [0]
         if field == "clock_time_get":
             return [1]
         if field == "fd_prestat_get":
             return [8]  # EBADF: no preopened directories
-        if field in ("environ_sizes_get", "args_sizes_get") and instance:
+        if field in ("environ_sizes_get", "args_sizes_get") and instance is not None:
             width = 8 if "I" in sig else 4
             for pointer in args[:2]:
-                instance[0].write(int(pointer), bytes(width))
+                instance.write(int(pointer), bytes(width))
             return [0]
         return [0] * result_count(sig)
 
-    return on_import
 
-
-def _wasm_instance(module: Mapping[str, Any], opts: Mapping[str, Any]) -> WasmInstance:
+def _wasm_instance(module: Mapping[str, Any], process: Any, opts: Mapping[str, Any]) -> WasmInstance:
     body = ensure_loaded(module.get("body", module.get("data")), opts)
     if not isinstance(body, bytes):
         raise BadMessage("genesis-wasm@1.0: the WASM module message has no body")
-    holder: list[WasmInstance] = []
+    host = _LegacyHost()
     try:
-        instance = WasmInstance(compiled(body, opts), _wasi(holder), **wasm_limits(opts))
+        instance = WasmInstance(compiled(body, opts), host, **wasm_limits(opts, process, module))
     except WasmError as exc:
         raise Unsupported(f"genesis-wasm@1.0: {exc.message}") from None
-    holder.append(instance)
+    host.instance = weakref.ref(instance)
     return instance
 
 
+def _module_failed(instance: WasmInstance, why: str) -> Result:
+    """The slot fails with the module's reason; the instance, perhaps half way through a
+    change, is closed (its memory freed now)."""
+    host = instance.on_import
+    written = stderr_tail(bytes(host.stderr)) if isinstance(host, _LegacyHost) else ""
+    if written:
+        why = f"{why} The module's stderr: {written}"
+    instance.close()
+    return Result("error", {"status": 422, "body": why.encode()})
+
+
 def _wasm_handle(instance: WasmInstance, msg: Mapping[str, Any], env: Mapping[str, Any]) -> Mapping[str, Any] | Result:
+    host = instance.on_import
+    if isinstance(host, _LegacyHost):
+        host.stderr = bytearray()
     try:
         msg_ptr = instance.write_string(legacy.encode(msg))
         env_ptr = instance.write_string(legacy.encode(env))
         [pointer] = instance.call("handle", msg_ptr, env_ptr)
         found = legacy.response(instance.read_string(int(pointer)))
     except (WasmTrap, WasmError) as exc:
-        return Result("error", {"status": 500, "body": exc.message.encode()})
+        return _module_failed(instance, f"WASM execution error: {exc.message}.")
     if found is None:
-        return Result("error", {"status": 500, "body": b"JSON error parsing result output."})
+        return _module_failed(instance, "JSON error parsing result output.")
     return found
+
+
+def _process(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The process definition of a state (or the state itself, a definition)."""
+    found = state.get("process")
+    return found if isinstance(found, Mapping) else state
 
 
 def _live_wasm(state: Mapping[str, Any]) -> WasmInstance | None:
@@ -161,7 +197,7 @@ class GenesisWasmDevice(Device):
         """The state with the module's VM or instance built."""
         module_id, module, kind = _module(base, opts)
         if kind == "wasm":
-            return Result("ok", with_instance(base, b"genesis", _wasm_instance(module, opts)))
+            return Result("ok", with_instance(base, b"genesis", _wasm_instance(module, _process(base), opts)))
         try:
             vm = initialize_vm(_lua_base(base, module_id), opts)
         except ModuleError as exc:
@@ -183,7 +219,7 @@ class GenesisWasmDevice(Device):
         env = legacy.env_json(process, pid, module, module_id)
         state: dict[str, Any]
         if kind == "wasm":
-            instance = _live_wasm(base) or _wasm_instance(module, opts)
+            instance = _live_wasm(base) or _wasm_instance(module, process, opts)
             answered = _wasm_handle(instance, msg, env)
             if isinstance(answered, Result):
                 return answered
@@ -225,6 +261,9 @@ class GenesisWasmDevice(Device):
         body = memory_of(snap, opts) if isinstance(snap, Mapping) else None
         if body is None:
             return Result("error", b"no_wasm_snapshot_found")
-        instance = _wasm_instance(module, opts)
-        instance.restore(body)
+        instance = _wasm_instance(module, _process(base), opts)
+        try:
+            instance.restore(body)
+        except WasmTrap as exc:
+            raise BadMessage(f"genesis-wasm@1.0: the snapshot does not fit this module: {exc.message}") from None
         return Result("ok", with_instance({k: v for k, v in base.items() if k != "snapshot"}, b"genesis", instance))

@@ -10,8 +10,12 @@ processes-compute.md §4.5-4.6), between `wasi@1.0` and `wasm-64@1.0` in the AOS
                other passes: nothing
 
 The message and env are in the legacy form of `_legacy_message` (the legacy CU's fields, which
-AOS reads). A WASM error, a string that is not JSON, or `ok: false` fails the step with a 500 saying
-which (the reference answers the whole state with `results: {body: ...}`).
+AOS reads). A WASM error, a string that is not JSON, or `ok: false` fails the step with a 422
+saying which, in the reference's words ("WASM execution error.", "JSON error parsing result
+output.") followed by the module's own reason: the trap, and what it wrote to stderr during
+the call (`wasi@1.0`'s `/dev/stderr`, its length noted at pass 1 in `priv/stderr-at`). The
+reference answers the whole state with `results: {body: ...}`; a module's failure is not a
+node crash, so not a 500.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from aonode.core.terms import Result
 from aonode.devices import _legacy_message as legacy
 from aonode.devices.message import ABSENT, lookup
 from aonode.devices.stack import output_prefix
+from aonode.devices.wasi import stderr_tail
 from aonode.devices.wasm import instance_of
 from aonode.errors import AOError, BadMessage
 from aonode.runtime.wasm import WasmTrap
@@ -43,9 +48,21 @@ def _results_node(state: Mapping[str, Any], prefix: bytes) -> Any:
     return node
 
 
+def _stderr(state: Mapping[str, Any]) -> bytes:
+    vfs = state.get("vfs")
+    dev = vfs.get("dev") if isinstance(vfs, Mapping) else None
+    found = dev.get("stderr") if isinstance(dev, Mapping) else None
+    return found if isinstance(found, bytes) else b""
+
+
 def _failed(state: Mapping[str, Any], why: str) -> Result:
     # The reference answers the whole state with `results: {body: why}`; the reason is enough.
-    return Result("error", {"status": 500, "body": why.encode()})
+    priv = state.get("priv")
+    start = priv.get("stderr-at") if isinstance(priv, Mapping) else None
+    written = _stderr(state)[start:] if isinstance(start, int) else b""
+    if written:
+        why = f"{why} The module's stderr: {stderr_tail(written)}"
+    return Result("error", {"status": 422, "body": why.encode()})
 
 
 class JsonIfaceDevice(Device):
@@ -86,13 +103,15 @@ class JsonIfaceDevice(Device):
             env_ptr = instance.write_string(legacy.encode(env))
         except WasmTrap as exc:
             return _failed(state, f"json-iface@1.0 could not write the message: {exc.message}")
-        return Result("ok", {**state, "function": b"handle", "parameters": [msg_ptr, env_ptr]})
+        priv = {**(state.get("priv") or {}), "stderr-at": len(_stderr(state))}
+        return Result("ok", {**state, "function": b"handle", "parameters": [msg_ptr, env_ptr], "priv": priv})
 
     def _read(self, state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         prefix = output_prefix(state, None, opts)
         node = _results_node(state, prefix)
         if not isinstance(node, Mapping) or _text(node.get("type", b"")) != "ok":
-            return _failed(state, "WASM execution error.")
+            reason = node.get("body") if isinstance(node, Mapping) else None
+            return _failed(state, "WASM execution error." + (f" {_text(reason)}." if reason else ""))
         output = node.get("output")
         instance = instance_of(state, prefix)
         if not isinstance(output, list) or not output or instance is None:

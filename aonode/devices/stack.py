@@ -167,7 +167,10 @@ class StackDevice(Device):
     def _failed(self, msg: Any, number: int, result: Result, opts: Mapping[str, Any]) -> Result:
         if opts.get("error_strategy") == "stop":
             return Result("error", {"status": 500, "body": f"stack device {number} failed: {result.value!r}".encode()})
-        raise StackFailed(f"stack device {number} failed with {result.status}: {result.value!r}")
+        # A device's own 4xx (a module's failure, say) stays that status; anything else is a 500.
+        found = result.value.get("status") if isinstance(result.value, Mapping) else None
+        status = found if isinstance(found, int) and 400 <= found < 500 else 500
+        raise StackFailed(f"stack device {number} failed with {result.status}: {result.value!r}", status=status)
 
     def _map(self, base: Any, request: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
         stack = _raw("device-stack", base, {}, opts)

@@ -15,10 +15,15 @@ nothing. As imports (`wasm-64@1.0` resolves them here with `state` and `args`):
 
 Pointers and lengths are 32- or 64-bit as the module's signature says (`i` or `I`). Other WASI
 calls are not served here, so `wasm-64@1.0` answers them with zeros.
+
+What a module writes to fds 1 and 2 also goes to the node's log, logger `aonode.wasm`, at debug
+level (`log_output`, shared with `genesis-wasm@1.0`, which keeps no files: only the last
+`TAIL` bytes of stderr, for the reason of a failed call).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,9 +33,25 @@ from aonode.devices.wasm import instance_of
 from aonode.errors import BadMessage
 from aonode.runtime.wasm import WasmInstance
 
-__all__ = ["WasiDevice", "iovecs", "stdout"]
+__all__ = ["TAIL", "WasiDevice", "iovecs", "log_output", "stderr_tail", "stdout"]
 
 NAME = "wasi@1.0"
+TAIL = 2048  # bytes of stderr kept to explain a failed call
+_LOG_LINE = 4096  # bytes of one write shown in the log
+log = logging.getLogger("aonode.wasm")
+
+
+def log_output(fd: int, data: bytes) -> None:
+    """A module's write to stdout (1) or stderr (2), at debug level on `aonode.wasm`."""
+    if data and fd in (1, 2) and log.isEnabledFor(logging.DEBUG):
+        text = data[:_LOG_LINE].decode("utf-8", "replace").rstrip("\n")
+        more = f" ... ({len(data)} bytes)" if len(data) > _LOG_LINE else ""
+        log.debug("WASM %s: %s%s", "stdout" if fd == 1 else "stderr", text, more)
+
+
+def stderr_tail(data: bytes) -> str:
+    """The last `TAIL` bytes of what a module wrote to stderr, as text for an error reason."""
+    return data[-TAIL:].decode("utf-8", "replace").strip()
 _FDS = {"0": "/dev/stdin", "1": "/dev/stdout", "2": "/dev/stderr"}
 _EBADF = 8
 
@@ -118,6 +139,7 @@ class WasiDevice(Device):
             return Result("ok", {"state": state, "results": [_EBADF]})
         instance = _instance(state)
         data = b"".join(instance.read(ptr, length) for ptr, length in iovecs(instance, iovs, count, wide))
+        log_output(fd, data)
         filename, offset = entry.get("filename"), int(entry.get("offset", 0))
         current = _file(state, filename)
         updated = current[:offset] + data + current[offset + len(data):]

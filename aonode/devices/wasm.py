@@ -20,14 +20,19 @@ resolved on that message (plus `state`: the current state) with `module`, `func`
 import nobody serves returns zeros and is recorded under `results/<prefix>/undefined-calls`.
 
 Every call runs with `wasm_fuel` fuel (an endless loop is an error result, the node keeps
-serving) and the instance's memory under `wasm_memory_limit`. Modules in the legacy WASM
-exception form are translated with Binaryen's `wasm-opt` (`wasm_opt` option, or PATH); WAMR
+serving) and the instance's memory under its limit: the process's `memory-limit` (the legacy
+`Memory-Limit` tag: bytes, or `1-gb`, `512-mb`, ...) when it asks for less than the node's
+`wasm_memory_limit`, else that option. emscripten's heap growth (`emscripten_resize_heap`) is
+served up to that limit by the WASM host. A call that traps drops the instance and closes it
+(its memory is freed at once); the next call starts again from a snapshot. Modules in the legacy
+WASM exception form are translated with Binaryen's `wasm-opt` (`wasm_opt` option, or PATH); WAMR
 AOT images (`\\0aot`) are refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,8 +52,8 @@ from aonode.errors import AOError, BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
 from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module, result_count
 
-__all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_of", "memory_snapshot",
-           "with_instance"]
+__all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_limit", "memory_of",
+           "memory_snapshot", "with_instance"]
 
 NAME = "wasm-64@1.0"
 
@@ -156,6 +161,12 @@ class _Imports:
         """Serve the imports of one call on `state`."""
         self.state, self.opts, self._calls = state, opts, None
 
+    def end(self) -> dict[str, Any]:
+        """The state after the call; the handler forgets it (the state holds the instance, which
+        holds this handler: kept, that cycle would keep the instance's memory until a GC pass)."""
+        state, self.state, self._calls = self.state, {}, None
+        return state
+
     def __call__(self, module: str, field: str, args: list[Any], sig: str) -> list[Any]:
         wanted = result_count(sig)
         library = _at(self.state, _join(self.prefix, f"stdlib/{module}"), self.opts)
@@ -195,9 +206,39 @@ class _Imports:
         self.state = {**self.state, "results": results}
 
 
-def limits(opts: Mapping[str, Any]) -> dict[str, int]:
-    """The `fuel` and `memory_limit` of instances, from the node's options."""
-    return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": int(options.get(opts, "wasm_memory_limit"))}
+# `Memory-Limit` as the legacy CU reads it (the `bytes` npm package, with `-` for the space):
+# a number of bytes, or a number and a unit of 1024s.
+_UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*[- ]?\s*([a-z]*)\s*")
+
+
+def _size(value: Any) -> int | None:
+    """Bytes from `4294967296`, `"1-gb"`, `"512 MB"`; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    found = _SIZE.fullmatch(_text(value).lower()) if isinstance(value, (bytes, str)) else None
+    if found is None or found.group(2) not in _UNITS:
+        return None
+    size = int(float(found.group(1)) * _UNITS[found.group(2)])
+    return size if size > 0 else None
+
+
+def memory_limit(opts: Mapping[str, Any], *asking: Any) -> int:
+    """The memory limit of an instance: `wasm_memory_limit`, lowered by the first of `asking`
+    (the process, then its module) with a `memory-limit` key. A process cannot raise it: the
+    option is what the node's machine affords."""
+    node = int(options.get(opts, "wasm_memory_limit"))
+    for message in asking:
+        found = lookup("memory-limit", message) if isinstance(message, Mapping) else ABSENT
+        if found is not ABSENT:
+            wanted = _size(found)
+            return min(node, wanted) if wanted is not None else node
+    return node
+
+
+def limits(opts: Mapping[str, Any], *asking: Any) -> dict[str, int]:
+    """The `fuel` and `memory_limit` of instances, from the node's options (see `memory_limit`)."""
+    return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": memory_limit(opts, *asking)}
 
 
 def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,12 +246,12 @@ def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
     handler = _Imports(prefix, opts)
     handler.begin(dict(base), opts)
     try:
-        instance = WasmInstance(compiled(image_of(base, opts), opts), handler, **limits(opts))
+        instance = WasmInstance(compiled(image_of(base, opts), opts), handler, **limits(opts, base.get("process")))
     except WasmError as exc:
         raise Unsupported(f"wasm-64@1.0: {exc.message}") from None
     except WasmTrap as exc:
         raise WasmTrap(f"wasm-64@1.0: the module trapped while starting: {exc.message}") from None
-    return with_instance(handler.state, prefix, instance)
+    return with_instance(handler.end(), prefix, instance)
 
 
 def memory_snapshot(instance: WasmInstance) -> dict[str, Any]:
@@ -290,12 +331,13 @@ class WasmDevice(Device):
         try:
             output = instance.call(_text(function), *args)
         except (WasmTrap, WasmError) as exc:
-            # A trapped instance may be half way through a change: drop it, so the next call
-            # starts again from a snapshot.
-            after = handler.state if isinstance(handler, _Imports) else state
+            # A trapped instance may be half way through a change: drop it and free its memory
+            # now, so the next call starts again from a snapshot.
+            after = handler.end() if isinstance(handler, _Imports) else state
+            instance.close()
             return Result("ok", _set_results(with_instance(after, prefix, None), prefix,
                                              {"type": b"error", "body": exc.message.encode()}))
-        after = handler.state if isinstance(handler, _Imports) else state
+        after = handler.end() if isinstance(handler, _Imports) else state
         return Result("ok", _set_results(with_instance(after, prefix, instance), prefix,
                                          {"type": b"ok", "output": output}))
 

@@ -13,22 +13,32 @@ imports call back into Python, fuel and memory limits, and memory snapshots
                                `on_import(module, field, args, signature)`, which returns the
                                results as a list; emscripten's `invoke_*` glue is served here
                                (the table call, and on a longjmp or C++ exception the stack restore
-                               and `setThrew(1, 0)`).
+                               and `setThrew(1, 0)`), and so are `emscripten_resize_heap` (the heap
+                               grows as emscripten's JavaScript grows it, up to `memory_limit`) and
+                               `emscripten_notify_memory_growth` (nothing to do).
 
 Signatures use the reference's letters: `i` i32, `I` i64, `f` f32, `F` f64, as in `(iI)f`.
 A call that runs out of fuel, traps, or exceeds the memory limit raises `WasmTrap`; the
-instance should then be dropped, the node keeps serving.
+instance should then be dropped (`close()` frees its memory at once), the node keeps serving.
+The callbacks an instance gives wasmtime hold it weakly: wasmtime-py keeps every host function
+in a global table until its store is deleted, so a strong reference there would keep the store,
+and the whole linear memory, alive for the life of the node.
+
+Memory is copied in and out with ctypes in chunks of at most `COPY_CHUNK` bytes (`ctypes.string_at`
+takes its length as a C int: one call cannot copy 2 GiB or more).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +51,7 @@ from aonode._memo import Memo
 from aonode.errors import AOError, Unsupported
 
 __all__ = [
+    "COPY_CHUNK",
     "DEFAULT_FUEL",
     "DEFAULT_MEMORY_LIMIT",
     "HOST_CALL_FUEL",
@@ -49,19 +60,28 @@ __all__ = [
     "WasmInstance",
     "WasmTrap",
     "compile_module",
+    "copy_in",
+    "copy_out",
     "engine",
     "result_count",
     "signature",
 ]
 
 DEFAULT_FUEL = 50_000_000_000
-DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024 * 1024
+# What an instance may grow to unless told otherwise: the legacy CU's PROCESS_WASM_MEMORY_MAX_LIMIT.
+DEFAULT_MEMORY_LIMIT = 1024 * 1024 * 1024
+PAGE = 65536
+# The largest copy between linear memory and Python in one ctypes call.
+COPY_CHUNK = 256 * 1024 * 1024
 # What one call from WASM to the host costs in fuel: about its time in Python (tens of µs) at
 # the rate WASM code burns fuel, so a budget bounds time spent in host calls too.
 HOST_CALL_FUEL = 100_000
 # emscripten's JavaScript memcpy for large copies, served here as a memmove.
 _MEMCPY = ("_emscripten_memcpy_js", "emscripten_memcpy_big")
 _LEGACY_EH = "legacy_exceptions feature required"
+# emscripten's JavaScript heap growth (library.js `_emscripten_resize_heap`): over-grow by 20%
+# (then 10%, 5%), but by at most this much beyond the request.
+_OVERGROW_CAP = 96 * 1024 * 1024
 
 ImportHandler = Callable[[str, str, list[Any], str], Sequence[Any]]
 
@@ -210,6 +230,45 @@ _RAW_FIELD = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
 _memchr = ctypes.CDLL(None).memchr
 _memchr.restype = ctypes.c_size_t
 _memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
+# A bytes object of a given size, uninitialised (NULL source), for `copy_out` to fill.
+_new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+_new_bytes.restype = ctypes.py_object
+_new_bytes.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+
+
+def _buffer_address(data: bytes) -> int:
+    """Where the bytes of `data` are (the buffer a `c_char_p` of it points at)."""
+    return int(ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0)
+
+
+def copy_out(address: int, length: int, chunk: int | None = None) -> bytes:
+    """The `length` bytes at `address`, copied `chunk` (default `COPY_CHUNK`) bytes at a time into
+    one new bytes object (`ctypes.string_at` cannot copy 2 GiB or more; each memmove releases
+    the GIL)."""
+    chunk = chunk or COPY_CHUNK
+    if length <= chunk:
+        return ctypes.string_at(address, length) if length else b""
+    out: bytes = _new_bytes(None, length)
+    target = _buffer_address(out)
+    for at in range(0, length, chunk):
+        ctypes.memmove(target + at, address + at, min(chunk, length - at))
+    return out
+
+
+def copy_in(address: int, data: bytes, chunk: int | None = None) -> None:
+    """Write `data` at `address`, `chunk` (default `COPY_CHUNK`) bytes at a time."""
+    chunk = chunk or COPY_CHUNK
+    if len(data) <= chunk:
+        ctypes.memmove(address, data, len(data))
+        return
+    source = _buffer_address(data)
+    for at in range(0, len(data), chunk):
+        ctypes.memmove(address + at, source + at, min(chunk, len(data) - at))
+
+
+# `restore` skips blocks of zeros in the pages its growth added (they are zero already).
+_ZERO_BLOCK = 1024 * 1024
+_ZEROS = bytes(_ZERO_BLOCK)
 
 
 def _typed(value: Any, letter: str, what: str) -> int | float:
@@ -272,6 +331,8 @@ class WasmInstance:
                  memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
         self.module = module
         self.fuel = fuel
+        self.memory_limit = memory_limit
+        self.closed = False
         self._store = wasmtime.Store(engine())
         self._store.set_limits(memory_size=memory_limit)
         self._store.set_fuel(fuel)
@@ -299,21 +360,27 @@ class WasmInstance:
                             "functions can be provided")
         name = imp.name or ""
         sig = signature(kind)
+        me = weakref.proxy(self)  # wasmtime-py keeps these callbacks in a global table (see above)
         if name.startswith("invoke_"):
-            return wasmtime.Func(self._store, kind, lambda *args: self._invoke(kind, args))
+            return wasmtime.Func(self._store, kind, lambda *args: me._invoke(kind, args))
         if name == "_emscripten_throw_longjmp":
             return wasmtime.Func(self._store, kind, self._throw_longjmp)
         if name == "emscripten_longjmp":
-            return wasmtime.Func(self._store, kind, self._longjmp)
+            return wasmtime.Func(self._store, kind, lambda *args: me._longjmp(*args))
         if name in _MEMCPY and sig[:5] in ("(iii)", "(III)"):
-            return wasmtime.Func(self._store, kind, lambda *args: self._memcpy(kind, *args))
+            return wasmtime.Func(self._store, kind, lambda *args: me._memcpy(kind, *args))
+        if name == "emscripten_resize_heap" and sig in ("(i)i", "(I)i"):
+            wide = sig == "(I)i"
+            return wasmtime.Func(self._store, kind, lambda requested: me._resize_heap(requested, wide))
+        if name == "emscripten_notify_memory_growth" and not kind.results:
+            return wasmtime.Func(self._store, kind, lambda *args: None)
 
         letters = sig[sig.index(")") + 1:]
 
         def trampoline(*args: Any) -> Any:
-            self._charge(f"{imp.module}.{name}")
+            me._charge(f"{imp.module}.{name}")
             try:
-                results = list(self.on_import(imp.module, name, list(args), sig))
+                results = list(me.on_import(imp.module, name, list(args), sig))
             except (AOError, _LongJump):
                 raise
             except Exception as exc:  # a handler's bug is this call's trap, not the node's crash
@@ -345,6 +412,41 @@ class WasmInstance:
             target = self._address(dest, count, "Write")
             ctypes.memmove(target, self._address(src, count, "Read"), count)
         return dest if kind.results else None
+
+    def heap_max(self) -> int:
+        """The most linear memory this instance may have: `memory_limit`, the memory's declared
+        maximum and its index type's, whichever is least, in whole pages."""
+        if self._memory is None:
+            return 0
+        kind = self._memory.type
+        assert isinstance(kind, wasmtime.MemoryType)
+        pages = [self.memory_limit // PAGE, 1 << (48 if kind.is_64 else 16)]
+        if kind.limits.max is not None:
+            pages.append(kind.limits.max)
+        return min(pages) * PAGE
+
+    def _resize_heap(self, requested: int, wide: bool) -> int:
+        """emscripten's `emscripten_resize_heap(requested)`: grow the memory to at least
+        `requested` bytes as emscripten's JavaScript runtime does (over-grown by 20%, 10%, then 5%,
+        at most 96 MiB beyond the request, never beyond `heap_max()`); 1 when the memory is that
+        large now, 0 when it cannot be (the module's malloc then fails as it would in a browser)."""
+        self._charge("emscripten_resize_heap")
+        requested &= (1 << 64) - 1 if wide else (1 << 32) - 1  # unsigned, as JavaScript's `>>> 0`
+        old = self.memory_size()
+        if requested <= old:
+            return 1
+        ceiling = self.heap_max()
+        if requested > ceiling:
+            return 0
+        for cut in (1, 2, 4):
+            over = min(old * (1 + 0.2 / cut), requested + _OVERGROW_CAP)
+            size = min(ceiling, math.ceil(max(requested, over) / PAGE) * PAGE)
+            try:
+                self.memory.grow(self._store, -(-(size - self.memory_size()) // PAGE))
+            except wasmtime.WasmtimeError:
+                continue
+            return 1
+        return 0
 
     @staticmethod
     def _throw_longjmp(*args: Any) -> None:
@@ -407,6 +509,8 @@ class WasmInstance:
     # --- calls ----------------------------------------------------------------------------------
 
     def _export_func(self, name: str) -> wasmtime.Func | None:
+        if self.closed:
+            return None
         found = self._exports.get(name)
         return found if isinstance(found, wasmtime.Func) else None
 
@@ -429,6 +533,7 @@ class WasmInstance:
             WasmError: no such exported function, or not its number of arguments.
             WasmTrap: the call trapped (fuel, memory, unreachable, an uncaught exception).
         """
+        self._check_open()
         export = self._callable(name)
         if len(args) != len(export.params):
             raise WasmError(f"{name} takes {len(export.params)} arguments, {len(args)} given")
@@ -445,10 +550,27 @@ class WasmInstance:
         except wasmtime.WasmtimeError as exc:
             raise WasmTrap(f"WASM error in {name}: {_cause(str(exc))}") from None
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise WasmTrap("the WASM instance was closed (it trapped before): start again from a snapshot")
+
+    def close(self) -> None:
+        """Free the instance's store and linear memory now. A trapped instance is never called
+        again; closing it means its memory (up to `memory_limit`) does not wait for the last
+        reference to go. Any later use raises `WasmTrap`."""
+        if self.closed:
+            return
+        self.closed = True
+        self._callables.clear()
+        self._entries.clear()
+        self._memory_extern = None
+        self._store.close()
+
     # --- memory ---------------------------------------------------------------------------------
 
     @property
     def memory(self) -> wasmtime.Memory:
+        self._check_open()
         if self._memory_extern is None:
             found = self._exports.get(self._memory.name) if self._memory is not None else None
             if not isinstance(found, wasmtime.Memory):
@@ -472,12 +594,12 @@ class WasmInstance:
 
     def read(self, offset: int, length: int) -> bytes:
         address = self._address(offset, length, "Read")
-        return ctypes.string_at(address, length) if length else b""
+        return copy_out(address, length) if length else b""
 
     def write(self, offset: int, data: bytes) -> None:
         address = self._address(offset, len(data), "Write")
         if data:
-            ctypes.memmove(address, data, len(data))
+            copy_in(address, bytes(data))
 
     def write_string(self, data: bytes) -> int:
         """`data` and a NUL in memory the module's `malloc` gave; the pointer."""
@@ -498,19 +620,32 @@ class WasmInstance:
         nul = _memchr(start, 0, size - pointer)
         if not nul:
             raise WasmTrap("Read request out of bounds: no NUL before the end of memory")
-        return ctypes.string_at(start, nul - start)
+        return copy_out(start, nul - start)
 
     def snapshot(self) -> bytes:
         """The whole linear memory (what the reference's snapshot holds)."""
         return self.read(0, self.memory_size())
 
     def restore(self, data: bytes) -> None:
-        """Grow memory to `data`'s size and write it at 0 (a snapshot of this module)."""
-        page = 65536
-        missing = -(-(len(data) - self.memory_size()) // page)
+        """Grow memory to `data`'s size and write it at 0 (a snapshot of this module). The pages
+        the growth adds are zero already, so the snapshot's all-zero blocks (1 MiB) are not
+        written there: a restored memory takes only the pages its snapshot uses (an AOS memory
+        is mostly zeros) and a restore of a large one takes less time."""
+        data = bytes(data)
+        before = self.memory_size()
+        missing = -(-(len(data) - before) // PAGE)
         if missing > 0:
             try:
                 self.memory.grow(self._store, missing)
             except wasmtime.WasmtimeError:
                 raise WasmTrap("the snapshot is larger than this instance's memory can grow") from None
-        self.write(0, bytes(data))
+        head = min(before, len(data))
+        self.write(0, data[:head] if head < len(data) else data)
+        if head == len(data):
+            return
+        base = self._address(0, len(data), "Write")
+        source = _buffer_address(data)
+        for at in range(head, len(data), _ZERO_BLOCK):
+            end = min(at + _ZERO_BLOCK, len(data))
+            if data[at:end] != (_ZEROS if end - at == _ZERO_BLOCK else bytes(end - at)):
+                ctypes.memmove(base + at, source + at, end - at)

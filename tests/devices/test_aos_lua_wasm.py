@@ -125,6 +125,12 @@ def test_limits_are_errors(node: Node, owner: Wallet, image: bytes) -> None:
     with httpx.Client(base_url=node.url, timeout=120) as client:
         pid = spawn(client, owner, upload(client, owner, image))
         assert evaluate(client, pid, owner, "Kept = 'yes' return Kept") == "yes"
+        # More than the module's initial memory (17 pages): wasi-libc's malloc grows the heap the
+        # emscripten way (tests/wasm_c/src/em_sbrk.c), through the `emscripten_resize_heap` import.
+        assert evaluate(client, pid, owner, "Big = string.rep('x', 4 * 1024 * 1024) return #Big") == "4194304"
+        index = "Index = {} for i = 1, 450 do Index[i] = string.rep('y', 150) end return #table.concat(Index)"
+        assert evaluate(client, pid, owner, index) == "67500"  # the Set-Index of 450 entries
+        assert evaluate(client, pid, owner, "Big = nil Index = nil collectgarbage() return Kept") == "yes"
         # malloc fails at the memory limit: Lua's error, caught by the process
         bomb = evaluate(client, pid, owner, "local t = {} for i = 1, 1e8 do t[i] = i end")
         assert "not enough memory" in bomb
@@ -137,9 +143,11 @@ def test_limits_are_errors(node: Node, owner: Wallet, image: bytes) -> None:
         last = send_message(client, pid, owner, action="Eval", data="Kept = 'still' return Kept")
 
         # An endless loop runs out of fuel: the WASM call traps, the slot fails (as in the
-        # reference, json-iface@1.0 reports a WASM execution error); the node serves on.
+        # reference, json-iface@1.0 reports a WASM execution error, here with the trap: a 422, the
+        # module's failure, not the node's); the node serves on.
         send_message(client, pid, owner, action="Eval", data="while true do end")
         stuck = client.get(f"/{pid}/now/results/data")
-        assert stuck.status_code == 500 and "WASM execution error." in stuck.text, stuck.text[:500]
+        assert stuck.status_code == 422 and "WASM execution error." in stuck.text, stuck.text[:500]
+        assert "ran out of fuel" in stuck.text
         assert client.get(f"/{pid}/compute/results/data", params={"slot": last}).text == "still"
         assert client.get("/~meta@1.0/info/address").status_code == 200

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 import wasmtime
 from process_helpers import node_opts
+from wasm_c import build
 
 from aonode.codecs import commit, message_id
 from aonode.core import get, resolve
@@ -147,6 +149,36 @@ def test_wasm_module(wallet: Wallet, opts: dict[str, Any], monkeypatch: pytest.M
     restarted = {**opts, "cache": MessageCache(opts["cache"].store)}
     assert output(process, restarted) == b"3"
     assert restored == [65536]  # from slot 1's memory snapshot, not a replay
+
+
+@pytest.mark.parametrize("arch", ["wasm32", "wasm64"])
+def test_wasm_module_memory_grows_to_its_limit(wallet: Wallet, opts: dict[str, Any], arch: str,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """tests/wasm_c/src/em_heap.c: its heap grows the emscripten way (`emscripten_resize_heap`),
+    and it keeps four copies of each message. Beyond the process's `Memory-Limit` it does what
+    the AOS module does (stderr, then an answer that is not JSON): the slot fails with 422 and the
+    module's reason, and the node serves on."""
+    try:
+        image = build.em_heap(arch).read_bytes()
+    except build.ToolchainError as exc:
+        pytest.fail(str(exc))
+    module = upload(opts, wallet, image, b"application/wasm")
+    data = b"x" * 100_000
+    unlimited = spawn(opts, wallet, module)
+    limited = spawn(opts, wallet, module, **{"memory-limit": b"1-mb"})
+    send(limited, opts, wallet, action=b"Eval", data=data)
+    assert int(output(limited, opts)) > 400_000  # beyond the module's initial 128 KiB
+    send(limited, opts, wallet, action=b"Eval", data=data)
+    with caplog.at_level(logging.DEBUG, logger="aonode.wasm"):
+        failed = failure(limited, opts)
+    assert failed["status"] == 422, failed
+    assert b"JSON error parsing result output." in failed["body"]
+    assert b"not enough memory for buffer allocation" in failed["body"]
+    assert "WASM stderr: not enough memory for buffer allocation" in caplog.text
+    assert failure(limited, opts)["status"] == 422  # asked again: the same answer
+    for _ in range(3):
+        send(unlimited, opts, wallet, action=b"Eval", data=data)
+    assert int(output(unlimited, opts)) > 1_200_000  # the node's limit (1 GiB) is far
 
 
 def test_missing_module_is_404(wallet: Wallet, opts: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 import wasmtime
 
 from aonode.core import resolve
-from aonode.devices.wasm import WasmDevice, instance_of
+from aonode.devices.wasm import WasmDevice, instance_of, memory_limit
 from aonode.runtime.wasm import WasmInstance
 from aonode.store import MemoryStore, MessageCache
 
@@ -153,3 +153,33 @@ def test_snapshots_are_deflated_and_raw_ones_are_read() -> None:
     assert restored["results"]["output"] == [27]
     with pytest.raises(Exception, match="does not decompress"):
         compute({**pow_base(), "snapshot": {"body": b"junk", "content-encoding": b"deflate"}}, "last")
+
+
+# --- memory: limits, growth, trapped instances ------------------------------------------------------
+
+
+def test_a_trapped_instance_is_dropped_and_closed() -> None:
+    state = init(pow_base(), {"wasm_fuel": 1_000_000})
+    trapped = instance_of(state)
+    assert trapped is not None
+    after = compute(state, "forever", wasm_fuel=1_000_000)
+    assert after["results"]["type"] == b"error"
+    assert instance_of(after) is None and trapped.closed  # its memory freed now, not at the next GC
+    assert compute(after, "pow", 2, 5)["results"]["output"] == [32]  # a new instance
+
+
+def test_the_memory_limit_is_the_nodes_lowered_by_the_process() -> None:
+    node = {"wasm_memory_limit": 64 * 1024 * 1024}
+    assert memory_limit(node) == 64 * 1024 * 1024
+    assert memory_limit(node, {"memory-limit": b"1-mb"}) == 1024 * 1024
+    assert memory_limit(node, {"memory-limit": "512 KB"}, {"memory-limit": b"1-mb"}) == 512 * 1024  # process first
+    assert memory_limit(node, {}, {"memory-limit": 2 * 65536}) == 2 * 65536  # then the module
+    assert memory_limit(node, {"memory-limit": b"16-gb"}) == 64 * 1024 * 1024  # never above the node's
+    assert memory_limit(node, {"memory-limit": b"lots"}) == 64 * 1024 * 1024
+    assert memory_limit({}) == 1024 * 1024 * 1024  # the default: 1 GiB
+
+
+def test_the_process_memory_limit_reaches_the_instance() -> None:
+    base = {"device": b"wasm-64@1.0", "image": image("fac"), "process": {"memory-limit": b"2-mb"}}
+    found = instance_of(init(base))
+    assert found is not None and found.memory_limit == 2 * 1024 * 1024

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,60 @@ def test_wasi_libc_preopen_scan_ends(tools: build.Toolchain) -> None:
     assert state.ok, state
     after = resolve(state.value, {"path": "compute", "function": b"open_file"}, opts)
     assert after.ok and after.value["results"]["wasm"]["type"] == b"ok"
+
+
+# --- emscripten's heap growth through wasm-64@1.0 --------------------------------------------
+
+MiB = 1024 * 1024
+
+
+def em_stack(arch: str, opts: dict[str, Any]) -> dict[str, Any]:
+    base = {"device": b"stack@1.0", "device-stack": [b"wasi@1.0", b"wasm-64@1.0"], "output-prefix": b"wasm",
+            "image": module_bytes(build.em_heap, arch)}
+    state = resolve(base, {"path": "init"}, opts)
+    assert state.ok, state
+    assert isinstance(state.value, dict)
+    return state.value
+
+
+def em_call(state: dict[str, Any], opts: dict[str, Any], function: str, *params: Any) -> dict[str, Any]:
+    after = resolve(state, {"path": "compute", "function": function.encode(), "parameters": list(params)}, opts)
+    assert after.ok, after
+    assert isinstance(after.value, dict)
+    return after.value
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_emscripten_heap_grows_beyond_the_initial_memory(tools: build.Toolchain, arch: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """malloc -> sbrk -> the `emscripten_resize_heap` import, as in an AOS module: served by the
+    host (not an undefined call answered 0), up to the memory limit; the module's output is in
+    the node's log at debug level."""
+    opts = {"hashpath": "ignore"}
+    state = em_stack(arch, opts)
+    [initial] = em_call(state, opts, "heap_size")["results"]["wasm"]["output"]
+    assert initial < MiB
+    with caplog.at_level(logging.DEBUG, logger="aonode.wasm"):
+        state = em_call(state, opts, "fill", 3 * MiB)
+    assert state["results"]["wasm"] == {"type": b"ok", "output": [sum(i % 256 for i in range(256)) * (3 * MiB // 256)]}
+    assert "undefined-calls" not in state["results"]
+    [grown] = em_call(state, opts, "heap_size")["results"]["wasm"]["output"]
+    assert 3 * MiB < grown <= 4 * MiB
+    assert stdout(state) == b"filled\n"
+    assert "WASM stdout: filled" in caplog.text
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_emscripten_heap_stops_at_the_memory_limit(tools: build.Toolchain, arch: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    opts = {"hashpath": "ignore", "wasm_memory_limit": 2 * MiB}
+    state = em_stack(arch, opts)
+    with caplog.at_level(logging.DEBUG, logger="aonode.wasm"):
+        state = em_call(state, opts, "fill", 3 * MiB)
+    assert state["results"]["wasm"] == {"type": b"ok", "output": [-1]}  # malloc failed; the module goes on
+    assert state["vfs"]["dev"]["stderr"] == b"not enough memory for buffer allocation\n"
+    assert "WASM stderr: not enough memory for buffer allocation" in caplog.text
+    assert em_call(state, opts, "fill", MiB)["results"]["wasm"]["output"] == [sum(range(256)) * (MiB // 256)]
 
 
 # --- setjmp/longjmp -------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +205,125 @@ def test_signature_letters() -> None:
     kind = wasmtime.FuncType([wasmtime.ValType.i32(), wasmtime.ValType.i64(), wasmtime.ValType.f64()],
                              [wasmtime.ValType.f32()])
     assert wasm.signature(kind) == "(iIF)f"
+
+
+# --- emscripten's heap growth, memory copies, instances dropped -----------------------------------
+
+MiB = 1024 * 1024
+PAGE = 65536
+
+
+def heap(name: str = "emscripten_heap", **kw: Any) -> WasmInstance:
+    return WasmInstance(compile_module(module_bytes(name)), no_imports, **kw)
+
+
+def test_emscripten_resize_heap_grows_as_emscripten_does() -> None:
+    instance = heap()
+    assert instance.call("resize", 3 * PAGE + 1) == [1]
+    assert instance.memory_size() == 4 * PAGE  # the request, rounded up to pages (20% of 1 page is less)
+    assert instance.call("resize", 10 * MiB) == [1]
+    assert instance.memory_size() == 10 * MiB
+    assert instance.call("resize", 10 * MiB + 1) == [1]
+    assert instance.memory_size() == 12 * MiB  # over-grown by 20%, as emscripten's JavaScript does
+    assert instance.call("resize", 5 * MiB) == [1]  # already that large: nothing to do
+    assert instance.memory_size() == 12 * MiB
+    instance.call("notify")  # emscripten_notify_memory_growth: served, nothing to do
+    assert instance.call("pages") == [12 * MiB // PAGE]  # the module sees the new size
+
+
+def test_emscripten_resize_heap_stops_at_the_memory_limit() -> None:
+    instance = heap(memory_limit=16 * MiB)
+    assert instance.call("resize", 16 * MiB + 1) == [0]  # refused: malloc fails in the module
+    assert instance.memory_size() == PAGE
+    assert instance.call("resize", 15 * MiB) == [1]
+    assert instance.call("resize", 15 * MiB + 1) == [1]
+    assert instance.memory_size() == 16 * MiB  # over-growth is capped by the limit
+    assert instance.call("resize", -1) == [0]  # size_t 0xFFFFFFFF, not a negative size
+    assert instance.heap_max() == 16 * MiB
+
+
+def test_emscripten_resize_heap_wasm64() -> None:
+    instance = heap("emscripten_heap64", memory_limit=64 * MiB)
+    assert instance.call("resize", 2 * MiB) == [1]
+    assert instance.memory_size() == 2 * MiB
+    assert instance.call("resize", (1 << 32) + PAGE) == [0]  # above the limit, not truncated to 32 bits
+    assert instance.call("resize", 300 * MiB) == [0]
+    assert heap("emscripten_heap64", memory_limit=1 << 40).heap_max() == 4096 * PAGE  # the declared maximum
+
+
+def test_copies_go_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytes(range(256)) * 40 + b"tail"
+    buffer = ctypes.create_string_buffer(data, len(data))
+    address = ctypes.addressof(buffer)
+    for chunk in (1, 7, 256, len(data) - 1, len(data), 1 << 20):
+        assert wasm.copy_out(address, len(data), chunk) == data
+        assert wasm.copy_out(address + 5, 1000, chunk) == data[5:1005]
+        target = ctypes.create_string_buffer(len(data))
+        wasm.copy_in(ctypes.addressof(target), data, chunk)
+        assert target.raw == data
+    # an instance's reads, writes, strings, snapshots and restores, 4 KiB per ctypes call
+    monkeypatch.setattr(wasm, "COPY_CHUNK", 4096)
+    instance, _ = arith()
+    instance.call("grow", 2)
+    pattern = bytes(i * 7 % 251 for i in range(3 * PAGE - 100))
+    instance.write(50, pattern)
+    instance.write(3 * PAGE - 40, b"x" * 20 + b"\0")
+    assert instance.read(50, len(pattern)) == pattern
+    assert instance.read_string(3 * PAGE - 40) == b"x" * 20
+    snap = instance.snapshot()
+    assert len(snap) == 3 * PAGE and snap[50:50 + len(pattern)] == pattern
+    other, _ = arith()
+    other.restore(snap)
+    assert other.snapshot() == snap
+
+
+def test_a_memory_above_2_gib_snapshots_and_restores() -> None:
+    """`ctypes.string_at` takes a C int: one copy of 2 GiB or more fails without chunks."""
+    size = 2048 * MiB + 4 * PAGE
+    first, _ = arith(memory_limit=3 * 1024 * MiB)
+    assert first.call("grow", size // PAGE - 1) == [1]
+    marks = {0: b"start", 2**31 - 3: b"across INT_MAX", size - 4: b"end!"}
+    for offset, mark in marks.items():
+        first.write(offset, mark)
+    snap = first.snapshot()
+    assert len(snap) == size
+    first.close()
+    second, _ = arith(memory_limit=3 * 1024 * MiB)
+    second.restore(snap)
+    del snap
+    assert second.memory_size() == size
+    for offset, mark in marks.items():
+        assert second.read(offset, len(mark)) == mark
+    assert second.call("peek", 2**31 + 1) == [ord("s")]  # the module reads it too
+    assert second.read(2**31 + PAGE, 8) == bytes(8)
+
+
+def test_a_dropped_instance_frees_its_memory_at_once() -> None:
+    """Without a garbage collector pass: wasmtime-py's global table of host functions holds
+    only weak references to the instance, so its store goes with its last reference."""
+    from wasmtime._func import FUNCTIONS
+
+    gc.disable()
+    try:
+        before = len(FUNCTIONS.handles)
+        instance, _ = arith()
+        instance.call("grow", 10)
+        dropped = weakref.ref(instance)
+        del instance
+        assert dropped() is None
+        assert len(FUNCTIONS.handles) == before
+    finally:
+        gc.enable()
+
+
+def test_a_closed_instance_is_not_called_again() -> None:
+    instance, _ = arith()
+    with pytest.raises(WasmTrap):
+        instance.call("boom")
+    instance.close()
+    instance.close()  # twice is fine
+    assert instance.closed and not instance.has_export("add")
+    with pytest.raises(WasmTrap, match="closed"):
+        instance.call("add", 1, 2)
+    with pytest.raises(WasmTrap, match="closed"):
+        instance.read(0, 4)

@@ -11,6 +11,10 @@
                            grow/mem_pages/poke_sum, remember/recall (a list on the heap),
                            forever (an endless loop); exports malloc/free
     wasi_write(arch)       no libc: greet(fd, n) writes "hello from C #<n>\\n" with fd_write
+    em_heap(arch)          no libc: a heap grown the emscripten way (src/em_sbrk.c: sbrk asks the
+                           host with the `env.emscripten_resize_heap` import), fill(n), heap_size(),
+                           and the legacy loader's handle(msg, env); out of memory, it says so on
+                           stderr (fd_write) as the AOS module does
     hello_libc()           wasm32-wasi reactor: greet(n) prints with wasi-libc's printf
     libc_files()           wasm32-wasi reactor: open_file() calls fopen (so _initialize scans the
                            preopened directories with fd_prestat_get)
@@ -26,7 +30,8 @@
                            as a C string, src/instance_calls.S; Lua from lupa's sdist, downloaded
                            from PyPI on first use and cached in .cache/), wasm32-wasi reactor
                            exporting malloc, free and handle(msg, env); legacy exception form
-                           (`exnref(lua_process())` for wasmtime)
+                           (`exnref(lua_process())` for wasmtime); wasi-libc's malloc grows the
+                           heap through src/em_sbrk.c, as an AOS (emscripten) module does
 
 `arch` is "wasm32" or "wasm64". Every module is cached in .cache/wasm_c/ under a hash of its
 sources, flags and tools, so only the first run builds (the Lua process: a few seconds). clang's
@@ -63,6 +68,7 @@ __all__ = [
     "CACHE",
     "Toolchain",
     "ToolchainError",
+    "em_heap",
     "exnref",
     "freestanding",
     "hello_libc",
@@ -360,6 +366,10 @@ def wasi_write(arch: str = "wasm32") -> Path:
     return build("wasi-write", ["wasi_write.c"], arch=arch, flags=FREESTANDING)
 
 
+def em_heap(arch: str = "wasm32") -> Path:
+    return build("em-heap", ["em_heap.c", "em_sbrk.c"], arch=arch, flags=FREESTANDING)
+
+
 def hello_libc() -> Path:
     return build("hello-libc", ["hello_libc.c"], wasi=True)
 
@@ -466,7 +476,8 @@ def lua_process() -> Path:
     tools = toolchain()
     lua = _lua_sources()
     core = sorted(p for p in lua.glob("*.c") if p.name not in ("lua.c", "luac.c", "onelua.c", "ltests.c"))
-    ours = [SRC / "lua_handle.c", SRC / "wasm_sjlj_rt.c", SRC / "wasi_stubs.c", SRC / "instance_calls.S"]
+    ours = [SRC / "lua_handle.c", SRC / "wasm_sjlj_rt.c", SRC / "wasi_stubs.c", SRC / "em_sbrk.c",
+            SRC / "instance_calls.S"]
     process = SRC / "process.lua"
     target = ["--target=wasm32-wasi", f"--sysroot={tools.sysroot}"]
     key = _key(tools.identity, target, LUA_FLAGS, LUA_LINK,
@@ -502,6 +513,7 @@ def main() -> None:
     for arch in archs:
         steps += [(f"freestanding {arch}", lambda a=arch: freestanding(a)),
                   (f"wasi_write {arch}", lambda a=arch: wasi_write(a)),
+                  (f"em_heap {arch}", lambda a=arch: em_heap(a)),
                   (f"sjlj_emscripten {arch}", lambda a=arch: sjlj_emscripten(a)),
                   (f"sjlj_emscripten host {arch}", lambda a=arch: sjlj_emscripten(a, host_longjmp=True))]
         if arch == "wasm32" or tools.wasm64_sjlj:
