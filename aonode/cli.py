@@ -13,6 +13,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -240,6 +242,35 @@ def _handled(signum: int, frame: object) -> None:
     """The handler left in place while uvicorn runs: the signal has been dealt with."""
 
 
+def _exit_after(seconds: float) -> None:
+    """Exit the process `seconds` from now, whatever is still running: durable writes are LMDB
+    transactions, so an exit between them loses nothing that was acknowledged."""
+    time.sleep(seconds)
+    logging.getLogger("aonode").warning("shutdown did not finish within %g s; exiting now", seconds)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)
+
+
+def _server(config: Any, grace: float) -> Any:
+    """A uvicorn server that, on the first SIGINT/SIGTERM, also ends every running Lua call
+    (`aonode.runtime.lua.stop_all`) and exits the process `grace` seconds later if the graceful
+    shutdown has not finished by then (`shutdown_timeout`)."""
+    import uvicorn
+
+    from aonode.runtime.lua import stop_all
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            first = not self.should_exit
+            super().handle_exit(sig, frame)
+            if first:
+                stop_all()
+                threading.Thread(target=_exit_after, args=(grace,), name="aonode-exit", daemon=True).start()
+
+    return Server(config)
+
+
 def _private_data_dir(path: Path) -> None:
     """Create the data directory readable by its owner alone (0700), or tighten an existing one
     open to group or others: the store holds the node's private state (`priv_store`) and
@@ -312,15 +343,17 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     # uvicorn handles SIGINT/SIGTERM itself (stop accepting, finish in-flight requests, run
     # the lifespan shutdown that closes the store) and then re-raises the signal to whatever
     # handler was there before it. Make that a no-op, so a stopped node exits 0 and says so.
+    # Running Lua calls end at once, and a shutdown still unfinished after `shutdown_timeout`
+    # seconds ends with an exit (status 1).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _handled)
     try:
-        uvicorn.run(
+        _server(uvicorn.Config(
             app, host=bind, port=listen_port, lifespan="on", log_config=None, access_log=False,
             server_header=False, http="h11",
             h11_max_incomplete_event_size=int(options.get(opts, "http_max_header_size", DEFAULT_MAX_HEADER_SIZE)),
             timeout_keep_alive=max(1, int(options.get(opts, "idle_timeout")) // 1000),
-        )
+        ), float(options.get(opts, "shutdown_timeout"))).run()
     finally:
         app.close()  # uvicorn closed it at lifespan shutdown unless start-up failed
     log.info("aonode stopped")

@@ -182,10 +182,13 @@ _DEFAULTS: dict[str, Any] = {
     "node_processes": {},
     "node_process_spawn_codec": "httpsig@1.0",
     "local_names": {},
-    # lua@5.3a: limits of every Lua VM (a call over its instruction budget, or a VM over its
-    # memory, is an error result; the node keeps serving).
+    # lua@5.3a: limits of every Lua VM (a call over its instruction budget or wall time, or a
+    # VM over its memory, is an error result the script cannot catch; the node keeps serving).
     "lua_memory_limit": 512 * 1024 * 1024,
     "lua_instruction_limit": 2_000_000_000,
+    "lua_wall_time_limit": 30.0,  # seconds
+    # aonode serve: seconds it waits after SIGTERM/SIGINT for a graceful stop before it exits.
+    "shutdown_timeout": 8.0,
     # --- Resolution (§3, §8.6, §12) ---
     "cache_control": ["no-cache", "no-store"],  # Resolutions neither look up nor store unless asked to (§8.6).
     "cache_lookup_hueristics": False,  # (sic) The reference's spelling.

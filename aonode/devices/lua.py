@@ -19,8 +19,9 @@ list of paths, or a map path → value) replaces globals after the modules ran, 
 reference; `device-sandbox` (a list of device names) limits what `ao.resolve` may use.
 
 Whatever the base says, every VM is closed to the host (no files, environment, processes or
-binary chunks) and runs under `lua_instruction_limit` and `lua_memory_limit`
-(`aonode.runtime.lua`).
+binary chunks) and runs under `lua_instruction_limit`, `lua_wall_time_limit` and
+`lua_memory_limit` (`aonode.runtime.lua`); a call that reaches one ends as a 500 with the limit
+as its `body`, whatever the script's `pcall`s do.
 
 As a process's execution device: `init` builds the VM, `snapshot` answers `{body: <the VM's
 state>}` (`aonode.runtime.lua_snapshot.lua`'s format, not the reference's luerl terms), and
@@ -133,10 +134,11 @@ def _sandbox_spec(spec: Any) -> list[tuple[list[str], Any]]:
     return []
 
 
-def _limits(opts: Mapping[str, Any]) -> dict[str, int]:
+def _limits(opts: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "memory_limit": int(options.get(opts, "lua_memory_limit")),
         "instruction_limit": int(options.get(opts, "lua_instruction_limit")),
+        "wall_time_limit": float(options.get(opts, "lua_wall_time_limit")),
     }
 
 

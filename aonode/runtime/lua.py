@@ -11,11 +11,16 @@ functions with `call`, which converts messages to Lua tables and results back:
     integer keys become decimal keys; strings → binaries; functions, coroutines and userdata
     have no message form and are dropped.
 
-Every call runs under an instruction budget and the VM under a memory cap; exhausting either is
-an error result, the VM stays usable. `snapshot()` serialises the VM's globals (including its
-functions and their upvalues, see `lua_snapshot.lua`) and `LuaVM.restore` builds an equal VM
-from that and the same modules' natives, so a process continues after a restart exactly where
-it was.
+Every call runs under an instruction budget and a wall-time limit, and the VM under a memory
+cap; exhausting any is an error result, the VM stays usable. The script cannot catch a limit:
+once one is reached, every further instruction raises it again (`lua_prelude.lua`). C functions
+are not counted, so those whose loops do not allocate (patterns, `string.rep`, some table
+functions) are replaced with bounded versions (`lua_bounds.lua`). `stop_all()` (the node is
+exiting) ends every running call within a few milliseconds of Lua work.
+
+`snapshot()` serialises the VM's globals (including its functions and their upvalues, see
+`lua_snapshot.lua`) and `LuaVM.restore` builds an equal VM from that and the same modules'
+natives, so a process continues after a restart exactly where it was.
 
 The `ao` library's functions (`ao.resolve`, `ao.get`, `ao.set`, `ao.event`) are supplied by the
 caller as a `Library`; they take and return Python values.
@@ -24,6 +29,9 @@ caller as a `Library`; they take and return Python values.
 from __future__ import annotations
 
 import functools
+import re
+import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,20 +46,35 @@ from aonode.message import Atom, Link
 __all__ = [
     "DEFAULT_INSTRUCTION_LIMIT",
     "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_WALL_TIME_LIMIT",
     "Failure",
     "Library",
     "LuaVM",
     "ModuleError",
     "Outcome",
     "SnapshotError",
+    "stop_all",
 ]
 
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 DEFAULT_INSTRUCTION_LIMIT = 2_000_000_000
+DEFAULT_WALL_TIME_LIMIT = 30.0  # seconds
 # Conversions in either direction stop at this depth, and Lua values at this many parts (shared
 # tables counted at every place they appear): a bigger value is an error, not a crash.
 MAX_DEPTH = 500
 MAX_PARTS = 1_000_000
+
+
+# Why a call stops early, as the Lua error it ends with.
+WALL_TIME_EXCEEDED = b"wall time limit exceeded"
+STOPPING = b"the node is stopping"
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """End every Lua call running in this process, and every later one, with "the node is
+    stopping": the process is exiting. There is no way back."""
+    _stopping.set()
 
 
 class ModuleError(BadMessage):
@@ -92,8 +115,9 @@ def _source(name: str) -> bytes:
     return files("aonode.runtime").joinpath(name).read_bytes()
 
 
-# Frames of the host's own chunks are left out of tracebacks.
+# Frames of the host's own chunks are left out of tracebacks, and their positions out of errors.
 _PRELUDE_NAME = b"aonode.prelude"
+_HOST_POSITION = re.compile(rb"^aonode\.prelude:\d+: ")
 
 
 def _deny_attribute(obj: Any, name: Any, is_setting: bool) -> Any:
@@ -109,8 +133,12 @@ class LuaVM:
     calls its VM from one request at a time."""
 
     def __init__(self, library: Library, *, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 instruction_limit: int = DEFAULT_INSTRUCTION_LIMIT) -> None:
+                 instruction_limit: int = DEFAULT_INSTRUCTION_LIMIT,
+                 wall_time_limit: float = DEFAULT_WALL_TIME_LIMIT) -> None:
         self.instruction_limit = instruction_limit
+        self.wall_time_limit = wall_time_limit
+        self._deadline = 0.0
+        self._running = False
         self.modules: list[tuple[str, bytes]] = []
         self._runtime = lua53.LuaRuntime(
             encoding=None, register_eval=False, register_builtins=False, unpack_returned_tuples=True,
@@ -119,8 +147,11 @@ class LuaVM:
         self.library = library
         proxy = weakref.proxy(self)
         snapshot_lib = self._runtime.execute(_source("lua_snapshot.lua"), name=b"=aonode.snapshot", mode=b"t")
+        bounds_lib = self._runtime.execute(_source("lua_bounds.lua"), name=b"=" + _PRELUDE_NAME, mode=b"t")
         prelude = self._runtime.compile(_source("lua_prelude.lua"), name=b"=" + _PRELUDE_NAME, mode=b"t")
-        self._api = prelude(snapshot_lib, *(self._host(proxy, name) for name in ("resolve", "get", "set", "event")))
+        self._api = prelude(snapshot_lib, bounds_lib,
+                            *(self._host(proxy, name) for name in ("resolve", "get", "set", "event")),
+                            self._checker(proxy))
         self._table = self._runtime.table_from
 
     @staticmethod
@@ -132,6 +163,16 @@ class LuaVM:
             except Exception as exc:  # an error in the host is an error result in Lua, never a crash
                 return (b"error", str(exc).encode("utf-8", "replace"))
         return call
+
+    @staticmethod
+    def _checker(vm: LuaVM) -> Callable[[], bytes | None]:
+        def check() -> bytes | None:
+            if _stopping.is_set():
+                return STOPPING
+            if time.monotonic() > vm._deadline:
+                return WALL_TIME_EXCEEDED
+            return None
+        return check
 
     # --- building -----------------------------------------------------------------------------
 
@@ -150,7 +191,7 @@ class LuaVM:
         self._api.install_ao()
 
     @classmethod
-    def restore(cls, data: bytes, library: Library, **limits: int) -> LuaVM:
+    def restore(cls, data: bytes, library: Library, **limits: Any) -> LuaVM:
         """A VM equal to the one `snapshot()` returned `data` for.
 
         Raises:
@@ -205,12 +246,20 @@ class LuaVM:
             return Failure(f"the Lua function's result has no message form: {exc}".encode())
 
     def _run(self, fn: Any, *args: Any, now: int = 0) -> list[Any]:
+        if self._running:  # a host function called back into this VM: its limits would be reset
+            return [False, b"the Lua VM is already running a call"]
+        if _stopping.is_set():
+            return [False, STOPPING]
+        self._running = True
+        self._deadline = time.monotonic() + self.wall_time_limit
         try:
             result = self._api.run(self.instruction_limit, now, fn, *args)
         except lua53.LuaMemoryError:
             return [False, b"not enough memory"]
         except lua53.LuaError as exc:
             return [False, str(exc).encode("utf-8", "replace")]
+        finally:
+            self._running = False
         return list(result) if isinstance(result, tuple) else [result]
 
     def _failure(self, raw: Any) -> Failure:
@@ -218,13 +267,15 @@ class LuaVM:
             error, trace = raw[1], raw[2]
             lines = [line.strip() for line in (trace or b"").splitlines()[1:]]
             lines = [line for line in lines if line and line != b"stack traceback:" and _PRELUDE_NAME not in line
-                     and b"function 'xpcall'" not in line]
+                     and b"'xpcall'" not in line]
             try:
                 value = self.from_lua(error)
             except ValueError:
                 value = None
             if not isinstance(value, (bytes, dict, list, int, float)):
                 value = str(error).encode("utf-8", "replace")
+            if isinstance(value, bytes):  # a C function's error raised from a host wrapper
+                value = _HOST_POSITION.sub(b"", value, count=1)
             return Failure(value, lines)
         if isinstance(raw, bytes) and raw.startswith(b"not enough memory"):
             return Failure(b"not enough memory: the Lua VM reached its memory limit")

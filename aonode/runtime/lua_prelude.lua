@@ -3,8 +3,9 @@
 -- It closes the VM to the host, makes it deterministic, installs the `ao` library and
 -- returns the functions the host drives the VM with (never reachable from Lua code).
 --
--- Arguments: the snapshot library (lua_snapshot.lua), then the host's `ao` functions
--- resolve, get, set and event.
+-- Arguments: the snapshot library (lua_snapshot.lua), the bounds library (lua_bounds.lua),
+-- the host's `ao` functions resolve, get, set and event, then `check`: a host function that
+-- returns why the current call must stop (its wall time is over, the node is stopping), or nil.
 --
 -- Why each change:
 --   * `python` (lupa's bridge), `io`, `os.execute`/`exit`/`getenv`/`remove`/`rename`/
@@ -14,6 +15,10 @@
 --   * `load` accepts text only: a crafted binary chunk can crash the C Lua VM.
 --   * `debug` keeps `traceback` and `getinfo`: `sethook` would lift the instruction limit
 --     and `getregistry` reaches lupa's own references.
+--   * `debug.getinfo` never returns one of the C functions lua_bounds.lua replaces (a callback
+--     could find the C `string.gsub` one level up): it names the replacement instead.
+--   * string.find/match/gmatch/gsub/rep and table.concat/move/insert/remove/sort are the
+--     bounded versions of lua_bounds.lua: their C loops could otherwise run unstopped.
 --   * `setmetatable` refuses `__gc`: finalizers run with hooks disabled, so an endless
 --     finalizer could not be stopped.
 --   * `math.random` is a generator whose state is part of the VM (and of its snapshot), and
@@ -21,9 +26,15 @@
 --     `os.date` formats in UTC, `os.clock()` is 0. Every node computes the same results.
 --   * `print` goes to the node's log: Lua code does not write to the node's output.
 
-local snapshot, resolve, get, set, event = ...
+local snapshot, bounds, resolve, get, set, event, check = ...
 
 local debug_sethook, traceback, getinfo = debug.sethook, debug.traceback, debug.getinfo
+local running = coroutine.running
+local xpcall_c = xpcall
+
+local function is_c_function(f)
+    return getinfo(f, "S").what == "C"
+end
 local xpcall, pcall, select, error, type, rawget, pairs, next = xpcall, pcall, select, error, type, rawget, pairs, next
 local tointeger, floor = math.tointeger, math.floor
 local real_load, real_setmetatable = load, setmetatable
@@ -41,7 +52,52 @@ loadfile, dofile = nil, nil
 package.loadlib = nil
 package.path, package.cpath = "", ""
 package.searchers = { package.searchers[1] }
-debug = { traceback = traceback, getinfo = getinfo }
+for name, fn in pairs(bounds.replacements) do
+    local lib, key = name:match("^(%a+)%.(%a+)$")
+    _G[lib][key] = fn
+end
+local hidden = bounds.hidden
+
+-- A message handler runs with hooks off when the error came from the hook (a limit), so an
+-- endless handler would never be stopped: a Lua handler is not called once the call must stop.
+local stopped -- why the current call must stop (see the limits below), or nil
+local function safe_xpcall(f, handler, ...)
+    if type(handler) == "function" and not is_c_function(handler) then
+        local inner = handler
+        handler = function(...)
+            if stopped then
+                return stopped
+            end
+            return inner(...)
+        end
+    end
+    return xpcall_c(f, handler, ...)
+end
+_G.xpcall = safe_xpcall
+hidden[xpcall_c] = safe_xpcall
+local function no_hidden(info)
+    if type(info) == "table" and info.func ~= nil and hidden[info.func] ~= nil then
+        info.func = hidden[info.func]
+    end
+    return info
+end
+-- Levels count from the caller of debug.getinfo, as before: this function is one level more.
+local function safe_getinfo(a, b, c)
+    if type(a) == "thread" then
+        if a == running() and type(b) == "number" and b > 0 then
+            b = b + 1
+        end
+        return no_hidden(getinfo(a, b, c))
+    end
+    if type(a) == "number" and a > 0 then
+        a = a + 1
+    end
+    if b == nil then
+        return no_hidden(getinfo(a))
+    end
+    return no_hidden(getinfo(a, b))
+end
+debug = { traceback = traceback, getinfo = safe_getinfo }
 package.loaded.debug = debug
 
 load = function(chunk, name, mode, ...)
@@ -169,22 +225,97 @@ natives["@os.time"] = os.time
 natives["@os.date"] = os.date
 natives["@os.clock"] = os.clock
 natives["@print"] = print
+natives["@debug.getinfo"] = safe_getinfo
+natives["xpcall"] = safe_xpcall
+-- The same names the C functions had, so a snapshot made before they were replaced restores.
+for name, fn in pairs(bounds.replacements) do
+    natives[name] = fn
+end
 
--- The instruction limit: one hook shared by every coroutine, counting in steps of STEP
--- instructions against the budget of the current call.
+-- The limits. One hook, shared by every coroutine (a coroutine inherits its creator's hook),
+-- counts in steps of STEP instructions against the budget of the current call, and every
+-- CHECK_EVERY steps asks the host (`check`) whether the call's wall time is over or the node is
+-- stopping. Once the call must stop, `stopped` says why and the hook raises that on every
+-- instruction of whatever thread runs: a `pcall`, `xpcall` or `coroutine.resume` in the
+-- script may catch the first error, but the next instruction after it raises again, so the
+-- script cannot go on, and `xpcall` skips a Lua message handler (see above). Only the host's own
+-- handler (`on_error`) runs, to end the call. The threads switched to every-instruction hooks
+-- are put back to STEP when the next call starts.
 local STEP = 1000
-local used, allowed = 0, 0
+local CHECK_EVERY = 16
+local used, allowed, ticks = 0, 0, 0
 local LIMIT = "instruction limit exceeded"
+local slow_all = false -- whether the last call ended with every thread hooked on every instruction
 
-local function hook()
-    used = used + 1
-    if used > allowed then
-        error(LIMIT, 0)
+local on_error, hook
+
+-- A Lua hook belongs to one thread (debug.sethook keeps the function per thread), so a new
+-- coroutine would run unhooked: coroutine.create and coroutine.wrap hook it first.
+local co_create, co_resume = coroutine.create, coroutine.resume
+
+local threads = real_setmetatable({}, { __mode = "k" }) -- every coroutine, to hook them all on a stop
+local main_thread = running()
+
+local function safe_create(f)
+    local co = co_create(f)
+    debug_sethook(co, hook, "", STEP)
+    threads[co] = true
+    return co
+end
+
+local function wrapped(ok, ...)
+    if ok then
+        return ...
+    end
+    error((...), 2) -- as the C wrap does: a string error gets the caller's position
+end
+
+local function safe_wrap(f)
+    local co = safe_create(f)
+    return function(...)
+        return wrapped(co_resume(co, ...))
     end
 end
 
-local function on_error(err)
+hidden[co_create], hidden[coroutine.wrap] = safe_create, safe_wrap
+coroutine.create, coroutine.wrap = safe_create, safe_wrap
+natives["coroutine.create"], natives["coroutine.wrap"] = safe_create, safe_wrap
+
+hook = function()
+    if stopped then
+        if getinfo(2, "f").func == on_error then
+            return
+        end
+        error(stopped, 0)
+    end
+    used = used + 1
+    if used > allowed then
+        stopped = LIMIT
+    else
+        ticks = ticks + 1
+        if ticks < CHECK_EVERY then
+            return
+        end
+        ticks = 0
+        stopped = check()
+        if stopped == nil then
+            return
+        end
+    end
+    -- Every thread, not just this one: a coroutine's caller must not run on after the resume.
+    slow_all = true
+    debug_sethook(main_thread, hook, "", 1)
+    for co in pairs(threads) do
+        debug_sethook(co, hook, "", 1)
+    end
+    error(stopped, 0)
+end
+
+on_error = function(err)
     debug_sethook()
+    if stopped then
+        err = stopped
+    end
     return { err, traceback("", 2) }
 end
 
@@ -194,7 +325,13 @@ local api = {}
 -- the function's results, or false and {error value, traceback}.
 function api.run(limit, now, fn, ...)
     host.now = now
-    used, allowed = 0, limit // STEP + 1
+    used, allowed, ticks, stopped = 0, limit // STEP + 1, 0, nil
+    if slow_all then
+        slow_all = false
+        for co in pairs(threads) do
+            debug_sethook(co, hook, "", STEP)
+        end
+    end
     debug_sethook(hook, "", STEP)
     local results = pack(xpcall(fn, on_error, ...))
     debug_sethook()
