@@ -313,6 +313,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     import uvicorn
 
     from aonode.core import options
+    from aonode.http._protocol import guarded_protocol, limits_from
     from aonode.http.metrics import METRICS_PATH
     from aonode.http.server import DEFAULT_MAX_HEADER_SIZE, create_app
 
@@ -350,7 +351,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     try:
         _server(uvicorn.Config(
             app, host=bind, port=listen_port, lifespan="on", log_config=None, access_log=False,
-            server_header=False, http="h11",
+            server_header=False, http=guarded_protocol(limits_from(opts)),
             h11_max_incomplete_event_size=int(options.get(opts, "http_max_header_size", DEFAULT_MAX_HEADER_SIZE)),
             timeout_keep_alive=max(1, int(options.get(opts, "idle_timeout")) // 1000),
         ), float(options.get(opts, "shutdown_timeout"))).run()

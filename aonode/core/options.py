@@ -139,6 +139,10 @@ _DEFAULTS: dict[str, Any] = {
     "http_max_body": 100 * 1024 * 1024,  # bytes; larger bodies get 413.
     "http_max_header_size": 64 * 1024,  # bytes; larger header blocks get 431.
     "http_workers": 16,  # threads resolving requests at once.
+    "http_header_timeout": 10_000,  # ms a client may take to send a request head (408 beyond).
+    "http_body_idle_timeout": 30_000,  # ms a request body may stall between parts (408 beyond).
+    "http_body_timeout": 300_000,  # ms a request body may take in all (408 beyond).
+    "http_max_connections_per_client": 64,  # open connections from one address (429 beyond).
     "access_remote_cache_for_client": False,
     "ans104_trust_gql": True,  # Some GraphQL services omit `anchor`, so their items cannot be verified.
     # --- Scheduling and compute ---
