@@ -6,6 +6,7 @@ two links:
     computed/<ProcID>/slot/<N>      the state after slot N
     computed/<ProcID>/<ID>          the same state by its own ID (`message_id`, default
                                     commitments: the ID a plain `id` key resolution gives)
+    computed/<ProcID>/failed/<N>    the error of slot N, when it failed in the process itself
 
 `latest` lists the numeric names under `computed/<ProcID>/slot`, drops those above the limit,
 and scans from the highest down for the first state that has the required path (e.g.
@@ -27,7 +28,7 @@ from aonode.message import Value, normalize_key
 from aonode.store import MessageCache, Store
 from aonode.store.cache import LINK_SUFFIX
 
-__all__ = ["PREFIX", "latest", "path", "read", "slots", "write"]
+__all__ = ["PREFIX", "failure", "latest", "path", "read", "record_failure", "slots", "write"]
 
 PREFIX = "computed"
 
@@ -60,6 +61,27 @@ def write(proc_id: str, slot: int, msg: Value, cache: MessageCache) -> str:
         committed = isinstance(msg, dict) and bool(msg.get("commitments"))
         cache.link(root, path(proc_id, message_id(msg) if committed else root))
     return slot_path
+
+
+def _failure_path(proc_id: str, slot: int) -> str:
+    return f"{PREFIX}/{proc_id}/failed/{slot}"
+
+
+def record_failure(proc_id: str, slot: int, error: Value, cache: MessageCache) -> None:
+    """Record that slot `slot` failed in the process itself (deterministically), with `error`:
+    its computation is skipped from now on, on every replay (see `process@1.0`).
+
+    Raises:
+        EncodeError: `error` has no wire form.
+        StoreError: the store failed.
+    """
+    with cache.store.transaction():
+        cache.link(cache.write(error), _failure_path(proc_id, slot))
+
+
+def failure(proc_id: str, slot: int, cache: MessageCache) -> Value | None:
+    """The error recorded for slot `slot` by `record_failure`, or None."""
+    return cache.read(_failure_path(proc_id, slot))
 
 
 def read(proc_id: str, ref: int | str, cache: MessageCache) -> Value | None:

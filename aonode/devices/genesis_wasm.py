@@ -95,7 +95,7 @@ def _lua_base(state: Mapping[str, Any], module_id: str) -> dict[str, Any]:
 
 
 def _error(failure: Failure) -> Result:
-    return Result("error", {"status": 500, "body": failure.error, "trace": failure.trace})
+    return Result("error", {"status": failure.status, "body": failure.error, "trace": failure.trace})
 
 
 def _is_assignment(request: Mapping[str, Any]) -> bool:

@@ -198,7 +198,7 @@ def _now(request: Any) -> int:
 
 
 def _error(failure: Failure) -> Result:
-    return Result("error", {"status": 500, "body": failure.error, "trace": failure.trace})
+    return Result("error", {"status": failure.status, "body": failure.error, "trace": failure.trace})
 
 
 def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, Any]) -> Result:

@@ -33,7 +33,10 @@ Computing slot N (§3.3, §3.4), one request at a time per process:
 
 Errors are results, never half-computed states: a scheduler error gets `phase: get-schedule`,
 an execution error `phase: compute`, both with `attempted-slot`. A slot that is not a
-non-negative integer is a 400.
+non-negative integer is a 400. A slot that fails in the process itself (the execution device
+answers 422: the code raised, or ran out of instructions, fuel or memory, as it would on any
+node) is recorded as failed (`computed/<ProcID>/failed/<N>`): its results are the error, its
+state is the state before it, and the process goes on (see `RESTART`).
 
 Divergences from the reference, each deliberate (docs/compat.md):
 
@@ -49,6 +52,8 @@ Divergences from the reference, each deliberate (docs/compat.md):
   a dry run cannot touch the live objects (WASM instances) the next slot continues from.
 * `now` before anything is scheduled answers the initial state without storing it (the
   reference stores it as slot -1).
+* A slot that fails in the process itself does not stop the process (the reference fails
+  every later computation at that slot, so one message could stop anyone's process).
 
 Other devices compute in Python with `state_at(process, slot, opts)` (what `compute` answers)
 and read the newest state with `latest_known(process, opts)`; through the resolver,
@@ -399,9 +404,17 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
     if slot != expected:
         return _error(500, "Received assignment slot does not match expected slot.",
                       **{"unexpected-slot": slot, "expected-slot": expected})
+    cache = _cache(opts)
+    failed = results_cache.failure(proc_id, slot, cache) if cache is not None else None
+    if isinstance(failed, Mapping):
+        # This slot failed in the process itself before: it changes nothing but its results.
+        return Result("ok", {**state, "results": _failed_results(failed), "device": NAME, "at-slot": slot})
     request = assignment if parts(_raw(assignment, "path")) else {**assignment, "path": "compute"}
     result = _guarded("execution", _without(state, "results"), request, opts)
     if not result.ok:
+        if cache is not None and _in_the_process(result):
+            results_cache.record_failure(proc_id, slot, _failure(result), cache)
+            return Result(RESTART, slot)
         return result
     if not isinstance(result.value, Mapping):
         return _error(500, f"The execution device returned {type(result.value).__name__}, not a state.")
@@ -411,6 +424,36 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
     if slot != target:
         new = _store_result(False, proc_id, slot, new, opts)
     return Result("ok", new)
+
+
+# A slot's computation that fails in the process itself (its code raised, ran out of
+# instructions, fuel or memory: the execution device answers 422) fails the same way on every
+# node and every replay. It must not stop the process, or any sender could stop anyone's
+# process with one message: the slot is recorded as failed, its results are the error, and the
+# state is the state before it. That state is computed again from the last snapshot (`RESTART`),
+# since the failed call may have changed a live VM half way.
+RESTART = "restart"
+_MAX_RESTARTS = 64
+
+
+def _in_the_process(result: Result) -> bool:
+    value = result.value
+    return isinstance(value, Mapping) and value.get("status") == 422
+
+
+def _failure(result: Result) -> dict[str, Any]:
+    value = result.value if isinstance(result.value, Mapping) else {}
+    body = value.get("body", b"")
+    reason = body if isinstance(body, bytes) else _text(body).encode()
+    return {"status": 422, "body": reason or b"The process failed on this slot."}
+
+
+def _failed_results(failed: Mapping[str, Any]) -> dict[str, Any]:
+    """The results of a failed slot: the error, in the legacy shape (`raw.Error`), as AOS's
+    printed output (`output.data`) and plain (`error`)."""
+    reason = failed.get("body", b"")
+    return {"status": 422, "error": reason, "data": reason, "outbox": {}, "patches": {}, "output": {"data": reason},
+            "raw": {"Error": reason, "Output": {"data": b""}, "Messages": [], "Spawns": [], "Assignments": []}}
 
 
 def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any]) -> Result:
@@ -437,6 +480,9 @@ def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, op
         if not isinstance(body, Mapping) or not isinstance(after, Mapping):
             return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
         computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts)
+        if computed.status == RESTART:
+            live.forget()
+            return computed
         if not computed.ok:
             live.forget()
             return _failed(computed, "compute", attempted)
@@ -465,13 +511,18 @@ def state_at(base: Mapping[str, Any], slot: int, opts: Mapping[str, Any]) -> Res
             stored = results_cache.read(proc_id, slot, cache)
             if isinstance(stored, dict):
                 return Result("ok", _without(stored, "snapshot"))
-        start = live.before(slot)
-        if start is None:
-            loaded = _restore(state, proc_id, slot, opts)
-            if not loaded.ok:
-                return loaded
-            start = loaded.value
-        return _compute_to(proc_id, start, slot, live, opts)
+        for _ in range(_MAX_RESTARTS):
+            start = live.before(slot)
+            if start is None:
+                loaded = _restore(state, proc_id, slot, opts)
+                if not loaded.ok:
+                    return loaded
+                start = loaded.value
+            computed = _compute_to(proc_id, start, slot, live, opts)
+            if computed.status != RESTART:
+                return computed
+        return _error(503, f"Process {proc_id}: more than {_MAX_RESTARTS} slots failed in one computation; "
+                      "ask again to go on.")
 
 
 def latest_known(base: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:

@@ -109,6 +109,14 @@ class Failure:
     error: Any
     trace: list[bytes] = field(default_factory=list)
 
+    @property
+    def status(self) -> int:
+        """422 when the call failed in the script itself (an error, the instruction or memory
+        limit): every node fails it alike. 503 when it was stopped from outside (wall time,
+        shutdown): asked again, it may succeed."""
+        text = self.error if isinstance(self.error, bytes) else str(self.error).encode()
+        return 503 if WALL_TIME_EXCEEDED in text or STOPPING in text else 422
+
 
 @functools.cache
 def _source(name: str) -> bytes:

@@ -65,9 +65,14 @@ def output(process: dict[str, Any], opts: dict[str, Any]) -> Any:
 
 
 def failure(process: dict[str, Any], opts: dict[str, Any]) -> Any:
+    """How the newest slot failed: `{status, body}`. A failure in the process itself (422) is
+    that slot's result, and the process goes on; any other (a missing module) is an error."""
     found = resolve(process, {"path": "now/results"}, opts)
-    assert found.status != "ok"
-    return found.value
+    if not found.ok:
+        return found.value
+    results = found.value
+    assert results.get("status") == 422, results
+    return {"status": results["status"], "body": results["error"]}
 
 
 # --- dev_genesis_wasm.erl, in intent ------------------------------------------------------------

@@ -129,11 +129,12 @@ def test_missing_function_is_an_error() -> None:
     assert result.status == "error" and b"no_such_function" in result.value["body"]
 
 
-def test_lua_error_is_a_500_with_a_trace() -> None:
+def test_lua_error_is_a_422_with_a_trace() -> None:
+    # 422: the script failed, as it would on any node (a process records the slot as failed).
     source = b"function boom()\n  error('it broke')\nend\n"
     result = resolve({"device": b"lua@5.3a", "module": lua_module(source), "parameters": []}, {"path": "boom"})
     assert result.status == "error"
-    assert result.value["status"] == 500
+    assert result.value["status"] == 422
     assert result.value["body"] == b"module-1:2: it broke" or result.value["body"].endswith(b":2: it broke")
     assert any(b"boom" in line for line in result.value["trace"])
 

@@ -212,14 +212,22 @@ def test_bad_slot_is_400(wallet: Wallet, opts: dict[str, Any], slot: Any) -> Non
     assert raised.value.status == 400 and "non-negative integer" in raised.value.message
 
 
-def test_execution_error_names_the_phase(wallet: Wallet, opts: dict[str, Any]) -> None:
+def test_a_slot_failing_in_the_process_is_its_result_and_the_process_goes_on(
+        wallet: Wallet, opts: dict[str, Any]) -> None:
+    # The execution device answers 422 (the process's own failure, the same on every node):
+    # the slot's results are the error, its state the state before it, and later slots compute.
     proc = recorder_process(wallet)
     schedule_values(proc, wallet, opts, 1)
     schedule(proc, wallet, opts, fail=True)
-    result = resolve(proc, {"path": "compute", "slot": 1}, opts)
-    assert result.status == "error"
-    assert result.value["status"] == 422 and result.value["phase"] == b"compute"
-    assert result.value["attempted-slot"] == 1
+    schedule_values(proc, wallet, opts, 1)
+    failed = resolve(proc, {"path": "compute", "slot": 1}, opts)
+    assert failed.ok, failed
+    assert failed.value["results"]["status"] == 422 and failed.value["results"]["error"]
+    before = resolve(proc, {"path": "compute", "slot": 0}, opts)
+    after = resolve(proc, {"path": "compute", "slot": 2}, opts)
+    assert after.ok, after
+    assert {k: v for k, v in failed.value.items() if k not in ("results", "at-slot", "priv")} == \
+        {k: v for k, v in before.value.items() if k not in ("results", "at-slot", "priv")}
 
 
 def test_missing_execution_function_is_an_error(wallet: Wallet, opts: dict[str, Any]) -> None:

@@ -115,18 +115,21 @@ def test_escapes_and_bombs_are_errors_and_the_node_keeps_serving(node: Node, own
         assert not Path("/tmp/aonode-escaped").exists()
         assert evaluate(client, pid, owner, "'still here'").text == "still here"
 
-        # Eval's pcall cannot catch the limit (issue 17): the slot fails, every time it is asked
-        # for, and the node answers everything else.
-        stuck = evaluate(client, pid, owner, "while true do end")
-        assert stuck.status_code == 500 and "instruction limit exceeded" in stuck.text, stuck.text
+        # Eval's pcall cannot catch the limit (issue 17): the slot fails, with the limit as its
+        # result, and the process goes on from the state before it.
+        assert evaluate(client, pid, owner, "Kept = 'before'").status_code == 200
+        stuck = evaluate(client, pid, owner, "Kept = 'half way'; while true do end")
+        assert stuck.status_code == 200 and "instruction limit exceeded" in stuck.text, stuck.text
+        assert evaluate(client, pid, owner, "Kept").text == "before"
+        assert evaluate(client, pid, owner, "6 * 7").text == "42"
 
-        # A process whose own code loops: its slot fails with a 500, every time it is asked
-        # for, and the node answers everything else.
+        # A process whose own code loops: each slot fails with the limit as its result, every
+        # time it is asked for, and the node answers everything else.
         endless = {"content-type": "application/lua", "body": "function compute(base) while true do end end"}
         looping = spawn(client, node, owner, module=endless)
         for _ in range(2):
-            failed = client.get(f"/{looping}/now/results")
-            assert failed.status_code == 500 and "instruction limit exceeded" in failed.text, failed.text
+            failed = client.get(f"/{looping}/now/results/error")
+            assert failed.status_code == 200 and "instruction limit exceeded" in failed.text, failed.text
         fresh = spawn(client, node, owner)
         assert evaluate(client, fresh, owner, "'still serving'").text == "still serving"
         assert client.get("/~meta@1.0/info/address").status_code == 200
