@@ -143,6 +143,7 @@ _DEFAULTS: dict[str, Any] = {
     "http_body_idle_timeout": 30_000,  # ms a request body may stall between parts (408 beyond).
     "http_body_timeout": 300_000,  # ms a request body may take in all (408 beyond).
     "http_max_connections_per_client": 64,  # open connections from one address (429 beyond).
+    "http_max_keys": 20_000,  # keys and list items in one request, at every depth (400 beyond).
     "access_remote_cache_for_client": False,
     "ans104_trust_gql": True,  # Some GraphQL services omit `anchor`, so their items cannot be verified.
     # --- Scheduling and compute ---

@@ -112,6 +112,27 @@ def _committed(msg: Mapping[str, Any]) -> set[str]:
     return set(committed_keys(dict(msg), "all")) | set(committed_keys(dict(msg), "none"))
 
 
+def _count(msg: Message, limit: int) -> None:
+    """Refuse a request with more than `limit` keys and list items, at every depth: the node's
+    work on a message (IDs, commitments, the store) grows with them.
+
+    Raises:
+        BadMessage: the request has more.
+    """
+    seen = 0
+    stack: list[Any] = [msg]
+    while stack:
+        value = stack.pop()
+        items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        for item in items:
+            seen += 1
+            if seen > limit:
+                raise BadMessage(f"the request has more than {limit} keys and list items in all "
+                                 f"(http_max_keys); send less, or split it")
+            if isinstance(item, (Mapping, list)):
+                stack.append(item)
+
+
 def _check(msg: Message) -> list[str]:
     """The signers of `msg`, after every commitment in it, at any depth, verified.
 
@@ -146,7 +167,7 @@ def _digests_a_body(digest: bytes) -> bool:
     return raw != hashlib.sha256(b"").digest()
 
 
-def _decode_httpsig(primitive: Mapping[str, Any], body: bytes) -> tuple[Message, list[str]]:
+def _decode_httpsig(primitive: Mapping[str, Any], body: bytes) -> Message:
     digest = primitive.get("content-digest")
     if not body and isinstance(digest, bytes) and _digests_a_body(digest):
         raise BadMessage(_MISSING_BODY)
@@ -157,10 +178,10 @@ def _decode_httpsig(primitive: Mapping[str, Any], body: bytes) -> tuple[Message,
         raise DecodeError(f"{httpsig.NAME}: the request is not a message")
     if "commitments" in decoded:
         decoded = with_only_committed(decoded)
-    return decoded, _check(decoded)
+    return decoded
 
 
-def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
+def _decode_ans104(body: bytes) -> Message:
     item = parse_item(body)
     if not item.is_signed:
         raise InvalidSignature("the ANS-104 item is not signed; requests must be signed items")
@@ -171,10 +192,10 @@ def _decode_ans104(body: bytes) -> tuple[Message, list[str]]:
     decoded = decode(body, ans104.NAME)
     if not isinstance(decoded, dict):
         raise DecodeError(f"{ans104.NAME}: the item does not decode to a message")
-    return decoded, _check(decoded)
+    return decoded
 
 
-def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple[Message, list[str]]:
+def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> Message:
     if codec == json_codec.NAME:
         decoded = decode(body, codec)
     elif codec == flat.NAME:
@@ -188,7 +209,7 @@ def _decode_body(codec: str, primitive: Mapping[str, Any], body: bytes) -> tuple
     if "commitments" in merged:
         # As for httpsig: a signed request is what its signers committed, nothing beside it.
         merged = with_only_committed(merged)
-    return merged, _check(merged)
+    return merged
 
 
 def _normalize(msg: Message, primitive: Mapping[str, Any], method: str, target: bytes, peer: str | None,
@@ -258,15 +279,17 @@ def to_singleton(
         codec = default
     try:
         if codec == httpsig.NAME:
-            msg, verified = _decode_httpsig(primitive, body)
+            msg = _decode_httpsig(primitive, body)
         elif codec == ans104.NAME:
-            msg, verified = _decode_ans104(body)
+            msg = _decode_ans104(body)
         else:
-            msg, verified = _decode_body(codec, primitive, body)
+            msg = _decode_body(codec, primitive, body)
     except AOError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
         # A codec that lets a foreign error through is a bug; the client still gets a 400.
         raise DecodeError(f"{codec}: the request cannot be decoded ({type(exc).__name__})") from exc
+    _count(msg, int(options.get(opts, "http_max_keys")))
+    verified = _check(msg)
     singleton = _normalize(msg, primitive, method, target, peer, opts)
     return Inbound(singleton, verified, msg if "commitments" in msg else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from aonode.codecs import commit, encode
@@ -136,3 +138,12 @@ def test_error_message() -> None:
 def test_a_query_key_named_body_is_not_the_http_body() -> None:
     got = to_singleton("POST", b"/x?body=sneaky", [], b"real", {})
     assert got.singleton["body"] == b"real"
+
+
+def test_too_many_keys_is_a_400_naming_the_limit() -> None:
+    flat = json.dumps({f"k{i}": "v" for i in range(101)}).encode()
+    nested = json.dumps({"a": [{"b": i} for i in range(60)]}).encode()
+    for body in (flat, nested):
+        with pytest.raises(BadMessage, match="http_max_keys"):
+            to_singleton("POST", b"/k1", pairs({"content-type": "application/json"}), body, {"http_max_keys": 100})
+    assert to_singleton("POST", b"/k1", pairs({"content-type": "application/json"}), flat, {"http_max_keys": 200})
