@@ -62,3 +62,20 @@ def test_explain_puts_the_reason_in_the_body() -> None:
     assert explain({"status": 400}, {})["body"] == b"Bad Request"
     ok = {"status": 200, "body": b"fine"}
     assert explain(ok, {"path": b"/x"}) is ok
+
+
+def test_bundles_nested_beyond_the_limit_are_refused_quickly() -> None:
+    # Each level signs all it contains, so deep nesting costs depth x size: refused at 16.
+    from aonode.codecs import ans104, to_tabm
+    from aonode.crypto import Wallet
+
+    wallet = Wallet.generate()
+    msg: dict[str, object] = {"x": "leaf"}
+    for _ in range(ans104.MAX_BUNDLE_DEPTH - 2):
+        msg = {"a": msg}
+    tabm = to_tabm(msg, bundle=True)
+    assert isinstance(tabm, dict)
+    item = ans104.to_wire(ans104.commit(tabm, wallet))  # at the limit: decodes
+    assert ans104.from_wire(item)
+    with pytest.raises(DecodeError, match="16 levels"):
+        ans104.commit(to_tabm({"b": {"c": msg}}, bundle=True), wallet)
