@@ -170,8 +170,10 @@ _DEFAULTS: dict[str, Any] = {
     # cron@1.0 tasks running at once (each a thread; any client may start one).
     "cron_max_tasks": 100,
     # Live process states kept in memory: an AOS WASM state holds its memory (tens of MB), so a
-    # few dozen busy processes, not thousands.
+    # few dozen busy processes, not thousands; and at most `process_live_memory` bytes of Lua
+    # VMs and WASM memories together, least recently used dropped first.
     "process_live_states": 64,
+    "process_live_memory": 768 * 1024 * 1024,
     "process_worker_max_idle": 300_000,  # ms an unused live state is kept (the reference's worker timeout).
     "wasm_allow_aot": False,
     # wasm-64@1.0: fuel per call (an endless loop ends in an error result), memory per instance
@@ -189,7 +191,10 @@ _DEFAULTS: dict[str, Any] = {
     "local_names": {},
     # lua@5.3a: limits of every Lua VM (a call over its instruction budget or wall time, or a
     # VM over its memory, is an error result the script cannot catch; the node keeps serving).
-    "lua_memory_limit": 512 * 1024 * 1024,
+    # Memory (issue 17, docs/configuration.md "Memory"): one VM's bytes (twice that while it is
+    # snapshotted or restored), and the bytes the Lua calls running at once reserve together.
+    "lua_memory_limit": 256 * 1024 * 1024,
+    "lua_memory_budget": 768 * 1024 * 1024,
     "lua_instruction_limit": 2_000_000_000,
     "lua_wall_time_limit": 30.0,  # seconds
     # aonode serve: seconds it waits after SIGTERM/SIGINT for a graceful stop before it exits.

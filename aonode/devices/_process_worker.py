@@ -8,10 +8,15 @@ holds, for each recently computed process, a `Live` entry:
     state   the process state after `slot`, live objects in `priv` included
     lock    a re-entrant lock: compute requests for one process run one at a time
 
-Entries are kept in least-recently-used order: above `process_live_states` entries, or after
-`process_worker_max_idle` ms unused, an entry is dropped (never while a request holds or waits
-for it). Dropping loses nothing durable: every compute request ends with a snapshot in the
-store at the slot it reached (§3.6).
+Entries are kept in least-recently-used order: above `process_live_states` entries, above
+`process_live_memory` bytes held by all entries together, or after `process_worker_max_idle` ms
+unused, an entry is dropped (never while a request holds or waits for it), least recently used
+first; an entry bigger than the whole budget is dropped as soon as its request ends. An entry's
+size is measured when its state is kept and again at each trim: the bytes of every live object
+in its `priv` that reports them (a Lua VM's `memory_used()`, a WASM instance's
+`memory_size()`). Dropping loses nothing durable: the stored results and the latest snapshot
+are in the store, and the next request for the process restores that snapshot and computes the
+slots after it again (§3.4).
 
 The registry also owns the background writer used when `process_async_cache` is true: one
 thread, so results land in the order they were computed. Node shutdown (`NodeMessage.on_close`)
@@ -21,6 +26,7 @@ waits for it; so does interpreter exit, as for any `ThreadPoolExecutor`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import weakref
@@ -32,7 +38,9 @@ from typing import Any
 from aonode.core import options
 from aonode.errors import AOError
 
-__all__ = ["Busy", "Live", "Registry", "registry"]
+__all__ = ["Busy", "Live", "Registry", "memory_of", "registry"]
+
+log = logging.getLogger(__name__)
 
 # How long a compute request waits for another request computing the same process. A replay
 # of many slots can legitimately take minutes; a wait longer than this is taken for a deadlock
@@ -50,24 +58,27 @@ class Live:
     """The live state of one process (see the module docstring). `held` is one tuple, so a
     reader without the lock never sees a state with the slot of another."""
 
-    __slots__ = ("held", "lock", "used", "users")
+    __slots__ = ("held", "lock", "size", "used", "users")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.held: tuple[int, dict[str, Any]] | None = None
         self.used = time.monotonic()
         self.users = 0
+        self.size = 0
 
     def keep(self, state: dict[str, Any], slot: int) -> None:
         """Remember `state` as the state after `slot`, unless a later one is already held."""
         held = self.held
         if held is None or slot >= held[0]:
             self.held = (slot, state)
+            self.size = memory_of(state)
 
     def forget(self) -> None:
         """Drop the live state: an execution device may have changed its live objects (a Lua
         VM, a WASM memory) before failing, so the next request starts from the store."""
         self.held = None
+        self.size = 0
 
     def at(self, slot: int) -> dict[str, Any] | None:
         """The live state if it is the state after exactly `slot`."""
@@ -91,6 +102,11 @@ class Registry:
     def __len__(self) -> int:
         with self._lock:
             return len(self._live)
+
+    def memory(self) -> int:
+        """The bytes the live states hold, as measured when each was kept."""
+        with self._lock:
+            return sum(live.size for live in self._live.values())
 
     def peek(self, proc_id: str) -> Live | None:
         """The entry of a process, if there is one (without creating or touching it)."""
@@ -125,17 +141,27 @@ class Registry:
             with self._lock:
                 live.users -= 1
                 live.used = time.monotonic()
+                self._trim(opts, live.used)
 
     def _trim(self, opts: Mapping[str, Any], now: float) -> None:
         capacity = _int_option(opts, "process_live_states", 64)
+        budget = _int_option(opts, "process_live_memory", 768 * 1024 * 1024)
         max_idle = _int_option(opts, "process_worker_max_idle", 300_000) / 1000
+        for live in self._live.values():  # a VM grows and shrinks after it is kept
+            held = live.held
+            live.size = memory_of(held[1]) if held is not None else 0
+        total = sum(live.size for live in self._live.values())
         for proc_id, live in list(self._live.items()):  # least recently used first
-            over = len(self._live) > capacity
+            over = len(self._live) > capacity or total > budget
             idle = now - live.used > max_idle
             if not over and not idle:
                 break
             if live.users == 0:
                 del self._live[proc_id]
+                total -= live.size
+                if live.size:
+                    log.info("process %s: live state of %d bytes dropped (%d bytes of live states, budget %d)",
+                             proc_id, live.size, total, budget)
 
     def clear(self) -> None:
         """Forget every live state not in use."""
@@ -163,6 +189,24 @@ class Registry:
         """Flush the writer and drop the live states (node shutdown)."""
         self.flush()
         self.clear()
+
+
+def memory_of(state: Mapping[str, Any]) -> int:
+    """The bytes held by the live objects in `state`'s `priv` (see the module docstring)."""
+    return _measure(state.get("priv"), 0)
+
+
+def _measure(value: Any, depth: int) -> int:
+    if isinstance(value, Mapping) and depth < 4:
+        return sum(_measure(v, depth + 1) for v in value.values())
+    for method in ("memory_used", "memory_size"):
+        found = getattr(value, method, None)
+        if callable(found):
+            try:
+                return int(found())
+            except Exception:  # a closed instance, a VM in an odd state: counted as nothing
+                return 0
+    return 0
 
 
 def _int_option(opts: Mapping[str, Any], key: str, fallback: int) -> int:

@@ -18,6 +18,18 @@ are not counted, so those whose loops do not allocate (patterns, `string.rep`, s
 functions) are replaced with bounded versions (`lua_bounds.lua`). `stop_all()` (the node is
 exiting) ends every running call within a few milliseconds of Lua work.
 
+Memory (issue 17): a VM's own bytes are counted by lupa's allocator (`memory_used()`) and capped
+at `memory_limit`. While `snapshot()` or `restore` runs the cap is twice that: the dump is built
+inside the VM next to the data it copies, and a restore holds the data next to the state it
+becomes. After a call or a snapshot that left the VM much larger than after its last full
+collection, the host collects its garbage, so an idle VM holds its live data, not the
+temporaries of its last call. Every run also reserves its VM's cap (twice it for a snapshot or
+a restore) from one budget per OS process (`memory_budget`, the `lua_memory_budget` option), so
+the Lua runs under way never hold more than the budget together: a run that cannot get its
+share within its wall time ends with "the node's Lua memory is in use" (a 503: asked again, it
+may succeed). A run nested in another on the same thread (`ao.resolve` computing another
+process) does not wait for the budget, as waiting could deadlock; it is counted all the same.
+
 `snapshot()` serialises the VM's globals (including its functions and their upvalues, see
 `lua_snapshot.lua`) and `LuaVM.restore` builds an equal VM from that and the same modules'
 natives, so a process continues after a restart exactly where it was.
@@ -45,6 +57,7 @@ from aonode.message import Atom, Link
 
 __all__ = [
     "DEFAULT_INSTRUCTION_LIMIT",
+    "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_WALL_TIME_LIMIT",
     "Failure",
@@ -56,7 +69,12 @@ __all__ = [
     "stop_all",
 ]
 
-DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
+DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024
+# The Lua calls running at once, together: three VMs at the default limit (see `_Budget`).
+DEFAULT_MEMORY_BUDGET = 768 * 1024 * 1024
+# A VM is collected after a call that left it this much larger than its last full collection.
+COLLECT_GROWTH = 1.5
+COLLECT_ABOVE = 16 * 1024 * 1024  # ... and only above this size: small VMs are left to Lua's GC.
 DEFAULT_INSTRUCTION_LIMIT = 2_000_000_000
 DEFAULT_WALL_TIME_LIMIT = 30.0  # seconds
 # Conversions in either direction stop at this depth, and Lua values at this many parts (shared
@@ -68,7 +86,43 @@ MAX_PARTS = 1_000_000
 # Why a call stops early, as the Lua error it ends with.
 WALL_TIME_EXCEEDED = b"wall time limit exceeded"
 STOPPING = b"the node is stopping"
+MEMORY_BUSY = b"the node's Lua memory is in use by other calls; ask again"
 _stopping = threading.Event()
+
+
+class _Budget:
+    """The bytes the Lua runs of this OS process reserve together (see the module docstring)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.reserved = 0
+        self._changed = threading.Condition()
+        self._local = threading.local()
+
+    def take(self, amount: int, timeout: float) -> int | None:
+        """Reserve `amount` bytes (at most the whole budget), waiting up to `timeout` seconds;
+        the amount reserved, or None when it did not become free in time."""
+        amount = min(amount, self.total)
+        nested = getattr(self._local, "depth", 0) > 0
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not nested and self.reserved > 0 and self.reserved + amount > self.total:
+                left = deadline - time.monotonic()
+                if left <= 0 or _stopping.is_set():
+                    return None
+                self._changed.wait(min(left, 0.1))
+            self.reserved += amount
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        return amount
+
+    def give(self, amount: int) -> None:
+        self._local.depth -= 1
+        with self._changed:
+            self.reserved -= amount
+            self._changed.notify_all()
+
+
+BUDGET = _Budget(DEFAULT_MEMORY_BUDGET)
 
 
 def stop_all() -> None:
@@ -115,7 +169,7 @@ class Failure:
         limit): every node fails it alike. 503 when it was stopped from outside (wall time,
         shutdown): asked again, it may succeed."""
         text = self.error if isinstance(self.error, bytes) else str(self.error).encode()
-        return 503 if WALL_TIME_EXCEEDED in text or STOPPING in text else 422
+        return 503 if WALL_TIME_EXCEEDED in text or STOPPING in text or MEMORY_BUSY in text else 422
 
 
 @functools.cache
@@ -142,7 +196,11 @@ class LuaVM:
 
     def __init__(self, library: Library, *, memory_limit: int = DEFAULT_MEMORY_LIMIT,
                  instruction_limit: int = DEFAULT_INSTRUCTION_LIMIT,
-                 wall_time_limit: float = DEFAULT_WALL_TIME_LIMIT) -> None:
+                 wall_time_limit: float = DEFAULT_WALL_TIME_LIMIT, memory_budget: int | None = None) -> None:
+        if memory_budget is not None:
+            BUDGET.total = memory_budget
+        self.memory_limit = memory_limit
+        self._collected = 0  # bytes in use after the last full collection
         self.instruction_limit = instruction_limit
         self.wall_time_limit = wall_time_limit
         self._deadline = 0.0
@@ -161,6 +219,22 @@ class LuaVM:
                             *(self._host(proxy, name) for name in ("resolve", "get", "set", "event")),
                             self._checker(proxy))
         self._table = self._runtime.table_from
+        # Taken before any module runs: a module may replace the global.
+        self._collectgarbage = self._runtime.globals()[b"collectgarbage"]
+
+    def memory_used(self) -> int:
+        """The bytes the VM holds (lupa's allocator count)."""
+        return int(self._runtime.get_memory_used() or 0)
+
+    def collect(self) -> None:
+        """Run a full garbage collection (under the call limits: `__gc` handlers are Lua code)."""
+        self._run(self._collectgarbage, b"collect")
+        self._collected = self.memory_used()
+
+    def _tidy(self) -> None:
+        used = self.memory_used()
+        if used > COLLECT_ABOVE and used > self._collected * COLLECT_GROWTH:
+            self.collect()
 
     @staticmethod
     def _host(vm: LuaVM, name: str) -> Callable[..., Any]:
@@ -206,9 +280,15 @@ class LuaVM:
             SnapshotError: `data` is not a snapshot this host can read.
         """
         vm = cls(library, **limits)
-        ok, *rest = vm._run(vm._api.restore, bytes(data))
+        vm._runtime.set_max_memory(2 * vm.memory_limit)  # the data and the state it becomes
+        try:
+            ok, *rest = vm._run(vm._api.restore, bytes(data), reserve=2 * vm.memory_limit)
+        finally:
+            vm._runtime.set_max_memory(vm.memory_limit)
         if not ok:
             raise SnapshotError(f"cannot restore the Lua state: {_describe(vm._failure(rest[0]).error)}")
+        del rest
+        vm._tidy()
         return vm
 
     def snapshot(self) -> bytes:
@@ -218,10 +298,17 @@ class LuaVM:
             SnapshotError: the state holds something with no serial form (a suspended
                 coroutine, a foreign function).
         """
-        ok, *rest = self._run(self._api.dump)
+        self._runtime.set_max_memory(2 * self.memory_limit)
+        try:
+            ok, *rest = self._run(self._api.dump, reserve=2 * self.memory_limit)
+        finally:
+            self._runtime.set_max_memory(self.memory_limit)
         if not ok:
             raise SnapshotError(f"cannot snapshot the Lua state: {_describe(self._failure(rest[0]).error)}")
-        return bytes(rest[0])
+        data = bytes(rest[0])
+        del rest
+        self._tidy()
+        return data
 
     def sandbox(self, path: Sequence[str], value: Any) -> bool:
         """Replace the global at `path` (e.g. `["os", "getenv"]`) with `value`."""
@@ -247,17 +334,26 @@ class LuaVM:
         lua_args = [self.to_lua(a) for a in args]
         ok, *rest = self._run(fn, *lua_args, now=now)
         if not ok:
-            return self._failure(rest[0])
+            failure = self._failure(rest[0])
+            del rest
+            self._tidy()
+            return failure
         try:
             return Outcome(tuple(self.from_lua(v) for v in rest))
         except ValueError as exc:
             return Failure(f"the Lua function's result has no message form: {exc}".encode())
+        finally:
+            del rest
+            self._tidy()
 
-    def _run(self, fn: Any, *args: Any, now: int = 0) -> list[Any]:
+    def _run(self, fn: Any, *args: Any, now: int = 0, reserve: int | None = None) -> list[Any]:
         if self._running:  # a host function called back into this VM: its limits would be reset
             return [False, b"the Lua VM is already running a call"]
         if _stopping.is_set():
             return [False, STOPPING]
+        reserved = BUDGET.take(reserve or self.memory_limit, self.wall_time_limit)
+        if reserved is None:
+            return [False, MEMORY_BUSY]
         self._running = True
         self._deadline = time.monotonic() + self.wall_time_limit
         try:
@@ -268,6 +364,7 @@ class LuaVM:
             return [False, str(exc).encode("utf-8", "replace")]
         finally:
             self._running = False
+            BUDGET.give(reserved)
         return list(result) if isinstance(result, tuple) else [result]
 
     def _failure(self, raw: Any) -> Failure:

@@ -24,12 +24,27 @@ first open's capacity applies). Each thread gets its own transactions;
 writers from several threads queue on LMDB's writer lock. `transaction()`
 holds one write transaction for the calling thread, `snapshot()` one read
 transaction; operations inside either block run in it.
+
+Growth (issue 17): the map size (`capacity`) only bounds the file, and a full map used to turn
+every write into a 507. Now, before a write transaction that is not nested in another, the
+store checks the room left in the map; with less than `GROW_BELOW` of it left, the map doubles
+(`env.set_mapsize`). A single write that still finds the map full grows it the same way and
+runs again (up to `GROW_ATTEMPTS` times); a `transaction()` block, whose work cannot be replayed
+here, fails with a 503 to be asked again, the map grown. The map never grows past the file's
+size plus the free space of its disk less `DISK_RESERVE`: when that leaves no room, the disk
+itself is full and the answer is a 507 that says so (as is a write the disk refuses, ENOSPC).
+LMDB remaps the file on a resize, so no transaction of this OS process may be open meanwhile:
+every transaction passes a gate (`_Gate`) that a resize closes while it waits for the open ones
+to end. (Another OS process on the same directory, e.g. a CLI tool, sees the larger map only
+when it reopens it.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
@@ -51,6 +66,14 @@ __all__ = ["DEFAULT_CAPACITY", "LMDBStore"]
 
 # The reference's default map size. The file is sparse: the map size only bounds its growth.
 DEFAULT_CAPACITY = 16 * 1024**3
+# The map grows when less than this fraction of it is free, and doubles.
+GROW_BELOW = 0.25
+# A single write that finds the map full grows it (doubling) and runs again, this many times in all.
+GROW_ATTEMPTS = 8
+# Disk space left free whatever the map's size: the rest of the node (logs, the fs store) needs some.
+DISK_RESERVE = 64 * 1024 * 1024
+# How long a resize waits for the open transactions of this OS process to end.
+RESIZE_WAIT = 30.0
 # Concurrent read transactions across all processes; each thread holds at most one per store.
 MAX_READERS = 256
 
@@ -68,6 +91,43 @@ class _Local(threading.local):
     write: bool = False
 
 
+class _Gate:
+    """Counts the open transactions; `closed()` waits until none is open and keeps new ones out."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._open = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._changed:
+            while self._closed:
+                self._changed.wait()
+            self._open += 1
+
+    def leave(self) -> None:
+        with self._changed:
+            self._open -= 1
+            if self._open == 0:
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def closed(self, timeout: float) -> Iterator[bool]:
+        """The block runs with no transaction open (True), or after `timeout` seconds with some
+        still open (False); new transactions wait for the block either way."""
+        with self._changed:
+            while self._closed:
+                self._changed.wait()
+            self._closed = True
+            ready = self._changed.wait_for(lambda: self._open == 0, timeout)
+        try:
+            yield ready
+        finally:
+            with self._changed:
+                self._closed = False
+                self._changed.notify_all()
+
+
 class _Shared:
     """One open environment and the stores using it."""
 
@@ -78,6 +138,47 @@ class _Shared:
         self.local = _Local()
         self.db = env.open_db()
         self.max_key = env.max_key_size()
+        self.gate = _Gate()
+        self.grow_lock = threading.Lock()
+
+    def room(self) -> tuple[int, int]:
+        """The map size and the bytes of it in use (up to the last page written)."""
+        info = self.env.info()
+        return int(info["map_size"]), (int(info["last_pgno"]) + 1) * int(self.env.stat()["psize"])
+
+    def grow(self, full: bool = False) -> None:
+        """Double the map (at most to what the disk can hold); `full`: a write found it full.
+        Called with no transaction open on this thread.
+
+        Raises:
+            StoreError: 507 when the disk has no room for a larger map; 503 when the open
+                transactions did not end in time.
+        """
+        with self.grow_lock:
+            size, used = self.room()
+            if not full and size - used >= size * GROW_BELOW:
+                return  # another thread grew it meanwhile
+            data = os.path.join(self.path, "data.mdb")
+            on_disk = os.path.getsize(data) if os.path.exists(data) else 0
+            ceiling = on_disk + max(0, shutil.disk_usage(self.path).free - DISK_RESERVE)
+            wanted = min(2 * size, ceiling)
+            if wanted <= size:
+                raise _disk_full(self.path, f"the LMDB map of {size} bytes is full")
+            with self.gate.closed(RESIZE_WAIT) as ready:
+                if not ready:
+                    raise StoreError("store: the LMDB map is full and could not grow while other requests "
+                                     "read it; ask again", status=503)
+                try:
+                    self.env.set_mapsize(wanted)
+                except lmdb.Error as exc:
+                    raise StoreError(f"store: the LMDB map could not grow to {wanted} bytes: {exc}") from exc
+
+    def ensure_room(self) -> None:
+        """Grow the map if less than `GROW_BELOW` of it is free (before a write transaction)."""
+        size, used = self.room()
+        if size - used < size * GROW_BELOW:
+            with contextlib.suppress(StoreError):  # the write itself says what is wrong, if anything
+                self.grow()
 
 
 # New directories 0700; LMDB creates `data.mdb` and `lock.mdb` with this mode less the execute bits: 0600.
@@ -87,9 +188,24 @@ _OPEN: dict[str, _Shared] = {}
 _OPEN_LOCK = threading.Lock()
 
 
+def _disk_full(path: str, what: str) -> StoreError:
+    free = shutil.disk_usage(path).free
+    return StoreError(f"store: the disk holding {path!r} is full: {what}, {free} bytes free on the disk, "
+                      f"{DISK_RESERVE} of them kept in reserve; free space on that disk or move the data "
+                      "directory", status=507)
+
+
+class _MapFull(StoreError):
+    """The map is full (it may still grow)."""
+
+    status = 507
+
+
 def _store_error(exc: lmdb.Error) -> StoreError:
     if isinstance(exc, lmdb.MapFullError):
-        return StoreError("store: the LMDB map is full; open it with a larger capacity", status=507)
+        return _MapFull("store: the LMDB map is full")
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc):
+        return StoreError(f"store: the disk is full: {exc}", status=507)
     if isinstance(exc, lmdb.ReadersFullError):
         return StoreError("store: too many concurrent LMDB readers", status=503)
     return StoreError(f"store: LMDB failed: {exc}")
@@ -147,17 +263,40 @@ class LMDBStore(Store):
     # -- transactions -------------------------------------------------------------------------
 
     def _run(self, write: bool, fn: Callable[[Txn], T]) -> T:
-        """Run `fn` in the thread's current transaction, or in a new one that commits after it."""
+        """Run `fn` in the thread's current transaction, or in a new one that commits after it
+        (a write that finds the map full grows it and runs once more)."""
         self._check_open()
-        local = self._shared.local
+        shared = self._shared
+        local = shared.local
         try:
             txn = local.txn
             if txn is not None and (local.write or not write):
                 return fn(txn)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        alone = txn is None
+        if write and alone:
+            shared.ensure_room()
+        for attempt in range(GROW_ATTEMPTS):
+            try:
+                return self._alone(write, fn)
+            except _MapFull:
+                if attempt == GROW_ATTEMPTS - 1 or not alone:
+                    raise
+                shared.grow(full=True)
+        raise AssertionError("unreachable")
+
+    def _alone(self, write: bool, fn: Callable[[Txn], T]) -> T:
+        """`fn` in a new transaction of its own."""
+        gate = self._shared.gate
+        gate.enter()
+        try:
             with self._shared.env.begin(write=write) as txn:
                 return fn(txn)
         except lmdb.Error as exc:
             raise _store_error(exc) from exc
+        finally:
+            gate.leave()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -169,23 +308,36 @@ class LMDBStore(Store):
             yield
             return
         outer = local.txn
+        shared = self._shared
+        if outer is None:
+            shared.ensure_room()
+        shared.gate.enter()
         try:
-            txn = self._shared.env.begin(write=True)
-        except lmdb.Error as exc:
-            raise _store_error(exc) from exc
-        local.txn, local.write = txn, True
-        try:
-            yield
-        except BaseException:
-            txn.abort()
-            raise
-        else:
             try:
-                txn.commit()
+                txn = shared.env.begin(write=True)
             except lmdb.Error as exc:
                 raise _store_error(exc) from exc
-        finally:
-            local.txn, local.write = outer, False
+            local.txn, local.write = txn, True
+            try:
+                yield
+            except BaseException:
+                txn.abort()
+                raise
+            else:
+                try:
+                    txn.commit()
+                except lmdb.Error as exc:
+                    raise _store_error(exc) from exc
+            finally:
+                local.txn, local.write = outer, False
+        except _MapFull:
+            shared.gate.leave()
+            if outer is not None:
+                raise
+            shared.grow(full=True)  # raises 507 when the disk is full
+            raise StoreError("store: the LMDB map was full and has grown; ask again", status=503) from None
+        else:
+            shared.gate.leave()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -195,16 +347,21 @@ class LMDBStore(Store):
         if local.txn is not None:
             yield
             return
+        gate = self._shared.gate
+        gate.enter()
         try:
-            txn = self._shared.env.begin(write=False)
-        except lmdb.Error as exc:
-            raise _store_error(exc) from exc
-        local.txn = txn
-        try:
-            yield
+            try:
+                txn = self._shared.env.begin(write=False)
+            except lmdb.Error as exc:
+                raise _store_error(exc) from exc
+            local.txn = txn
+            try:
+                yield
+            finally:
+                local.txn = None
+                txn.abort()
         finally:
-            local.txn = None
-            txn.abort()
+            gate.leave()
 
     # -- keys and entries ---------------------------------------------------------------------
 
@@ -308,8 +465,13 @@ class LMDBStore(Store):
             if txn is not None:
                 found = self._lookup(txn, path)
             else:
-                with self._shared.env.begin() as txn:
-                    found = self._lookup(txn, path)
+                gate = self._shared.gate
+                gate.enter()
+                try:
+                    with self._shared.env.begin() as txn:
+                        found = self._lookup(txn, path)
+                finally:
+                    gate.leave()
         except lmdb.Error as exc:
             raise _store_error(exc) from exc
         return found[1][1:] if found is not None and found[1][0] == _VALUE else None

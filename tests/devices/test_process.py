@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from process_helpers import (
@@ -108,7 +109,8 @@ def test_compute_each_slot_and_cache(wallet: Wallet, opts: dict[str, Any], recor
     cache = opts["cache"]
     assert _process_cache.slots(pid, cache.store) == [0, 1, 2]
     stored = _process_cache.read(pid, 1, cache)
-    assert stored["results"]["total"] == 30 and stored["snapshot"] == {"body": b"30", "cache-control": [b"store"]}
+    assert stored["results"]["total"] == 30
+    assert stored["snapshot"] == {"body": b"30", "cache-control": [b"store"], "taken": ANY}
     assert _process_cache.read(pid, message_id(stored), cache) == stored
     # Earlier slots are served from the cache, the last from the live state: no recomputation.
     calls = recorder.calls["compute"]
