@@ -26,6 +26,7 @@ body replaced by its `content-digest`, in Erlang map order; derived names
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Iterable, Mapping
@@ -71,15 +72,23 @@ HOP_BY_HOP = frozenset({
     "transfer-encoding", "upgrade",
 })
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 §5.5 field-value: visible bytes (and obs-text), single spaces or tabs only inside.
-_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff](?:[ \t]*[\x21-\x7e\x80-\xff])*)?")
+# RFC 9110 §5.5 field-value: visible bytes (and obs-text), spaces or tabs only inside. So a
+# value is refused for a control byte other than tab, or a space or tab at either end.
+_NOT_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_BLANK = (0x20, 0x09)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_token(name: str) -> bool:
+    return _TOKEN.fullmatch(_bkey(name)) is not None
 
 
 def header_allowed(name: str, value: bytes) -> bool:
     """Whether `name: value` can be sent as an HTTP header field as it is."""
-    return (name not in HOP_BY_HOP and _TOKEN.fullmatch(_bkey(name)) is not None
-            and _FIELD_VALUE.fullmatch(value) is not None)
+    if name in HOP_BY_HOP or not _is_token(name):
+        return False
+    return not value or (value[0] not in _BLANK and value[-1] not in _BLANK and _NOT_IN_VALUE.search(value) is None)
 
 
 def _text(value: bytes) -> str:
