@@ -183,12 +183,13 @@ def _message_id(msg: Value, committers: Selector = "none", commitments: Selector
     return next(iter(new))
 
 
-def hashpath(base: Message | str, request: Message) -> str:
+def hashpath(base: Message | str, request: Message | str | bytes) -> str:
     """The hashpath of applying `request` to `base` (`hb_path:hashpath/2`, `sha-256-chain`).
 
     Args:
         base: a message (its `priv.hashpath`, else the ID of all its commitments) or a hashpath.
-        request: the request; one with nothing but `path` contributes its first path part.
+        request: the request; one with nothing but `path` contributes its first path part. A
+            bare key is the request `{path: key}`, as the resolver takes it.
 
     Raises:
         BadMessage: the base hashpath is malformed.
@@ -201,6 +202,8 @@ def hashpath(base: Message | str, request: Message) -> str:
         previous = found.decode() if isinstance(found, bytes) else found if isinstance(found, str) else (
             message_id(base, commitments="all")
         )
+    if isinstance(request, (str, bytes)):
+        request = {"path": request}
     rest = {k: v for k, v in request.items() if k not in ("path", "hashpath", "priv")}
     if rest:
         part = message_id(request, commitments="all")

@@ -35,3 +35,12 @@ def test_result_ids(case: dict[str, Any]) -> None:
     value.pop("priv", None)
     assert message_id(value) == case["result"]["value_id_none"]
     assert message_id(value, committers="all") == case["result"]["value_id_all"]
+
+
+def test_a_bare_key_is_the_request_path_key() -> None:
+    # The resolver takes a bare key as `{path: key}`; so does `hashpath` (issue 18 item 5).
+    from aonode.codecs import hashpath
+
+    base = {"a": "b"}
+    assert hashpath(base, "key") == hashpath(base, {"path": "key"})
+    assert hashpath(base, b"key") == hashpath(base, {"path": b"key"})
