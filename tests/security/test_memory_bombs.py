@@ -107,9 +107,9 @@ def test_memory_bombs_stay_within_the_budgets(tmp_path: Path) -> None:
                     == f"1 {GLOBAL_MIB * MIB + 1}{i}"
         grown_mib = (watch.peak_kib - base_kib) // 1024
         # The live budget (64 MiB) and the running one (96 MiB), plus what the interpreter and
-        # the allocator's per-thread arenas keep (measured: about 200 MiB in all; before issue 17
+        # the allocator's per-thread arenas keep (measured: 200 to 250 MiB in all; before issue 17
         # the same run grew by about 4 x 120 MiB).
-        assert grown_mib < 64 + 96 + 96, f"RSS grew by {grown_mib} MiB"
+        assert grown_mib < 64 + 96 + 160, f"RSS grew by {grown_mib} MiB"
         assert watch.slowest < 1.0, f"another client waited {watch.slowest:.2f}s"
         # The snapshots that count are the small ones at spawn: no VM of 20 MiB is stored per request.
         assert disk_mib(node.data_dir) - base_mib < GLOBAL_MIB, "the data directory filled with snapshots"
