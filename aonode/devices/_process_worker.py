@@ -98,6 +98,7 @@ class Registry:
         self._lock = threading.Lock()
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._writer: ThreadPoolExecutor | None = None
+        self._on_close: dict[str, Callable[[str, int, dict[str, Any]], None]] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -185,8 +186,25 @@ class Registry:
         if writer is not None:
             writer.shutdown(wait=True)
 
+    def on_close(self, name: str, keep: Callable[[str, int, dict[str, Any]], None]) -> None:
+        """Call `keep(proc_id, slot, state)` for each live state when the node shuts down, before
+        they are dropped (so their progress can be stored). The first callback under a `name`
+        stays; later ones under that name are ignored."""
+        with self._lock:
+            self._on_close.setdefault(name, keep)
+
     def close(self) -> None:
-        """Flush the writer and drop the live states (node shutdown)."""
+        """Hand each live state to the `on_close` callbacks, flush the writer and drop the live
+        states (node shutdown). A failing callback is logged and skipped."""
+        with self._lock:
+            held = [(proc_id, live.held) for proc_id, live in self._live.items() if live.held is not None]
+            callbacks = list(self._on_close.values())
+        for keep in callbacks:
+            for proc_id, (slot, state) in held:
+                try:
+                    keep(proc_id, slot, state)
+                except Exception:
+                    log.exception("process %s: keeping the live state at shutdown failed", proc_id)
         self.flush()
         self.clear()
 

@@ -69,7 +69,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aonode.codecs import message_id, signers, with_only_committed
@@ -402,7 +402,13 @@ def _restore(state: Mapping[str, Any], proc_id: str, limit: int | None, opts: Ma
     found = results_cache.latest(proc_id, cache, "snapshot", limit) if cache is not None else None
     if found is None or not isinstance(found[1], dict):
         return _init(state, opts)
-    slot, stored = found[0], dict(found[1])
+    return _from_snapshot(state, proc_id, found[0], dict(found[1]), opts)
+
+
+def _from_snapshot(state: Mapping[str, Any], proc_id: str, slot: int, stored: dict[str, Any],
+                   opts: Mapping[str, Any]) -> Result:
+    """The state after `slot` rebuilt from `stored` (a state with its `snapshot`): fresh live
+    objects, normalised by the execution device; `init` when the snapshot does not restore."""
     loaded: dict[str, Any] = {**stored, "process": _definition(state), "initialized": b"true", "at-slot": slot}
     normalized = _guarded("execution", loaded, {"path": "normalize"}, {**opts, "hashpath": "ignore"})
     if normalized.ok and isinstance(normalized.value, Mapping):
@@ -530,6 +536,7 @@ def state_at(base: Mapping[str, Any], slot: int, opts: Mapping[str, Any]) -> Res
         raise BadMessage(f"process@1.0: the slot to compute must be a non-negative integer, got {slot}")
     state = ensure_process_key(base, opts)
     proc_id = process_id(state)
+    registry(opts).on_close("process@1.0", _keep_at_shutdown(opts))
     with registry(opts).hold(proc_id, opts) as live:
         ready = live.at(slot)
         if ready is not None:
@@ -634,12 +641,57 @@ class ProcessDevice(Device):
         state = ensure_process_key(base, opts)
         if _text(_raw(state, "initialized", b"")) != "true":
             limit = _integer(_raw(request, "slot"))
-            loaded = _restore(state, process_id(state), limit, opts)
+            loaded = _dry_run_start(state, process_id(state), limit, opts)
             if not loaded.ok:
                 return loaded
             state = loaded.value
         key = _raw(request, "as") or _raw(request, "as-device") or b"execution"
         return Result("ok", _as_device(state, _text(key)))
+
+
+def _keep_at_shutdown(opts: Mapping[str, Any]) -> Callable[[str, int, dict[str, Any]], None]:
+    """What a shutdown does with a live state: store it with a snapshot when its newest one is
+    older (a compute request may have skipped it, `_due_at_target`), so a restart continues
+    from it instead of computing those slots again."""
+    def keep(proc_id: str, slot: int, state: dict[str, Any]) -> None:
+        priv = state.get("priv")
+        if not (isinstance(priv, Mapping) and priv.get("last-snapshot-slot") == slot):
+            _store_result(True, proc_id, slot, state, opts)
+
+    return keep
+
+
+def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, opts: Mapping[str, Any]) -> Result:
+    """The state an `as` (a dry run) starts from: a copy with its own live objects, never the
+    live state itself, at the newest computed slot (at or below `limit`).
+
+    The newest stored snapshot may be older than the newest state: a compute request skips its
+    snapshot while a recent one exists (`_due_at_target`). Then the newest state is computed
+    (live, or replayed from that snapshot) and copied through an in-memory snapshot.
+    """
+    loaded = _restore(state, proc_id, limit, opts)
+    cache = _cache(opts)
+    if not loaded.ok or cache is None:
+        return loaded
+    computed = [n for n in results_cache.slots(proc_id, cache.store) if limit is None or n <= limit]
+    newest = computed[-1] if computed else None
+    restored = _integer(loaded.value.get("at-slot"))
+    if newest is None or restored is None or restored >= newest:
+        return loaded
+    for _ in range(2):  # the live state may be dropped between computing it and copying it
+        reached = state_at(state, newest, opts)
+        if not reached.ok:
+            return reached
+        with registry(opts).hold(proc_id, opts) as live:
+            current = live.at(newest)
+            snap = _snapshot(current, opts) if current is not None else None
+        if current is not None and snap is not None:
+            if not snap.ok:
+                return snap
+            return _from_snapshot(state, proc_id, newest, {**_without(current, "priv"), "snapshot": snap.value},
+                                  opts)
+    return _error(503, f"Process {proc_id}: its newest state could not be kept in memory for a dry run; "
+                  "ask again.")
 
 
 def _group(base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
