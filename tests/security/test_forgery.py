@@ -29,16 +29,6 @@ def operator() -> Wallet:
 
 
 @pytest.fixture(scope="module")
-def victim() -> Wallet:
-    return Wallet.generate()
-
-
-@pytest.fixture(scope="module")
-def attacker() -> Wallet:
-    return Wallet.generate()
-
-
-@pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, operator: Wallet) -> Iterator[Node]:
     workdir = tmp_path_factory.mktemp("forgery")
     config = f"operator: {operator.address}\nsetting: original\n"

@@ -26,16 +26,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="module")
-def victim() -> Wallet:
-    return Wallet.generate()
-
-
-@pytest.fixture(scope="module")
-def attacker() -> Wallet:
-    return Wallet.generate()
-
-
-@pytest.fixture(scope="module")
 def pid(node: Node, victim: Wallet) -> str:
     with Client(node.url, victim) as ao:
         process = ao.spawn(ao.upload_module(MODULE))
