@@ -9,7 +9,22 @@ of the same name in the base's VM:
                 `parameters`, else (base without `priv`, request, {})
     results     `v` is status ok; `status, v` sets the status. A map `v` is the new state and
                 carries the VM in `priv/state`; anything else is returned as it is. A Lua
-                error is a 500 with the error as `body` and the traceback as `trace`.
+                error (or a count of values that is neither 1 nor 2) is a 422 with the error
+                as `body` and the traceback as `trace`: the script failed, not the node.
+
+What Lua sees of the messages (for hyper-aos, processes-compute.md §5.5; docs/compat.md):
+
+* every commitment carries `alg`, the name its signature has on the wire (httpsig@1.0's
+  `alg`: the `type`, prefixed by the `commitment-device` when that is not httpsig@1.0), as
+  HyperBEAM's commitments did when hyper-aos was written. hyper-aos's owner check reads it:
+  without it, a message its owner signed is trusted only when the owner is in `authority`.
+  A state a function returns keeps the base's own `process`;
+* when the base is a process's state and the request has no message as its `body` (a dry
+  run: `/<pid>~process@1.0/as=execution/compute&K=V...`), the request gets as `body` the
+  message it stands for, as an assignment carries the message it schedules: its keys but
+  `path`, `method` and `body` (a non-message `body` stays the message's `body`), names
+  lower-cased (as ANS-104 tags are when scheduled). hyper-aos reads `req.body`; the
+  reference gives the request as it is, and hyper-aos fails.
 
 The VM lives in the base's `priv/state`. Without one, it is built from the base's `module`
 (§5.1): an ID (read from the store), a message whose `content-type` is `application/lua` or
@@ -20,8 +35,9 @@ reference; `device-sandbox` (a list of device names) limits what `ao.resolve` ma
 
 Whatever the base says, every VM is closed to the host (no files, environment, processes or
 binary chunks) and runs under `lua_instruction_limit`, `lua_wall_time_limit` and
-`lua_memory_limit` (`aonode.runtime.lua`); a call that reaches one ends as a 500 with the limit
-as its `body`, whatever the script's `pcall`s do.
+`lua_memory_limit` (`aonode.runtime.lua`); a call that reaches one ends with the limit as its
+`body`, whatever the script's `pcall`s do: a 422 for instructions and memory (the script's own
+doing), a 503 for wall time (the node's: asked again, it may succeed).
 
 As a process's execution device: `init` builds the VM, `snapshot` answers `{body: <the VM's
 state>}` (`aonode.runtime.lua_snapshot.lua`'s format, not the reference's luerl terms), and
@@ -72,16 +88,54 @@ def _field(msg: Mapping[str, Any], key: str, opts: Mapping[str, Any]) -> Any:
 
 
 def _loaded(value: Any, opts: Mapping[str, Any], depth: int = 0) -> Any:
-    """`value` with every link in it replaced by what it points at."""
+    """`value` as Lua sees it: every link in it replaced by what it points at, every commitment
+    with its `alg` (see the module docstring)."""
     if isinstance(value, Link):
         value = ensure_loaded(value, opts)
     if depth > 100:
         return value
     if isinstance(value, Mapping):
-        return {k: _loaded(v, opts, depth + 1) for k, v in value.items() if k != "priv"}
+        out = {k: _loaded(v, opts, depth + 1) for k, v in value.items() if k != "priv"}
+        commitments = out.get("commitments")
+        if isinstance(commitments, dict):
+            out["commitments"] = {cid: _with_alg(c) for cid, c in commitments.items()}
+        return out
     if isinstance(value, list):
         return [_loaded(v, opts, depth + 1) for v in value]
     return value
+
+
+def _with_alg(commitment: Any) -> Any:
+    """A commitment with `alg`, the name httpsig@1.0 gives its signature on the wire."""
+    if not isinstance(commitment, Mapping) or "alg" in commitment:
+        return commitment
+    type_ = commitment.get("type")
+    if not isinstance(type_, (bytes, str)):
+        return commitment
+    device = commitment.get("commitment-device", b"httpsig@1.0")
+    device = _text(device) if isinstance(device, (bytes, str)) else "httpsig@1.0"
+    alg = _text(type_) if device == "httpsig@1.0" else f"{device}/{_text(type_)}"
+    return {**commitment, "alg": alg.encode()}
+
+
+_NOT_OF_THE_MESSAGE = ("path", "method", "body", "priv")
+
+
+def _as_scheduled(base: Mapping[str, Any], req: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The request a process's function sees: as it is when it carries a message as its `body`
+    (an assignment) or the base is no process's state; otherwise (a dry run) with `body` the
+    message it stands for (see the module docstring)."""
+    body = req.get("body")
+    if "process" not in base or isinstance(body, (Mapping, Link)):
+        return req
+    message: dict[str, Any] = {} if body is None else {"body": body}
+    for key, value in req.items():
+        if key in _NOT_OF_THE_MESSAGE:
+            continue
+        lower = key.lower()
+        if lower not in message or key == lower:  # an exact lower-case key wins
+            message[lower] = value
+    return {**req, "body": message}
 
 
 # --- modules (§5.1) -----------------------------------------------------------------------------
@@ -251,7 +305,7 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
         found = _field(base, "parameters", opts)
         params = None if found is ABSENT else found
     if params is None:
-        args: list[Any] = [base, req, {}]
+        args: list[Any] = [base, _as_scheduled(base, req), {}]
     elif isinstance(params, Mapping):
         args = [params[str(i)] for i in range(1, len(params) + 1) if str(i) in params]
     else:
@@ -267,12 +321,14 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
     elif len(values) == 2:
         status, value = _text(values[0]), values[1]
     else:
-        return Result("error", {"status": 500, "body": f"Lua function '{name}' returned {len(values)} values; "
+        return Result("error", {"status": 422, "body": f"Lua function '{name}' returned {len(values)} values; "
                                                         f"a device function returns a value, or a status and a "
                                                         f"value.".encode()})
     if isinstance(value, dict):
         old = base.get("priv")
         value = {**value, "priv": {**(old if isinstance(old, Mapping) else {}), "state": vm}}
+        if "process" in base and "process" in value and params is None:  # not its Lua view (`alg`)
+            value["process"] = base["process"]
     return Result(status, value)
 
 

@@ -139,6 +139,44 @@ def test_lua_error_is_a_422_with_a_trace() -> None:
     assert any(b"boom" in line for line in result.value["trace"])
 
 
+def test_returning_no_value_or_three_is_a_422() -> None:
+    source = b"function none() end\nfunction three() return 1, 2, 3 end\n"
+    for name in ("none", "three"):
+        result = resolve({"device": b"lua@5.3a", "module": lua_module(source), "parameters": []}, {"path": name})
+        assert result.status == "error" and result.value["status"] == 422, (name, result.value)
+
+
+SEES = b"""
+function sees(base, req)
+  local c = base.process.commitments.c1
+  base.alg, base.other = c.alg, base.process.commitments.c2.alg
+  base.body = type(req.body) == "table" and req.body.action or "none"
+  base.keeps = req.Path or req.path
+  return base
+end
+"""
+
+
+def test_a_process_function_sees_alg_and_a_dry_run_gets_its_message_as_body() -> None:
+    process = {"authority": b"x", "commitments": {
+        "c1": {"commitment-device": b"httpsig@1.0", "type": b"rsa-pss-sha512", "committer": b"me"},
+        "c2": {"commitment-device": b"ans104@1.0", "type": b"rsa-pss-sha256"}}}
+    base = {"device": b"lua@5.3a", "module": lua_module(SEES), "process": process}
+    result = resolve(base, {"path": "sees", "Action": b"Eval", "data": b"1"})
+    assert result.ok, result.value
+    assert (result.value["alg"], result.value["other"]) == (b"rsa-pss-sha512", b"ans104@1.0/rsa-pss-sha256")
+    assert (result.value["body"], result.value["keeps"]) == (b"Eval", b"sees")
+    assert result.value["process"] == process  # the state keeps its own definition, without `alg`
+    # An assignment's body is the message: given as it is.
+    scheduled = resolve(base, {"path": "sees", "body": {"action": b"Ping"}})
+    assert scheduled.ok and scheduled.value["body"] == b"Ping"
+
+
+def test_no_body_is_added_outside_a_process() -> None:
+    base = {"device": b"lua@5.3a", "module": lua_module(b"function f(b, r) return {t = type(r.body)} end")}
+    assert resolve(base, {"path": "f"}).value["t"] == b"nil"
+
+
 def test_request_selects_function_and_parameters() -> None:
     source = b"function add(a, b) return a + b end\n"
     base = {"device": b"lua@5.3a", "module": lua_module(source)}

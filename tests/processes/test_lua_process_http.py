@@ -1,7 +1,11 @@
 """A Lua process on a real `aonode serve` (issue 8, done-means 2 and 3): spawned over HTTP, it
 handles Eval messages with its state carried from one to the next and across a restart of the
 node; its state is readable under `/now/...` and, published by `patch@1.0`, under
-`/compute/...`; escapes and bombs give error results while the node keeps serving."""
+`/compute/...`; escapes and bombs give error results while the node keeps serving.
+
+Issue 18 item 6, with `owner_check.lua` reading what hyper-aos reads: a dry run (no `body`)
+gives the script its message as `req.body`; the owner's own Eval is trusted without the owner
+in `authority` (commitments carry `alg`), a stranger's is not evaluated."""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ import pytest
 from aonode_process import Node, running, send_message, signed
 from process_http import schedule
 
+from aonode.client import Client, dryrun_request
 from aonode.codecs import message_id
 from aonode.crypto import Wallet
 
-AOS_LUA = (Path(__file__).parent.parent / "devices" / "lua_scripts" / "aos.lua").read_bytes()
+SCRIPTS = Path(__file__).parent.parent / "devices" / "lua_scripts"
+AOS_LUA = (SCRIPTS / "aos.lua").read_bytes()
+OWNER_CHECK_LUA = (SCRIPTS / "owner_check.lua").read_bytes()
 # Small limits, so that a bomb fails in a fraction of a second.
 CONFIG = "lua_instruction_limit: 20000000\nlua_memory_limit: 67108864\n"
 
@@ -133,3 +140,38 @@ def test_escapes_and_bombs_are_errors_and_the_node_keeps_serving(node: Node, own
         fresh = spawn(client, node, owner)
         assert evaluate(client, fresh, owner, "'still serving'").text == "still serving"
         assert client.get("/~meta@1.0/info/address").status_code == 200
+
+
+def test_dry_run_without_body_and_the_owner_trusted_without_being_an_authority(node: Node, owner: Wallet) -> None:
+    module = {"content-type": "application/lua", "body": OWNER_CHECK_LUA}
+    stranger = Wallet.generate()
+    with httpx.Client(base_url=node.url, timeout=120) as client:
+        pid = spawn(client, node, owner, module=module)  # `authority`: the node only
+
+        # aoconnect's dry run: a signed ANS-104 item POSTed to `as=execution/compute&K=V`, no `body`.
+        with Client(node.url, owner) as ao:
+            reply = ao.send(dryrun_request(pid, tags={"Action": "Info"}, data="2 + 2"))
+        assert reply.status_code == 200, reply.text
+        output = reply.json()["results"]["output"]
+        assert (output["action"], output["seen"]) == ("Info", "2 + 2")
+        # hyper-aos trusts RSA-PSS-SHA512 (httpsig) signers only: an ANS-104 item is no owner's.
+        assert output["data"] == "Message is not trusted."
+        # The same as a plain GET, unsigned.
+        plain = client.get(f"/{pid}~process@1.0/as=execution/compute&action=Eval&data=7/results/output/seen")
+        assert (plain.status_code, plain.text) == (200, "7")
+
+        assert evaluate(client, pid, owner, "1 + 1").text == "2"
+        # A stranger's message is accepted (signed by its sender) but its Eval is not run: it
+        # goes to Inbox, after the process's own definition (slot 0).
+        assert evaluate(client, pid, stranger, "1 + 1").text == "New Message 2"
+        # Pushed for another process, one that is not an authority: not trusted (as the
+        # reference's aos_authority_not_trusted_test).
+        send_message(client, pid, stranger, action="Eval", data="1 + 1", **{"from-process": "1234"})
+        assert client.get(f"/{pid}/now/results/output/data").text == "Message is not trusted."
+        assert evaluate(client, pid, owner, "3 * 3").text == "9"
+        # A script error in a dry run is the script's (422), never the node's 500.
+        raising = {"content-type": "application/lua",
+                   "body": "function compute(base, req) error('broken by ' .. req.body.action) end"}
+        failing = spawn(client, node, owner, module=raising)
+        broken = client.get(f"/{failing}~process@1.0/as=execution/compute&action=Info")
+        assert broken.status_code == 422 and "broken by Info" in broken.text, (broken.status_code, broken.text)
