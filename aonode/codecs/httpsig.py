@@ -21,7 +21,10 @@ a key back from its part like any other body key.
 
 A signature base (§3.4) covers the encoded form of the committed keys, with the
 body replaced by its `content-digest`, in Erlang map order; derived names
-(`path`, `method`, ...) carry `@` only in the `@signature-params` line.
+(`path`, `method`, ...) carry `@` only in the `@signature-params` line. `commit`
+writes that order. `verify` also accepts the order of the commitment's `committed`
+list, which a decoded commitment keeps from the client's `signature-input` (RFC 9421
+§2.5: the base lists the components in the order the client listed them).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "from_wire",
     "header_allowed",
     "signature_base",
+    "signature_bases",
     "to_wire",
     "verify",
 ]
@@ -466,12 +470,49 @@ def _select(tabm: Mapping[str, bytes | TABM], keys: list[str]) -> dict[str, byte
     return inputs
 
 
-def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]
-          ) -> tuple[bytes, list[str], dict[str, bytes], list[str], bool]:
-    encoded, body_keys, multipart = _encode(_select(tabm, committed_list(commitment)))
+def _client_order(names: list[str], committed: list[str], headers: Mapping[str, bytes],
+                  body_keys: list[str]) -> list[str]:
+    """The component names in the order of the commitment's `committed` list (RFC 9421 §2.5).
+
+    A decoded commitment keeps the order of the client's `signature-input` (`_to_committed`
+    maps the components to keys in order), so this is the order the client signed in. Each
+    component takes the place of the first committed key it carries: `content-digest` of its
+    body keys, `ao-ids` of its IDs, `k+link` of `k`. The two components that no key carries
+    (`ao-body-key`, and `content-type` of a multipart body) go right after the nearest
+    component that sorts before them, which keeps a sorted list sorted."""
+    first: dict[str, int] = {}
+    for index, key in enumerate(committed):
+        first.setdefault(key, index)
+    ranked: list[tuple[int, str]] = []
+    unplaced: list[str] = []
+    for name in names:
+        if name == "content-digest":
+            carried = body_keys
+        elif name == "ao-ids" and "ao-ids" in headers:
+            carried = list(_sf.parse_dictionary(headers["ao-ids"], "ao-ids"))
+        else:
+            carried = [name[: -len(LINK_SUFFIX)] if name.endswith(LINK_SUFFIX) else name]
+        places = [first[k] for k in carried if k in first]
+        if places:
+            ranked.append((min(places), name))
+        else:
+            unplaced.append(name)
+    order = [name for _, name in sorted(ranked, key=lambda pair: pair[0])]
+    for name in sorted(unplaced, key=_bkey):
+        before = [i for i, other in enumerate(order) if _bkey(other) < _bkey(name)]
+        order.insert(max(before, key=lambda i: _bkey(order[i])) + 1 if before else 0, name)
+    return order
+
+
+def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM],
+          client_order: bool = False) -> tuple[bytes, list[str], dict[str, bytes], list[str], bool]:
+    committed = committed_list(commitment)
+    encoded, body_keys, multipart = _encode(_select(tabm, committed))
     headers = dict(encoded)
     _digest_body(encoded)
     names = erlang_key_order(encoded)
+    if client_order:
+        names = _client_order(names, committed, headers, body_keys)
     lines = [b'"' + _bkey(n) + b'": ' + encoded[n] for n in names]
     params = []
     for key in _BASE_PARAMS:
@@ -499,6 +540,23 @@ def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, by
         BadMessage: the commitment has no usable `committed` list.
     """
     return _base(tabm, commitment)[0]
+
+
+def signature_bases(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]
+                    ) -> list[bytes]:
+    """Every base `verify` accepts for a commitment: the reference's (`signature_base`, Erlang
+    map order), then, if it differs, the one in the order of the commitment's `committed`
+    list, which for a decoded commitment is the client's `signature-input` order (RFC 9421
+    §2.5; docs/compat.md). Both cover the same lines; the order is signed in the
+    `@signature-params` line.
+
+    Raises:
+        InvalidSignature: a committed key is missing from the message.
+        BadMessage: the commitment has no usable `committed` list.
+    """
+    canonical = _base(tabm, commitment)[0]
+    ordered = _base(tabm, commitment, client_order=True)[0]
+    return [canonical] if ordered == canonical else [canonical, ordered]
 
 
 def _keys_to_commit(tabm: TABM, committed: list[str] | None) -> list[str]:
@@ -599,7 +657,7 @@ def verify(tabm: Mapping[str, bytes | TABM], cid: str, commitment: Mapping[str, 
         alg = _field(commitment, "type", "")
         keyid = _field(commitment, "keyid", "")
         signature = b64url_decode(_field(commitment, "signature", ""))
-        base = signature_base(tabm, commitment)
+        bases = signature_bases(tabm, commitment)
     except (BadMessage, DecodeError) as exc:
         raise InvalidSignature() from exc
     if not hmac.compare_digest(commitment_id(signature), cid):
@@ -607,11 +665,16 @@ def verify(tabm: Mapping[str, bytes | TABM], cid: str, commitment: Mapping[str, 
     claimed = commitment.get("committer")
     if claimed != (None if (bound := _keyid.committer_of(keyid, alg)) is None else bound.encode("ascii")):
         raise InvalidSignature()
-    if alg == "rsa-pss-sha512":
-        rsa_pss_verify(_keyid.rsa_modulus(keyid), base, signature, "sha512")
-    elif alg == "hmac-sha256":
-        expected = hmac_sha256(_keyid.hmac_key(keyid, secret), base)
-        if not hmac.compare_digest(expected, signature):
-            raise InvalidSignature()
-    else:
-        raise InvalidSignature()
+    for base in bases:
+        if alg == "rsa-pss-sha512":
+            try:
+                rsa_pss_verify(_keyid.rsa_modulus(keyid), base, signature, "sha512")
+            except InvalidSignature:
+                continue
+            return
+        if alg == "hmac-sha256":
+            if hmac.compare_digest(hmac_sha256(_keyid.hmac_key(keyid, secret), base), signature):
+                return
+            continue
+        break
+    raise InvalidSignature()
