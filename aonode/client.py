@@ -420,10 +420,42 @@ def parse_current_slot(body: bytes) -> int:
     return slot
 
 
+def _numbered(values: Any) -> list[Any]:
+    if isinstance(values, list):
+        return values
+    if not isinstance(values, dict):
+        return []
+    return [values[k] for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
+
+
+def _legacy_of_results(results: dict[str, Any]) -> dict[str, Any] | None:
+    """A legacy result made of a `results` message without one (a `lua@5.3a` or stack process
+    running hyper-aos: `output`, `outbox`, `error`)."""
+    if not any(k in results for k in ("output", "outbox", "error", "data")):
+        return None
+    output = results.get("output")
+    if not isinstance(output, dict):
+        output = {"data": output if output is not None else results.get("data", "")}
+    found: dict[str, Any] = {"Output": output, "Messages": _numbered(results.get("outbox"))}
+    if results.get("error") is not None:
+        found["Error"] = results["error"]
+    return found
+
+
 def parse_result(body: bytes) -> dict[str, Any]:
-    """The legacy result under a compute answer's `raw`, with aoconnect's defaults: `Output` {},
-    `Messages`, `Spawns` and `Assignments` [], and `Error` (None when there was none)."""
-    raw = _json(body, "result").get("raw")
+    """The legacy result of a compute or dry-run answer, with aoconnect's defaults: `Output` {},
+    `Messages`, `Spawns` and `Assignments` [], and `Error` (None when there was none).
+
+    It is the answer's `raw` (what aoconnect 0.0.98 reads), else its `results/raw` (what 0.0.93
+    reads; a whole process state has it there), else one made of its `results` (a process
+    whose execution device gives no legacy result, e.g. `stack@1.0` over `lua@5.3a`)."""
+    answer = _json(body, "result")
+    raw = answer.get("raw")
+    results = answer.get("results")
+    if not isinstance(raw, dict) and isinstance(results, dict):
+        raw = results.get("raw")
+        if not isinstance(raw, dict):
+            raw = _legacy_of_results(results)
     if not isinstance(raw, dict):
         raise ValueError("the answer has no `raw` result")
     return {"Output": {}, "Messages": [], "Assignments": [], "Spawns": [], "Error": None,

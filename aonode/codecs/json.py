@@ -1,7 +1,10 @@
 """`json@1.0`: messages as JSON objects (messages-codecs-ids.md §6.2).
 
-Integers, floats and lists stay native JSON; only atoms are typed, in an
-`ao-types` string field; binaries are JSON strings (so they must be UTF-8);
+Integers, floats, lists, `true`, `false` and `null` stay native JSON; only
+other atoms are typed, in an `ao-types` string field. (The reference writes
+the three JSON literals as typed strings too; both forms decode to the same
+message, and clients such as aoconnect read a legacy result's `Output.print`
+as a JSON boolean: docs/compat.md.) Binaries are JSON strings (so they must be UTF-8);
 nested maps and lists become `key+link` IDs unless the message is bundled.
 Decoding turns JSON `true`/`false`/`null` into those atoms and applies any
 `ao-types` and `+link` fields. Signatures over JSON messages are `httpsig@1.0`
@@ -68,7 +71,9 @@ def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where
             out[key + "+link"] = value.id
         elif isinstance(value, (dict, list)) and link is not None:
             out[key + "+link"] = link(value)
-        elif isinstance(value, Atom) or isinstance(value, bool) or value is None:
+        elif isinstance(value, bool) or value is None:
+            out[key] = value
+        elif isinstance(value, Atom):
             out[key] = structured.encode_scalar(value)[0].decode("utf-8")
             atoms.append((key, "atom"))
         else:

@@ -5,6 +5,7 @@
                              Block-Height, Timestamp, Nonce, Epoch, Hash-Chain, Cron}
     env_json(process, ...)   {Process: {Id, Owner, Tags, ...}, Module: {Id, Tags}}
     results(raw, ...)        {raw, outbox, patches, data}: the result as a message
+    dry_run_answer(results)  the same, with `raw` also under `results/raw`
     encode(value)            a message or env as the JSON a WASM module's `handle` reads
     response(text)           the legacy result in a module's `{"ok": true, "response": R}`
 
@@ -24,7 +25,7 @@ from aonode.codecs import message_id, signers
 from aonode.errors import AOError
 from aonode.message import erlang_key_order
 
-__all__ = ["encode", "env_json", "header_case", "message_json", "response", "results"]
+__all__ = ["dry_run_answer", "encode", "env_json", "header_case", "message_json", "response", "results"]
 
 # Keys that are fields of the legacy message, not tags.
 _FIELDS = ("id", "anchor", "owner", "data", "target", "signature", "commitments", "priv", "path", "method")
@@ -182,6 +183,13 @@ def results(raw: Mapping[str, Any], process_id: str, module_id: str) -> dict[str
     patches = {k: _tag_map(p.get("Tags", p.get("tags"))) if isinstance(p, Mapping) else p
                for k, p in _numbered(raw.get("patches", raw.get("Patches"))).items()}
     return {"raw": normalized, "outbox": outbox, "patches": patches, "data": data}
+
+
+def dry_run_answer(results: Mapping[str, Any]) -> dict[str, Any]:
+    """A dry run's answer: the `results` message, whose `raw` aoconnect 0.0.98 reads, with
+    `raw` also under `results/raw`, where 0.0.91-0.0.97 read it (their dry run asks the same
+    path; clients-legacy-users.md §1.1). Only `raw` is repeated, not the outbox."""
+    return {**results, "results": {"raw": results["raw"]}}
 
 
 def _jsonable(value: Any) -> Any:

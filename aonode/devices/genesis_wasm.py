@@ -26,7 +26,8 @@ itself: the process's `module` names a stored module message, and
                    memory freed, and the next request starts again from a snapshot.
 
 `compute` with an assignment is a real step; with any other request it is a dry run of the
-request as a message, answering the `results` message and changing nothing. A Lua module's
+request as a message, answering the `results` message (with its `raw` also under
+`results/raw`, where aoconnect before 0.0.98 reads it) and changing nothing. A Lua module's
 `init`, `snapshot` and `normalize` are those of `lua@5.3a`; a WASM module's snapshot is its
 memory.
 """
@@ -238,7 +239,7 @@ class GenesisWasmDevice(Device):
             state = with_vm(base, vm)
         results = legacy.results(raw, pid, module_id)
         if assignment is None:
-            return Result("ok", results)
+            return Result("ok", legacy.dry_run_answer(results))
         state = {**state, "results": results}
         patched = PatchDevice().patches(state, {"patch-from": b"/results/outbox", "patch-to": b"/"}, opts)
         return Result("ok", patched.value) if patched.ok and isinstance(patched.value, Mapping) else Result("ok", state)

@@ -6,8 +6,9 @@ processes-compute.md §4.5-4.6), between `wasi@1.0` and `wasm-64@1.0` in the AOS
                (with its `malloc`) and sets `function: handle`, `parameters: [msg, env]`, so that
                `wasm-64@1.0` calls `handle(msg, env)` next; pass 2: reads the JSON string whose
                pointer `handle` returned, `{"ok": true, "response": R}`, and sets `results` to R
-               as a message (`raw`, `outbox`, `patches`, `data`, as `_legacy_message.results`);
-               other passes: nothing
+               as a message (`raw`, `outbox`, `patches`, `data`, as `_legacy_message.results`),
+               and for a dry run (a request without a `body` message) `raw` also at the top of
+               the state it answers, where aoconnect 0.0.98 reads it; other passes: nothing
 
 The message and env are in the legacy form of `_legacy_message` (the legacy CU's fields, which
 AOS reads). A WASM error, a string that is not JSON, or `ok: false` fails the step with a 422
@@ -103,7 +104,10 @@ class JsonIfaceDevice(Device):
             env_ptr = instance.write_string(legacy.encode(env))
         except WasmTrap as exc:
             return _failed(state, f"json-iface@1.0 could not write the message: {exc.message}")
-        priv = {**(state.get("priv") or {}), "stderr-at": len(_stderr(state))}
+        priv = {k: v for k, v in (state.get("priv") or {}).items() if k != "dry-run"}
+        priv["stderr-at"] = len(_stderr(state))
+        if not isinstance(body, Mapping):
+            priv["dry-run"] = True
         return Result("ok", {**state, "function": b"handle", "parameters": [msg_ptr, env_ptr], "priv": priv})
 
     def _read(self, state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
@@ -129,4 +133,9 @@ class JsonIfaceDevice(Device):
         module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
         results = legacy.results(found, pid, module_id)
         clean = {k: v for k, v in state.items() if k not in ("function", "parameters")}
+        priv = clean.get("priv")
+        if isinstance(priv, Mapping) and priv.get("dry-run") is True:
+            # A dry run answers its state: the legacy result also at the top, where aoconnect
+            # 0.0.98 reads it (0.0.93 reads `results/raw`). The state is not kept.
+            clean = {**clean, "raw": results["raw"], "priv": {k: v for k, v in priv.items() if k != "dry-run"}}
         return Result("ok", {**clean, "results": results})

@@ -3,7 +3,8 @@
 --
 --   msg   {Id, Owner, From, Target, Data, Tags = {{name, value}, ...}, Timestamp, ...}
 --   env   {Process = {Id, Owner, Tags}, Module = {Id, Tags}}
---   returns {Output = {data, prompt}, Messages = {...}, Spawns = {}, Assignments = {}}
+--   returns {Output = {data, prompt, print = true}, Messages = {...}, Spawns = {}, Assignments = {}}
+--           (AOS's `print`: a boolean, which clients read as a JSON boolean)
 --           or {Error = "..."} when the evaluated code fails
 --
 -- Eval (from the process owner) runs msg.Data as Lua; Info answers with the process's name;
@@ -95,7 +96,7 @@ function handle(msg, env)
         print("New Message")
     end
     return {
-        Output = { data = table.concat(printed, "\n"), prompt = "aos> " },
+        Output = { data = table.concat(printed, "\n"), prompt = "aos> ", print = true },
         Messages = outbox, Spawns = {}, Assignments = {},
     }
 end

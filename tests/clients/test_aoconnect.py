@@ -79,6 +79,9 @@ def test_results_is_the_latest(flow: dict[str, Any]) -> None:
 
 def test_dryrun_answers_without_changing_state(flow: dict[str, Any]) -> None:
     assert data(flow["dryrun"]) == "1000"
+    # AOS's `print` is a JSON boolean, and `Output` has no `ao-types` (issue 18 item 2).
+    assert flow["dryrun"]["Output"] == {"data": "1000", "prompt": "aos> ", "print": True}
+    assert flow["result1"]["Output"] == {"data": "20", "prompt": "aos> ", "print": True}
     assert data(flow["after_dryrun"]) == "42"
     assert data(flow["info"]) == "Name: aoconnect-test"
 

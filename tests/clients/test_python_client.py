@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from aonode_process import Node
+from aonode_process import Node, post, signed
 
 from aonode.client import (
     ANS104_HEADERS,
@@ -32,7 +34,7 @@ from aonode.client import (
     sign_item,
     spawn_request,
 )
-from aonode.codecs import parse_item
+from aonode.codecs import message_id, parse_item
 from aonode.crypto import Wallet, b64url_encode
 from aonode.errors import AOError
 
@@ -306,9 +308,52 @@ def test_parse_result_defaults_and_missing_raw() -> None:
         parse_result(b'{"results": {}}')
 
 
+def test_parse_result_of_each_answer_shape() -> None:
+    """`raw` (aoconnect 0.0.98's key) first, then `results/raw` (0.0.93's; a whole state has
+    it), then a result made of a state's `results` without one (hyper-aos on lua@5.3a)."""
+    defaults = {"Messages": [], "Assignments": [], "Spawns": [], "Error": None}
+    both = {"raw": {"Output": {"data": "new"}}, "results": {"raw": {"Output": {"data": "old"}}}}
+    assert parse_result(json.dumps(both).encode()) == {**defaults, "Output": {"data": "new"}}
+    state = {"at-slot": 3, "results": {"raw": {"Output": {"data": "3", "print": True}}, "outbox": {}}}
+    assert parse_result(json.dumps(state).encode()) == {**defaults, "Output": {"data": "3", "print": True}}
+    lua = {"results": {"output": {"data": "hi", "prompt": "aos> "},
+                       "outbox": {"2": {"Target": "b"}, "1": {"Target": "a"}}}}
+    assert parse_result(json.dumps(lua).encode()) == {
+        **defaults, "Output": {"data": "hi", "prompt": "aos> "}, "Messages": [{"Target": "a"}, {"Target": "b"}]}
+    failed = {"results": {"error": "boom", "outbox": {}}}
+    assert parse_result(json.dumps(failed).encode())["Error"] == "boom"
+
+
+STACK_LUA = b"""
+function compute(base, req)
+    local msg = req.body or req
+    base.results = {output = {data = "dry: " .. tostring(msg.action), prompt = "aos> ", print = true},
+                    outbox = {["1"] = {Target = "abc", Action = "Ping"}}}
+    return base
+end
+"""
+
+
+def test_dryrun_of_a_stack_process(ao: Client, node: Node, wallet: Wallet) -> None:
+    """Issue 18 item 2: `dryrun` on a `stack@1.0` process over `lua@5.3a`, whose answer is the
+    process state with `results` but no legacy `raw`; JSON booleans stay booleans."""
+    process = signed({
+        "device": "process@1.0", "type": "Process", "scheduler": ao.address(), "authority": ao.address(),
+        "scheduler-device": "scheduler@1.0", "execution-device": "stack@1.0",
+        "device-stack": ["lua@5.3a", "patch@1.0"], "patch-from": "/results/outbox",
+        "module": {"content-type": "application/lua", "body": STACK_LUA}, "seed": os.urandom(8).hex(),
+    }, wallet)
+    with httpx.Client(base_url=node.url, timeout=30) as client:
+        scheduled = post(client, {"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
+    assert scheduled.status_code == 200, scheduled.text
+    found = ao.dryrun(message_id(process, committers="all"), tags={"Action": "Look"})
+    assert found["Output"] == {"data": "dry: Look", "prompt": "aos> ", "print": True}
+    assert found["Messages"] == [{"Target": "abc", "Action": "Ping"}] and found["Error"] is None
+
+
 AOCONNECT_CAPTURE = """
 import fs from 'node:fs'
-const { connect, createSigner } = await import('@permaweb/aoconnect')
+const { connect, createSigner } = await import(process.env.PACKAGE)
 const jwk = JSON.parse(fs.readFileSync(process.env.WALLET))
 const { PID, MODULE, SCHEDULER } = process.env
 const calls = []
@@ -331,19 +376,38 @@ await ao.result({ process: PID, slot: 2 })
 await ao.results({ process: PID })
 await ao.dryrun({ process: PID, tags: [{ name: 'Action', value: 'Info' }], data: 'x' })
 console.log(JSON.stringify(calls))
+process.exit(0)  // 0.0.93 keeps a timer alive
 """
+
+
+def capture(tmp_path: Path, wallet: Wallet, package: str) -> list[dict[str, Any]]:
+    """The requests aoconnect (`package`) sends for one call of each verb."""
+    wallet.save(tmp_path / "wallet.json")
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", AOCONNECT_CAPTURE], cwd=HERE, capture_output=True, text=True,
+        timeout=60, env={"PATH": "/usr/bin:/bin", "WALLET": str(tmp_path / "wallet.json"), "PID": PID,
+                         "MODULE": MODULE_ID, "SCHEDULER": SCHEDULER, "PACKAGE": package})
+    assert done.returncode == 0, done.stderr
+    calls: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return calls
+
+
+def test_requests_of_aoconnect_0093(tmp_path: Path, wallet: Wallet, aoconnect: Path) -> None:
+    """0.0.93 (npm alias `aoconnect-0093`) asks `compute=<slot>` where 0.0.98 asks
+    `compute/results=<slot>`; its other requests are 0.0.98's."""
+    old = capture(tmp_path, wallet, "aoconnect-0093")
+    new = capture(tmp_path, wallet, "@permaweb/aoconnect")
+    paths = [urlsplit(call["url"]).path for call in old]
+    assert paths[4] == f"/{PID}~process@1.0/compute=2" and paths[6] == f"/{PID}/compute=3"
+    assert paths[7] == f"/{PID}~process@1.0/as=execution/compute&Action=Info"
+    for index in (0, 1, 2, 3, 5, 7):
+        assert paths[index] == urlsplit(new[index]["url"]).path
 
 
 def test_requests_are_the_ones_aoconnect_sends(tmp_path: Path, wallet: Wallet, aoconnect: Path) -> None:
     """Run aoconnect with a recording `fetch` and compare every request with the client's."""
     pid, module, scheduler = PID, MODULE_ID, SCHEDULER
-    wallet.save(tmp_path / "wallet.json")
-    done = subprocess.run(
-        ["node", "--input-type=module", "-e", AOCONNECT_CAPTURE], cwd=HERE, capture_output=True, text=True,
-        timeout=60, env={"PATH": "/usr/bin:/bin", "WALLET": str(tmp_path / "wallet.json"), "PID": pid,
-                         "MODULE": module, "SCHEDULER": scheduler})
-    assert done.returncode == 0, done.stderr
-    calls = json.loads(done.stdout.strip().splitlines()[-1])
+    calls = capture(tmp_path, wallet, "@permaweb/aoconnect")
     ours = [
         Request("GET", "/~meta@1.0/info/address"),
         spawn_request(module, scheduler, tags={"Name": "n", "App": "a"}, data="hi"),

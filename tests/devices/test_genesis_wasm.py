@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import wasmtime
 from process_helpers import node_opts
 from wasm_c import build
 
-from aonode.codecs import commit, message_id
+from aonode.codecs import commit, encode, message_id
+from aonode.codecs import json as json_codec
 from aonode.core import get, resolve
 from aonode.crypto import Wallet
 from aonode.devices import _legacy_message as legacy
@@ -237,3 +239,33 @@ def test_results_of_a_legacy_answer() -> None:
     assert found["raw"]["Spawns"] == [] and found["raw"]["Assignments"] == []
     failed = legacy.results({"Error": b"boom"}, "P" * 43, "I" * 43)
     assert (failed["data"], failed["outbox"]) == (b"boom", {})
+
+
+def test_dryrun_answer_is_read_by_both_aoconnect_versions(wallet: Wallet, opts: dict[str, Any]) -> None:
+    """Issue 18 item 2: aoconnect 0.0.98 reads a dry run's legacy result at `raw`, 0.0.93 at
+    `results.raw`; in JSON, AOS's `Output.print` is a boolean and `Output` has no `ao-types`."""
+    source = MODULE + b"""
+local inner = handle
+function handle(msg, env)
+    local result = inner(msg, env)
+    if result.Output then result.Output.print = true; result.Output.quiet = false end
+    return result
+end
+"""
+    process = spawn(opts, wallet, upload(opts, wallet, source))
+    send(process, opts, wallet, action=b"Eval", data=b"X = 20")
+    # A computed slot's state carries the booleans under `results/raw`.
+    computed = resolve(process, {"path": "now"}, opts)
+    assert computed.ok
+    stored = json.loads(encode(computed.value, json_codec.NAME, bundle=True))
+    assert stored["results"]["raw"]["Output"]["print"] is True
+    assert "ao-types" not in stored["results"]["raw"]["Output"]
+    dry = commit({"action": b"Eval", "data": b"return X + 1"}, wallet)
+    state = resolve(process, {"path": "as", "as": b"execution"}, opts)
+    assert state.ok
+    ran = resolve(state.value, {**dry, "path": "compute"}, opts)
+    assert ran.ok
+    answer = json.loads(encode(ran.value, json_codec.NAME, bundle=True))
+    for raw in (answer["raw"], answer["results"]["raw"]):
+        assert raw["Output"] == {"data": "21", "prompt": "aos> ", "print": True, "quiet": False}
+        assert raw["Messages"] == [] and raw["Spawns"] == []

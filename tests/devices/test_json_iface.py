@@ -80,3 +80,22 @@ def test_message_and_env_reach_the_module(wallet: Wallet) -> None:
     schedule(proc, wallet, opts, action=b"Eval", data=b"return 1+1")
     state = resolve(proc, {"path": "now"}, opts).value
     assert "function" not in state and "parameters" not in state
+
+
+def test_dry_run_answers_the_legacy_result_where_aoconnect_reads_it(wallet: Wallet) -> None:
+    """Issue 18 item 2: a dry run (`as=execution/compute`) of the AOS stack answers its state
+    with the legacy result at `raw` (aoconnect 0.0.98) and `results/raw` (0.0.93); the kept
+    state has no top-level `raw`."""
+    opts = node_opts(wallet, MemoryStore())
+    proc = aos_process(wallet, opts)
+    schedule(proc, wallet, opts, action=b"Eval", data=b"return 1+1")
+    assert get("now/results/data", proc, None, opts) == b"1"
+    state = resolve(proc, {"path": "as", "as": b"execution"}, opts)
+    assert state.ok, state
+    ran = resolve(state.value, {"path": "compute", "action": b"Eval", "data": b"dry"}, opts)
+    assert ran.ok, ran
+    assert ran.value["raw"] == ran.value["results"]["raw"]
+    assert ran.value["raw"]["Output"]["prompt"] == b"aos> "
+    assert "dry-run" not in ran.value.get("priv", {})
+    kept = resolve(proc, {"path": "now"}, opts).value
+    assert "raw" not in kept and kept["results"]["data"] == b"1"
