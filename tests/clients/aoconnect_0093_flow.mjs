@@ -3,25 +3,10 @@
 // and whose `result`, `results` and `dryrun` read the legacy result at `results.raw` (0.0.98
 // reads `raw`). Prints one JSON object: each step's value, or {error: message}. Environment:
 // NODE_URL, WALLET (a JWK file), MODULE (the ID of a Lua module stored on the node).
-import fs from 'node:fs'
-import { connect, createSigner } from 'aoconnect-0093'
+import * as aoconnect from 'aoconnect-0093'
+import { start } from './flow_common.mjs'
 
-const jwk = JSON.parse(fs.readFileSync(process.env.WALLET, 'utf8'))
-const MODULE = process.env.MODULE
-delete process.env.MODULE
-const ao = connect({ MODE: 'mainnet', URL: process.env.NODE_URL, signer: createSigner(jwk) })
-const out = {}
-
-async function step (name, run) {
-  try {
-    out[name] = await run()
-  } catch (error) {
-    out[name] = { error: String(error && error.message ? error.message : error) }
-  }
-  return out[name]
-}
-
-const eval_ = (pid, code) => ao.message({ process: pid, tags: [{ name: 'Action', value: 'Eval' }], data: code })
+const { ao, MODULE, out, step, eval_ } = start(aoconnect)
 
 const pid = await step('spawn', () => ao.spawn({ module: MODULE, tags: [{ name: 'Name', value: 'aoconnect-0093' }] }))
 if (typeof pid === 'string') {

@@ -2,26 +2,10 @@
 // unchanged, from npm) against an aonode node. Prints one JSON object: each step's value, or
 // {error: message} when aoconnect threw. Environment: NODE_URL, WALLET (a JWK file), MODULE (the
 // ID of a Lua module stored on the node).
-import fs from 'node:fs'
-import { connect, createSigner } from '@permaweb/aoconnect'
+import * as aoconnect from '@permaweb/aoconnect'
+import { start } from './flow_common.mjs'
 
-const jwk = JSON.parse(fs.readFileSync(process.env.WALLET, 'utf8'))
-// aoconnect's spawn prefers process.env.MODULE over its `module` argument: keep it out of reach.
-const MODULE = process.env.MODULE
-delete process.env.MODULE
-const ao = connect({ MODE: 'mainnet', URL: process.env.NODE_URL, signer: createSigner(jwk) })
-const out = {}
-
-async function step (name, run) {
-  try {
-    out[name] = await run()
-  } catch (error) {
-    out[name] = { error: String(error && error.message ? error.message : error) }
-  }
-  return out[name]
-}
-
-const eval_ = (pid, code) => ao.message({ process: pid, tags: [{ name: 'Action', value: 'Eval' }], data: code })
+const { ao, MODULE, out, step, eval_ } = start(aoconnect)
 
 const pid = await step('spawn', () => ao.spawn({
   module: MODULE,
