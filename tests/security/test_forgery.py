@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -250,3 +251,17 @@ def test_a_location_record_naming_another_scheduler(client: httpx.Client, victim
     stored = client.get(f"/~scheduler@1.0/location?address={victim.address}", headers={"accept-bundle": "true"})
     assert b"attacker.example" not in stored.content
     assert all("attacker.example" not in value for value in stored.headers.values())
+
+
+def test_a_change_replayed_after_a_restart_is_refused(tmp_path: Path, operator: Wallet) -> None:
+    # The record of applied changes is in the store, so a restart does not make a change new.
+    config = f"operator: {operator.address}\n"
+    change = signed({"path": INFO, "replayed": "once", "nonce": uuid.uuid4().hex}, operator)
+    with running(tmp_path / "node", config=config) as first:
+        with httpx.Client(base_url=first.url, timeout=30) as client:
+            assert post(client, change).status_code == 200
+    with running(tmp_path / "node", config=config) as second:  # the same data directory
+        with httpx.Client(base_url=second.url, timeout=30) as client:
+            again = post(client, change)
+            assert again.status_code == 409, again.text
+            assert "replayed" not in info(client)
