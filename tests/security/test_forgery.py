@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, result, running, signed, verified
+from aonode_process import Node, post, result, running, signed, to_http, verified
 
 from aonode.codecs import ans104, commit, encode, message_id, signers, to_tabm
 from aonode.crypto import Ed25519Key, Secp256k1Key, Wallet
@@ -101,9 +101,7 @@ def test_json_commitment_naming_the_operator_over_the_attackers_signature(
 def test_committer_parameter_in_signature_input_is_ignored(
         client: httpx.Client, operator: Wallet, attacker: Wallet) -> None:
     msg = commit({"path": INFO, "setting": "evil"}, attacker)
-    wire = encode(msg, "httpsig@1.0")
-    body = wire.pop("body", b"")
-    headers = {k: v.decode("latin-1") for k, v in wire.items()}
+    headers, body = to_http(msg)
     # Append a committer parameter to every signature: it lies outside the signature base.
     headers["signature-input"] = ", ".join(
         part + f';committer="{operator.address}"' for part in headers["signature-input"].split(", "))
@@ -121,9 +119,7 @@ def test_hmac_commitment_naming_the_operator(client: httpx.Client, operator: Wal
     assert response.status_code == 400
     assert b"does not verify" in response.content
     # Through httpsig: the committer parameter is dropped, so it is an unsigned request.
-    wire = encode(commit({"path": INFO, "setting": "evil"}, type="unsigned"), "httpsig@1.0")
-    body = wire.pop("body", b"")
-    headers = {k: v.decode("latin-1") for k, v in wire.items()}
+    headers, body = to_http(commit({"path": INFO, "setting": "evil"}, type="unsigned"))
     headers["signature-input"] += f';committer="{operator.address}"'
     response = client.post(INFO, headers=headers, content=body)
     assert (response.status_code, result(response)) == (400, b"Unauthorized")

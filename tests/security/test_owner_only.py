@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aonode_process import Node, running
+from aonode_process import Node, running, to_http
 
 from aonode.client import Client, build_item, message_request, sign_item
 from aonode.codecs import decode, encode
@@ -64,9 +64,7 @@ def test_a_commitment_naming_the_owner_in_json(node: Node, victim: Wallet, attac
 
 
 def test_a_commitment_naming_the_owner_in_httpsig(node: Node, victim: Wallet, attacker: Wallet, pid: str) -> None:
-    wire = encode(forged_eval(pid, attacker, victim), "httpsig@1.0")
-    body = wire.pop("body", b"")
-    headers = {k: v.decode("latin-1") for k, v in wire.items()}
+    headers, body = to_http(forged_eval(pid, attacker, victim))
     response = httpx.post(f"{node.url}/{pid}~process@1.0/push", content=body, headers=headers, timeout=30)
     # In httpsig the committer is derived from the keyid, so this is the attacker's own Eval.
     assert response.status_code == 200, response.text
