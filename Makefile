@@ -24,6 +24,7 @@ run: $(STAMP)
 # Two workers (CI has two cores); a test file stays on one worker, so its module fixtures (a node,
 # a store) are shared as when run alone.
 test: $(STAMP)
+	@tests/install-services
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
