@@ -73,7 +73,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aonode.codecs import message_id, signers, with_only_committed
-from aonode.core import options
+from aonode.core import events, options
 from aonode.core.devices import Device
 from aonode.core.path import parts
 from aonode.core.resolver import resolve
@@ -445,6 +445,7 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
         return Result("ok", {**state, "results": _failed_results(failed), "device": NAME, "at-slot": slot})
     request = assignment if parts(_raw(assignment, "path")) else {**assignment, "path": "compute"}
     result = _guarded("execution", _without(state, "results"), request, opts)
+    events.count("process", "executed")  # the dashboard's "executions" (core/events.py)
     if not result.ok:
         if cache is not None and _in_the_process(result):
             results_cache.record_failure(proc_id, slot, _failure(result), cache)
