@@ -1,0 +1,156 @@
+"""`/~query@1.0/graphql` semantics over a local store: filters, fields and pagination of the gateway
+schema (node-services.md §11.2, dev_query_test_vectors), on ANS-104 items and httpsig messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from permaweb_helpers import item, lmdb_cache, store_items, wallet
+
+from aonode.codecs import commit
+from aonode.crypto import b64url_encode
+from aonode.devices.query import has_results, run_graphql
+from aonode.store.cache import MessageCache
+
+ALICE, BOB = wallet(1), wallet(2)
+RECIPIENT = bytes(range(32))
+ANCHOR = bytes(range(32, 64))
+
+ITEMS = [
+    item(ALICE, [("Data-Protocol", "ao"), ("Type", "Module"), ("Content-Type", "text/plain")], b"module one"),
+    item(ALICE, [("Data-Protocol", "ao"), ("Type", "Process"), ("Module", "x" * 43)], b"", target=RECIPIENT),
+    item(BOB, [("Data-Protocol", "ao"), ("Type", "Message"), ("Action", "Eval")], b"1+1", anchor=ANCHOR),
+    item(BOB, [("App-Name", "other")], b"unrelated"),
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessageCache]:
+    c = lmdb_cache(tmp_path_factory.mktemp("gql"))
+    store_items(c, ITEMS)
+    yield c
+    c.store.close()
+
+
+IDS = [b64url_encode(i.id) for i in ITEMS]
+
+
+def gql(cache: MessageCache, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    status, answer = run_graphql(query, variables or {}, None, cache)
+    assert status == 200, answer
+    assert "errors" not in answer, answer
+    data = answer["data"]
+    assert isinstance(data, dict)
+    return data
+
+
+def ids_of(data: dict[str, Any]) -> set[str]:
+    return {e["node"]["id"] for e in data["transactions"]["edges"]}
+
+
+def test_tags_filter_is_exact_and_intersects(cache: MessageCache) -> None:
+    q = 'query { transactions(tags: [{name: "Data-Protocol", values: ["ao"]}]) { edges { node { id } } } }'
+    assert ids_of(gql(cache, q)) == set(IDS[:3])
+    q = '{ transactions(tags: [{name: "Data-Protocol", values: ["ao"]}, {name: "Type", values: ["Module", "Message"]}])' \
+        ' { edges { node { id } } } }'
+    assert ids_of(gql(cache, q)) == {IDS[0], IDS[2]}
+    # Gateways match tag names exactly: the store's case-folded names must not leak through.
+    q = '{ transactions(tags: [{name: "data-protocol", values: ["ao"]}]) { edges { node { id } } } }'
+    assert ids_of(gql(cache, q)) == set()
+    q = '{ transactions(tags: [{name: "Type", values: ["Module"], op: NEQ}], owners: ["%s"]) { edges { node { id } } } }'
+    assert ids_of(gql(cache, q % ALICE.address)) == {IDS[1]}
+
+
+def test_owners_recipients_ids(cache: MessageCache) -> None:
+    q = 'query($o: [String!]) { transactions(owners: $o) { edges { node { id owner { address key } } } } }'
+    data = gql(cache, q, {"o": [BOB.address]})
+    assert ids_of(data) == {IDS[2], IDS[3]}
+    assert all(e["node"]["owner"]["address"] == BOB.address for e in data["transactions"]["edges"])
+    assert all(e["node"]["owner"]["key"] == b64url_encode(BOB.modulus) for e in data["transactions"]["edges"])
+    q = '{ transactions(recipients: ["%s"]) { edges { node { id recipient } } } }' % b64url_encode(RECIPIENT)
+    data = gql(cache, q)
+    assert [e["node"] for e in data["transactions"]["edges"]] == [{"id": IDS[1], "recipient": b64url_encode(RECIPIENT)}]
+    q = 'query($ids: [ID!]!) { transactions(ids: $ids, first: 1) { edges { node { id } } } }'
+    assert ids_of(gql(cache, q, {"ids": [IDS[3], "A" * 43]})) == {IDS[3]}
+
+
+def test_full_transaction_fields(cache: MessageCache) -> None:
+    q = """query GetTx($id: ID!) { transaction(id: $id) { id anchor signature recipient
+        owner { address key } fee { winston ar } quantity { winston } data { size type }
+        tags { name value } block { id } bundledIn { id } } }"""
+    tx = gql(cache, q, {"id": IDS[0]})["transaction"]
+    it = ITEMS[0]
+    assert tx == {
+        "id": IDS[0], "anchor": "", "signature": b64url_encode(it.signature), "recipient": "",
+        "owner": {"address": ALICE.address, "key": b64url_encode(ALICE.modulus)},
+        "fee": {"winston": "0", "ar": "0.000000000000"}, "quantity": {"winston": "0"},
+        "data": {"size": "10", "type": "text/plain"},
+        "tags": [{"name": "Data-Protocol", "value": "ao"}, {"name": "Type", "value": "Module"},
+                 {"name": "Content-Type", "value": "text/plain"}],
+        "block": None, "bundledIn": None,
+    }
+    assert gql(cache, q, {"id": IDS[2]})["transaction"]["anchor"] == b64url_encode(ANCHOR)
+    assert gql(cache, q, {"id": "B" * 43})["transaction"] is None
+
+
+def test_pagination_first_after(cache: MessageCache) -> None:
+    q = """query($after: String) { transactions(tags: [{name: "Data-Protocol", values: ["ao"]}], first: 2, after: $after)
+           { count pageInfo { hasNextPage } edges { cursor node { id } } } }"""
+    page1 = gql(cache, q)["transactions"]
+    assert page1["pageInfo"]["hasNextPage"] is True and len(page1["edges"]) == 2 and page1["count"] == 3
+    page2 = gql(cache, q, {"after": page1["edges"][-1]["cursor"]})["transactions"]
+    assert page2["pageInfo"]["hasNextPage"] is False and len(page2["edges"]) == 1
+    seen = [e["node"]["id"] for e in page1["edges"] + page2["edges"]]
+    assert sorted(seen) == sorted(IDS[:3]) and len(set(seen)) == 3
+
+
+def test_fragments_aliases_and_no_filter(cache: MessageCache) -> None:
+    q = """query { mine: transactions(owners: ["%s"]) { ...Conn } all: transactions(first: 100) { count } }
+           fragment Conn on TransactionConnection { edges { node { ... on Transaction { id __typename } } } }"""
+    data = gql(cache, q % ALICE.address)
+    assert {e["node"]["id"] for e in data["mine"]["edges"]} == set(IDS[:2])
+    assert data["mine"]["edges"][0]["node"]["__typename"] == "Transaction"
+    assert data["all"]["count"] == 4
+
+
+def test_httpsig_messages_are_transactions_too(tmp_path: Path) -> None:
+    c = lmdb_cache(tmp_path)
+    try:
+        signed = commit({"type": b"Scheduler-Location", "url": b"http://x", "data-protocol": b"ao"}, ALICE)
+        c.write(signed)
+        q = '{ transactions(owners: ["%s"], tags: [{name: "type", values: ["Scheduler-Location"]}]) ' \
+            '{ edges { node { id owner { address } tags { name value } } } } }'
+        edges = gql(c, q % ALICE.address)["transactions"]["edges"]
+        assert len(edges) == 1
+        node = edges[0]["node"]
+        assert node["id"] in signed["commitments"] and node["owner"]["address"] == ALICE.address
+        assert {"name": "url", "value": "http://x"} in node["tags"]
+    finally:
+        c.store.close()
+
+
+@pytest.mark.parametrize("query, message", [
+    ("{ transactions(", "Syntax Error"),
+    ("mutation { x }", "queries only"),
+    ("query A { a } query B { b }", "operation name"),
+    ("query($x: ID!) { transaction(id: $x) { id } }", "was not provided"),
+])
+def test_request_errors_are_400(cache: MessageCache, query: str, message: str) -> None:
+    status, answer = run_graphql(query, {}, None, cache)
+    assert status == 400 and message in answer["errors"][0]["message"]
+
+
+def test_field_errors_are_reported_with_null(cache: MessageCache) -> None:
+    status, answer = run_graphql("{ transactions(first: -1) { count } nope }", {}, None, cache)
+    assert status == 200 and answer["data"] == {"transactions": None, "nope": None}
+    assert len(answer["errors"]) == 2
+
+
+def test_has_results() -> None:
+    assert has_results(json.dumps({"data": {"transactions": {"edges": [{"node": {}}]}}}))
+    assert not has_results(b'{"data": {"transactions": {"edges": []}}}')
+    assert not has_results(b"not json")
