@@ -5,6 +5,8 @@ A store is configured as a map, as in the reference:
     {"store-module": "hb_store_lmdb", "name": "cache-mainnet/lmdb", "capacity": 17179869184}
     {"store-module": "hb_store_fs", "name": "cache-mainnet", "scope": "local"}
     {"store-module": "hb_store_lru", "capacity": 1000000, "persistent-store": {...} or [...]}
+    {"store-module": "redis", "url": "redis://127.0.0.1:6379/0", "cluster": false,
+     "namespace": "aonode", "durability": "everysec"}      (aonode's own; `_redis`)
 
 A list of such maps is a chain. `open_store` keeps one instance per spec for the
 life of the process (the reference registers instances under
@@ -27,6 +29,8 @@ from aonode.store._lmdb import DEFAULT_CAPACITY as LMDB_CAPACITY
 from aonode.store._lmdb import LMDBStore
 from aonode.store._memory import DEFAULT_CAPACITY as MEMORY_CAPACITY
 from aonode.store._memory import MemoryStore
+from aonode.store._redis import DEFAULT_NAMESPACE as REDIS_NAMESPACE
+from aonode.store._redis import RedisStore
 
 __all__ = ["MODULES", "open_store"]
 
@@ -38,6 +42,8 @@ MODULES = {
     "memory": "memory",
     "lru": "memory",
     "hb_store_lru": "memory",
+    "redis": "redis",
+    "hb_store_redis": "redis",
 }
 """Accepted `store-module` names (aonode's and the reference's) and the backend each opens."""
 
@@ -70,6 +76,26 @@ def _capacity(spec: Mapping[str, Any], default: int) -> int:
     return value
 
 
+def _flag(spec: Mapping[str, Any], key: str) -> bool:
+    value = spec.get(key, False)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError(f"store spec {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _redis(spec: Mapping[str, Any]) -> tuple[str, bool, str, str]:
+    """The URL, cluster flag, namespace and durability of a redis spec."""
+    url = _text(spec, "url")
+    if not url:
+        raise ValueError("store spec for 'redis' needs a 'url' (redis://host:port/db)")
+    return (url, _flag(spec, "cluster"), _text(spec, "namespace", REDIS_NAMESPACE) or REDIS_NAMESPACE,
+            _text(spec, "durability", "everysec") or "everysec")
+
+
 def _identity(spec: StoreSpec) -> tuple[Any, ...]:
     """The key under which an opened store is kept: what makes two specs the same store."""
     if not isinstance(spec, Mapping):
@@ -79,6 +105,9 @@ def _identity(spec: StoreSpec) -> tuple[Any, ...]:
         return ("lmdb", _name(spec, module))  # one environment per directory, whatever else differs
     if module == "fs":
         return ("fs", _name(spec, module), _text(spec, "scope", "local"))
+    if module == "redis":
+        url, cluster, namespace, _ = _redis(spec)
+        return ("redis", url, cluster, namespace)
     persistent = spec.get("persistent-store")
     return ("memory", _text(spec, "name"), _capacity(spec, MEMORY_CAPACITY),
             None if persistent is None else _identity(persistent))
@@ -100,6 +129,9 @@ def _build(spec: StoreSpec) -> Store:
         return LMDBStore(_name(spec, module), capacity=_capacity(spec, LMDB_CAPACITY))
     if module == "fs":
         return FSStore(_name(spec, module), scope=_text(spec, "scope", "local") or "local")
+    if module == "redis":
+        url, cluster, namespace, durability = _redis(spec)
+        return RedisStore.from_url(url, cluster=cluster, namespace=namespace, durability=durability)
     persistent = spec.get("persistent-store")
     return MemoryStore(_capacity(spec, MEMORY_CAPACITY), None if persistent is None else open_store(persistent))
 
@@ -108,7 +140,7 @@ def open_store(spec: StoreSpec) -> Store:
     """The store a configuration map (or list of maps: a chain) describes, opened once per process.
 
     Args:
-        spec: see the module docstring. `store-module` is required; lmdb and fs need `name`.
+        spec: see the module docstring. `store-module` is required; lmdb and fs need `name`, redis `url`.
 
     Raises:
         Unsupported: an unknown `store-module` (e.g. rocksdb or a remote store, not built yet).
