@@ -199,6 +199,8 @@ _DEFAULTS: dict[str, Any] = {
     "lua_wall_time_limit": 30.0,  # seconds
     # aonode serve: seconds it waits after SIGTERM/SIGINT for a graceful stop before it exits.
     "shutdown_timeout": 8.0,
+    # aonode serve: processes serving the port (`--workers`); each is a whole node on the shared store.
+    "workers": 1,
     # --- Resolution (§3, §8.6, §12) ---
     "cache_control": ["no-cache", "no-store"],  # Resolutions neither look up nor store unless asked to (§8.6).
     "cache_lookup_hueristics": False,  # (sic) The reference's spelling.
