@@ -307,8 +307,10 @@ def _node_wallet(path: Path) -> tuple[Wallet, bool]:
               help="Config file, flat or .json (default ./config.flat if present, or HB_CONFIG).")
 @click.option("--wallet", "wallet_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Wallet JWK file, created if missing (default <data-dir>/wallet.json, or HB_KEY).")
+@click.option("--workers", type=click.IntRange(1, 1024),
+              help="Processes serving the port, one per core (default 1, or the `workers` option).")
 def serve(port: int | None, host: str | None, data_dir: Path | None, config: Path | None,
-          wallet_path: Path | None) -> None:
+          wallet_path: Path | None, workers: int | None) -> None:
     """Run a node: HTTP on PORT, state in DATA_DIR, responses signed with the node wallet."""
     import uvicorn
 
@@ -329,7 +331,13 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
         node_wallet, created = _node_wallet(wallet_path)
         if not options.get(opts, "wasm_cache_dir"):  # compiled WASM survives restarts
             opts = {**opts, "wasm_cache_dir": str(data / "wasm-cache")}
-        app = create_app({**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)})
+        node_opts = {**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)}
+        count = workers if workers is not None else int(options.get(opts, "workers"))
+        if count > 1:  # the workers make their apps after the fork; bind now, so a used port fails here
+            from aonode.http._workers import bind as bind_socket
+            sock = bind_socket(str(options.get(opts, "host")), int(options.get(opts, "port")))
+        else:
+            app = create_app(node_opts)
     except AOError as exc:
         raise click.ClickException(exc.message) from exc
     except (OSError, ValueError) as exc:
@@ -346,17 +354,32 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     # handler was there before it. Make that a no-op, so a stopped node exits 0 and says so.
     # Running Lua calls end at once, and a shutdown still unfinished after `shutdown_timeout`
     # seconds ends with an exit (status 1).
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _handled)
-    try:
-        _server(uvicorn.Config(
-            app, host=bind, port=listen_port, lifespan="on", log_config=None, access_log=False,
-            server_header=False, http=guarded_protocol(limits_from(opts)),
-            h11_max_incomplete_event_size=int(options.get(opts, "http_max_header_size", DEFAULT_MAX_HEADER_SIZE)),
-            timeout_keep_alive=max(1, int(options.get(opts, "idle_timeout")) // 1000),
-        ), float(options.get(opts, "shutdown_timeout"))).run()
-    finally:
-        app.close()  # uvicorn closed it at lifespan shutdown unless start-up failed
+    grace = float(options.get(opts, "shutdown_timeout"))
+
+    def run(served: Any, sockets: list[Any] | None = None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _handled)
+        try:
+            _server(uvicorn.Config(
+                served, host=bind, port=listen_port, lifespan="on", log_config=None, access_log=False,
+                server_header=False, http=guarded_protocol(limits_from(opts)),
+                h11_max_incomplete_event_size=int(options.get(opts, "http_max_header_size", DEFAULT_MAX_HEADER_SIZE)),
+                timeout_keep_alive=max(1, int(options.get(opts, "idle_timeout")) // 1000),
+            ), grace).run(sockets=sockets)
+        finally:
+            served.close()  # uvicorn closed it at lifespan shutdown unless start-up failed
+
+    if count > 1:
+        from aonode.http._workers import run_workers
+
+        def worker(shared: Any) -> int:
+            run(create_app(node_opts), [shared])
+            return 0
+
+        code = run_workers(count, sock, worker, grace + 2)
+        log.info("aonode stopped")
+        sys.exit(code)
+    run(app)
     log.info("aonode stopped")
 
 

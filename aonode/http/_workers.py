@@ -1,0 +1,149 @@
+"""Every core of one machine: N worker processes serving one listening socket (issue 20).
+
+A Python process runs its node code on one core at a time (the GIL), so `aonode serve
+--workers N` forks N processes that each run a whole node (`serve_one`) on the same socket,
+which the parent bound before forking. The kernel hands each new connection to a worker that
+is waiting in `accept`, so a busy worker takes fewer. Each worker opens its own stores after
+the fork (an LMDB environment must not cross a fork), and they share the data on disk: LMDB is
+safe for several processes, and the scheduler's slot is made inside one LMDB write
+transaction, which is exclusive across processes, so slots stay gapless and single-writer
+whichever worker takes a message (`_scheduler_log`; over Redis, the scheduler lease does it).
+What a worker keeps in memory (live process states, memos, in-flight requests) is its own.
+
+The parent only supervises: SIGTERM or SIGINT is passed to every worker, which stops
+gracefully as a single node does; once the workers are gone (or `grace` seconds later, when
+it kills those left) it exits with the first failing worker's status, or 0. A worker that
+dies while the node runs (a crash, the OOM killer) is started again, unless it dies within
+`STARTUP_FAILURE` seconds of its start (a bad configuration: every worker would): then the
+node stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+__all__ = ["STARTUP_FAILURE", "bind", "run_workers"]
+
+log = logging.getLogger("aonode")
+
+STARTUP_FAILURE = 5.0
+"""A worker that exits within this many seconds of starting is a start-up failure."""
+
+BACKLOG = 2048
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port`, inheritable by forked workers.
+
+    Raises:
+        OSError: the address cannot be bound (in use, or not local).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if host == "localhost":
+        host, family = "127.0.0.1", socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _status(wait_status: int) -> int:
+    if os.WIFEXITED(wait_status):
+        return os.WEXITSTATUS(wait_status)
+    return 128 + os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else 1
+
+
+def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.socket], int], grace: float) -> int:
+    """Fork `count` workers, each running `serve_one(sock)` (a node serving on the socket until
+    it is told to stop; it returns the worker's exit status), and supervise them.
+
+    Returns:
+        The exit status for the node: 0 after a clean stop, else the first failure's.
+    """
+    if count < 1:
+        raise ValueError(f"workers must be at least 1, got {count}")
+    workers: dict[int, float] = {}  # pid -> start time
+    stopping = False
+    failure = 0
+
+    def start() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = serve_one(sock)
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+            finally:
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
+                os._exit(code)
+        workers[pid] = time.monotonic()
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("stopping %d workers", len(workers))
+        stopping = True
+        for pid in list(workers):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for _ in range(count):
+            start()
+        log.info("%d workers serving on one socket: %s", count, " ".join(map(str, workers)))
+        deadline: float | None = None
+        while workers:
+            if stopping and deadline is None:
+                deadline = time.monotonic() + grace
+            try:
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                if deadline is not None and time.monotonic() > deadline:
+                    for left in list(workers):
+                        log.warning("worker %d did not stop within %g s; killing it", left, grace)
+                        try:
+                            os.kill(left, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    deadline = time.monotonic() + grace
+                time.sleep(0.1)
+                continue
+            started = workers.pop(pid, None)
+            if started is None:
+                continue
+            code = _status(wait_status)
+            if stopping:
+                failure = failure or code
+                continue
+            if time.monotonic() - started < STARTUP_FAILURE:
+                log.error("worker %d exited with %d while starting; stopping the node", pid, code)
+                failure = code or 1
+                stop(signal.SIGTERM, None)
+                continue
+            log.warning("worker %d exited with %d; starting another", pid, code)
+            start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    return failure
