@@ -5,6 +5,8 @@
             POST (the request step's `method`): merge the request's keys into the node
             message, when the request is signed by the operator (§11.1).
     build   the name, version and source revision of this build.
+    devices every device this node can load: name -> where it comes from (built in, preloaded,
+            or an installed package's entry point).
 
 `handle(singleton, node, runtime)` is `dev_meta:handle/2`: it parses the singleton into
 messages, refuses everything but `info` on an uninitialized node, runs the `request` hook,
@@ -43,7 +45,7 @@ from typing import Any
 from aonode import __version__
 from aonode.codecs import committed_keys
 from aonode.core import authority, hooks, hyperpath, options
-from aonode.core.devices import Device
+from aonode.core.devices import BUILTIN_DEVICES, Device, known_devices
 from aonode.core.resolver import resolve_many
 from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
@@ -342,7 +344,7 @@ class MetaDevice(Device):
     name = "meta@1.0"
 
     def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"exports": ["info", "build"]}
+        return {"exports": ["info", "build", "devices"]}
 
     def info(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         holder = _holder(opts)
@@ -387,6 +389,21 @@ class MetaDevice(Device):
 
     def build(self) -> dict[str, Any]:
         return _build_info()
+
+    def devices(self, base: Any, request: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
+        holder = _holder(opts)
+        node = holder.current() if holder is not None else opts
+        preloaded = node.get("preloaded_devices")
+        out: dict[str, Any] = {}
+        for name in known_devices(node):
+            if isinstance(preloaded, Mapping) and name in preloaded:
+                found = preloaded[name]
+                out[name] = (found if isinstance(found, str) else "preloaded").encode()
+            elif name in BUILTIN_DEVICES:
+                out[name] = BUILTIN_DEVICES[name].encode()
+            else:
+                out[name] = b"entry point"
+        return out
 
 
 # --- the request pipeline (§10.3) --------------------------------------------------------

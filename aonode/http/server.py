@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -42,11 +43,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aonode.codecs import httpsig
-from aonode.core import authority, hooks, hyperpath, options
+from aonode.core import authority, events, hooks, hyperpath, options
 from aonode.core.devices import DeviceNotLoadable, load_device
 from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
-from aonode.devices import meta
+from aonode.devices import hyperbuddy, meta
 from aonode.errors import AOError, BadMessage, EncodeError
 from aonode.http import _inbound, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -95,6 +96,51 @@ _HOP_BY_HOP = httpsig.HOP_BY_HOP - {"content-length"}
 _DEVICE_IN_PATH = re.compile(r"~([^/&?~]+)")
 
 log = logging.getLogger("aonode.http")
+
+
+# Command-line clients that read a reply as text: a bodiless message gets its text index.
+_TEXT_CLIENTS = re.compile(r"^(curl|wget|httpie|xh)/", re.IGNORECASE)
+_UI_INDEX: Mapping[str, Any] = options.DEFAULTS["default_index"]
+
+
+def client_kind(headers: Mapping[str, bytes]) -> str:
+    """`browser` (its `accept` names text/html), `text` (curl, wget, HTTPie, or `accept` names
+    text/plain) or `data` (every other client, HyperBEAM's and aoconnect's included).
+
+    Browsers get HTML: the message viewer as the index page of a bodiless message, and the
+    404/500 pages for errors. Text clients get a bodiless message as indented text. Data
+    clients get the message as it is: what they asked for is what they parse."""
+    accept = headers.get("accept", b"").decode("latin-1").lower()
+    if "text/html" in accept:
+        return "browser"
+    agent = headers.get("user-agent", b"").decode("latin-1")
+    if "text/plain" in accept or _TEXT_CLIENTS.match(agent):
+        return "text"
+    return "data"
+
+
+class _NodeCollector:
+    """Prometheus series the dashboard reads besides the HTTP ones: the system load and the
+    node-wide event counters (`aonode.core.events`; executions are `topic="process",event="executed"`)."""
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        load = GaugeMetricFamily("aonode_system_load1", "The system's load average over one minute.")
+        try:
+            load.add_metric([], os.getloadavg()[0])
+        except OSError:  # not available on this platform
+            pass
+        yield load
+        counted = CounterMetricFamily("aonode_events", "Node-wide events by topic and name.",
+                                      labels=["topic", "event"])
+        for topic, names in sorted(events.counters().items()):
+            for name, n in sorted(names.items()):
+                counted.add_metric([topic, name], n)
+        yield counted
 
 
 class _TooLarge(Exception):
@@ -162,6 +208,7 @@ class NodeApp:
         self.node = meta.NodeMessage(node)
         self.cache = MessageCache(self._store)
         self.metrics = Metrics()
+        self.metrics.registry.register(_NodeCollector())
         _allow_deep_messages()
         self._executor = ThreadPoolExecutor(
             max_workers=int(options.get(node, "http_workers", DEFAULT_WORKERS)), thread_name_prefix="aonode-http",
@@ -318,7 +365,8 @@ class NodeApp:
             _accept(request, node)
             if inbound.signed is not None and inbound.signers and options.get(node, "store_all_signed"):
                 self._store_signed(inbound.signed)
-            runtime = {"cache": self.cache, authority.VERIFIED_REQUEST: inbound.signed}
+            runtime = {"cache": self.cache, authority.VERIFIED_REQUEST: inbound.signed,
+                       "priv_metrics": self.metrics}
             message = meta.handle(inbound.singleton, self.node, runtime)
         except AOError as exc:
             message = _outbound.error_message(exc)
@@ -330,15 +378,45 @@ class NodeApp:
             message = _outbound.error_message(exc)
         return self._encode(message, request, headers)
 
+    def _index_for(self, node: Mapping[str, Any], kind: str) -> _outbound.IndexFn | None:
+        """The index of a bodiless reply for this kind of client (`generate_index`, §10.4).
+
+        With the default index (`hyperbuddy@1.0`'s UI), a browser gets the message viewer, a
+        text client the message as text (`format`), and a data client only an index its
+        message's own device gives (no UI page in what it parses). An index the operator
+        configured (`default_index`, `HB_INDEX`) is given to every client, as in the reference."""
+        if not options.get(node, "generate_index"):
+            return None
+        configured = options.get(node, "default_index")
+        if not _is_ui_index(configured):
+            chosen: Any = configured
+        elif kind == "browser":
+            chosen = configured
+        elif kind == "text":
+            chosen = {"device": hyperbuddy.NAME, "path": "format"}
+        else:
+            chosen = None
+        return lambda message: self._index(message, chosen)
+
+    def _html_errors(self, request: Mapping[str, Any], raw: Mapping[str, bytes], default: str) -> bool:
+        """Whether an error reply goes out as an HTML page: httpsig replies without a bundle (§10.4)."""
+        bundle = _text(request.get("accept-bundle", raw.get("accept-bundle", b"false"))).strip().lower() == "true"
+        return not bundle and _outbound.accept_to_codec(request, None, default) == httpsig.NAME
+
+    def _error_page(self, status: int, message: Mapping[str, Any], request: Mapping[str, Any]) -> _outbound.Response:
+        page = hyperbuddy.error_page(status, _error_text(message, request))
+        headers = [(k.encode(), v) for k, v in _outbound.CORS_HEADERS.items()]
+        return status, [*headers, (b"content-type", b"text/html; charset=utf-8")], page
+
     def _store_signed(self, signed: Message) -> None:
         try:
             self.cache.write(signed)
         except AOError as exc:
             log.warning("could not store a signed request: %s", exc)
 
-    def _index(self, message: Message) -> Message | None:
+    def _index(self, message: Message, default_index: Any = None) -> Message | None:
         opts = {**self.node.current(), "cache": self.cache, "hashpath": "ignore",
-                "cache_control": ["no-cache", "no-store"]}
+                "cache_control": ["no-cache", "no-store"], "default_index": default_index}
         try:
             result = resolve(message, {"path": "index"}, opts)
         except Exception:  # an index page is optional: any failure means "no page"
@@ -349,9 +427,13 @@ class NodeApp:
                 ) -> _outbound.Response:
         node = self.node.current()
         wallet = self.wallet if options.get(node, "force_signed") else None
-        index = self._index if options.get(node, "generate_index") else None
         raw = {k.decode("latin-1").lower(): v for k, v in headers}
+        kind = client_kind(raw)
         default = str(options.get(node, "default_codec") or _inbound.DEFAULT_CODEC)
+        index = self._index_for(node, kind)
+        status = _reply_status(message)
+        if kind == "browser" and (status == 404 or status >= 500) and self._html_errors(request, raw, default):
+            return self._error_page(status, message, request)
         try:
             return _outbound.encode_reply(message, request, wallet=wallet, index=index, request_headers=raw,
                                           default_codec=default)
@@ -363,6 +445,32 @@ class NodeApp:
                                               request_headers=raw)
             except Exception:
                 return _plain(500, problem.message)
+
+
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _reply_status(message: Any) -> int:
+    """The HTTP status a result message will be sent with (500 for one that names none usable)."""
+    raw = message.get("status", 200) if isinstance(message, Mapping) else 200
+    try:
+        status = raw if isinstance(raw, int) and not isinstance(raw, bool) else int(_text(raw))
+    except ValueError:
+        return 500
+    return status if 100 <= status <= 599 else 500
+
+
+def _is_ui_index(value: Any) -> bool:
+    return isinstance(value, Mapping) and dict(value) == dict(_UI_INDEX)
+
+
+def _error_text(message: Mapping[str, Any], request: Mapping[str, Any]) -> str:
+    explained = _outbound.explain(dict(message), request)
+    body = explained.get("body")
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return str(body if body is not None else explained.get("status"))
 
 
 def create_app(opts: Mapping[str, Any]) -> NodeApp:
