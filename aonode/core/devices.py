@@ -47,6 +47,7 @@ __all__ = [
     "find_function",
     "function_name",
     "is_exported",
+    "known_devices",
     "load_device",
     "message_device",
 ]
@@ -56,11 +57,13 @@ ENTRY_POINT_GROUP = "aonode.devices"
 # Name → "module:attribute". Imported on first use so that a node only pays for what it runs.
 BUILTIN_DEVICES: Mapping[str, str] = {
     "ans104@1.0": "aonode.devices.codecs:Ans104Device",
+    "cacheviz@1.0": "aonode.devices.cacheviz:CacheVizDevice",
     "cron@1.0": "aonode.devices.cron:CronDevice",
     "dedup@1.0": "aonode.devices.dedup:DedupDevice",
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
     "genesis-wasm@1.0": "aonode.devices.genesis_wasm:GenesisWasmDevice",
     "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
+    "hyperbuddy@1.0": "aonode.devices.hyperbuddy:HyperbuddyDevice",
     "json-iface@1.0": "aonode.devices.json_iface:JsonIfaceDevice",
     "json@1.0": "aonode.devices.codecs:JsonDevice",
     "local-name@1.0": "aonode.devices.local_name:LocalNameDevice",
@@ -179,7 +182,8 @@ def _from_registry(name: str, opts: Mapping[str, Any]) -> Any:
         matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
         if not matches:
             raise DeviceNotLoadable(
-                f"device {name!r} is not loadable: no preloaded device or entry point has that name"
+                f"device {name!r} is not loadable: no preloaded device or entry point has that name. "
+                f"Devices this node knows: {', '.join(known_devices(opts))}"
             )
         try:
             device = _instantiate(matches[0].load())
@@ -189,6 +193,15 @@ def _from_registry(name: str, opts: Mapping[str, Any]) -> Any:
         device.name = name
     with _lock:
         return _loaded.setdefault(name, device)
+
+
+def known_devices(opts: Mapping[str, Any]) -> list[str]:
+    """The names of every device this node can load: preloaded, built in, and from entry points."""
+    preloaded = opts.get("preloaded_devices")
+    names = set(preloaded) if isinstance(preloaded, Mapping) else set()
+    names.update(BUILTIN_DEVICES)
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(str(n) for n in names)
 
 
 def load_device(spec: Any, opts: Mapping[str, Any]) -> Any:
