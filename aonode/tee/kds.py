@@ -1,0 +1,74 @@
+"""Fetching a chip's VCEK and its product's ASK/ARK from AMD's Key Distribution Service.
+
+    GET <kds>/vcek/v1/<product>/cert_chain                        PEM: ASK then ARK
+    GET <kds>/vcek/v1/<product>/<chip_id hex>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..   DER VCEK
+
+The TCB in the query is the report's `reported_tcb` (the reference uses `current_tcb`, which
+names the wrong certificate after a firmware update; docs/compat.md). Requests go out through
+the node's routes (`aonode.http.client.request_routed`); `<kds>` is the `snp_kds_url` option.
+A chain that verified is kept in a process-wide memo by (KDS, product, chip, TCB, roots), so
+later reports of the same chip cost one ECDSA verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode._memo import Memo
+from aonode.core import options
+from aonode.tee.certs import VerifiedVcek, load_certificates, verify_chain
+from aonode.tee.errors import VcekUnavailable
+from aonode.tee.report import Report
+
+__all__ = ["DEFAULT_KDS", "cert_chain_path", "vcek_for", "vcek_path"]
+
+DEFAULT_KDS = "https://kdsintf.amd.com"
+
+_VERIFIED: Memo[tuple[str, str, bytes, Any, frozenset[tuple[str, frozenset[str]]]], VerifiedVcek] = Memo(256)
+
+
+def cert_chain_path(product: str) -> str:
+    return f"/vcek/v1/{product}/cert_chain"
+
+
+def vcek_path(product: str, report: Report) -> str:
+    tcb = report.reported_tcb
+    return (f"/vcek/v1/{product}/{report.chip_id.hex()}?blSPL={tcb.bootloader:02d}&teeSPL={tcb.tee:02d}"
+            f"&snpSPL={tcb.snp:02d}&ucodeSPL={tcb.microcode:02d}")
+
+
+def _fetch(url: str, opts: Mapping[str, Any]) -> bytes:
+    from aonode.http.client import request_routed  # the HTTP layer sits above this one
+
+    result = request_routed({"path": url, "method": "GET"}, opts)
+    value = result.value
+    body = value.get("body") if isinstance(value, Mapping) else value
+    if result.status != "ok" or not isinstance(body, bytes) or not body:
+        status = value.get("status") if isinstance(value, Mapping) else None
+        detail = body.decode("utf-8", "replace")[:200] if isinstance(body, bytes) else ""
+        raise VcekUnavailable(f"GET {url} gave {status or result.status}: {detail}")
+    return body
+
+
+def vcek_for(report: Report, product: str, roots: Mapping[str, frozenset[str]], opts: Mapping[str, Any]
+             ) -> VerifiedVcek:
+    """The verified VCEK of the report's chip at its reported TCB (fetched once, then memoised).
+
+    Raises:
+        VcekUnavailable: the KDS could not be reached or gave no certificate (502).
+        AttestationError: the certificates do not form a valid, pinned chain for the chip.
+    """
+    base = str(options.get(opts, "snp_kds_url", DEFAULT_KDS) or DEFAULT_KDS).rstrip("/")
+    key = (base, product, report.chip_id, report.reported_tcb, frozenset(roots.items()))
+    found = _VERIFIED.get(key)
+    if found is not None:
+        return found
+    chain = load_certificates(_fetch(base + cert_chain_path(product), opts))
+    if len(chain) != 2:
+        raise VcekUnavailable(f"the KDS cert_chain for {product} holds {len(chain)} certificates, not ASK and ARK")
+    ask, ark = chain
+    vcek = load_certificates(_fetch(base + vcek_path(product, report), opts))[0]
+    verified = verify_chain(ark, ask, vcek, product, roots, report.chip_id, report.reported_tcb)
+    _VERIFIED.put(key, verified)
+    return verified
