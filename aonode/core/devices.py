@@ -58,31 +58,43 @@ ENTRY_POINT_GROUP = "aonode.devices"
 BUILTIN_DEVICES: Mapping[str, str] = {
     "ans104@1.0": "aonode.devices.codecs:Ans104Device",
     "cacheviz@1.0": "aonode.devices.cacheviz:CacheVizDevice",
+    "cache@1.0": "aonode.devices.cache:CacheDevice",
     "cron@1.0": "aonode.devices.cron:CronDevice",
     "dedup@1.0": "aonode.devices.dedup:DedupDevice",
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
     "genesis-wasm@1.0": "aonode.devices.genesis_wasm:GenesisWasmDevice",
+    "greenzone@1.0": "aonode.devices.greenzone:GreenZoneDevice",
     "httpsig@1.0": "aonode.devices.codecs:HttpsigDevice",
     "hyperbuddy@1.0": "aonode.devices.hyperbuddy:HyperbuddyDevice",
     "json-iface@1.0": "aonode.devices.json_iface:JsonIfaceDevice",
     "json@1.0": "aonode.devices.codecs:JsonDevice",
+    "lookup@1.0": "aonode.devices.lookup:LookupDevice",
     "local-name@1.0": "aonode.devices.local_name:LocalNameDevice",
     "lua@5.3a": "aonode.devices.lua:LuaDevice",
+    "manifest@1.0": "aonode.devices.manifest:ManifestDevice",
     "message@1.0": "aonode.devices.message:MessageDevice",
     "meta@1.0": "aonode.devices.meta:MetaDevice",
     "multipass@1.0": "aonode.devices.multipass:MultipassDevice",
+    "name@1.0": "aonode.devices.name:NameDevice",
     "node-process@1.0": "aonode.devices.node_process:NodeProcessDevice",
     "patch@1.0": "aonode.devices.patch:PatchDevice",
     "process@1.0": "aonode.devices.process:ProcessDevice",
     "push@1.0": "aonode.devices.push:PushDevice",
+    "query@1.0": "aonode.devices.query:QueryDevice",
     "relay@1.0": "aonode.devices.relay:RelayDevice",
     "scheduler@1.0": "aonode.devices.scheduler:SchedulerDevice",
+    "snp@1.0": "aonode.devices.snp:SnpDevice",
     "stack@1.0": "aonode.devices.stack:StackDevice",
     "structured@1.0": "aonode.devices.codecs:StructuredDevice",
     "test-device@1.0": "aonode.devices.test_device:TestDevice",
     "wasi@1.0": "aonode.devices.wasi:WasiDevice",
     "wasm-64@1.0": "aonode.devices.wasm:WasmDevice",
+    "whois@1.0": "aonode.devices.whois:WhoisDevice",
 }
+
+
+# The content type of Arweave path manifests (served by manifest@1.0).
+_MANIFEST_TYPES = (b"application/x.arweave-manifest+json", "application/x.arweave-manifest+json")
 
 
 class DeviceNotLoadable(BadMessage):
@@ -233,12 +245,16 @@ def load_device(spec: Any, opts: Mapping[str, Any]) -> Any:
 
 
 def message_device(msg: Any, opts: Mapping[str, Any]) -> Any:
-    """The device of a message: its `device` key (exact, then lower-case), else `message@1.0`."""
+    """The device of a message: its `device` key (exact, then lower-case), else `manifest@1.0`
+    for an Arweave path manifest (by its content type, so `/<manifest-id>/<path>` works as on a
+    gateway), else `message@1.0`."""
     spec = None
     if isinstance(msg, Mapping):
         spec = msg.get("device")
         if spec is None:
             spec = next((v for k, v in msg.items() if isinstance(k, str) and k.lower() == "device"), None)
+        if spec is None and msg.get("content-type") in _MANIFEST_TYPES:
+            spec = "manifest@1.0"
     return load_device("message@1.0" if spec is None else spec, opts)
 
 
