@@ -55,14 +55,15 @@ def ids_of(data: dict[str, Any]) -> set[str]:
 def test_tags_filter_is_exact_and_intersects(cache: MessageCache) -> None:
     q = 'query { transactions(tags: [{name: "Data-Protocol", values: ["ao"]}]) { edges { node { id } } } }'
     assert ids_of(gql(cache, q)) == set(IDS[:3])
-    q = '{ transactions(tags: [{name: "Data-Protocol", values: ["ao"]}, {name: "Type", values: ["Module", "Message"]}])' \
-        ' { edges { node { id } } } }'
+    q = '{ transactions(tags: [{name: "Data-Protocol", values: ["ao"]}, ' \
+        '{name: "Type", values: ["Module", "Message"]}]) { edges { node { id } } } }'
     assert ids_of(gql(cache, q)) == {IDS[0], IDS[2]}
     # Gateways match tag names exactly: the store's case-folded names must not leak through.
     q = '{ transactions(tags: [{name: "data-protocol", values: ["ao"]}]) { edges { node { id } } } }'
     assert ids_of(gql(cache, q)) == set()
-    q = '{ transactions(tags: [{name: "Type", values: ["Module"], op: NEQ}], owners: ["%s"]) { edges { node { id } } } }'
-    assert ids_of(gql(cache, q % ALICE.address)) == {IDS[1]}
+    q = 'query($o: [String!]) { transactions(tags: [{name: "Type", values: ["Module"], op: NEQ}], owners: $o) ' \
+        '{ edges { node { id } } } }'
+    assert ids_of(gql(cache, q, {"o": [ALICE.address]})) == {IDS[1]}
 
 
 def test_owners_recipients_ids(cache: MessageCache) -> None:
@@ -71,8 +72,8 @@ def test_owners_recipients_ids(cache: MessageCache) -> None:
     assert ids_of(data) == {IDS[2], IDS[3]}
     assert all(e["node"]["owner"]["address"] == BOB.address for e in data["transactions"]["edges"])
     assert all(e["node"]["owner"]["key"] == b64url_encode(BOB.modulus) for e in data["transactions"]["edges"])
-    q = '{ transactions(recipients: ["%s"]) { edges { node { id recipient } } } }' % b64url_encode(RECIPIENT)
-    data = gql(cache, q)
+    q = 'query($r: [String!]) { transactions(recipients: $r) { edges { node { id recipient } } } }'
+    data = gql(cache, q, {"r": [b64url_encode(RECIPIENT)]})
     assert [e["node"] for e in data["transactions"]["edges"]] == [{"id": IDS[1], "recipient": b64url_encode(RECIPIENT)}]
     q = 'query($ids: [ID!]!) { transactions(ids: $ids, first: 1) { edges { node { id } } } }'
     assert ids_of(gql(cache, q, {"ids": [IDS[3], "A" * 43]})) == {IDS[3]}
@@ -98,8 +99,9 @@ def test_full_transaction_fields(cache: MessageCache) -> None:
 
 
 def test_pagination_first_after(cache: MessageCache) -> None:
-    q = """query($after: String) { transactions(tags: [{name: "Data-Protocol", values: ["ao"]}], first: 2, after: $after)
-           { count pageInfo { hasNextPage } edges { cursor node { id } } } }"""
+    q = """query($after: String) {
+           transactions(tags: [{name: "Data-Protocol", values: ["ao"]}], first: 2, after: $after) {
+             count pageInfo { hasNextPage } edges { cursor node { id } } } }"""
     page1 = gql(cache, q)["transactions"]
     assert page1["pageInfo"]["hasNextPage"] is True and len(page1["edges"]) == 2 and page1["count"] == 3
     page2 = gql(cache, q, {"after": page1["edges"][-1]["cursor"]})["transactions"]
@@ -109,9 +111,9 @@ def test_pagination_first_after(cache: MessageCache) -> None:
 
 
 def test_fragments_aliases_and_no_filter(cache: MessageCache) -> None:
-    q = """query { mine: transactions(owners: ["%s"]) { ...Conn } all: transactions(first: 100) { count } }
+    q = """query($o: [String!]) { mine: transactions(owners: $o) { ...Conn } all: transactions(first: 100) { count } }
            fragment Conn on TransactionConnection { edges { node { ... on Transaction { id __typename } } } }"""
-    data = gql(cache, q % ALICE.address)
+    data = gql(cache, q, {"o": [ALICE.address]})
     assert {e["node"]["id"] for e in data["mine"]["edges"]} == set(IDS[:2])
     assert data["mine"]["edges"][0]["node"]["__typename"] == "Transaction"
     assert data["all"]["count"] == 4
@@ -122,9 +124,9 @@ def test_httpsig_messages_are_transactions_too(tmp_path: Path) -> None:
     try:
         signed = commit({"type": b"Scheduler-Location", "url": b"http://x", "data-protocol": b"ao"}, ALICE)
         c.write(signed)
-        q = '{ transactions(owners: ["%s"], tags: [{name: "type", values: ["Scheduler-Location"]}]) ' \
+        q = 'query($o: [String!]) { transactions(owners: $o, tags: [{name: "type", values: ["Scheduler-Location"]}]) ' \
             '{ edges { node { id owner { address } tags { name value } } } } }'
-        edges = gql(c, q % ALICE.address)["transactions"]["edges"]
+        edges = gql(c, q, {"o": [ALICE.address]})["transactions"]["edges"]
         assert len(edges) == 1
         node = edges[0]["node"]
         assert node["id"] in signed["commitments"] and node["owner"]["address"] == ALICE.address

@@ -1,0 +1,120 @@
+"""`cache@1.0`: read, write and link in the node's cache over HTTP (`dev_cache`, node-services.md
+§10.3); what a `remote-node` store on another node talks to.
+
+    read   `target` → the stored message (aos-2 JSON with `accept: application/aos-2`); when no
+           message is there, the raw store value at that path (`data/<hash>`); else 404
+    write  for signers listed in `cache_writers` only (403 otherwise). `type: single` (default)
+           writes the request; `type: batch` writes each value of `body`. A single write with
+           `operation: write` (default) stores its `body` binary → `{status 200, path}`; with
+           `operation: link`, links `source` to `destination` → `{status 200}`. No body → 400
+           "No body to write."; any other shape → 400 "Invalid write type."
+    link   for trusted writers: links `source` → `destination`
+
+Writers are checked against the request's verified signers (`aonode.core.authority`), so a
+key merely named in the request proves nothing. Unlike the reference, a map `body` is written
+as a message (the reference refuses it as an invalid write type, though its own remote store
+writes maps that way): the reply's `path` is the message's ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.core import authority
+from aonode.core.devices import Device
+from aonode.core.terms import Result
+from aonode.devices.lookup import answer, read_target
+from aonode.errors import AOError, BadMessage
+
+__all__ = ["CacheDevice", "is_writer"]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _refused(status: int, why: str) -> Result:
+    return Result("error", {"status": status, "body": why.encode()})
+
+
+def is_writer(request: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
+    """Whether a verified signer of `request` is in the `cache_writers` option."""
+    writers = opts.get("cache_writers") or []
+    if isinstance(writers, (bytes, str)):
+        writers = [writers]
+    allowed = {_text(w) for w in writers}
+    return bool(allowed) and any(s in allowed for s in authority.signed_by(request, opts))
+
+
+def _link(source: Any, destination: Any, opts: Mapping[str, Any]) -> Result:
+    if not isinstance(source, (bytes, str)) or not isinstance(destination, (bytes, str)):
+        return _refused(400, "A link needs a `source` and a `destination`.")
+    cache = opts["cache"]
+    try:
+        cache.link(_text(source), _text(destination))
+    except AOError as exc:
+        return _refused(400, f"Cannot link: {exc.message}")
+    return Result("ok", {"status": 200})
+
+
+def _write_single(msg: Any, opts: Mapping[str, Any]) -> Result:
+    if not isinstance(msg, Mapping):
+        return _refused(400, "Invalid write type.")
+    operation = _text(msg.get("operation", "write"))
+    if operation == "link":
+        return _link(msg.get("source"), msg.get("destination"), opts)
+    if operation != "write" or "location" in msg:
+        return _refused(400, "Invalid write type.")
+    body = msg.get("body")
+    if body is None:
+        return _refused(400, "No body to write.")
+    if not isinstance(body, (bytes, str, Mapping)):
+        return _refused(400, "Invalid write type.")
+    try:
+        path = opts["cache"].write(dict(body) if isinstance(body, Mapping) else body)
+    except AOError as exc:
+        return _refused(400, f"Cannot write: {exc.message}")
+    return Result("ok", {"status": 200, "path": path.encode()})
+
+
+class CacheDevice(Device):
+    name = "cache@1.0"
+
+    def read(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The message at `target`, else the raw store value there, else 404."""
+        target, found = read_target(request, opts)
+        if found is None:
+            raw = opts["cache"].store.read(target)
+            if raw is None:
+                return _refused(404, f"cache@1.0: {target} is not stored here")
+            found = raw
+        return answer(found, request)
+
+    def write(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """Write the request (or each value of a batch's `body`), for trusted writers."""
+        if not isinstance(request, Mapping) or not is_writer(request, opts):
+            return _refused(403, "Not authorized to write to the cache.")
+        if opts.get("cache") is None:
+            raise BadMessage("cache@1.0: this node has no cache")
+        kind = _text(request.get("type", "single"))
+        if kind == "single":
+            return _write_single(request, opts)
+        if kind == "batch":
+            body = request.get("body")
+            if not isinstance(body, Mapping):
+                return _refused(400, "A batch write needs a `body` map of writes.")
+            paths: dict[str, Any] = {}
+            for key, value in body.items():
+                result = _write_single(value, opts)
+                if not result.ok:
+                    return result
+                paths[key] = result.value.get("path", b"")
+            return Result("ok", {"status": 200, "paths": paths})
+        return _refused(400, "Invalid write type.")
+
+    def link(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """Link `source` → `destination`, for trusted writers."""
+        if not isinstance(request, Mapping) or not is_writer(request, opts):
+            return _refused(403, "Not authorized to write to the cache.")
+        return _link(request.get("source"), request.get("destination"), opts)

@@ -1,0 +1,109 @@
+"""`name@1.0`: names resolved through the node's resolvers (`dev_name`, node-services.md §5.3).
+
+    <K>       each message in the `name_resolvers` option is asked `{path: lookup, key: K}` in
+              order; the first `ok` answer wins (none: 404). With `load` (default true) the
+              answer is read from the cache as a message ID, so `/~name@1.0/<K>/deep` resolves
+              the named message's `deep`; with `load=false` the answer itself is returned.
+    request   a `request` hook (`{"device": "name@1.0", "path": "request"}` in the `on`
+              option): a request whose `host` header's first label is a registered name (as in
+              `myapp.example.com` or `myapp.localhost:8734`) is resolved on the named message,
+              so `http://myapp.<node>/` serves a permaweb app by its name. A host that names
+              nothing (an IP address, a bare host name, an unknown label) passes through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.core.devices import Device
+from aonode.core.resolver import resolve
+from aonode.core.terms import Result
+from aonode.errors import AOError
+from aonode.message import is_id
+
+__all__ = ["NameDevice", "host_name", "resolve_name"]
+
+NAME = "name@1.0"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _false(value: Any) -> bool:
+    return value is False or (isinstance(value, (bytes, str)) and _text(value).lower() == "false")
+
+
+def resolve_name(key: str, opts: Mapping[str, Any]) -> Any:
+    """The value the first resolver gives for `key`, or None."""
+    resolvers = opts.get("name_resolvers") or []
+    if isinstance(resolvers, Mapping):
+        resolvers = [resolvers]
+    for resolver in resolvers:
+        if not isinstance(resolver, Mapping):
+            continue
+        try:
+            found = resolve(dict(resolver), {"path": "lookup", "key": key}, {**opts, "hashpath": "ignore"})
+        except AOError:
+            continue
+        if found.ok and found.value is not None:
+            return found.value
+    return None
+
+
+def _loaded(value: Any, opts: Mapping[str, Any]) -> Result:
+    if not isinstance(value, (bytes, str)):
+        return Result("ok", value)
+    cache = opts.get("cache")
+    found = cache.read(_text(value)) if cache is not None else None
+    if found is None:
+        return Result("error", {"status": 404, "body": f"name@1.0: the named {_text(value)} is not stored".encode()})
+    return Result("ok", found)
+
+
+def _lookup(key: str, request: Any, opts: Mapping[str, Any]) -> Result:
+    found = resolve_name(key, opts)
+    if found is None:
+        return Result("error", {"status": 404, "body": f"name@1.0: no resolver knows the name {key!r}".encode()})
+    load = request.get("load", True) if isinstance(request, Mapping) else True
+    return Result("ok", found) if _false(load) else _loaded(found, opts)
+
+
+def host_name(host: Any) -> str | None:
+    """The name a `host` header carries: its first label, when there are more (not an IP)."""
+    if not isinstance(host, (bytes, str)):
+        return None
+    text = _text(host).strip().lower()
+    if text.startswith("["):
+        return None  # an IPv6 literal
+    text = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    try:
+        ipaddress.ip_address(text)
+        return None
+    except ValueError:
+        pass
+    labels = text.split(".")
+    return labels[0] if len(labels) >= 2 and labels[0] else None
+
+
+class NameDevice(Device):
+    name = NAME
+
+    def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"excludes": ["keys", "set"],
+                "default": lambda key, base, request, opts: _lookup(key, request, opts)}
+
+    def request(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """`request` hook: resolve the request on the message its `host` names."""
+        if not isinstance(request, Mapping) or not isinstance(request.get("request"), Mapping):
+            return Result("ok", request)
+        name = host_name(request["request"].get("host"))
+        steps = request.get("body")
+        if name is None or not isinstance(steps, list):
+            return Result("ok", request)
+        found = resolve_name(name, opts)
+        if not isinstance(found, (bytes, str)) or not is_id(_text(found)):
+            return Result("ok", request)
+        return Result("ok", {**request, "body": [_text(found), *steps]})

@@ -1,0 +1,65 @@
+"""`whois@1.0`: how a node is reached (`dev_whois`, node-services.md §11.3).
+
+    echo   the caller's address as this node sees it: `ao-peer` (`<x-real-ip or socket IP>:<the
+           caller's ao-peer-port>`), else `unknown`
+    node   this node's own address: the `host` option when set to something other than the
+           defaults (`unknown`, `localhost`); else asks `host_bootstrap_node` (`GET
+           <node>/~whois@1.0/echo`, sending this node's port as `ao-peer-port`), keeps the answer
+           as `host` and returns it. No bootstrap node: 404 "No bootstrap node configured."; a
+           bootstrap node that does not answer: 502 naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aonode.core import options
+from aonode.core.devices import Device
+from aonode.core.terms import Result
+from aonode.devices.meta import NODE_KEY, NodeMessage
+
+__all__ = ["WhoisDevice", "ensure_host"]
+
+UNSET = ("", "unknown", "localhost")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def ensure_host(opts: Mapping[str, Any]) -> Result:
+    """This node's address: the `host` option, else learned from `host_bootstrap_node`."""
+    host = _text(opts.get("host", "unknown"))
+    if host not in UNSET:
+        return Result("ok", host.encode())
+    bootstrap = opts.get("host_bootstrap_node")
+    if not isinstance(bootstrap, (bytes, str)) or not _text(bootstrap):
+        return Result("error", {"status": 404, "body": b"No bootstrap node configured."})
+    from aonode.http.client import request as http_request
+
+    node = _text(bootstrap).rstrip("/")
+    port = options.get(opts, "port_external") or options.get(opts, "port")
+    answer = http_request("GET", node, {"ao-peer-port": str(port).encode()}, opts, path="/~whois@1.0/echo")
+    body = answer.value.get("body") if answer.ok and isinstance(answer.value, Mapping) else answer.value
+    if not answer.ok or not isinstance(body, (bytes, str)) or _text(body) in ("", "unknown"):
+        return Result("error", {"status": 502, "body": f"whois@1.0: bootstrap node {node} did not say who we are"
+                                                      .encode()})
+    learned = _text(body)
+    holder = opts.get(NODE_KEY)
+    if isinstance(holder, NodeMessage):
+        holder.replace({**holder.current(), "host": learned})
+    return Result("ok", learned.encode())
+
+
+class WhoisDevice(Device):
+    name = "whois@1.0"
+
+    def echo(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The caller's `ao-peer`, or `unknown`."""
+        peer = request.get("ao-peer") if isinstance(request, Mapping) else None
+        return Result("ok", peer if isinstance(peer, (bytes, str)) and peer else b"unknown")
+
+    def node(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """This node's address (learned from the bootstrap node when not configured)."""
+        return ensure_host(opts)
