@@ -159,6 +159,9 @@ _DEFAULTS: dict[str, Any] = {
     "scheduler_ignore_local_cache": False,  # `next` always asks the schedule, never the local log first.
     "scheduler_in_memory_cache": True,  # `next` keeps assignments it read ahead in the state's `priv`.
     "scheduler_location_notify_peers": [],  # Nodes sent this node's new scheduler-location record.
+    # Over a shared Redis scheduler store: ms a node keeps a process after its last assignment
+    # (another node takes the process over when it runs out; _scheduler_lease).
+    "scheduler_lease_time": 5000,
     "process_workers": False,  # Keep a worker per process in memory (§12).
     "process_now_from_cache": False,  # false | true | always (§3.5 of processes-compute.md)
     # process@1.0 (processes-compute.md §3.6, §3.9). Snapshots: the reference's production
