@@ -275,19 +275,6 @@ _DEFAULTS: dict[str, Any] = {
     "green_zone_peer_location": None,
     "green_zone_peer_id": None,
     "trusted_nodes": {},
-    # snp@1.0 / greenzone@1.0 (docs/configuration.md): the software a report may claim, the
-    # OVMF layout the launch digest needs, extra pinned ARKs by product, AMD's KDS, the product
-    # of version-2 reports, where reports come from; the zone's required config and peer.
-    "snp_trusted": [],
-    "snp_ovmf": {},
-    "snp_ark_roots": {},
-    "snp_kds_url": "https://kdsintf.amd.com",
-    "snp_default_product": "Milan",
-    "snp_report_source": "kernel",
-    "green_zone_required_config": {},
-    "green_zone_peer_location": None,
-    "green_zone_peer_id": None,
-    "trusted_nodes": {},
     # --- Stores (§9); `store` and `priv_store` are DERIVED from data_dir ---
     "store_defaults": {},
     # --- Debugging and scripts ---
