@@ -174,9 +174,9 @@ class HyperbuddyDevice(Device):
         return {topic: dict(counts) for topic, counts in events.counters().items()}
 
     def format(self, base: Any, request: Any) -> dict[str, Any]:
-        shown = {"base": _without(base, "device"), "request": _without(request, "path")}
-        if isinstance(request, Mapping) and request.get("path") == "format" and not _without(request, "path"):
-            shown = {"base": _without(base, "device")}
+        asked = _without(request, "path")
+        # The text index (a request that is only `path: format`) shows the message alone.
+        shown: Any = {"base": _without(base, "device"), "request": asked} if asked else _without(base, "device")
         return {"body": (format_message(shown) + "\n").encode("utf-8"), "content-type": b"text/plain; charset=utf-8"}
 
     def throw(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:

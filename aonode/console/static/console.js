@@ -56,5 +56,6 @@ async function send(event) {
 }
 
 $("send").addEventListener("submit", send);
-const asked = new URLSearchParams(location.search).get("path");
+// `console#/some/path` opens the console with that request sent (a link any page can give).
+const asked = decodeURIComponent(location.hash.slice(1));
 if (asked) { $("path").value = asked; send(); }

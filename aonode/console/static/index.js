@@ -16,7 +16,7 @@ const PAGE = 10;
 $("where").textContent = location.pathname;
 $("as-text").href = location.pathname.replace(/\/$/, "") + "/~hyperbuddy@1.0/format";
 $("as-graph").href = location.pathname.replace(/\/$/, "") + "/~cacheviz@1.0/index";
-$("as-json").href = "/~hyperbuddy@1.0/console?path=" + encodeURIComponent(here);
+$("as-json").href = "/~hyperbuddy@1.0/console#" + encodeURIComponent(here);
 
 function typesOf(headers) {
   const raw = headers.get("ao-types");
