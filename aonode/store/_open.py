@@ -44,6 +44,10 @@ MODULES = {
     "hb_store_lru": "memory",
     "redis": "redis",
     "hb_store_redis": "redis",
+    "gateway": "gateway",  # aonode/store/_gateway.py (engineer F)
+    "hb_store_gateway": "gateway",
+    "remote-node": "remote-node",  # aonode/store/_remote_node.py (engineer F)
+    "hb_store_remote_node": "remote-node",
 }
 """Accepted `store-module` names (aonode's and the reference's) and the backend each opens."""
 
@@ -108,6 +112,8 @@ def _identity(spec: StoreSpec) -> tuple[Any, ...]:
     if module == "redis":
         url, cluster, namespace, _ = _redis(spec)
         return ("redis", url, cluster, namespace)
+    if module in ("gateway", "remote-node"):
+        return (module, repr(sorted((str(k), repr(v)) for k, v in spec.items())))
     persistent = spec.get("persistent-store")
     return ("memory", _text(spec, "name"), _capacity(spec, MEMORY_CAPACITY),
             None if persistent is None else _identity(persistent))
@@ -132,6 +138,14 @@ def _build(spec: StoreSpec) -> Store:
     if module == "redis":
         url, cluster, namespace, durability = _redis(spec)
         return RedisStore.from_url(url, cluster=cluster, namespace=namespace, durability=durability)
+    if module == "gateway":
+        from aonode.store._gateway import open_gateway
+
+        return open_gateway(spec, open_store)
+    if module == "remote-node":
+        from aonode.store._remote_node import open_remote_node
+
+        return open_remote_node(spec, open_store)
     persistent = spec.get("persistent-store")
     return MemoryStore(_capacity(spec, MEMORY_CAPACITY), None if persistent is None else open_store(persistent))
 
