@@ -1,0 +1,205 @@
+"""The `gateway` store: messages read from Arweave through the gateway client, cached locally
+(`hb_store_gateway`, node-services.md §14.5).
+
+    {"store-module": "gateway", "subindex": [{"name": "Data-Protocol", "value": "ao"}],
+     "local-store": [{"store-module": "lmdb", "name": ".../lmdb"}],
+     "routes": [...], "ans104_trust_gql": false, "http_request_send_timeout": 10000}
+
+Only paths whose first segment is an ID reach the gateway. The first time such an ID is asked
+for, the item is read from GraphQL (narrowed by `subindex`), its data from `/raw/<id>`, its
+signature checked (`aonode.arweave.gateway.read`), and the message written to `local-store`,
+from which every later read is served; nothing is asked of the gateway again for it. The
+store's other keys are the options of the gateway calls (as in the reference, a store carries
+its own `routes`; without them the default routes apply).
+
+A miss is remembered for `MISS_SECONDS`, a gateway failure for `FAILURE_SECONDS`, so the
+several primitive reads of one lookup ask the gateway once. A gateway that fails raises its
+`GatewayError` (502/504, naming the gateway); an item that does not verify raises
+`UnverifiedItem` (422): a read that needs the gateway says why it could not be served, where
+the reference answers `not_found`.
+
+The store never takes writes (`scope` is `remote`): writing to it raises StoreError.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aonode.errors import AOError
+from aonode.message import is_id
+from aonode.store._base import Kind, Names, Store, StoreError, split_path
+from aonode.store._memory import MemoryStore
+
+__all__ = ["FAILURE_SECONDS", "GatewayStore", "MISS_SECONDS"]
+
+MISS_SECONDS = 10.0
+"""How long an ID the gateway does not have is answered as missing without asking again."""
+
+FAILURE_SECONDS = 2.0
+"""How long a gateway failure is repeated without asking again (one lookup, several reads)."""
+
+# Fetched messages are also held here, so the read that fetched them sees them even inside a
+# read transaction of the local store that began before the write.
+_RECENT_CAPACITY = 64 * 1024 * 1024
+_LOCAL_WRITE_SECONDS = 60.0
+
+
+class GatewayStore(Store):
+    """Read-through from an Arweave gateway into `local`.
+
+    Args:
+        local: the store fetched messages are written to (None: kept in memory only).
+        opts: the options of the gateway calls (`routes`, timeouts, `ans104_trust_gql`).
+        subindex: `{name, value}` tags every item read must carry.
+    """
+
+    scope = "remote"
+
+    def __init__(self, local: Store | None, opts: Mapping[str, Any], subindex: Any = ()) -> None:
+        self.local = local
+        self.opts = dict(opts)
+        self.subindex = subindex
+        self.recent = MemoryStore(_RECENT_CAPACITY)
+        self._known: dict[str, tuple[float, AOError | None]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
+        """How many items this store has fetched from the gateway (for tests and metrics)."""
+
+    def __repr__(self) -> str:
+        return f"GatewayStore(subindex={self.subindex!r}, local={self.local!r})"
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def _holds(self, store: Store, uid: str) -> bool:
+        return store._kind(uid) is not None or store._link_target(uid) is not None
+
+    def _id_lock(self, uid: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def _fetch(self, uid: str) -> bool:
+        """Make `uid` readable from `self.recent`; False when the gateway has no such item."""
+        if self._holds(self.recent, uid):
+            return True
+        with self._id_lock(uid):
+            if self._holds(self.recent, uid):
+                return True
+            known = self._known.get(uid)
+            if known is not None and known[0] > time.monotonic():
+                if known[1] is not None:
+                    raise known[1]
+                return False
+            from aonode.arweave.gateway import GatewayError, UnverifiedItem
+
+            try:
+                msg = self._read(uid)
+            except GatewayError as exc:
+                self._known[uid] = (time.monotonic() + FAILURE_SECONDS, exc)
+                raise
+            except UnverifiedItem as exc:
+                self._known[uid] = (time.monotonic() + MISS_SECONDS, exc)
+                raise
+            if msg is None:
+                self._known[uid] = (time.monotonic() + MISS_SECONDS, None)
+                return False
+            self._known.pop(uid, None)
+            self.fetches += 1
+            self._keep(msg)
+            return True
+
+    def _read(self, uid: str) -> Any:
+        """The message `uid` from the remote side, verified, or None when it has none."""
+        from aonode.arweave.gateway import read
+
+        return read(uid, self.opts, self.subindex)
+
+    def _keep(self, msg: Any) -> None:
+        from aonode.store import cache
+
+        cache.write(msg, self.recent)
+        if self.local is None:
+            return
+        # In a thread of its own: the caller may be inside a read transaction of `local`.
+        failure: list[BaseException] = []
+
+        def write_local() -> None:
+            try:
+                assert self.local is not None
+                cache.write(msg, self.local)
+            except BaseException as exc:  # reported below, in the caller's thread
+                failure.append(exc)
+
+        writer = threading.Thread(target=write_local, name="gateway-store-cache", daemon=True)
+        writer.start()
+        writer.join(_LOCAL_WRITE_SECONDS)
+        if failure:
+            raise StoreError(f"gateway store: caching the fetched item locally failed: {failure[0]}")
+
+    def _source(self, path: str) -> Store | None:
+        parts = split_path(path)
+        if not parts or not is_id(parts[0]) or len(parts[0]) != 43:
+            return None
+        return self.recent if self._fetch(parts[0]) else None
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def _link_target(self, path: str) -> str | None:
+        source = self._source(path)
+        return source._link_target(path) if source is not None else None
+
+    def _get(self, path: str) -> bytes | None:
+        source = self._source(path)
+        return source._get(path) if source is not None else None
+
+    def _kind(self, path: str) -> Kind | None:
+        source = self._source(path)
+        return source._kind(path) if source is not None else None
+
+    def _children(self, path: str) -> Names | None:
+        source = self._source(path)
+        return source._children(path) if source is not None else None
+
+    # -- writers: a gateway is read-only ------------------------------------------------------
+
+    def write(self, path: str, value: bytes) -> None:
+        raise StoreError("the gateway store is read-only", status=405)
+
+    def make_group(self, path: str) -> None:
+        raise StoreError("the gateway store is read-only", status=405)
+
+    def make_link(self, existing: str, new: str) -> None:
+        raise StoreError("the gateway store is read-only", status=405)
+
+    def reset(self) -> None:
+        """Forget what was fetched and what was missing (the local store keeps its copies)."""
+        self.recent.reset()
+        self._known.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.recent.close()
+
+
+def store_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a remote store's calls use: its spec without the store's own keys."""
+    own = {"store-module", "local-store", "subindex", "name", "node"}
+    return {str(k): v for k, v in spec.items() if str(k) not in own}
+
+
+def open_gateway(spec: Mapping[str, Any], open_store: Callable[[Any], Store]) -> GatewayStore:
+    """A `GatewayStore` from its spec (`store-module: gateway`; see the module docstring).
+
+    Raises:
+        ValueError: `local-store` is neither a store spec nor false.
+    """
+    local_spec = spec.get("local-store", False)
+    local = None
+    if local_spec not in (False, None, b"false", "false"):
+        if not isinstance(local_spec, (Mapping, list)):
+            raise ValueError(f"gateway store: local-store must be a store spec or false, got {local_spec!r}")
+        local = open_store(local_spec)
+    return GatewayStore(local, store_options(spec), spec.get("subindex", ()))
