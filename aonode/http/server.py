@@ -296,7 +296,7 @@ class NodeApp:
             return 204, [(k.encode(), v) for k, v in _PREFLIGHT.items()], b""
         if raw_path == METRICS_PATH.encode() and not query and method in ("GET", "HEAD"):
             return 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], self.metrics.render()
-        if raw_path == b"/" and not query:
+        if raw_path == b"/" and not query and not self._named_host(headers, node):
             return 302, [(b"location", self._index_target(node).encode()),
                          *((k.encode(), v) for k, v in _outbound.CORS_HEADERS.items())], b""
         max_body = int(options.get(node, "http_max_body", DEFAULT_MAX_BODY))
@@ -340,6 +340,15 @@ class NodeApp:
         await send({"type": "http.response.body", "body": b"" if head else body})
 
     # --- resolution (on a worker thread) --------------------------------------------
+
+    def _named_host(self, headers: list[tuple[bytes, bytes]], node: Mapping[str, Any]) -> bool:
+        """Whether the `host` header names a message (name@1.0's request hook serves `/` then)."""
+        if not node.get("name_resolvers"):
+            return False
+        from aonode.devices.name import names_message
+
+        host = next((v for k, v in headers if k.lower() == b"host"), None)
+        return names_message(host, {**node, "cache": self.cache})
 
     def _index_target(self, node: Mapping[str, Any]) -> str:
         wanted = str(options.get(node, "default_request") or _FALLBACK_INDEX)
