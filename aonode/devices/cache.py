@@ -6,7 +6,9 @@
     write  for signers listed in `cache_writers` only (403 otherwise). `type: single` (default)
            writes the request; `type: batch` writes each value of `body`. A single write with
            `operation: write` (default) stores its `body` binary → `{status 200, path}`; with
-           `operation: link`, links `source` to `destination` → `{status 200}`. No body → 400
+           `operation: link`, links `source` to `destination` → `{status 200}`; with
+           `operation: item` (aonode), its `body` is a signed ANS-104 data item, verified and
+           stored as a message → `{status 200, path: <item ID>}` (422 if it does not verify). No body → 400
            "No body to write."; any other shape → 400 "Invalid write type."
     link   for trusted writers: links `source` → `destination`
 
@@ -21,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aonode.codecs import decode, parse_item
 from aonode.core import authority
 from aonode.core.devices import Device
 from aonode.core.terms import Result
+from aonode.crypto import b64url_encode
 from aonode.devices.lookup import answer, read_target
-from aonode.errors import AOError, BadMessage
+from aonode.errors import AOError, BadMessage, InvalidSignature
 
 __all__ = ["CacheDevice", "is_writer"]
 
@@ -64,6 +68,8 @@ def _write_single(msg: Any, opts: Mapping[str, Any]) -> Result:
     operation = _text(msg.get("operation", "write"))
     if operation == "link":
         return _link(msg.get("source"), msg.get("destination"), opts)
+    if operation == "item":
+        return _write_item(msg.get("body"), opts)
     if operation != "write" or "location" in msg:
         return _refused(400, "Invalid write type.")
     body = msg.get("body")
@@ -76,6 +82,23 @@ def _write_single(msg: Any, opts: Mapping[str, Any]) -> Result:
     except AOError as exc:
         return _refused(400, f"Cannot write: {exc.message}")
     return Result("ok", {"status": 200, "path": path.encode()})
+
+
+def _write_item(body: Any, opts: Mapping[str, Any]) -> Result:
+    """Store a signed ANS-104 item as a message, after checking its signature."""
+    if not isinstance(body, bytes) or not body:
+        return _refused(400, "An item write needs the item's bytes as `body`.")
+    try:
+        item = parse_item(body)
+        try:
+            item.verify()
+        except InvalidSignature:
+            return _refused(422, "The data item's signature does not verify.")
+        msg = decode(body, "ans104@1.0")
+        opts["cache"].write(msg)
+    except AOError as exc:
+        return _refused(400, f"Not a storable ANS-104 data item: {exc.message}")
+    return Result("ok", {"status": 200, "path": b64url_encode(item.id).encode()})
 
 
 class CacheDevice(Device):

@@ -40,6 +40,8 @@ __all__ = ["CONTENT_TYPE", "ManifestDevice", "is_manifest", "parse_manifest"]
 CONTENT_TYPE = "application/x.arweave-manifest+json"
 NAME = "manifest@1.0"
 VIEW = "manifest-prefix"
+ROUTE_PATH = "route-path"
+_ABSENT: Any = object()
 MAX_MANIFEST = 10 * 1024 * 1024
 
 
@@ -181,15 +183,25 @@ class ManifestDevice(Device):
         """The manifest's index page."""
         return index(base, opts)
 
-    def request(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
-        """`request` hook: `/<manifest-id>` and `/<manifest-id>/` serve the manifest's index.
+    def route(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The entry at the request's `route-path` (a whole path, `/` included)."""
+        path = request.get(ROUTE_PATH) if isinstance(request, Mapping) else None
+        key = _text(path).strip("/") if isinstance(path, (bytes, str)) else ""
+        if not key or (key == "index" and "index" not in parse_manifest(base).get("paths", {})):
+            return index(base, opts)
+        return route(key, base, opts)
 
-        Takes `{request, body: parsed steps}`; when the steps are exactly one ID of a stored
-        manifest, `index` is added after it. Anything else passes through unchanged."""
+    def request(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """`request` hook: `/<manifest-id>` and `/<manifest-id>/` serve the manifest's index, and
+        `/<manifest-id>/a/b.js` the entry `a/b.js` as one path (so a v2 `fallback` answers for
+        any depth).
+
+        Takes `{request, body: parsed steps}`; acts when the first step is the ID of a stored
+        manifest. Anything else passes through unchanged."""
         if not isinstance(request, Mapping):
             return Result("ok", request)
         steps = request.get("body")
-        if not isinstance(steps, list) or len(steps) != 1 or not isinstance(steps[0], (str, bytes)):
+        if not isinstance(steps, list) or not steps or not isinstance(steps[0], (str, bytes)):
             return Result("ok", request)
         ref = _text(steps[0])
         cache = opts.get("cache")
@@ -201,4 +213,14 @@ class ManifestDevice(Device):
             return Result("ok", request)  # the resolution itself will say what is wrong
         if not is_manifest(found):
             return Result("ok", request)
-        return Result("ok", {**request, "body": [ref, {"path": "index", "method": b"GET"}]})
+        rest = steps[1:]
+        if not rest:
+            return Result("ok", {**request, "body": [ref, {"path": "index", "method": b"GET"}]})
+        singleton = request.get("request")
+        shared = {k: v for k, v in singleton.items() if k != "path"} if isinstance(singleton, Mapping) else {}
+        segments = [_text(step["path"]) for step in rest if isinstance(step, Mapping) and "path" in step
+                    and all(k == "path" or shared.get(k, _ABSENT) == v for k, v in step.items())]
+        if len(segments) != len(rest):
+            return Result("ok", request)  # a step with keys of its own: resolve it segment by segment
+        whole = {**shared, "path": "route", ROUTE_PATH: "/".join(segments)}
+        return Result("ok", {**request, "body": [ref, whole]})

@@ -23,7 +23,7 @@ from aonode.core.terms import Result
 from aonode.errors import AOError
 from aonode.message import is_id
 
-__all__ = ["NameDevice", "host_name", "resolve_name"]
+__all__ = ["NameDevice", "host_name", "names_message", "resolve_name"]
 
 NAME = "name@1.0"
 
@@ -88,6 +88,18 @@ def host_name(host: Any) -> str | None:
     return labels[0] if len(labels) >= 2 and labels[0] else None
 
 
+def names_message(host: Any, opts: Mapping[str, Any]) -> bool:
+    """Whether `host` carries a name that resolves to a message ID (so `/` is that message)."""
+    name = host_name(host)
+    if name is None:
+        return False
+    try:
+        found = resolve_name(name, opts)
+    except AOError:
+        return False
+    return isinstance(found, (bytes, str)) and is_id(_text(found))
+
+
 class NameDevice(Device):
     name = NAME
 
@@ -106,4 +118,6 @@ class NameDevice(Device):
         found = resolve_name(name, opts)
         if not isinstance(found, (bytes, str)) or not is_id(_text(found)):
             return Result("ok", request)
+        if steps and isinstance(steps[0], Mapping) and "path" not in steps[0]:
+            steps = steps[1:]  # the request itself as the base: the named message replaces it
         return Result("ok", {**request, "body": [_text(found), *steps]})

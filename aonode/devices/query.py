@@ -162,11 +162,28 @@ def _graphql_request(request: Mapping[str, Any]) -> tuple[str, dict[str, Any], s
         variables = {}
     if not isinstance(variables, Mapping):
         raise BadMessage("query@1.0/graphql: `variables` must be a JSON object")
+    variables = _plain(variables)
     if isinstance(operation, bytes):
         operation = operation.decode("utf-8", "replace")
     if operation is not None and not isinstance(operation, str):
         raise BadMessage("query@1.0/graphql: `operationName` must be a string")
     return query, dict(variables), operation or None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-shaped data from a decoded request: numbered maps (structured@1.0 lists) as lists,
+    binaries as text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        keys = list(value)
+        if keys and all(isinstance(k, str) and k.isdigit() for k in keys) and \
+                sorted(int(k) for k in keys) == list(range(1, len(keys) + 1)):
+            return [_plain(value[str(i)]) for i in range(1, len(keys) + 1)]
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def run_graphql(query: str, variables: Mapping[str, Any], operation: str | None, cache: MessageCache

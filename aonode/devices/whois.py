@@ -2,11 +2,14 @@
 
     echo   the caller's address as this node sees it: `ao-peer` (`<x-real-ip or socket IP>:<the
            caller's ao-peer-port>`), else `unknown`
-    node   this node's own address: the `host` option when set to something other than the
-           defaults (`unknown`, `localhost`); else asks `host_bootstrap_node` (`GET
-           <node>/~whois@1.0/echo`, sending this node's port as `ao-peer-port`), keeps the answer
-           as `host` and returns it. No bootstrap node: 404 "No bootstrap node configured."; a
-           bootstrap node that does not answer: 502 naming it.
+    node   this node's own address. With `host_bootstrap_node` set, asks it once (`GET
+           <node>/~whois@1.0/echo`, sending this node's port as `ao-peer-port`) and keeps the
+           answer for the node's life; else the `host` option unless it is a default
+           (`unknown`, `localhost`). Neither: 404 "No bootstrap node configured."; a bootstrap
+           node that does not answer: 502 naming it.
+
+In aonode `host` is also the address the server binds (`aonode serve --host`), so unlike the
+reference a configured bootstrap node takes precedence over it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from aonode.devices.meta import NODE_KEY, NodeMessage
 __all__ = ["WhoisDevice", "ensure_host"]
 
 UNSET = ("", "unknown", "localhost")
+LEARNED = "priv_whois_host"  # private: never shown in the node message
 
 
 def _text(value: Any) -> str:
@@ -30,11 +34,14 @@ def _text(value: Any) -> str:
 
 def ensure_host(opts: Mapping[str, Any]) -> Result:
     """This node's address: the `host` option, else learned from `host_bootstrap_node`."""
+    learned = opts.get(LEARNED)
+    if isinstance(learned, str):
+        return Result("ok", learned.encode())
     host = _text(opts.get("host", "unknown"))
-    if host not in UNSET:
-        return Result("ok", host.encode())
     bootstrap = opts.get("host_bootstrap_node")
     if not isinstance(bootstrap, (bytes, str)) or not _text(bootstrap):
+        if host not in UNSET:
+            return Result("ok", host.encode())
         return Result("error", {"status": 404, "body": b"No bootstrap node configured."})
     from aonode.http.client import request as http_request
 
@@ -48,7 +55,7 @@ def ensure_host(opts: Mapping[str, Any]) -> Result:
     learned = _text(body)
     holder = opts.get(NODE_KEY)
     if isinstance(holder, NodeMessage):
-        holder.replace({**holder.current(), "host": learned})
+        holder.replace({**holder.current(), LEARNED: learned})
     return Result("ok", learned.encode())
 
 
