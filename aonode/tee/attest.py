@@ -11,7 +11,7 @@ this hardware-attested software":
                     kernel, initrd, append
     report          the SEV-SNP report, in the reference's JSON form
 
-`check` refuses it, with a distinct `AttestationError`, unless, in this order:
+`check` refuses it, with a distinct `AttestationError`, unless it is signed and, in this order:
 1. the nonce is address ‖ node-message ID (`NonceMismatch`);
 2. the report's `report_data` is that nonce (`ReportNotBound`; the reference skips this);
 3. `address` is a verified signer of the message (`SignerMismatch`);
@@ -116,6 +116,8 @@ def check(message: Mapping[str, Any], signers: Sequence[str], opts: Mapping[str,
     Raises:
         AttestationError: the first check that fails, as its own subclass (see the module).
     """
+    if not signers:
+        raise SignerMismatch("the attestation message carries no signature that verifies")
     address = message.get("address")
     nonce = message.get("nonce")
     report_json = message.get("report")

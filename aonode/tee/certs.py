@@ -43,6 +43,7 @@ __all__ = [
     "fingerprint",
     "load_certificates",
     "roots_from_option",
+    "verify_ark_ask",
     "verify_chain",
     "verify_report_signature",
 ]
@@ -158,6 +159,27 @@ class VerifiedVcek:
     key: ec.EllipticCurvePublicKey
 
 
+def verify_ark_ask(ark: x509.Certificate, ask: x509.Certificate, product: str,
+                   roots: Mapping[str, Iterable[str]]) -> None:
+    """Check that `ark` is a pinned root of `product`, signed itself, and signed `ask`.
+
+    Raises:
+        UnsupportedProduct: no ARK is pinned for `product`.
+        WrongProduct: a certificate names another product.
+        CertificateChainInvalid: the ARK is not pinned or a signature fails.
+    """
+    pinned = roots.get(product)
+    if not pinned:
+        raise UnsupportedProduct(f"no ARK is pinned for product {product!r} (known: {sorted(roots)})")
+    for cert, expected in ((ark, f"ARK-{product}"), (ask, f"SEV-{product}")):
+        if _cn(cert.subject) != expected:
+            raise WrongProduct(f"expected a certificate for {expected}, got {_cn(cert.subject)!r}")
+    if fingerprint(ark) not in set(pinned):
+        raise CertificateChainInvalid(f"the ARK presented for {product} is not a pinned root")
+    _pss_check(ark, ark, "ARK self-signature")
+    _pss_check(ark, ask, "ASK signed by ARK")
+
+
 def verify_chain(ark: x509.Certificate, ask: x509.Certificate, vcek: x509.Certificate, product: str,
                  roots: Mapping[str, Iterable[str]], chip_id: bytes, tcb: Tcb) -> VerifiedVcek:
     """Check ARK -> ASK -> VCEK for `product`, the chip and the TCB; return the VCEK's key.
@@ -168,18 +190,9 @@ def verify_chain(ark: x509.Certificate, ask: x509.Certificate, vcek: x509.Certif
         CertificateChainInvalid: the ARK is not pinned, a signature fails, or the VCEK is for
             another chip or TCB.
     """
-    pinned = roots.get(product)
-    if not pinned:
-        raise UnsupportedProduct(f"no ARK is pinned for product {product!r} (known: {sorted(roots)})")
-    for cert, expected in ((ark, f"ARK-{product}"), (ask, f"SEV-{product}")):
-        if _cn(cert.subject) != expected:
-            raise WrongProduct(f"expected a certificate for {expected}, got {_cn(cert.subject)!r}")
+    verify_ark_ask(ark, ask, product, roots)
     if _cn(vcek.issuer) != f"SEV-{product}":
         raise WrongProduct(f"the VCEK is issued by {_cn(vcek.issuer)!r}, not SEV-{product}")
-    if fingerprint(ark) not in set(pinned):
-        raise CertificateChainInvalid(f"the ARK presented for {product} is not a pinned root")
-    _pss_check(ark, ark, "ARK self-signature")
-    _pss_check(ark, ask, "ASK signed by ARK")
     _pss_check(ask, vcek, "VCEK signed by ASK")
     if _hwid(_extension(vcek, _OID_HWID)) != chip_id:
         raise CertificateChainInvalid("the VCEK is for another chip (hwID differs from the report's chip_id)")

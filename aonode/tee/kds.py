@@ -21,11 +21,16 @@ from aonode.tee.certs import VerifiedVcek, load_certificates, verify_chain
 from aonode.tee.errors import VcekUnavailable
 from aonode.tee.report import Report
 
-__all__ = ["DEFAULT_KDS", "cert_chain_path", "vcek_for", "vcek_path"]
+__all__ = ["DEFAULT_KDS", "cert_chain_path", "forget_verified", "vcek_for", "vcek_path"]
 
 DEFAULT_KDS = "https://kdsintf.amd.com"
 
 _VERIFIED: Memo[tuple[str, str, bytes, Any, frozenset[tuple[str, frozenset[str]]]], VerifiedVcek] = Memo(256)
+
+
+def forget_verified() -> None:
+    """Drop every memoised VCEK (the next report of each chip fetches and checks its chain again)."""
+    _VERIFIED.clear()
 
 
 def cert_chain_path(product: str) -> str:
