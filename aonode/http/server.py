@@ -435,7 +435,9 @@ class NodeApp:
     def _encode(self, message: Message, request: Mapping[str, Any], headers: list[tuple[bytes, bytes]]
                 ) -> _outbound.Response:
         node = self.node.current()
-        wallet = self.wallet if options.get(node, "force_signed") else None
+        # The live node message's wallet: greenzone@1.0 `become` makes the node sign as the zone.
+        signer = node.get("priv_wallet")
+        wallet = (signer if isinstance(signer, Wallet) else self.wallet) if options.get(node, "force_signed") else None
         raw = {k.decode("latin-1").lower(): v for k, v in headers}
         kind = client_kind(raw)
         default = str(options.get(node, "default_codec") or _inbound.DEFAULT_CODEC)
