@@ -59,6 +59,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "ans104@1.0": "aonode.devices.codecs:Ans104Device",
     "cacheviz@1.0": "aonode.devices.cacheviz:CacheVizDevice",
     "cache@1.0": "aonode.devices.cache:CacheDevice",
+    "copycat@1.0": "aonode.devices.copycat:CopycatDevice",
     "cron@1.0": "aonode.devices.cron:CronDevice",
     "dedup@1.0": "aonode.devices.dedup:DedupDevice",
     "flat@1.0": "aonode.devices.codecs:FlatDevice",
