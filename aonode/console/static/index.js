@@ -34,9 +34,7 @@ function valueCell(key, value) {
 }
 
 async function viewer() {
-  const res = await fetch(here, { headers: { accept: "*/*" } });
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const checks = await AO.verifyReply(res.headers, bytes);
+  const { res, bytes, checks } = await AO.fetchChecked(here);
   $("signatures").replaceChildren(AO.signatureTable(checks));
   const signedBy = {};
   for (const c of checks) for (const k of c.keys) (signedBy[k] = signedBy[k] || []).push(c);
@@ -160,8 +158,12 @@ async function process(message) {
   $("sched-next").addEventListener("click", () => { schedFrom += PAGE; schedule(); });
   $("state-form").addEventListener("submit", (e) => { e.preventDefault(); showState(Number($("state-slot").value)); });
   schedule().catch((err) => $("schedule").replaceChildren(AO.el("tr", {}, AO.el("td", {}, "schedule unavailable: " + err.message))));
-  const asked = /slot=(\d+)/.exec(location.hash);
-  if (asked) showState(Number(asked[1]));
+  const asked = () => /slot=(\d+)/.exec(location.hash);
+  if (asked()) showState(Number(asked()[1]));
+  window.addEventListener("hashchange", () => {
+    const slot = asked();
+    if (slot && String(slot[1]) !== document.body.dataset.stateSlot) showState(Number(slot[1]));
+  });
 }
 
 viewer().catch((err) => { $("summary").textContent = "Could not read the message: " + err; });

@@ -121,8 +121,9 @@ function sfString(s) { return '"' + String(s).replace(/\\/g, "\\\\").replace(/"/
 AO.signatureBase = function (headers, input) {
   const names = input.value.map((c) => String(c.value));
   const lines = names.map((n) => {
-    const v = headers.get(n);
+    let v = headers.get(n);
     if (v === null) throw new Error("the signed key '" + n + "' is missing from the reply");
+    if (n === "ao-types") v = AO.typesOf(v, names);
     return '"' + n + '": ' + v;
   });
   const inner = names.map((n) => sfString(DERIVED.has(n) ? "@" + n : n)).join(" ");
@@ -135,7 +136,18 @@ AO.signatureBase = function (headers, input) {
   return lines.join("\n") + '\n"@signature-params": (' + inner + ")" + params;
 };
 
-// Check every commitment of a reply. Returns [{label, alg, signer, keys, ok, error}].
+// The reply's `ao-types` covers every key it carries (the node adds `status`, say); a commitment
+// signed the types of its own keys only, so its base holds the entries of the keys it names.
+AO.typesOf = function (value, names) {
+  const wanted = new Set(names.map((n) => n.replace(/\+link$/, "")));
+  const entries = [];
+  for (const m of value.matchAll(/([a-z0-9_\-.*%]+)="((?:[^"\\]|\\.)*)"/g)) {
+    if (wanted.has(m[1])) entries.push(m[0]);
+  }
+  return entries.join(", ");
+};
+
+// Check every commitment of a reply. Returns [{label, alg, signer, keys, ok, error, bundle}].
 AO.verifyReply = async function (headers, bodyBytes) {
   const inputs = headers.get("signature-input");
   const sigs = headers.get("signature");
@@ -155,7 +167,8 @@ AO.verifyReply = async function (headers, bodyBytes) {
   for (const [label, input] of Object.entries(parsedInputs)) {
     const alg = String(input.params.alg || "");
     const keyid = String(input.params.keyid || "");
-    const entry = { label, alg, signer: null, keys: input.value.map((c) => String(c.value)), ok: false, error: null };
+    const entry = { label, alg, signer: null, keys: input.value.map((c) => String(c.value)), ok: false, error: null,
+      bundle: String(input.params.bundle || "") === "true" };
     try {
       const sig = AO.b64ToBytes(parsedSigs[label].value.bytes);
       const data = enc.encode(AO.signatureBase(headers, input));
@@ -181,6 +194,21 @@ AO.verifyReply = async function (headers, bodyBytes) {
     out.push(entry);
   }
   return out;
+};
+
+// Fetch `path` and check its commitments. A commitment made over the message with its nested
+// messages inline (`bundle`) is checked against the reply asked for with `accept-bundle: true`.
+AO.fetchChecked = async function (path) {
+  const res = await fetch(path, { headers: { accept: "*/*" } });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  let checks = await AO.verifyReply(res.headers, bytes);
+  if (checks.some((c) => c.bundle && !c.ok)) {
+    const again = await fetch(path, { headers: { accept: "*/*", "accept-bundle": "true" } });
+    const inline = await AO.verifyReply(again.headers, new Uint8Array(await again.arrayBuffer()));
+    const byLabel = Object.fromEntries(inline.map((c) => [c.label, c]));
+    checks = checks.map((c) => (c.bundle && !c.ok && byLabel[c.label] ? byLabel[c.label] : c));
+  }
+  return { res, bytes, checks };
 };
 
 AO.signatureTable = function (checks) {
