@@ -29,6 +29,8 @@ holds, in this order:
 1. the scheduler's thread lock (threads of this process, one process ID);
 2. an advisory file lock beside the store when the store is a plain directory (FSStore has
    no transactions; LMDB and memory stores need none, their write transaction is exclusive);
+   over a Redis store, the process's scheduler lease instead (`_scheduler_lease`: one node,
+   one worker at a time, its writes fenced);
 3. the store's write transaction, inside which it reads the latest slot and hash chain,
    builds and signs the next assignment, writes it and its link, and commits (LMDB syncs).
 
@@ -64,8 +66,8 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aonode.codecs import commit, message_id, signers, structured, to_tabm, with_only_committed
 from aonode.core.path import parts
@@ -74,6 +76,9 @@ from aonode.devices._scheduler_formats import BlockInfo, aos2_to_assignment
 from aonode.errors import AOError, BadMessage
 from aonode.message import TABM, Message
 from aonode.store import FSStore, Store, StoreChain, StoreError, cache
+
+if TYPE_CHECKING:
+    from aonode.devices._scheduler_lease import SchedulerLease
 
 __all__ = [
     "PREFIX",
@@ -392,16 +397,16 @@ def read_location(address: str, store: Store) -> Message | None:
 
 
 @contextlib.contextmanager
-def _exclusive(store: Store) -> Iterator[None]:
+def _exclusive(store: Store) -> Iterator[str | None]:
     """Exclude other processes from assigning on a store without transactions (FSStore)."""
     target = store.first if isinstance(store, StoreChain) else store
     if not isinstance(target, FSStore):
-        yield
+        yield None
         return
     fd = os.open(target.root + ".scheduler-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield None
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
@@ -421,6 +426,10 @@ class ProcessScheduler:
         self.store = store
         self.wallets = list(wallets)
         self._lock = threading.Lock()
+        # Over a shared Redis store: the lease that makes this node the process's one scheduler,
+        # and what to do on taking the process over from another node (`_scheduler_lease.attach`).
+        self.lease: SchedulerLease | None = None
+        self.on_takeover: Callable[[str], None] | None = None
 
     def __repr__(self) -> str:
         return f"ProcessScheduler({self.proc_id!r})"
@@ -457,8 +466,10 @@ class ProcessScheduler:
         only = with_only_committed(dict(message))
         msg_id = message_id(only, committers="all")
         indexed = bool(signers(only))
+        lease = self.lease
         with self._lock:
-            with _exclusive(self.store), self.store.transaction():
+            with (lease.hold() if lease is not None else _exclusive(self.store)) as owner_before, \
+                    self.store.transaction():
                 if indexed:
                     again = find_assigned(self.proc_id, msg_id, self.store)
                     if again is not None:
@@ -476,6 +487,8 @@ class ProcessScheduler:
                     # entry `find_assigned` ignores rather than a slot a resend cannot find.
                     self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
                 _put(assignment, self.proc_id, slot, self.store)
+        if lease is not None and owner_before != lease.holder and self.on_takeover is not None:
+            self.on_takeover(owner_before or "")
         return assignment
 
     def _sign(self, assignment: Message) -> Message:

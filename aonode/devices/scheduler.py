@@ -51,6 +51,7 @@ from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.crypto import Wallet, b64url_encode
+from aonode.devices import _scheduler_lease as leases
 from aonode.devices import _scheduler_locations as locations
 from aonode.devices import _scheduler_log as log_store
 from aonode.devices import _scheduler_remote as remote
@@ -383,7 +384,14 @@ class SchedulerDevice(Device):
         if _is_process(message, opts):
             cache.write(message, _main_store(opts))
             remote.upload_async(message, opts)
-        assignment = server.assign(message, now_ms=remote.now_ms(), block=remote.block_info(opts))
+        leases.attach(server, opts)  # over a shared Redis store, one node at a time assigns
+        try:
+            assignment = server.assign(message, now_ms=remote.now_ms(), block=remote.block_info(opts))
+        except leases.LeaseHeld as held:
+            forwarded = remote.post_remote_schedule(server.proc_id, locations.redirect_to(held.holder), message, opts)
+            if forwarded.status == "ok":
+                return forwarded
+            return _error(503, f"{held.message}; it did not answer ({forwarded.status})")
         if mode == "remote_confirmation":
             remote.upload(assignment, opts)
         else:
