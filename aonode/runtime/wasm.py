@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import math
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +51,8 @@ from wasmtime._func import maybe_raise_last_exn
 
 from aonode._memo import Memo
 from aonode.errors import AOError, Unsupported
+
+_log = logging.getLogger("aonode.wasm")
 
 __all__ = [
     "COPY_CHUNK",
@@ -196,6 +200,10 @@ def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str 
             return wasmtime.Module.deserialize_file(engine(), str(found))
         except wasmtime.WasmtimeError:
             found.unlink(missing_ok=True)  # another wasmtime build wrote it: compile again
+    # A first compile of a large module (AOS: ~10 MiB) takes tens of seconds: say so, then how long.
+    _log.info("compiling a WASM module (%.1f MiB)%s; the first compile of a module is slow, later "
+              "starts reuse the compiled code", len(wasm) / 2**20, f" into {cache_dir}" if cache_dir else "")
+    started = time.monotonic()
     try:
         module = wasmtime.Module(engine(), wasm)
     except wasmtime.WasmtimeError as exc:
@@ -205,6 +213,7 @@ def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str 
             module = wasmtime.Module(engine(), _translate(wasm, wasm_opt))
         except wasmtime.WasmtimeError as again:
             raise WasmError(f"not a valid WASM module: {str(again).splitlines()[0]}") from None
+    _log.info("compiled the WASM module in %.1f s", time.monotonic() - started)
     if found is not None:
         found.parent.mkdir(parents=True, exist_ok=True)
         partial = found.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
