@@ -1,0 +1,204 @@
+"""Two real aonode nodes on loopback form a green zone (issue 26, done-means 2).
+
+A hosts the zone; B runs "in an SEV-SNP guest" whose firmware is the test chip (its
+`snp_report_source` signs with the test hierarchy's VCEK; A only knows the test ARK as a
+pinned root and the loopback KDS). B joins A, receives the zone key, becomes A's identity and
+then signs as A. A node whose attestation fails (C: its guest allows debugging), and a client
+that presents a report made for another nonce, are refused, and nothing they receive carries
+the zone key or a private key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aonode_process import Node, post, response_message, signed, start, stop, verified
+from conftest import verifier_opts
+from kds_server import Kds
+from snp_hierarchy import LOCAL_HASHES, OVMF_LAYOUT, Chip, Hierarchy
+
+from aonode.codecs import message_id
+from aonode.crypto import Wallet, b64url_encode
+from aonode.tee import attest, etf, zone
+from aonode.tee.measurement import launch_digest, layout_from_option
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Zone:
+    a: Node
+    b: Node
+    c: Node
+    wallets: dict[str, Wallet]
+
+
+def _wallet(node: Node) -> Wallet:
+    return Wallet.load(node.data_dir / "wallet.json")
+
+
+def _start(folder: Path, config: dict[str, Any]) -> Node:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "node.json").write_text(json.dumps(config))
+    return start(folder, extra=["--config", str(folder / "node.json")], pythonpath=[HERE])
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory, hierarchy: Hierarchy, chip: Chip, kds: Kds) -> Iterator[Zone]:
+    root = tmp_path_factory.mktemp("zone")
+    base = verifier_opts(hierarchy, kds)
+    chip.save(root / "chip-b")
+    chip.save(root / "chip-c", policy=0x30000 | 1 << 19)  # C's guest allows debugging
+    started: list[Node] = []
+    try:
+        a = _start(root / "a", {**base, "green_zone_required_config": {"snp_kds_url": "self"}})
+        started.append(a)
+        guest = {**base, "snp_report_source": "snp_hierarchy:report", "green_zone_peer_location": a.url,
+                 "green_zone_peer_id": _wallet(a).address}
+        b = _start(root / "b", {**guest, "snp_test_firmware": str(root / "chip-b")})
+        started.append(b)
+        c = _start(root / "c", {**guest, "snp_test_firmware": str(root / "chip-c")})
+        started.append(c)
+        yield Zone(a, b, c, {n: _wallet(node) for n, node in (("a", a), ("b", b), ("c", c))})
+    finally:
+        for node in reversed(started):
+            stop(node)
+
+
+def _call(node: Node, path: str, wallet: Wallet | None = None, **keys: Any) -> httpx.Response:
+    message = {"path": path, "method": "POST", **keys}
+    with httpx.Client(base_url=node.url, timeout=60) as client:
+        return post(client, signed(message, wallet) if wallet else message)
+
+
+def test_snp_endpoints_over_http(nodes: Zone, hierarchy: Hierarchy, chip: Chip) -> None:
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        generated = client.get("/~snp@1.0/generate")
+    assert generated.status_code == 503 and "not an SEV-SNP guest" in generated.text
+    wallet = nodes.wallets["c"]  # any signer; the attestation names it
+    node_message = {"port": 1}
+    nonce = attest.nonce_for(wallet.address, message_id(node_message))
+    digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
+    good = {"address": wallet.address, "node-message": node_message, "local-hashes": dict(LOCAL_HASHES),
+            "nonce": b64url_encode(nonce), "report": chip.report_json(nonce, digest)}
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        ok = post(client, {"path": "/~snp@1.0/verify", "body": signed(good, wallet)})
+        assert ok.status_code == 200, ok.text
+        assert response_message(ok).get("body") == b"true"
+        bad = post(client, {"path": "/~snp@1.0/verify", "body": signed({**good, "local-hashes": {
+            **LOCAL_HASHES, "kernel": "00" * 32}}, wallet)})
+    assert bad.status_code == 403 and "untrusted_software" in bad.text
+
+
+def test_b_joins_a_and_becomes_its_identity(nodes: Zone) -> None:
+    a_wallet, b_wallet = nodes.wallets["a"], nodes.wallets["b"]
+    assert _call(nodes.a, "/~greenzone@1.0/init").status_code == 403  # only the operator
+    assert _call(nodes.a, "/~greenzone@1.0/init", b_wallet).status_code == 403
+    init = _call(nodes.a, "/~greenzone@1.0/init", a_wallet)
+    assert init.status_code == 200, init.text
+    assert _call(nodes.a, "/~greenzone@1.0/init", a_wallet).status_code == 409
+    assert _call(nodes.b, "/~greenzone@1.0/join").status_code == 403  # B's operator only
+
+    joined = _call(nodes.b, "/~greenzone@1.0/join", b_wallet)
+    assert joined.status_code == 200, joined.text
+    assert b"Node joined green zone successfully." in joined.content
+
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        trusted = post(client, signed({"path": "/~greenzone@1.0/is_trusted"}, b_wallet))
+    assert response_message(trusted).get("body") == b"true"
+
+    before = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
+    assert _signers(before) == [b_wallet.address]
+    became = _call(nodes.b, "/~greenzone@1.0/become", b_wallet)
+    assert became.status_code == 200, became.text
+    after = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
+    assert _signers(after) == [a_wallet.address]  # B now speaks as A, and that verifies
+    # B's operator is still B's own key: A's key on B does not make its holder B's operator.
+    assert _call(nodes.b, "/~greenzone@1.0/become", b_wallet).status_code == 200
+
+
+def _signers(message: dict[str, Any]) -> list[str]:
+    from aonode.codecs import signers
+
+    return signers(message)
+
+
+def _texts(responses: list[httpx.Response]) -> str:
+    return "\n".join(f"{r.status_code} {dict(r.headers)} {r.content.decode('latin-1')}" for r in responses)
+
+
+def test_refused_nodes_learn_nothing(nodes: Zone, chip: Chip, kds: Kds) -> None:
+    a_wallet = nodes.wallets["a"]
+    if _call(nodes.a, "/~greenzone@1.0/init", a_wallet).status_code not in (200, 409):
+        pytest.fail("A cannot start its zone")
+    # C's guest allows debugging: A refuses its attestation, so C never holds the zone key.
+    refused = _call(nodes.c, "/~greenzone@1.0/join", nodes.wallets["c"])
+    assert refused.status_code == 403 and "debug_enabled" in refused.text, refused.text
+    for path in ("/~greenzone@1.0/become", "/~greenzone@1.0/key"):
+        answer = _call(nodes.c, path, nodes.wallets["c"])
+        assert answer.status_code == 400 and "Node not part of a green zone." in answer.text
+
+    # A client with a real report from the test chip, made for another node's nonce.
+    intruder = nodes.wallets["c"]
+    node_message = {"port": 2, "snp_kds_url": kds.url}  # with the zone's required config
+    digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
+    other = attest.nonce_for(nodes.wallets["b"].address, message_id(node_message))
+    own = attest.nonce_for(intruder.address, message_id(node_message))
+    public_key = base64.b64encode(zone.public_term(intruder)).decode()
+    attempts = {
+        "report for another nonce": {"nonce": b64url_encode(own), "report": chip.report_json(other, digest)},
+        "another node's nonce and report": {"nonce": b64url_encode(other), "report": chip.report_json(other, digest)},
+    }
+    received: list[httpx.Response] = []
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        for name, parts in attempts.items():
+            message = {"address": intruder.address, "node-message": node_message, "local-hashes": dict(LOCAL_HASHES),
+                       "public_key": public_key, **parts}
+            answer = post(client, signed(message, intruder), path="/~greenzone@1.0/join")
+            received.append(answer)
+            assert answer.status_code in (400, 403), (name, answer.text)
+        assert "report_data_mismatch" in received[0].text and "nonce_mismatch" in received[1].text
+        sealed = client.get("/~greenzone@1.0/key")  # open to all, as in the reference: sealed
+        received.append(sealed)
+    everything = _texts(received)
+    assert "zone-key" not in everything.lower()
+    _assert_no_private_key(everything, a_wallet)
+    assert sealed.status_code == 200 and response_message(sealed).get("encrypted_key")
+
+
+def _assert_no_private_key(text: str, wallet: Wallet) -> None:
+    numbers = wallet.key.private_numbers()
+    d = numbers.d.to_bytes((numbers.d.bit_length() + 7) // 8, "big")
+    for encoded in (base64.b64encode(d).decode()[:40], b64url_encode(d)[:40], d.hex()[:40],
+                    base64.b64encode(etf.encode(d)).decode()[:40]):
+        assert encoded not in text
+
+
+def test_an_admitted_joiner_gets_the_key_wrapped_and_only_public_keys(nodes: Zone, chip: Chip, kds: Kds) -> None:
+    a_wallet = nodes.wallets["a"]
+    if _call(nodes.a, "/~greenzone@1.0/init", a_wallet).status_code not in (200, 409):
+        pytest.fail("A cannot start its zone")
+    joiner = nodes.wallets["c"]  # C's wallet, with a clean report from the test chip
+    node_message = {"port": 3, "snp_kds_url": kds.url}  # the zone requires A's snp_kds_url
+    nonce = attest.nonce_for(joiner.address, message_id(node_message))
+    digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
+    message = {"address": joiner.address, "node-message": node_message, "local-hashes": dict(LOCAL_HASHES),
+               "nonce": b64url_encode(nonce), "report": chip.report_json(nonce, digest),
+               "public_key": base64.b64encode(zone.public_term(joiner)).decode()}
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        missing = post(client, signed({**message, "node-message": {"port": 3}}, joiner), path="/~greenzone@1.0/join")
+        assert missing.status_code == 403 and "invalid_join_request" in missing.text
+        answer = post(client, signed(message, joiner), path="/~greenzone@1.0/join")
+    assert answer.status_code == 200, answer.text
+    reply = verified(answer)
+    assert _signers(reply) == [a_wallet.address]
+    assert len(zone.unwrap_zone_key(reply["zone-key"], joiner)) == 32
+    assert etf.decode(base64.b64decode(reply["public_key"]))[1] == a_wallet.modulus  # type: ignore[index]
+    _assert_no_private_key(_texts([answer]), a_wallet)
