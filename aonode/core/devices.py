@@ -57,6 +57,7 @@ ENTRY_POINT_GROUP = "aonode.devices"
 # Name → "module:attribute". Imported on first use so that a node only pays for what it runs.
 BUILTIN_DEVICES: Mapping[str, str] = {
     "ans104@1.0": "aonode.devices.codecs:Ans104Device",
+    "arweave@2.9-pre": "aonode.devices.arweave:ArweaveDevice",
     "cacheviz@1.0": "aonode.devices.cacheviz:CacheVizDevice",
     "cache@1.0": "aonode.devices.cache:CacheDevice",
     "copycat@1.0": "aonode.devices.copycat:CopycatDevice",
