@@ -3,11 +3,16 @@
     aonode serve [--port N] [--host H] [--data-dir D] [--config F] [--wallet PATH]
     aonode wallet new PATH | aonode wallet address PATH
     aonode process upload FILE | spawn --module ID | message PID | result PID SLOT | results PID
-                   | dryrun PID   (each with --wallet PATH [--node URL] [--timeout S]; see aonode.client)
+                   | dryrun PID | console PID   (each with --wallet PATH [--node URL] [--timeout S])
+    aonode console [--node URL]    an interactive console for any node (requests as lines)
+
+`--node` defaults to the `AONODE_URL` environment variable, else http://localhost:8734; a URL
+without a scheme (`localhost:8734`) is taken as http.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -85,14 +90,41 @@ def process() -> None:
     """
 
 
+NODE_URL_ENV = "AONODE_URL"
+
+
+def node_url(value: str) -> str:
+    """A node URL as given on the command line, with `http://` added when it has no scheme
+    (`localhost:8734`, `10.0.0.5:8734/`) and no trailing slash.
+
+    Raises:
+        click.BadParameter: not an http(s) URL with a host.
+    """
+    text = value.strip()
+    if "://" not in text:
+        text = "http://" + text
+    scheme, _, rest = text.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme.lower() not in ("http", "https") or not host or host.startswith(":"):
+        raise click.BadParameter(f"{value!r} is not a node URL (like http://localhost:8734 or localhost:8734)",
+                                 param_hint="--node")
+    return text.rstrip("/")
+
+
+def _node_url_option(fn: F) -> F:
+    return click.option(
+        "--node", "node_url", envvar=NODE_URL_ENV, default=DEFAULT_URL, show_default=True,
+        callback=lambda ctx, param, value: node_url(value),
+        help=f"The node's URL (or the {NODE_URL_ENV} environment variable); the scheme may be left out.")(fn)
+
+
 def _client_options(fn: F) -> F:
     """The options every `process` command takes: the node, the signing wallet, the timeout."""
     fn = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
                       show_default=True, help="Seconds to wait for the node.")(fn)
     fn = click.option("--wallet", "wallet_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
                       help="Wallet JWK file that signs the requests (`aonode wallet new PATH` makes one).")(fn)
-    fn = click.option("--node", "node_url", default=DEFAULT_URL, show_default=True, help="The node's URL.")(fn)
-    return fn
+    return _node_url_option(fn)
 
 
 def _message_options(fn: F) -> F:
@@ -215,12 +247,50 @@ def process_dryrun(pid: str, tags: tuple[str, ...], data: str | None, data_file:
     _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.dryrun(pid, tags=pairs, data=body)))
 
 
+@process.command("console")
+@click.argument("pid")
+@click.option("--poll", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds between looks for results others caused (0: do not look).")
+@_client_options
+def process_console(pid: str, poll: float, node_url: str, wallet_path: Path, timeout: float) -> None:
+    """An interactive console for the process PID, as aos: lines are Lua, sent as Eval messages.
+
+    \b
+    <code>       an Eval: its output or error is printed
+    ? <code>     a dry run of the same Eval (never scheduled)
+    .history     the lines entered so far (arrow keys recall them too)
+    .exit        leave (or Ctrl-C, Ctrl-D)
+    """
+    from aonode.console.repl import ProcessConsole
+
+    stdin = None if sys.stdin.isatty() else sys.stdin
+
+    def run(client: Client) -> int:
+        return ProcessConsole(client, pid, sys.stdout, stdin, poll=poll).run()
+
+    sys.exit(_call(node_url, wallet_path, timeout, run))
+
+
+@main.command("console")
+@_node_url_option
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+              show_default=True, help="Seconds to wait for the node.")
+def node_console(node_url: str, timeout: float) -> None:
+    """An interactive console for any node: each line is a request (`[METHOD] /path [body]`),
+    the reply is printed as text."""
+    from aonode.console.repl import NodeConsole
+
+    stdin = None if sys.stdin.isatty() else sys.stdin
+    sys.exit(NodeConsole(node_url, sys.stdout, stdin, timeout=timeout).run())
+
+
 WALLET_FILE = "wallet.json"
 """The node's wallet inside its data directory, unless `--wallet` or `priv_key_location` says otherwise."""
 
 
 def _node_options(port: int | None, host: str | None, data_dir: Path | None, config: Path | None) -> dict[str, Any]:
-    """The options of `aonode serve`: defaults < environment < config file < flags (docs/configuration.md)."""
+    """The options of `aonode serve`: defaults < environment < config file < flags (docs/configuration.md).
+    The config file read, if any, is under the private key `priv_config_file` (None: none was)."""
     from aonode.core import options
 
     env = options.from_environ(os.environ)
@@ -235,7 +305,24 @@ def _node_options(port: int | None, host: str | None, data_dir: Path | None, con
     named = config is not None or "hb_config_location" in env
     path = config if config is not None else options.get(env, "hb_config_location")
     loaded = options.load_config(path, missing_ok=not named)
-    return options.layer(env, loaded, flags)
+    found = Path(path).resolve() if (named or Path(path).exists()) else None
+    return {**options.layer(env, loaded, flags), "priv_config_file": found}
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _log_levels(level: str, debug_print: Any) -> None:
+    """Set the log's level, and debug for the `HB_PRINT`/`debug_print` topics: `true` is every
+    aonode logger; a topic `lua` is the `aonode.lua` logger (Lua's `print`), `http`, `wasm`,
+    `scheduler`, ... likewise."""
+    logging.getLogger().setLevel(level.upper())
+    if debug_print is True:
+        logging.getLogger("aonode").setLevel(logging.DEBUG)
+    elif isinstance(debug_print, (list, tuple)):
+        for topic in debug_print:
+            name = topic.decode() if isinstance(topic, bytes) else str(topic)
+            logging.getLogger(name if name.startswith("aonode") else f"aonode.{name}").setLevel(logging.DEBUG)
 
 
 def _handled(signum: int, frame: object) -> None:
@@ -309,8 +396,11 @@ def _node_wallet(path: Path) -> tuple[Wallet, bool]:
               help="Wallet JWK file, created if missing (default <data-dir>/wallet.json, or HB_KEY).")
 @click.option("--workers", type=click.IntRange(1, 1024),
               help="Processes serving the port, one per core (default 1, or the `workers` option).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), envvar="AONODE_LOG_LEVEL",
+              default="info", show_default=True,
+              help="What the log shows (or AONODE_LOG_LEVEL). HB_PRINT=lua,http,... shows those topics at debug.")
 def serve(port: int | None, host: str | None, data_dir: Path | None, config: Path | None,
-          wallet_path: Path | None, workers: int | None) -> None:
+          wallet_path: Path | None, workers: int | None, log_level: str) -> None:
     """Run a node: HTTP on PORT, state in DATA_DIR, responses signed with the node wallet."""
     import uvicorn
 
@@ -321,8 +411,16 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
+    log = logging.getLogger("aonode")
     try:
         opts = _node_options(port, host, data_dir, config)
+        _log_levels(log_level, options.get(opts, "debug_print"))
+        config_file = opts.pop("priv_config_file", None)
+        if config_file is not None:
+            log.info("loaded the config file %s", config_file)
+        else:
+            log.info("no config file: %s is absent (give one with --config or HB_CONFIG); using defaults",
+                     options.get(opts, "hb_config_location"))
         data = Path(options.get(opts, "data_dir"))
         _private_data_dir(data)
         if wallet_path is None:
@@ -333,20 +431,26 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
             opts = {**opts, "wasm_cache_dir": str(data / "wasm-cache")}
         node_opts = {**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)}
         count = workers if workers is not None else int(options.get(opts, "workers"))
-        if count > 1:  # the workers make their apps after the fork; bind now, so a used port fails here
-            from aonode.http._workers import bind as bind_socket
-            sock = bind_socket(str(options.get(opts, "host")), int(options.get(opts, "port")))
-        else:
+        # Bind before anything claims to listen: a port in use is reported, not a crash later.
+        from aonode.http._workers import bind as bind_socket
+        bind = str(options.get(opts, "host"))
+        wanted = int(options.get(opts, "port"))
+        try:
+            sock = bind_socket(bind, wanted)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {bind}:{wanted}: {exc.strerror or exc}"
+                + (" (another node or program is using this port; choose another with --port or HB_PORT)"
+                   if exc.errno == errno.EADDRINUSE else "")) from exc
+        listen_port = int(sock.getsockname()[1])
+        if count == 1:
             app = create_app(node_opts)
     except AOError as exc:
         raise click.ClickException(exc.message) from exc
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    log = logging.getLogger("aonode")
     if created:
         log.info("created a new wallet at %s", wallet_path)
-    bind = str(options.get(opts, "host"))
-    listen_port = int(options.get(opts, "port"))
     log.info("aonode %s: node %s, data in %s, listening on http://%s:%d (metrics at %s)",
              __version__, node_wallet.address, data, bind, listen_port, METRICS_PATH)
     # uvicorn handles SIGINT/SIGTERM itself (stop accepting, finish in-flight requests, run
@@ -379,7 +483,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
         code = run_workers(count, sock, worker, grace + 2)
         log.info("aonode stopped")
         sys.exit(code)
-    run(app)
+    run(app, [sock])
     log.info("aonode stopped")
 
 
