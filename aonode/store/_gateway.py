@@ -13,16 +13,22 @@ store's other keys are the options of the gateway calls (as in the reference, a 
 its own `routes`; without them the default routes apply).
 
 A miss is remembered for `MISS_SECONDS`, a gateway failure for `FAILURE_SECONDS`, so the
-several primitive reads of one lookup ask the gateway once. A gateway that fails raises its
-`GatewayError` (502/504, naming the gateway); an item that does not verify raises
-`UnverifiedItem` (422): a read that needs the gateway says why it could not be served, where
-the reference answers `not_found`.
+several primitive reads of one lookup ask the gateway once. A gateway that fails is a miss, as
+in the reference (so a node whose gateway is down still serves and writes local data), but the
+failure (`GatewayError`, 502/504, naming the gateway) is kept for `REPORT_SECONDS`:
+`remote_failure(id)` gives it to whoever must answer "not found" for that ID, so the answer
+says the gateway failed instead. An item that does not verify raises `UnverifiedItem` (422).
+
+Reads made while the local store is inside a write transaction of this thread (the cache
+checking whether an ID it is about to write already exists) never ask the gateway: a new
+message's ID is not on Arweave, and asking would make every write wait for a gateway.
 
 The store never takes writes (`scope` is `remote`): writing to it raises StoreError.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,13 +39,53 @@ from aonode.message import is_id
 from aonode.store._base import Kind, Names, Store, StoreError, split_path
 from aonode.store._memory import MemoryStore
 
-__all__ = ["FAILURE_SECONDS", "GatewayStore", "MISS_SECONDS"]
+__all__ = ["FAILURE_SECONDS", "GatewayStore", "MISS_SECONDS", "REPORT_SECONDS", "remote_failure"]
 
 MISS_SECONDS = 10.0
 """How long an ID the gateway does not have is answered as missing without asking again."""
 
 FAILURE_SECONDS = 2.0
 """How long a gateway failure is repeated without asking again (one lookup, several reads)."""
+
+REPORT_SECONDS = 60.0
+"""How long `remote_failure` reports a gateway failure for an ID."""
+
+_FAILURES: dict[str, tuple[float, AOError]] = {}
+_FAILURES_LOCK = threading.Lock()
+_FAILURES_MAX = 10_000
+
+
+def _record_failure(uid: str, error: AOError) -> None:
+    with _FAILURES_LOCK:
+        if len(_FAILURES) >= _FAILURES_MAX:
+            now = time.monotonic()
+            for key in [k for k, (until, _) in _FAILURES.items() if until <= now] or list(_FAILURES)[:1000]:
+                _FAILURES.pop(key, None)
+        _FAILURES[uid] = (time.monotonic() + REPORT_SECONDS, error)
+
+
+def remote_failure(uid: str | bytes) -> AOError | None:
+    """The error of the last failed attempt to fetch `uid` from a remote store, if recent
+    (a 502/504 naming the gateway or node), else None."""
+    key = uid.decode("utf-8", "replace") if isinstance(uid, bytes) else uid
+    with _FAILURES_LOCK:
+        found = _FAILURES.get(key)
+    if found is None or found[0] <= time.monotonic():
+        return None
+    return found[1]
+
+
+def _in_write_transaction(store: Store | None) -> bool:
+    """True when `store` (or the first store of a chain) has a write transaction open in this
+    thread. Backends without per-thread transactions say False."""
+    first = getattr(store, "first", None)
+    if first is not None:
+        return _in_write_transaction(first)
+    local = getattr(getattr(store, "_shared", None), "local", None)
+    return bool(getattr(local, "write", False))
+
+
+log = logging.getLogger("aonode.store")
 
 # Fetched messages are also held here, so the read that fetched them sees them even inside a
 # read transaction of the local store that began before the write.
@@ -82,24 +128,29 @@ class GatewayStore(Store):
             return self._locks.setdefault(uid, threading.Lock())
 
     def _fetch(self, uid: str) -> bool:
-        """Make `uid` readable from `self.recent`; False when the gateway has no such item."""
+        """Make `uid` readable from `self.recent`; False when the gateway has no such item (or
+        failed, or must not be asked now)."""
         if self._holds(self.recent, uid):
             return True
+        if _in_write_transaction(self.local):
+            return False
+        from aonode.arweave.gateway import GatewayError, UnverifiedItem
+
         with self._id_lock(uid):
             if self._holds(self.recent, uid):
                 return True
             known = self._known.get(uid)
             if known is not None and known[0] > time.monotonic():
-                if known[1] is not None:
+                if isinstance(known[1], UnverifiedItem):
                     raise known[1]
                 return False
-            from aonode.arweave.gateway import GatewayError, UnverifiedItem
-
             try:
                 msg = self._read(uid)
             except GatewayError as exc:
                 self._known[uid] = (time.monotonic() + FAILURE_SECONDS, exc)
-                raise
+                _record_failure(uid, exc)
+                log.warning("%s: %s", self, exc.message)
+                return False
             except UnverifiedItem as exc:
                 self._known[uid] = (time.monotonic() + MISS_SECONDS, exc)
                 raise
