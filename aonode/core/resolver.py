@@ -71,10 +71,20 @@ def _id_text(value: str | bytes) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
+def _raise_remote_failure(ref: str | bytes) -> None:
+    """A message missing because the gateway (or remote node) failed is a 502/504 naming it."""
+    from aonode.store._gateway import remote_failure
+
+    failure = remote_failure(ref)
+    if failure is not None:
+        raise failure
+
+
 def _load_id(ref: str | bytes, opts: Mapping[str, Any]) -> Any:
     cache = opts.get("cache")
     found = cache.read(_id_text(ref)) if cache is not None else None
     if found is None:
+        _raise_remote_failure(ref)
         raise NotFound(f"necessary message {_id_text(ref)!r} not found")
     return found
 
@@ -243,6 +253,7 @@ def _stage2(base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> R
         if loaded is None:
             if not lookup:
                 return NOT_FOUND
+            _raise_remote_failure(base)
             return Result("error", {"status": 404, "body": b"Necessary messages not found in cache."})
         base = loaded
     if not isinstance(base, Mapping):
