@@ -145,7 +145,12 @@ _DEFAULTS: dict[str, Any] = {
     "http_max_connections_per_client": 64,  # open connections from one address (429 beyond).
     "http_max_keys": 20_000,  # keys and list items in one request, at every depth (400 beyond).
     "access_remote_cache_for_client": False,
-    "ans104_trust_gql": True,  # Some GraphQL services omit `anchor`, so their items cannot be verified.
+    # Items read from a gateway whose signature does not verify are refused unless this is true
+    # (the reference defaults it to true: docs/compat.md). Engineer F, issue 19.
+    "ans104_trust_gql": False,
+    "bundler_httpsig": None,  # where httpsig@1.0 messages are uploaded; unset: not uploaded.
+    "arweave_outbox": None,  # the uploads outbox directory; unset: <data_dir>/outbox.
+    "arweave_outbox_retry": 2000,  # ms between retries of pending uploads (doubling to 60 s).
     # --- Scheduling and compute ---
     "scheduling_mode": "local_confirmation",  # aggressive | local_confirmation | remote_confirmation | disabled
     "compute_mode": "lazy",  # aggressive | lazy
