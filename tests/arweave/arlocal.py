@@ -91,6 +91,20 @@ def install() -> Path:
     return HERE / "node_modules"
 
 
+def install_aoconnect() -> Path:
+    """tests/clients' npm packages (@permaweb/aoconnect), installed as its conftest does; their
+    node_modules folder."""
+    clients = HERE.parent / "clients"
+    with open(Path(tempfile.gettempdir()) / "aonode-tests-npm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = clients / "node_modules" / ".package-lock.json"
+        if not marker.exists() or marker.stat().st_mtime < (clients / "package-lock.json").stat().st_mtime:
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=clients,
+                                  capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr
+    return clients / "node_modules"
+
+
 def _node(args: Sequence[str], *, stdin: str | None = None, timeout: float = 120) -> str:
     done = subprocess.run(["node", str(HARNESS), *args], cwd=HERE, input=stdin, capture_output=True, text=True,
                           timeout=timeout)
@@ -184,19 +198,27 @@ class ArLocal:
         self.log.write_text(text)
 
     def publish(self, items: Sequence[Mapping[str, Any]] = (), *, raw: Sequence[bytes] = (),
-                wallet: Path | None = None) -> Published:
+                broken: Sequence[Mapping[str, Any]] = (), wallet: Path | None = None) -> Published:
         """Sign each of `items` ({"data": bytes, "tags": {name: value} or pairs, "target"?: b64url})
         with `wallet` (the bundler wallet by default), bundle them in one L1 transaction and mine it.
         Each of `raw` (already signed item bytes, valid or not) goes in a bundle of its own:
-        arlocal leaves a whole bundle unmined when one of its items does not verify."""
-        spec = {
-            "items": [{"data": base64.b64encode(bytes(it.get("data", b""))).decode(),
-                       "tags": tag_list(it.get("tags", {})), **({"target": it["target"]} if "target" in it else {})}
-                      for it in items],
-            "raw": [base64.b64encode(r).decode() for r in raw],
-        }
+        arlocal leaves a whole bundle unmined when one of its items does not verify. Each of
+        `broken` (as `items`) is signed, then a byte of its data is changed: its ID comes last in
+        `raw_ids`."""
+        def entry(it: Mapping[str, Any]) -> dict[str, Any]:
+            return {"data": base64.b64encode(bytes(it.get("data", b""))).decode(), "tags": tag_list(it.get("tags", {})),
+                    **({"target": it["target"]} if "target" in it else {})}
+
+        spec = {"items": [entry(it) for it in items], "raw": [base64.b64encode(r).decode() for r in raw],
+                "broken": [entry(it) for it in broken]}
         out = json.loads(_node(["publish", self.url, str(wallet or self.wallet)], stdin=json.dumps(spec)))
         return Published(out["ids"], out["raw_ids"], out["bundles"], [base64.b64decode(b) for b in out["raw"]])
+
+    def verify(self, item_id: str) -> dict[str, Any]:
+        """arbundles' verdict on the item as arlocal reports it: {"id", "found", "valid", "tags"}
+        (rebuilt from GraphQL fields and `/<id>` data)."""
+        found: dict[str, Any] = json.loads(_node(["verify", self.url, item_id]))
+        return found
 
     def mine(self) -> None:
         httpx.get(self.url + "/mine", timeout=10).raise_for_status()
@@ -209,6 +231,11 @@ class ArLocal:
         body = answer.json()
         assert "errors" not in body, body
         return body["data"]
+
+    def requests(self, method: str, path: str) -> int:
+        """How many `method path` requests arlocal has answered (from its request log)."""
+        return sum(1 for line in self.log.read_text(errors="replace").splitlines()
+                   if "-->" in line and f" {method} {path} " in line)
 
     def data(self, item_id: str) -> httpx.Response:
         return httpx.get(f"{self.url}/{item_id}", timeout=30)

@@ -8,7 +8,7 @@
 //   node arlocal_harness.mjs publish <arlocal-url> <wallet.json> < spec.json
 //
 // `publish` reads {"items": [{"data": <base64>, "tags": [{"name","value"}], "target"?: <b64url>}],
-//                  "raw": [<base64 of a signed item>...], "bundle": true}
+//                  "raw": [<base64 of a signed item>...], "broken": [<as items; data altered after signing>]}
 // and prints {"ids": [...], "raw_ids": [...], "bundle": <tx id>} on one line.
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -113,7 +113,8 @@ async function serve([port, bundlerPort, dbDir, walletPath]) {
   };
   const ArLocal = require("arlocal").default;
   // A folder database: with ":memory:" arlocal's migrations run on another connection and fail.
-  const arlocal = new ArLocal(Number(port), false, dbDir, false);
+  // Logs on: the tests count the requests a node makes. persist: a restart keeps the chain.
+  const arlocal = new ArLocal(Number(port), true, dbDir, true);
   await arlocal.start();
   const jwk = JSON.parse(fs.readFileSync(walletPath, "utf8"));
   const arlocalUrl = `http://127.0.0.1:${port}`;
@@ -148,6 +149,14 @@ async function publish([base, walletPath]) {
     items.push(item);
   }
   const raw = (spec.raw ?? []).map((b) => new DataItem(Buffer.from(b, "base64")));
+  // Signed, then one byte of the data changed: the signature no longer verifies.
+  for (const it of spec.broken ?? []) {
+    const item = createData(Buffer.from(it.data ?? "", "base64"), signer, { tags: it.tags ?? [] });
+    await item.sign(signer);
+    const bytes = item.getRaw();
+    bytes[bytes.length - 1] ^= 1;
+    raw.push(new DataItem(bytes));
+  }
   await mintOwners(base, [...items, ...raw]);
   const out = { ids: items.map((i) => i.id), raw_ids: raw.map((i) => i.id), bundles: [] };
   // Each group in its own bundle: arlocal leaves a whole bundle unmined when one item fails.
@@ -157,8 +166,31 @@ async function publish([base, walletPath]) {
   console.log(JSON.stringify(out));
 }
 
+// Rebuilds the item `id` from arlocal's GraphQL fields and its data (GET /<id>) and checks its
+// signature and ID with arbundles. Prints {"id", "valid", "tags"}.
+async function verify([base, id]) {
+  const query = `query($ids: [ID!]) { transactions(ids: $ids) { edges { node {
+    id signature recipient anchor owner { key } tags { name value } data { size } } } } }`;
+  const answer = JSON.parse(await call(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query, variables: { ids: [id] } }) }));
+  const edge = answer.data.transactions.edges[0];
+  if (!edge) { console.log(JSON.stringify({ id, valid: false, found: false })); return; }
+  const node = edge.node;
+  const data = Buffer.from(await (await fetch(`${base}/${id}`)).arrayBuffer());
+  const owner = Buffer.from(node.owner.key, "base64url");
+  // A signer that only lends its public key: the signature comes from the gateway's record.
+  const lender = { signatureType: 1, signatureLength: 512, ownerLength: 512, publicKey: owner, sign: async () => { throw new Error("no"); } };
+  const opts = { tags: node.tags };
+  if (node.recipient) opts.target = node.recipient;
+  if (node.anchor) opts.anchor = node.anchor;
+  const item = createData(data, lender, opts);
+  item.getRaw().set(Buffer.from(node.signature, "base64url"), 2);
+  const valid = (await DataItem.verify(item.getRaw())) && item.id === id;
+  console.log(JSON.stringify({ id, valid, found: true, tags: node.tags }));
+}
+
 const [command, ...args] = process.argv.slice(2);
-const commands = { serve, wallet, publish };
+const commands = { serve, wallet, publish, verify };
 if (!commands[command]) {
   console.error(`usage: node arlocal_harness.mjs serve|wallet|publish ...`);
   process.exit(2);

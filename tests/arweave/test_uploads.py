@@ -1,0 +1,103 @@
+"""Issue 19, done-means 5: uploads through the node reach the bundler, durably.
+
+A message signed as an ANS-104 item is posted to `/~arweave@2.9-pre/tx` of a node whose
+`bundler_ans104` is arlocal's bundler front; it appears in arlocal's GraphQL under the same ID
+and arbundles verifies it there. With arlocal stopped, the upload is kept in the node's outbox
+(202, naming the bundler) and delivered once arlocal is back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aonode_process import Node, start, stop
+from arweave.arlocal import ArLocal, arlocal_module
+
+from aonode.codecs import commit_as, encode, message_id
+from aonode.crypto import Wallet
+
+__all__ = ["arlocal_module"]
+
+
+@pytest.fixture(scope="module")
+def node(arlocal_module: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    workdir = tmp_path_factory.mktemp("upload-node")
+    config = workdir / "node.json"
+    config.write_text(json.dumps({"bundler_ans104": arlocal_module.bundler_url, "arweave_outbox_retry": 200,
+                                  "http_connect_timeout": 1000, "http_request_send_timeout": 20000}))
+    started = start(workdir, extra=["--config", str(config)])
+    try:
+        yield started
+    finally:
+        stop(started)
+
+
+@pytest.fixture(scope="module")
+def wallet() -> Wallet:
+    return Wallet.generate()
+
+
+def signed_item(wallet: Wallet, text: str) -> tuple[bytes, str]:
+    msg = commit_as("ans104@1.0", {"data-protocol": "ao", "type": "Message", "note": text, "data": text.encode()},
+                    wallet)
+    body = encode(msg, "ans104@1.0")
+    assert isinstance(body, bytes)
+    return body, message_id(msg, committers="all")
+
+
+def upload(node: Node, body: bytes) -> httpx.Response:
+    return httpx.post(f"{node.url}/~arweave@2.9-pre/tx", content=body, timeout=60,
+                      headers={"codec-device": "ans104@1.0", "content-type": "application/ans104"})
+
+
+def in_graphql(arlocal: ArLocal, item_id: str) -> list[str]:
+    found = arlocal.graphql("query($ids: [ID!]) { transactions(ids: $ids) { edges { node { id } } } }",
+                            {"ids": [item_id]})
+    return [edge["node"]["id"] for edge in found["transactions"]["edges"]]
+
+
+def test_upload_appears_in_arlocal_and_verifies_there(node: Node, arlocal_module: ArLocal, wallet: Wallet) -> None:
+    body, item_id = signed_item(wallet, "uploaded through the node")
+    answer = upload(node, body)
+    assert answer.status_code == 200, answer.text
+    assert in_graphql(arlocal_module, item_id) == [item_id]
+    verdict = arlocal_module.verify(item_id)
+    assert verdict["valid"] is True, verdict
+    assert {"name": "note", "value": "uploaded through the node"} in verdict["tags"]
+
+
+def test_unsigned_or_broken_uploads_are_refused(node: Node, wallet: Wallet) -> None:
+    body, _ = signed_item(wallet, "to be broken")
+    broken = body[:-1] + bytes([body[-1] ^ 1])
+    answer = upload(node, broken)
+    assert 400 <= answer.status_code < 500, answer.text
+    unsigned = httpx.post(f"{node.url}/~arweave@2.9-pre/tx", headers={"note": "nobody signed me"}, timeout=30)
+    assert unsigned.status_code == 400 and "unsigned" in unsigned.text
+
+
+def test_upload_while_the_bundler_is_down_is_delivered_when_it_returns(
+        node: Node, arlocal_module: ArLocal, wallet: Wallet) -> None:
+    body, item_id = signed_item(wallet, "kept in the outbox")
+    arlocal_module.stop()
+    try:
+        answer = upload(node, body)
+        assert answer.status_code == 202, answer.text
+        assert arlocal_module.bundler_url in answer.text and "outbox" in answer.text
+        pending = list(Path(node.data_dir, "outbox", "pending").glob("*.json"))
+        assert [p.name.split(".")[0] for p in pending] == [item_id]
+        # The same upload again (a client retrying) is still one upload.
+        assert upload(node, body).status_code == 202
+        assert len(list(Path(node.data_dir, "outbox", "pending").glob("*.json"))) == 1
+    finally:
+        arlocal_module.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and list(Path(node.data_dir, "outbox", "pending").glob("*.json")):
+        time.sleep(0.2)
+    assert not list(Path(node.data_dir, "outbox", "pending").glob("*.json")), node.log_text()[-3000:]
+    assert in_graphql(arlocal_module, item_id) == [item_id]
+    assert arlocal_module.verify(item_id)["valid"] is True
