@@ -27,8 +27,9 @@
    crashes on it).
 4. It is sent with the `http_client` set to T's `http-client` or the `relay_http_client`
    option (default `httpc`, which follows redirects) and `http_only_result` false: to `peer`
-   when one is given, else to the absolute URL in `path` (routing a relative path by the
-   node's `routes` belongs to router@1.0, which is not built; such a call answers 502).
+   when one is given, else where the node's route table sends `path`
+   (`client.request_routed`: an absolute URL goes there, a relative path to its route's node;
+   no matching route answers 502).
 5. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
    `error`, 5xx as `failure`, a network failure as `error` with status 502/504) is returned
    unchanged.

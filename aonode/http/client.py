@@ -41,16 +41,20 @@ from urllib.parse import urlsplit
 import httpx
 
 from aonode.codecs import ans104, commit, decode, encode, httpsig, verify, with_only_committed
-from aonode.core import options
+from aonode.core import options, routes
 from aonode.core.terms import Result
 from aonode.errors import AOError, InvalidSignature, Unauthorized
+from aonode.http import _multi
 from aonode.message import Message, is_private, normalize_key
 
 __all__ = [
     "BAD_GATEWAY",
     "GATEWAY_TIMEOUT",
+    "RouteError",
     "close",
+    "find_route",
     "get",
+    "load_routes",
     "post",
     "request",
     "request_routed",
@@ -354,24 +358,128 @@ def _response(status: int, headers: dict[str, bytes], cookies: list[bytes], body
     return Result(kind, msg)
 
 
+class RouteError(AOError):
+    """No usable route: the route provider failed or the matched route is malformed (502)."""
+
+    status = BAD_GATEWAY
+
+
+def load_routes(opts: Mapping[str, Any]) -> Any:
+    """The node's route table (§3.2 `load_routes`): the result of resolving
+    `router_opts/provider` (or the older `route_provider`) when one is set, else `routes`.
+
+    The provider is resolved on every call, so a routing process's latest table is used.
+
+    Raises:
+        RouteError: the provider does not resolve.
+    """
+    router_opts = options.get(opts, "router_opts", {})
+    provider = router_opts.get("provider") if isinstance(router_opts, Mapping) else None
+    if provider is None:
+        provider = options.get(opts, "route_provider", None)
+    if provider is None:
+        return options.get(opts, "routes", [])
+    from aonode.core.resolver import ensure_loaded, resolve_path
+
+    singleton = provider if isinstance(provider, (Mapping, str, bytes)) else {"path": _text(provider)}
+    try:
+        found = resolve_path(singleton, {**opts, "hashpath": "ignore"})
+    except AOError as exc:
+        raise RouteError(f"the route provider failed: {exc.message}") from exc
+    if not found.ok:
+        raise RouteError(f"the route provider failed: {found.status}: {_shown(found.value)}")
+    return ensure_loaded(found.value, opts)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = value.get("body", value.get("reason", ""))
+    if isinstance(value, bytes):
+        return value[:300].decode("utf-8", "replace")
+    return str(value)[:300]
+
+
+def find_route(message: Mapping[str, Any], opts: Mapping[str, Any]) -> routes.Target | routes.Multi | None:
+    """Where the node's route table sends `message` (`dev_router:route/2`); see
+    `aonode.core.routes.route`.
+
+    Raises:
+        RouteError: the route provider failed, or the matched route is malformed.
+    """
+    table = load_routes(opts)
+    try:
+        return routes.route(message, table)
+    except ValueError as exc:
+        raise RouteError(f"the route for this request is malformed: {exc}") from exc
+
+
+def _node_opts(target: routes.Target) -> dict[str, Any]:
+    """A route node's `opts` as option keys (`http-client` and `http_client` alike)."""
+    return {options.option_key(k): v for k, v in target.opts.items()}
+
+
+def _send_to(target: routes.Target, method: str, message: Mapping[str, Any], opts: Mapping[str, Any],
+             sign: bool, client: httpx.Client | None) -> Result:
+    node, path = split_url(target.uri)
+    rest = {k: v for k, v in message.items() if k not in ("path", "host", "route-path")}
+    return request(method, node, rest, {**opts, **_node_opts(target)}, path=path, sign=sign, client=client)
+
+
+def _admissible(answer: Mapping[str, Any], admissible: Any, opts: Mapping[str, Any]) -> bool:
+    """Resolve `admissible` (its `path`, default `is-admissible`) against `answer`: true when it
+    says `true`."""
+    from aonode.core.resolver import resolve
+
+    if not isinstance(admissible, Mapping):
+        return False
+    path = admissible.get("path", "is-admissible")
+    base = {k: v for k, v in admissible.items() if k != "path"}
+    try:
+        found = resolve(base, {**answer, "path": path}, {**opts, "hashpath": "ignore"})
+    except AOError:
+        return False
+    return found.ok and (found.value is True or (isinstance(found.value, (str, bytes))
+                                                 and _text(found.value).lower() == "true"))
+
+
 def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
                    sign: bool = False, client: httpx.Client | None = None) -> Result:
-    """Send a message whose `path` is an absolute `http(s)://` URL there (`hb_http:request/2`).
+    """Send a message where the node's route table says (`hb_http:request/2`, §3.2, §14.1).
 
-    The method is the message's `method` (default `GET`); `path` and `host` are not sent as
-    keys. A relative path needs the node's routes (router@1.0), which this client does not
-    apply: it answers `Result("error", {"status": 502, ...})` saying so.
+    The route is found by the message's `route-path`, else `path`
+    (`aonode.core.routes.route`): an absolute `http(s)://` path goes there; a relative one to
+    the URI its route gives (with that node's `opts` over `opts`); a route with several nodes
+    (strategy All, or `choose` above 1) is a multirequest (`aonode.http._multi`). The method is
+    the message's `method` (default `GET`); `path`, `route-path` and `host` are not sent as keys.
+
+    Returns:
+        as `request`; no matching route gives `Result("error", {"status": 502, ...})` naming
+        the path, as does a failing route provider or a malformed route.
+
+    Raises:
+        Unauthorized: `sign` is asked and the options hold no `priv_wallet`.
+        EncodeError: the message holds a value its codec cannot express.
     """
     opts = opts if opts is not None else {}
-    raw = message.get("path")
-    where = _text(raw) if raw is not None else ""
     method = _text(message.get("method", "GET"))
-    if not where.startswith(("http://", "https://")):
-        return _fail(BAD_GATEWAY, f"no viable route for path {where!r}: routing by the node's routes is not "
-                                  "available; give a peer or an absolute http(s):// URL")
-    node, target = split_url(where)
-    rest = {k: v for k, v in message.items() if k not in ("path", "host")}
-    return request(method, node, rest, opts, path=target, sign=sign, client=client)
+    try:
+        found = find_route(message, opts)
+    except RouteError as exc:
+        return _fail(BAD_GATEWAY, exc.message)
+    if found is None:
+        where = routes.target_path(message)
+        return _fail(BAD_GATEWAY, f"no viable route for path '{where[:300]}': no route of the node's table "
+                                  "matches it (and it is not an absolute http(s):// URL)")
+    if isinstance(found, routes.Target):
+        return _send_to(found, method, message, opts, sign, client)
+    try:
+        config = _multi.settings(found.route, message, opts)
+    except ValueError as exc:
+        return _fail(BAD_GATEWAY, f"the route for this request is malformed: {exc}")
+    outbound = _multi.strip(message)
+    return _multi.run(found.nodes, config,
+                      lambda target: _send_to(target, method, outbound, opts, sign, client),
+                      lambda answer, admissible: _admissible(answer, admissible, opts))
 
 
 def get(node: str, message_or_path: Mapping[str, Any] | str | bytes = "/", opts: Mapping[str, Any] | None = None,
