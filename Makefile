@@ -16,9 +16,20 @@ $(STAMP): pyproject.toml
 
 # A node on port 8734 with its LMDB store and wallet in ./aonode-data (created on first start).
 # Override with `make run PORT=9000 DATA=/var/lib/aonode`; Ctrl-C stops it cleanly.
+# It installs only what a node needs to run (the package and its dependencies; the test tools are
+# `make test`'s), and says what it is doing while it does.
 PORT ?= 8734
 DATA ?= aonode-data
-run: $(STAMP)
+RUN_STAMP := $(VENV)/.installed-run
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || { echo "make run: creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make run: installing aonode and the packages a node needs to run into $(VENV) (pip install -e .):"
+	$(BIN)/pip install --progress-bar off --upgrade pip
+	$(BIN)/pip install --progress-bar off -e .
+	@touch $(RUN_STAMP)
+	@echo "make run: installed; next time this step is skipped until pyproject.toml changes"
+run: $(RUN_STAMP)
+	@echo "make run: starting a node on http://localhost:$(PORT)/ (web console), data in $(DATA)/; Ctrl-C stops it"
 	$(BIN)/aonode serve --port $(PORT) --data-dir $(DATA)
 
 # Two workers (CI has two cores); a test file stays on one worker, so its module fixtures (a node,
