@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from aonode._memo import Memo
 from aonode.tee.errors import (
     CertificateChainInvalid,
     ReportMalformed,
@@ -84,13 +85,20 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
         raise CertificateChainInvalid(f"not a certificate: {exc}") from exc
 
 
-def roots_from_option(value: Any) -> dict[str, frozenset[str]]:
+_ROOTS: Memo[str, Mapping[str, frozenset[str]]] = Memo(64)
+
+
+def roots_from_option(value: Any) -> Mapping[str, frozenset[str]]:
     """The pinned ARKs: AMD's defaults plus the `snp_ark_roots` option, a map of product to a
-    PEM certificate, a SPKI SHA-256 fingerprint (hex) or a list of those.
+    PEM certificate, a SPKI SHA-256 fingerprint (hex) or a list of those (memoised by value).
 
     Raises:
         CertificateChainInvalid: an entry is neither a certificate nor a fingerprint.
     """
+    return _ROOTS.get_or_compute(repr(value), lambda: _roots(value))
+
+
+def _roots(value: Any) -> Mapping[str, frozenset[str]]:
     roots = {k: set(v) for k, v in AMD_ARK_ROOTS.items()}
     if not isinstance(value, Mapping):
         return {k: frozenset(v) for k, v in roots.items()}

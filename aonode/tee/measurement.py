@@ -90,12 +90,20 @@ class OvmfLayout:
         return self.reset_eip
 
 
+_LAYOUTS: Memo[str, OvmfLayout] = Memo(64)
+
+
 def layout_from_option(value: Any) -> OvmfLayout:
-    """The OVMF layout the `snp_ovmf` option describes (see the module docstring).
+    """The OVMF layout the `snp_ovmf` option describes (see the module docstring); memoised
+    by the option's value (a file is read once per path).
 
     Raises:
         MeasurementUnavailable: the option is missing or malformed, or the file unreadable.
     """
+    return _LAYOUTS.get_or_compute(repr(value), lambda: _layout(value))
+
+
+def _layout(value: Any) -> OvmfLayout:
     if not isinstance(value, Mapping) or not value:
         raise MeasurementUnavailable("no OVMF layout is configured (option snp_ovmf): the launch measurement "
                                      "cannot be recomputed, so no report can be accepted")

@@ -88,9 +88,13 @@ def _byte_array(value: Any, size: int, where: str) -> bytes:
     if not isinstance(value, list) or len(value) != size:
         got = f"{len(value)} items" if isinstance(value, list) else type(value).__name__
         raise ReportMalformed(f"{where} must be an array of {size} bytes, got {got}")
-    if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in value):
+    # `bytes` checks the range; the type check runs in C (bools and floats are not bytes).
+    if not set(map(type, value)) <= {int}:
         raise ReportMalformed(f"{where} must hold integers 0..255")
-    return bytes(value)
+    try:
+        return bytes(value)
+    except ValueError as exc:
+        raise ReportMalformed(f"{where} must hold integers 0..255") from exc
 
 
 def _int(value: Any, fmt: str, where: str) -> bytes:

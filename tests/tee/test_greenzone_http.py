@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, response_message, signed, start, stop, verified
-from conftest import verifier_opts
+from aonode_process import Node, free_port, post, response_message, signed, start, stop, verified
+from conftest import FIXTURES, verifier_opts
 from kds_server import Kds
 from snp_hierarchy import LOCAL_HASHES, OVMF_LAYOUT, Chip, Hierarchy
 
@@ -40,35 +42,43 @@ class Zone:
     wallets: dict[str, Wallet]
 
 
-def _wallet(node: Node) -> Wallet:
-    return Wallet.load(node.data_dir / "wallet.json")
+WALLETS = {"a": "key-1.json", "b": "key-2.json", "c": "admissible-report-wallet.json"}
 
 
-def _start(folder: Path, config: dict[str, Any]) -> Node:
-    folder.mkdir(parents=True, exist_ok=True)
+def _start(folder: Path, config: dict[str, Any], wallet: str) -> Node:
+    """Start a node with a fixture wallet, so that every address is known before any starts."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / wallet, folder / "data" / "wallet.json")
     (folder / "node.json").write_text(json.dumps(config))
-    return start(folder, extra=["--config", str(folder / "node.json")], pythonpath=[HERE])
+    return start(folder, extra=["--config", str(folder / "node.json")], port=config["port"], pythonpath=[HERE])
 
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory, hierarchy: Hierarchy, chip: Chip, kds: Kds) -> Iterator[Zone]:
     root = tmp_path_factory.mktemp("zone")
+    wallets = {name: Wallet.load(FIXTURES / file) for name, file in WALLETS.items()}
     base = verifier_opts(hierarchy, kds)
     chip.save(root / "chip-b")
     chip.save(root / "chip-c", policy=0x30000 | 1 << 19)  # C's guest allows debugging
-    started: list[Node] = []
+    ports = {name: free_port() for name in WALLETS}
+    guest = {**base, "snp_report_source": "snp_hierarchy:report", "green_zone_peer_location":
+             f"http://127.0.0.1:{ports['a']}", "green_zone_peer_id": wallets["a"].address}
+    configs = {
+        "a": {**base, "port": ports["a"], "green_zone_required_config": {"snp_kds_url": "self"}},
+        "b": {**guest, "port": ports["b"], "snp_test_firmware": str(root / "chip-b")},
+        "c": {**guest, "port": ports["c"], "snp_test_firmware": str(root / "chip-c")},
+    }
+    # The three start at once: a node's start-up is most of this module's time.
+    with ThreadPoolExecutor(3) as pool:
+        futures = {n: pool.submit(_start, root / n, configs[n], WALLETS[n]) for n in WALLETS}
+    started = {n: f.result() for n, f in futures.items() if f.exception() is None}
     try:
-        a = _start(root / "a", {**base, "green_zone_required_config": {"snp_kds_url": "self"}})
-        started.append(a)
-        guest = {**base, "snp_report_source": "snp_hierarchy:report", "green_zone_peer_location": a.url,
-                 "green_zone_peer_id": _wallet(a).address}
-        b = _start(root / "b", {**guest, "snp_test_firmware": str(root / "chip-b")})
-        started.append(b)
-        c = _start(root / "c", {**guest, "snp_test_firmware": str(root / "chip-c")})
-        started.append(c)
-        yield Zone(a, b, c, {n: _wallet(node) for n, node in (("a", a), ("b", b), ("c", c))})
+        failed = [f.exception() for f in futures.values() if f.exception() is not None]
+        if failed:
+            raise failed[0]  # type: ignore[misc]
+        yield Zone(started["a"], started["b"], started["c"], wallets)
     finally:
-        for node in reversed(started):
+        for node in started.values():
             stop(node)
 
 
