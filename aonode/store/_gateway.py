@@ -192,8 +192,12 @@ class GatewayStore(Store):
 
     def _source(self, path: str) -> Store | None:
         parts = split_path(path)
-        if not parts or not is_id(parts[0]) or len(parts[0]) != 43:
+        if not parts:
             return None
+        if not is_id(parts[0]) or len(parts[0]) != 43:
+            # What a fetched message links to (`data/<hash>`: content-addressed) is served from
+            # where it was written; nothing else is asked of the gateway.
+            return self.recent if self._holds(self.recent, parts[0]) else None
         return self.recent if self._fetch(parts[0]) else None
 
     # -- primitives ---------------------------------------------------------------------------
