@@ -1,0 +1,125 @@
+"""Issue 21, "done" item 3: 16 clients spend one account at once (1,000 signed requests) on a
+real node charging through `simple-pay@1.0`, and the node is killed with SIGKILL in the middle
+of it and started again on the same store.
+
+Every request a client sent is sent again, byte for byte, until it gets an answer (200 or 402),
+as a client whose connection broke would. In the end the account's balance must be exactly its
+top-up minus the price of every request answered 200: no charge lost to the kill, none made
+twice for a request sent twice, none made for a request that was refused. The overdraw rule
+(docs/payments.md) keeps the balance from ever going below zero here, since every request costs
+exactly its estimate."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aonode_process import Node, signed, start, stop, to_http
+from payments_helpers import ask, body, jsonable, p4_options, wallet
+
+CLIENTS = 16
+REQUESTS = 1000
+PRICE = 2  # `/~message@1.0&n=N/n`: two messages at `simple_pay_price` 1
+AFFORDABLE = 600  # the top-up pays for this many of the requests, not for all of them
+KILL_AFTER = 300  # answers before the SIGKILL
+
+
+class Run:
+    """The shared state of the clients: where the node is, and what each request got."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.up = threading.Event()
+        self.up.set()
+        self.lock = threading.Lock()
+        self.answers: dict[int, int] = {}
+        self.broken = 0  # sends that got no answer (the node was down)
+
+    def answered(self, index: int, status: int) -> int:
+        with self.lock:
+            self.answers[index] = status
+            return len(self.answers)
+
+
+def _client(run: Run, wire: list[tuple[dict[str, str], bytes, str]], work: queue.Queue[int | None],
+            kill: threading.Event) -> None:
+    url, client = run.url, httpx.Client(base_url=run.url, timeout=60)
+    try:
+        while (index := work.get()) is not None:
+            headers, content, path = wire[index]
+            while True:
+                run.up.wait()
+                if run.url != url:
+                    client.close()
+                    url, client = run.url, httpx.Client(base_url=run.url, timeout=60)
+                try:
+                    response = client.post(path, headers=headers, content=content)
+                except httpx.TransportError:
+                    with run.lock:
+                        run.broken += 1
+                    run.up.wait(timeout=0.05)
+                    continue  # the same bytes again, as a client whose connection broke
+                assert response.status_code in (200, 402), response.text
+                if run.answered(index, response.status_code) >= KILL_AFTER:
+                    kill.set()
+                break
+    finally:
+        client.close()
+
+
+def _start(workdir: Path, data: Path, options: Mapping[str, Any]) -> Node:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "config.json"
+    config.write_text(json.dumps(jsonable(options)))
+    return start(workdir, extra=["--config", str(config)], data_dir=data)
+
+
+def test_sixteen_clients_and_a_sigkill_neither_lose_nor_make_money(tmp_path: Path) -> None:
+    operator, user = wallet(), wallet()
+    options = p4_options("simple-pay@1.0", "simple-pay@1.0", operator=operator.address)
+    data = tmp_path / "data"
+    node = _start(tmp_path / "first", data, options)
+    try:
+        with httpx.Client(base_url=node.url, timeout=30) as client:
+            topped = ask(client, "/~simple-pay@1.0/topup", operator, amount=PRICE * AFFORDABLE, recipient=user.address)
+            assert (topped.status_code, body(topped)) == (200, PRICE * AFFORDABLE)
+        wire = []
+        for n in range(REQUESTS):
+            path = f"/~message@1.0&n={n}/n"
+            headers, content = to_http(signed({"path": path}, user))
+            wire.append((headers, content, path))
+        run, kill = Run(node.url), threading.Event()
+        work: queue.Queue[int | None] = queue.Queue()
+        for index in range(REQUESTS):
+            work.put(index)
+        for _ in range(CLIENTS):
+            work.put(None)
+        clients = [threading.Thread(target=_client, args=(run, wire, work, kill)) for _ in range(CLIENTS)]
+        for thread in clients:
+            thread.start()
+        assert kill.wait(timeout=120), "the clients did not get far enough to kill the node"
+        run.up.clear()
+        assert stop(node, signal.SIGKILL) == -signal.SIGKILL
+        node = _start(tmp_path / "second", data, options)
+        run.url = node.url
+        run.up.set()
+        for thread in clients:
+            thread.join(timeout=300)
+            assert not thread.is_alive()
+        with httpx.Client(base_url=node.url, timeout=30) as client:
+            balance = body(ask(client, "/~p4@1.0/balance", user))
+    finally:
+        stop(node)
+    assert len(run.answers) == REQUESTS
+    served = sum(1 for status in run.answers.values() if status == 200)
+    assert run.broken > 0, "the kill broke no request in flight: it tested nothing"
+    assert balance == PRICE * AFFORDABLE - PRICE * served
+    assert served == AFFORDABLE  # every unit of the top-up was spent, and no more
+    assert balance >= -PRICE
+
