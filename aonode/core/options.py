@@ -192,6 +192,18 @@ _DEFAULTS: dict[str, Any] = {
     "wasm_memory_limit": 1024 * 1024 * 1024,
     "wasm_cache_dir": None,
     "wasm_opt": None,
+    # p4@1.0 / simple-pay@1.0 / faff@1.0 (docs/payments.md): paths never charged (regexes
+    # searched in the request path; anchored here, unlike the reference's), who is paid, the
+    # opening balances, the price of one message, the allow-list.
+    "p4_non_chargable_routes": [
+        {"template": "^/~p4@1.0/(balance|topup)$"},
+        {"template": "^/~meta@1.0/"},
+        {"template": "^/ledger~node-process@1.0/now/balance(/[A-Za-z0-9_-]+)?$"},
+    ],
+    "p4_recipient": None,
+    "simple_pay_ledger": {},
+    "simple_pay_price": 1,
+    "faff_allow_list": [],
     # node-process@1.0: name → process definition the node spawns on first use, signed with
     # this codec; local-name@1.0: preset names (registered ones live in the store).
     "node_processes": {},
