@@ -32,8 +32,8 @@ def node_address(node: Node) -> str:
     return httpx.get(node.url + "/~meta@1.0/info/address", timeout=30).text
 
 
-def spawn_lua(client: httpx.Client, node: Node, owner: Wallet, **extra: Any) -> str:
-    """A `lua@5.3a` process running tests/devices/lua_scripts/aos.lua, scheduled on `node`."""
+def spawn_lua(client: httpx.Client, node: Node, owner: Wallet, module: bytes = AOS_LUA, **extra: Any) -> str:
+    """A `lua@5.3a` process running `module` (tests/devices/lua_scripts/aos.lua), scheduled on `node`."""
     address = node_address(node)
     process = signed({
         "device": "process@1.0",
@@ -42,7 +42,7 @@ def spawn_lua(client: httpx.Client, node: Node, owner: Wallet, **extra: Any) -> 
         "authority": address,
         "scheduler-device": "scheduler@1.0",
         "execution-device": "lua@5.3a",
-        "module": {"content-type": "application/lua", "body": AOS_LUA},
+        "module": {"content-type": "application/lua", "body": module},
         "seed": uuid.uuid4().hex,
         **extra,
     }, owner)
