@@ -151,6 +151,9 @@ _DEFAULTS: dict[str, Any] = {
     "bundler_httpsig": None,  # where httpsig@1.0 messages are uploaded; unset: not uploaded.
     "arweave_outbox": None,  # the uploads outbox directory; unset: <data_dir>/outbox.
     "arweave_outbox_retry": 2000,  # ms between retries of pending uploads (doubling to 60 s).
+    # true: the derived default `store` is the reference chain (local LMDB, then gateway stores
+    # narrowed to Data-Protocol ao and plain, caching into it), on the node's routes.
+    "gateway_store": False,
     # --- Scheduling and compute ---
     "scheduling_mode": "local_confirmation",  # aggressive | local_confirmation | remote_confirmation | disabled
     "compute_mode": "lazy",  # aggressive | lazy
@@ -301,7 +304,12 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def _derive_store(opts: Mapping[str, Any]) -> Any:
-    return default_store(get(opts, "data_dir"))
+    local = default_store(get(opts, "data_dir"))
+    if get(opts, "gateway_store", False):
+        from aonode.store._gateway import reference_chain  # engineer F, issue 19
+
+        return reference_chain(local, opts)
+    return local
 
 
 def _derive_priv_store(opts: Mapping[str, Any]) -> Any:

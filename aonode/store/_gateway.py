@@ -258,3 +258,22 @@ def open_gateway(spec: Mapping[str, Any], open_store: Callable[[Any], Store]) ->
             raise ValueError(f"gateway store: local-store must be a store spec or false, got {local_spec!r}")
         local = open_store(local_spec)
     return GatewayStore(local, store_options(spec), spec.get("subindex", ()))
+
+
+# The node options a gateway store carries into its calls when the chain is derived.
+_CARRIED = ("routes", "http_connect_timeout", "http_request_send_timeout", "ans104_trust_gql", "http_client")
+
+
+def reference_chain(local: list[dict[str, Any]], opts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The reference's default chain over `local` (node-services.md §14.5): the local stores,
+    a gateway store narrowed to `Data-Protocol: ao`, then a plain one, both caching into the
+    local stores and calling the gateway with the node's routes and timeouts."""
+    from aonode.core import options
+
+    carried = {key: options.get(opts, key) for key in _CARRIED}
+    return [
+        *local,
+        {"store-module": "gateway", "subindex": [{"name": "Data-Protocol", "value": "ao"}], "local-store": local,
+         **carried},
+        {"store-module": "gateway", "local-store": local, **carried},
+    ]
