@@ -38,10 +38,13 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def p4_options(pricing: str, ledger: str, **extra: Any) -> dict[str, Any]:
-    """Options with p4 as request and response hook over the given devices."""
+def p4_options(pricing: str, ledger: str, *, request_first: Mapping[str, Any] | None = None,
+               **extra: Any) -> dict[str, Any]:
+    """Options with p4 as request and response hook over the given devices (after the request
+    handler `request_first`, when given)."""
     hook = {"device": "p4@1.0", "pricing-device": pricing, "ledger-device": ledger}
-    return {"on": {"request": hook, "response": hook}, **extra}
+    request: Any = hook if request_first is None else [dict(request_first), hook]
+    return {"on": {"request": request, "response": hook}, **extra}
 
 
 def lua_ledger_options(balances: Mapping[str, int], **extra: Any) -> dict[str, Any]:

@@ -126,3 +126,13 @@ def test_token_ledger_process(lua_node: httpx.Client, wallets: dict[str, Wallet]
     assert balances.status_code == 200
     whole = response_message(balances)
     assert (whole[bob.address], whole[operator.address]) == (48, 10_002)
+
+
+# --- node-services.md §17.3 item 4: p4 behind another request-hook handler ------------------
+
+def test_p4_works_behind_another_request_hook(pay_node: httpx.Client, wallets: dict[str, Wallet]) -> None:
+    first = pay_node.get("/~meta@1.0/info/on/request/1/hook/result")
+    second = pay_node.get("/~meta@1.0/info/on/request/2/device")
+    assert (first.text, second.text) == ("ignore", "p4@1.0")  # the shared node has two handlers
+    # ... and p4's `balance` finds its handler among them, while charging works (the other tests).
+    assert ask(pay_node, "/~p4@1.0/balance", wallets["client"]).status_code == 200
