@@ -6,6 +6,7 @@ docs/screenshots/ holds committed copies linked from the README."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from conftest import evaluate, screenshots, spawn_lua
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet
+from aonode.ledger import ledger_process
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -28,9 +30,31 @@ TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    with running(tmp_path_factory.mktemp("console") / "node") as started:
+def operator() -> Wallet:
+    return Wallet.generate()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, operator: Wallet) -> Iterator[Node]:
+    """A node that runs the packaged Lua token ledger (engineer B's, `aonode.ledger`) as its
+    `ledger` node process, with 1000 for the operator: the dashboard shows the ledger tab."""
+    work = tmp_path_factory.mktemp("console") / "node"
+    work.mkdir(parents=True)
+    operator.save(work / "operator.json")
+    ledger = ledger_process({operator.address: 1000})
+    (work / "config.json").write_text(json.dumps({"node_processes": {"ledger": jsonable(ledger)}}))
+    flags = ["--config", str(work / "config.json"), "--wallet", str(work / "operator.json")]
+    with running(work, extra=flags) as started:
         yield started
+
+
+def jsonable(value: Any) -> Any:
+    """Options as a JSON config file holds them (bytes as text)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +127,12 @@ def test_dashboard_renders_live_numbers_from_the_node(page: Any, node: Node, cli
     assert float(page.text_content("#load") or "nan") >= 0
     devices = page.locator("tr.device td:first-child").all_text_contents()
     assert {"hyperbuddy@1.0", "cacheviz@1.0", "process@1.0", "lua@5.3a"} <= set(devices)
-    assert page.locator("#ledger-tab").is_hidden()  # no ledger process on this node
     shot(page, "dashboard")
+    page.click("#ledger-tab")  # the node runs a ledger process: its tab reads the operator's balance
+    page.wait_for_function("/^\\d+$/.test(document.getElementById('ledger-balance').textContent)")
+    assert page.text_content("#ledger-balance") == "1000"
+    assert page.text_content("#ledger-path") == f"/ledger~node-process@1.0/now/balance/{address}"
+    shot(page, "ledger")
 
 
 def test_console_checks_the_reply_signature_and_shows_its_signer(page: Any, node: Node, client: httpx.Client) -> None:
