@@ -72,6 +72,10 @@ DURABILITY = ("everysec", "always", "server")
 
 DEFAULT_NAMESPACE = "aonode"
 
+# Content-addressed values (`data/<hash>`) kept in memory once seen: how many, and up to what size.
+KNOWN_DATA_ENTRIES = 16384
+KNOWN_DATA_BYTES = 1024
+
 _LINK, _VALUE, _GROUP = 1, 2, 3
 _LINK_TAG, _VALUE_TAG, _GROUP_TAG = bytes([_LINK]), bytes([_VALUE]), bytes([_GROUP])
 
@@ -102,12 +106,49 @@ def shard_of(path: str) -> str:
     return segments[0]
 
 
+# KEYS[1] the fence, KEYS[2..] the keys; ARGV[1] the token, then an (op, value) pair per key.
+_FENCED_WRITES = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED the scheduler lease is no longer held')
+end
+for i = 2, #KEYS do
+  local op, value = ARGV[2 * i - 2], ARGV[2 * i - 1]
+  if op == 'set' then
+    redis.call('SET', KEYS[i], value)
+  elseif op == 'setnx' then
+    redis.call('SET', KEYS[i], value, 'NX')
+  else
+    redis.call('SADD', KEYS[i], value)
+  end
+end
+return 1
+"""
+
+
 class _Fence(threading.local):
     """The lease a thread writes under (`RedisStore.fenced`), if any."""
 
     key: bytes | None = None
     token: bytes = b""
     slot: int = -1
+
+
+class _Txn(threading.local):
+    """The writes a thread's `transaction()` block has made, kept until the block ends, and the
+    entries it has read or written (so its reads see its writes, and repeat reads cost nothing)."""
+
+    depth: int = 0
+    entries: dict[str, bytes | None]
+    writes: list[tuple[str, bytes, bool]]  # (path, payload, only if absent), in order
+    members: dict[str, set[bytes]]  # group path -> names added to its child set
+    created: set[str]  # groups this block made where nothing was: their children are all in `entries`
+
+    def begin(self) -> None:
+        self.entries, self.writes, self.members, self.created = {}, [], {}, set()
+
+    def known(self, path: str) -> bool:
+        """Whether the block knows what is at `path` without asking Redis."""
+        return path in self.entries or path.rpartition("/")[0] in self.created
 
 
 def _text(raw: bytes | str) -> str:
@@ -137,6 +178,9 @@ class RedisStore(Store):
         self.namespace = namespace
         self.durability = durability
         self._fence = _Fence()
+        self._txn = _Txn()
+        self._known_data: dict[str, bytes] = {}  # see `_remember`
+        self._known_lock = threading.Lock()
         self._ns = namespace.encode() + b":"
         self._call(self.client.ping)
         if durability != "server":
@@ -209,15 +253,26 @@ class RedisStore(Store):
 
     def _entries(self, paths: builtins.list[str]) -> builtins.list[bytes | None]:
         """The raw entries of several paths, in one round trip."""
+        txn = self._txn
+        if txn.depth:
+            wanted = [p for p in dict.fromkeys(paths) if not txn.known(p)]
+            for path, raw in zip(wanted, self._fetch(wanted), strict=True):
+                txn.entries[path] = raw
+            return [txn.entries.get(p) for p in paths]
+        return self._fetch(paths)
+
+    def _fetch(self, paths: builtins.list[str]) -> builtins.list[bytes | None]:
         if not paths:
             return []
         if len(paths) == 1:
-            return [self._entry(paths[0])]
+            return [self._fetch_one(paths[0])]
         keys = [self._entry_key(p) for p in paths]
         found = self._call(self.client.mget, keys) if not self.cluster else self._call(self._pipelined_get, keys)
         out: builtins.list[bytes | None] = []
         for path, raw in zip(paths, found, strict=True):
-            out.append(self._checked(path, raw))
+            checked = self._checked(path, raw)
+            self._remember(path, checked)
+            out.append(checked)
         return out
 
     def _pipelined_get(self, keys: builtins.list[bytes]) -> builtins.list[Any]:
@@ -234,9 +289,37 @@ class RedisStore(Store):
         return raw
 
     def _entry(self, path: str) -> bytes | None:
+        txn = self._txn
+        if txn.depth:
+            if not txn.known(path):
+                txn.entries[path] = self._fetch_one(path)
+            return txn.entries.get(path)
+        return self._fetch_one(path)
+
+    def _fetch_one(self, path: str) -> bytes | None:
         if not path:
             return None
-        return self._checked(path, self._call(self.client.get, self._entry_key(path)))
+        if path in self._known_data:
+            return self._known_data[path]
+        raw = self._checked(path, self._call(self.client.get, self._entry_key(path)))
+        self._remember(path, raw)
+        return raw
+
+    def _remember(self, path: str, raw: bytes | None) -> None:
+        """Keep a `data/<hash>` value that exists: it is content-addressed, so it never changes."""
+        if raw is not None and raw[0] == _VALUE and path.startswith("data/") and len(raw) <= KNOWN_DATA_BYTES:
+            with self._known_lock:
+                known = self._known_data
+                if len(known) >= KNOWN_DATA_ENTRIES:
+                    known.pop(next(iter(known)))
+                known[path] = raw
+
+    def _members(self, path: str) -> builtins.list[str]:
+        """The child names of the group at exactly `path`, with those this transaction added."""
+        names = set(self._call(self.client.smembers, self._set_key(path)))
+        if self._txn.depth:
+            names |= self._txn.members.get(path, set())
+        return sorted(_text(n) for n in names)
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -257,8 +340,7 @@ class RedisStore(Store):
             raw = self._entry(path)
             if raw is None or raw[0] != _GROUP:
                 return None
-        names = self._call(self.client.smembers, self._set_key(path))
-        return sorted(_text(n) for n in names)
+        return self._members(path)
 
     # -- readers: the direct lookup first, as the LMDB store --------------------------------
 
@@ -298,7 +380,7 @@ class RedisStore(Store):
         found = self._lookup(path)
         if found is None or found[1][0] != _GROUP:
             return None
-        return sorted(_text(n) for n in self._call(self.client.smembers, self._set_key(found[0])))
+        return self._members(found[0])
 
     # -- writers ------------------------------------------------------------------------------
 
@@ -348,6 +430,21 @@ class RedisStore(Store):
 
     def _put(self, destination: str, payload: bytes, missing: builtins.list[str]) -> None:
         """Make the missing parent groups, then write the entry and name it in its parent."""
+        txn = self._txn
+        if txn.depth:
+            for group in missing:
+                parent, name = parent_and_name(group)
+                txn.entries[group] = _GROUP_TAG
+                txn.created.add(group)
+                txn.writes.append((group, _GROUP_TAG, True))
+                txn.members.setdefault(parent, set()).add(name.encode("utf-8", "surrogateescape"))
+            parent, name = parent_and_name(destination)
+            if payload == _GROUP_TAG and txn.entries.get(destination) is None:
+                txn.created.add(destination)
+            txn.entries[destination] = payload
+            txn.writes.append((destination, payload, False))
+            txn.members.setdefault(parent, set()).add(name.encode("utf-8", "surrogateescape"))
+            return
         pipe = self.client.pipeline(transaction=False)
         for group in missing:
             parent, name = parent_and_name(group)
@@ -403,6 +500,58 @@ class RedisStore(Store):
         self._put(destination, _LINK_TAG + existing.encode("utf-8", "surrogateescape"), missing)
 
     @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The block's writes are kept (its reads see them) and sent when it ends, in one round
+        trip per master; nothing is sent if it raises. Writes to a fenced process log (see
+        `fenced`) land together, in one script that first checks the lease. Not atomic across
+        masters: the log's entries go last, after everything they refer to. Nested blocks join."""
+        self._check_open()
+        txn = self._txn
+        if txn.depth:
+            txn.depth += 1
+            try:
+                yield
+            finally:
+                txn.depth -= 1
+            return
+        txn.begin()
+        txn.depth = 1
+        try:
+            yield
+            writes, members = txn.writes, txn.members
+        finally:
+            txn.depth = 0
+            txn.entries = {}
+        self._flush(writes, members)
+
+    def _flush(self, writes: builtins.list[tuple[str, bytes, bool]], members: dict[str, set[bytes]]) -> None:
+        fence = self._fence
+        fenced: builtins.list[tuple[bytes, bytes, bytes]] = []  # (op, key, argument)
+        pipe = self.client.pipeline(transaction=False)
+        for path, payload, only_new in writes:
+            key = self._entry_key(path)
+            if fence.key is not None and self._slot(key) == fence.slot:
+                fenced.append((b"setnx" if only_new else b"set", key, payload))
+            elif only_new:
+                pipe.set(key, payload, nx=True)
+            else:
+                pipe.set(key, payload)
+        for group, names in members.items():
+            key = self._set_key(group)
+            if fence.key is not None and self._slot(key) == fence.slot:
+                fenced.extend((b"sadd", key, name) for name in names)
+            else:
+                pipe.sadd(key, *names)
+        self._execute(pipe)
+        for path, payload, _ in writes:
+            self._remember(path, payload)
+        if fenced:
+            assert fence.key is not None
+            keys = [fence.key, *(key for _, key, _ in fenced)]
+            args = [fence.token, *(item for op, _, value in fenced for item in (op, value))]
+            self._call(self.client.eval, _FENCED_WRITES, len(keys), *keys, *args)
+
+    @contextlib.contextmanager
     def fenced(self, lease_key: bytes, token: bytes) -> Iterator[None]:
         """Inside the block, this thread's writes of entries in the lease key's cluster slot
         happen only while Redis still holds `token` at `lease_key` (else StoreError 503)."""
@@ -420,6 +569,8 @@ class RedisStore(Store):
 
     def reset(self) -> None:
         """Remove every key of this store's namespace (on every master)."""
+        with self._known_lock:
+            self._known_data.clear()
         pattern = b"*}" + self._ns + b"*"
         keys = list(self._call(lambda: list(self.client.scan_iter(match=pattern, count=1000))))
         for start in range(0, len(keys), 500):
