@@ -32,9 +32,23 @@ def node_address(node: Node) -> str:
     return httpx.get(node.url + "/~meta@1.0/info/address", timeout=30).text
 
 
+# A Lua process that calls Lua's own `print` (aos replaces it) and counts its slots.
+PRINTER_LUA = b"""
+function compute(state, assignment)
+  print("marker-" .. tostring(assignment.body.word))
+  state.count = (state.count or 0) + 1
+  return state
+end
+"""
+
+
 def spawn_lua(client: httpx.Client, node: Node, owner: Wallet, module: bytes = AOS_LUA, **extra: Any) -> str:
     """A `lua@5.3a` process running `module` (tests/devices/lua_scripts/aos.lua), scheduled on `node`."""
-    address = node_address(node)
+    return spawn_lua_local(client, node_address(node), owner, module, **extra)
+
+
+def spawn_lua_local(client: Any, address: str, owner: Wallet, module: bytes = AOS_LUA, **extra: Any) -> str:
+    """`spawn_lua` through any client with `post` (an in-process node too), scheduled by `address`."""
     process = signed({
         "device": "process@1.0",
         "type": "Process",

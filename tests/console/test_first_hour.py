@@ -16,7 +16,7 @@ import httpx
 import pytest
 import wasmtime
 from aonode_process import Node, free_port, running, send_message
-from conftest import ROOT, spawn_lua
+from conftest import PRINTER_LUA, ROOT, spawn_lua
 
 from aonode.crypto import Wallet
 from aonode.runtime.wasm import compile_module
@@ -116,18 +116,8 @@ def _start_with(work: Path, env: dict[str, str], *extra: str) -> tuple[subproces
     raise AssertionError(log.read_text())
 
 
-# Lua's own `print` (aos replaces it with one that writes the process's output).
-PRINTER = b"""
-function compute(state, assignment)
-  print("marker-" .. tostring(assignment.body.word))
-  state.count = (state.count or 0) + 1
-  return state
-end
-"""
-
-
 def _print_in_lua(client: httpx.Client, node: Node, owner: Wallet, word: str) -> None:
-    pid = spawn_lua(client, node, owner, PRINTER)
+    pid = spawn_lua(client, node, owner, PRINTER_LUA)
     send_message(client, pid, owner, word=word)
     assert client.get(f"/{pid}/now/count").text == "2"  # slot 0 (the spawn) and the message
 
