@@ -15,6 +15,12 @@ and, optionally, one identity (`dev_green_zone`; node-services.md §7).
                 that identity from now on (the node's own wallet is kept in `identities`)
     is_trusted  "true" when a signer of the request is in `trusted_nodes`
 
+The zone's state (zone key, members, required config, adopted identity) is written to
+`<data_dir>/greenzone.json` (owner-only, atomically) before a change is answered, and read
+back by the first greenzone@1.0 request after a restart, or at start-up when the node's
+`on/start` hook names `{"device": "greenzone@1.0", "path": "start"}` (then a node that
+became a zone identity signs as it from its first reply).
+
 No response ever carries a private key in the clear: `join` answers with the host's *public*
 key (the reference puts its private key tuple there), and the wallet leaves only sealed.
 The reference lets anyone call `init`, `join` (client side) and `become`; here only the
@@ -25,8 +31,11 @@ forms (`aonode.tee.zone`), so aonode and HyperBEAM nodes can join each other's z
 from __future__ import annotations
 
 import base64
+import json
+import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aonode.codecs import commit, signers, with_only_committed
@@ -48,6 +57,8 @@ _ZONE_KEY = "priv_green_zone_aes"
 _NOT_IN_ZONE = "Node not part of a green zone."
 _BAD_PEER = "Received incorrect response from peer!"
 _JOINED = b"Node joined green zone successfully."
+_STATE_FILE = "greenzone.json"
+_RESTORED = "priv_green_zone_restored"
 # One change of a node's zone state at a time (a read-modify-write of the node message).
 _LOCK = threading.Lock()
 
@@ -69,15 +80,82 @@ def _holder(opts: Mapping[str, Any]) -> NodeMessage:
     return found
 
 
+def _state_path(node: Mapping[str, Any]) -> Path | None:
+    data_dir = options.get(node, "data_dir")
+    return Path(_text(data_dir)) / _STATE_FILE if data_dir else None
+
+
+def _save(node: Mapping[str, Any]) -> None:
+    """Write the zone state of `node` durably (before the change is answered)."""
+    path = _state_path(node)
+    if path is None:
+        return
+    key = node.get(_ZONE_KEY)
+    identity = (options.get(node, "identities") or {}).get("green-zone")
+    zone_wallet = identity.get("priv_wallet") if isinstance(identity, Mapping) else None
+    state = {
+        "zone_key": base64.b64encode(key).decode() if isinstance(key, bytes) else None,
+        "initialized": bool(options.get(node, "green_zone_initialized")),
+        "required_opts": options.get(node, "green_zone_required_opts") or {},
+        "trusted_nodes": options.get(node, "trusted_nodes") or {},
+        "identity": zone_wallet.to_jwk() if isinstance(zone_wallet, Wallet) else None,
+        "operator": _text(node["operator"]) if isinstance(zone_wallet, Wallet) and node.get("operator") else None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, default=_text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _restored(node: Mapping[str, Any]) -> dict[str, Any]:
+    """`node` with the zone state saved in its data directory (unchanged when there is none)."""
+    path = _state_path(node)
+    out = {**node, _RESTORED: True}
+    if path is None or not path.is_file():
+        return out
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise AOError(f"greenzone@1.0: {path} cannot be read: {exc}", status=503) from exc
+    if state.get("zone_key"):
+        out[_ZONE_KEY] = base64.b64decode(state["zone_key"])
+    out["green_zone_initialized"] = bool(state.get("initialized"))
+    out["green_zone_required_opts"] = state.get("required_opts") or {}
+    out["trusted_nodes"] = state.get("trusted_nodes") or {}
+    if state.get("identity"):
+        identity = Wallet.from_jwk(state["identity"])
+        identities = dict(options.get(node, "identities") or {})
+        own = node.get("priv_wallet")
+        if isinstance(own, Wallet) and own.address != identity.address:
+            identities.setdefault("node", {"priv_wallet": own})
+            out["operator"] = state.get("operator") or own.address
+        identities["green-zone"] = {"priv_wallet": identity}
+        out["identities"] = identities
+        out["priv_wallet"] = identity
+    return out
+
+
 def _node(opts: Mapping[str, Any]) -> dict[str, Any]:
     found = opts.get(_NODE_KEY)
-    return found.current() if isinstance(found, NodeMessage) else dict(opts)
+    if not isinstance(found, NodeMessage):
+        return dict(opts)
+    if not found.current().get(_RESTORED):
+        with _LOCK:
+            if not found.current().get(_RESTORED):
+                found.replace(_restored(found.current()))
+    return found.current()
 
 
 def _update(opts: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
     holder = _holder(opts)
     with _LOCK:
-        holder.replace({**holder.current(), **changes})
+        new = {**holder.current(), **changes}
+        _save(new)
+        holder.replace(new)
 
 
 def _wallet(node: Mapping[str, Any]) -> Wallet:
@@ -133,7 +211,14 @@ class GreenZoneDevice(Device):
     name = NAME
 
     def device_info(self, base: Any, opts: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"exports": ["info", "init", "join", "key", "become", "is_trusted"]}
+        return {"exports": ["info", "init", "join", "key", "become", "is_trusted", "start"]}
+
+    def start(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The `start` hook: the node message (the request's `body`) with its saved zone state."""
+        body = request.get("body") if isinstance(request, Mapping) else None
+        if not isinstance(body, Mapping):
+            raise BadMessage("greenzone@1.0 start is a start hook: it takes the node message as `body`")
+        return Result("ok", {"body": _restored(body)})
 
     def info(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         return Result("ok", {"status": 200, "body": {
@@ -202,7 +287,9 @@ class GreenZoneDevice(Device):
             current = holder.current()
             members = dict(options.get(current, "trusted_nodes") or {})
             members[attested.address] = {"report": _text(message["report"]), "public_key": _text(raw_key)}
-            holder.replace({**current, "trusted_nodes": members})
+            updated = {**current, "trusted_nodes": members}
+            _save(updated)
+            holder.replace(updated)
         me = _zone_wallet(node)
         return Result("ok", {
             "status": 200,
@@ -249,7 +336,9 @@ class GreenZoneDevice(Device):
             current = holder.current()
             if isinstance(current.get(_ZONE_KEY), bytes):
                 raise Conflict("Node already part of green zone.")
-            holder.replace({**current, _ZONE_KEY: zone_key})
+            updated = {**current, _ZONE_KEY: zone_key}
+            _save(updated)
+            holder.replace(updated)
         return Result("ok", {"status": 200, "body": _JOINED})
 
     def key(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
@@ -298,7 +387,9 @@ class GreenZoneDevice(Device):
             identities["green-zone"] = {"priv_wallet": identity}
             identities.setdefault("node", {"priv_wallet": own})
             operator = options.get(current, "operator") or own.address
-            holder.replace({**current, "identities": identities, "priv_wallet": identity, "operator": operator})
+            updated = {**current, "identities": identities, "priv_wallet": identity, "operator": operator}
+            _save(updated)
+            holder.replace(updated)
         return Result("ok", {"status": 200, "body": {
             "message": "Successfully adopted target node identity", "peer-location": location, "peer-id": peer_id,
         }})

@@ -40,6 +40,8 @@ class Zone:
     b: Node
     c: Node
     wallets: dict[str, Wallet]
+    root: Path
+    configs: dict[str, dict[str, Any]]
 
 
 WALLETS = {"a": "key-1.json", "b": "key-2.json", "c": "admissible-report-wallet.json"}
@@ -65,7 +67,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, hierarchy: Hierarchy, chip: 
              f"http://127.0.0.1:{ports['a']}", "green_zone_peer_id": wallets["a"].address}
     configs = {
         "a": {**base, "port": ports["a"], "green_zone_required_config": {"snp_kds_url": "self"}},
-        "b": {**guest, "port": ports["b"], "snp_test_firmware": str(root / "chip-b")},
+        "b": {**guest, "port": ports["b"], "snp_test_firmware": str(root / "chip-b"),
+              "on": {"start": {"device": "greenzone@1.0", "path": "start"}}},
         "c": {**guest, "port": ports["c"], "snp_test_firmware": str(root / "chip-c")},
     }
     # The three start at once: a node's start-up is most of this module's time.
@@ -76,10 +79,19 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, hierarchy: Hierarchy, chip: 
         failed = [f.exception() for f in futures.values() if f.exception() is not None]
         if failed:
             raise failed[0]  # type: ignore[misc]
-        yield Zone(started["a"], started["b"], started["c"], wallets)
+        zone = Zone(started["a"], started["b"], started["c"], wallets, root, configs)
+        _ZONES[root] = zone
+        yield zone
     finally:
         for node in started.values():
             stop(node)
+        for name in ("a", "b"):  # restarted by test_the_zone_survives_a_restart
+            node = getattr(zone, name, None) if (zone := _ZONES.get(root)) else None
+            if node is not None and node.process.poll() is None:
+                stop(node)
+
+
+_ZONES: dict[Path, Zone] = {}
 
 
 def _call(node: Node, path: str, wallet: Wallet | None = None, **keys: Any) -> httpx.Response:
@@ -131,7 +143,8 @@ def test_b_joins_a_and_becomes_its_identity(nodes: Zone) -> None:
     after = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
     assert _signers(after) == [a_wallet.address]  # B now speaks as A, and that verifies
     # B's operator is still B's own key: A's key on B does not make its holder B's operator.
-    assert _call(nodes.b, "/~greenzone@1.0/become", b_wallet).status_code == 200
+    assert _call(nodes.b, "/~greenzone@1.0/join", b_wallet).status_code == 409  # already in the zone
+    assert _call(nodes.b, "/~greenzone@1.0/join", a_wallet).status_code == 403
 
 
 def _signers(message: dict[str, Any]) -> list[str]:
@@ -212,3 +225,22 @@ def test_an_admitted_joiner_gets_the_key_wrapped_and_only_public_keys(nodes: Zon
     assert len(zone.unwrap_zone_key(reply["zone-key"], joiner)) == 32
     assert etf.decode(base64.b64decode(reply["public_key"]))[1] == a_wallet.modulus  # type: ignore[index]
     _assert_no_private_key(_texts([answer]), a_wallet)
+
+
+def test_the_zone_survives_a_restart(nodes: Zone) -> None:
+    """What a node was told succeeded is durable: after both restart, B still signs as A from
+    its first reply (its start hook reads the zone state back) and A still holds the zone key."""
+    before = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
+    if _signers(before) != [nodes.wallets["a"].address]:
+        pytest.fail("B has not become A")
+    for name in ("a", "b"):
+        stop(getattr(nodes, name))
+    with ThreadPoolExecutor(2) as pool:
+        futures = {n: pool.submit(_start, nodes.root / n, nodes.configs[n], WALLETS[n]) for n in ("a", "b")}
+    nodes.a, nodes.b = futures["a"].result(), futures["b"].result()
+    first = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
+    assert _signers(first) == [nodes.wallets["a"].address]
+    assert _call(nodes.a, "/~greenzone@1.0/init", nodes.wallets["a"]).status_code == 409  # still initialised
+    again = _call(nodes.b, "/~greenzone@1.0/become", nodes.wallets["b"])  # the zone key still opens A's key
+    assert again.status_code == 200, again.text
+    assert (nodes.root / "a" / "data" / "greenzone.json").stat().st_mode & 0o077 == 0
