@@ -28,9 +28,11 @@ $(RUN_STAMP): pyproject.toml
 	$(BIN)/pip install --progress-bar off -e .
 	@touch $(RUN_STAMP)
 	@echo "make run: installed; next time this step is skipped until pyproject.toml changes"
+# One worker process per core, all on the one LMDB store (docs/decisions.md); `make run WORKERS=1` for one.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 run: $(RUN_STAMP)
 	@echo "make run: starting a node on http://localhost:$(PORT)/ (web console), data in $(DATA)/; Ctrl-C stops it"
-	$(BIN)/aonode serve --port $(PORT) --data-dir $(DATA)
+	$(BIN)/aonode serve --port $(PORT) --data-dir $(DATA) --workers $(WORKERS)
 
 # Two workers (CI has two cores); a test file stays on one worker, so its module fixtures (a node,
 # a store) are shared as when run alone.
