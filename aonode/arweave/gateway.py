@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,6 +66,11 @@ def _failure(what: str, result: Result) -> GatewayError:
         status = int(raw) if isinstance(raw, int) or (isinstance(raw, (str, bytes)) and _text(raw).isdigit()) else 502
         detail = value.get("body", b"")
     text = _text(detail)[:500]
+    # Several gateways on the route: each one's failure is listed ("<url>: error <status>");
+    # when every one of them timed out, so did the request.
+    statuses = set(re.findall(r": error (\d{3})", _text(detail)))
+    if statuses == {"504"}:
+        status = 504
     if status == 504:
         return GatewayError(f"{what}: the gateway timed out: {text}", status=504)
     if status >= 500 or status < 400:

@@ -139,6 +139,10 @@ class GatewayStore(Store):
         with self._id_lock(uid):
             if self._holds(self.recent, uid):
                 return True
+            if remote_failure(uid) is not None and self._known.get(uid) is None:
+                # Another gateway store of this node has just failed on this ID: the same
+                # gateways would be asked again and fail the same way.
+                return False
             known = self._known.get(uid)
             if known is not None and known[0] > time.monotonic():
                 if isinstance(known[1], UnverifiedItem):
@@ -149,11 +153,13 @@ class GatewayStore(Store):
             except GatewayError as exc:
                 self._known[uid] = (time.monotonic() + FAILURE_SECONDS, exc)
                 _record_failure(uid, exc)
-                log.warning("%s: %s", self, exc.message)
+                log.warning("%s: reading %s: %s", self, uid, exc.message)
                 return False
             except UnverifiedItem as exc:
                 self._known[uid] = (time.monotonic() + MISS_SECONDS, exc)
                 raise
+            with _FAILURES_LOCK:
+                _FAILURES.pop(uid, None)  # the gateway answered: no failure to report any more
             if msg is None:
                 self._known[uid] = (time.monotonic() + MISS_SECONDS, None)
                 return False
@@ -194,9 +200,10 @@ class GatewayStore(Store):
         parts = split_path(path)
         if not parts:
             return None
-        if not is_id(parts[0]) or len(parts[0]) != 43:
-            # What a fetched message links to (`data/<hash>`: content-addressed) is served from
-            # where it was written; nothing else is asked of the gateway.
+        if len(parts) > 1 or not is_id(parts[0]) or len(parts[0]) != 43:
+            # Only a single-segment ID is asked of the gateway, as in the reference (a hashpath
+            # `X/Y` is a computed result, never on Arweave). Paths under a fetched message, and
+            # what it links to (`data/<hash>`), are served from where it was written.
             return self.recent if self._holds(self.recent, parts[0]) else None
         return self.recent if self._fetch(parts[0]) else None
 
