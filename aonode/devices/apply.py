@@ -39,6 +39,9 @@ def _text(value: Any) -> str:
 def _find(path: Any, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Any:
     """The value at key path `path`, read from the message its prefix names (request first)."""
     text = _text(path)
+    # The base's keys are read as plain keys: through its own device (apply@1.0) a read would
+    # call this function again, without end (router@1.0 preprocess sends such a base).
+    base = {k: v for k, v in base.items() if k != "device"} if _text(base.get("device", "")) == "apply@1.0" else base
     sources: tuple[Mapping[str, Any], ...] = (request, base)
     for prefix, only in (("base:", base), ("request:", request), ("req:", request)):
         if text.startswith(prefix):
