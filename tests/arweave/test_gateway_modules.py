@@ -3,10 +3,11 @@
 A Lua module and a WASM module are published to arlocal as ANS-104 items in one bundle, with
 the npm packages `arweave` and `arbundles`. A node that has never seen them, whose store chain
 ends in the `gateway` store (routes pointing at arlocal, `/raw/<id>` rewritten to arlocal's
-`/<id>`), spawns a process with each module ID through @permaweb/aoconnect in mainnet mode,
-messages it and reads the results. The module is fetched once (arlocal's request log), verified
-and then served from the node's own store (it still loads with arlocal stopped). A module whose
-signature does not verify is refused with a 4xx that says so.
+`/<id>`; `/graphql` names a dead gateway first, then arlocal), spawns a process with each
+module ID through @permaweb/aoconnect in mainnet mode, messages it and reads the results. The
+module is fetched once (arlocal's request log), verified and then served from the node's own
+store (it still loads with arlocal stopped). A module whose signature does not verify is
+refused with a 4xx that says so.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import wasmtime
-from aonode_process import Node, start, stop
+from aonode_process import Node, free_port, start, stop
 from arweave.arlocal import ArLocal, arlocal_module, install_aoconnect
 
 from aonode.crypto import Wallet
@@ -39,7 +40,10 @@ def node_config(arlocal: ArLocal, data_dir: Path, **extra: Any) -> dict[str, Any
     """The reference's default store chain (local store, then a gateway store narrowed to
     `Data-Protocol: ao`, then a plain one, both caching into the local store), routed to arlocal."""
     local = [{"store-module": "lmdb", "name": str(data_dir / "lmdb")}]
-    gateway = {"routes": arlocal.routes(), "http_connect_timeout": 2000, "http_request_send_timeout": 10000}
+    # Two gateways for /graphql, tried in order: the first refuses connections.
+    dead = f"http://127.0.0.1:{free_port()}"
+    routes = [{"template": "/graphql", "nodes": [{"prefix": dead}, {"prefix": arlocal.url}]}, *arlocal.routes()[1:]]
+    gateway = {"routes": routes, "http_connect_timeout": 2000, "http_request_send_timeout": 10000}
     return {
         "store": [*local,
                   {"store-module": "gateway", "subindex": [{"name": "Data-Protocol", "value": "ao"}],
