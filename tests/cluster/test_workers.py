@@ -1,0 +1,125 @@
+"""`aonode serve --workers N` (issue 20): several processes serve one port on one LMDB store.
+
+A real node with two workers: clients schedule on one process through both at once, and the
+slots stay gapless with a chain that verifies (the LMDB write transaction is the one writer
+across processes); a worker killed with SIGKILL is replaced while the other keeps serving; and
+SIGTERM stops the node and every worker, with status 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aonode_process import Node, response_message, signed, start, stop
+from process_http import CONFIG, HERE, check_chain, node_wallet, process_message, read_schedule, schedule
+
+from aonode.codecs import message_id
+from aonode.crypto import Wallet
+
+CLIENTS = 4
+PER_CLIENT = 30
+
+
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time a process has used, in clock ticks (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def workers_of(node: Node) -> set[int]:
+    """The PIDs of the node's worker processes (its children)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(node.process.pid):
+            found.add(int(fields["Pid"]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    started = start(tmp_path_factory.mktemp("workers") / "node", config=CONFIG, pythonpath=[HERE],
+                    extra=["--workers", "2"])
+    try:
+        yield started
+    finally:
+        stop(started)
+
+
+def test_two_workers_schedule_one_gapless_chain(node: Node) -> None:
+    workers = workers_of(node)
+    assert len(workers) == 2
+    process = process_message(node_wallet(node).address, Wallet.generate())
+    pid = message_id(process, committers="all")
+    with httpx.Client(base_url=node.url, timeout=60) as client:
+        assert schedule(client, process).status_code == 200
+    sender = Wallet.generate()
+    batches = [[signed({"target": pid, "type": "Message", "count": 1, "limit": 0, "c": c, "n": n}, sender)
+                for n in range(PER_CLIENT)] for c in range(CLIENTS)]
+    acked: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def client_run(batch: list[dict[str, object]]) -> None:
+        # A new connection per request, so that the kernel spreads them over both workers.
+        for msg in batch:
+            with httpx.Client(base_url=node.url, timeout=60) as client:
+                response = schedule(client, msg)
+            assert response.status_code == 200, response.text
+            with lock:
+                acked[int(response_message(response)["slot"])] = message_id(msg, committers="all")
+
+    before = {pid: cpu_ticks(pid) for pid in workers}
+    threads = [threading.Thread(target=client_run, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    used = {pid: cpu_ticks(pid) - before[pid] for pid in workers}
+    total = CLIENTS * PER_CLIENT
+    assert sorted(acked) == list(range(1, total + 1))
+    with httpx.Client(base_url=node.url, timeout=60) as client:
+        log = read_schedule(client, pid, 0, total)
+    assert sorted(log) == list(range(total + 1))
+    check_chain(log, pid)
+    for slot, mid in acked.items():
+        assert message_id(log[slot]["body"], committers="all") == mid
+    # Both workers did the work (each scheduling costs an RSA signature: well over a tick).
+    assert all(ticks >= 20 for ticks in used.values()), used
+
+
+def test_a_killed_worker_is_replaced(node: Node) -> None:
+    before = workers_of(node)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = workers_of(node)
+        if len(now) == 2 and victim not in now:
+            break
+        with httpx.Client(base_url=node.url, timeout=10) as client:
+            assert client.get("/~meta@1.0/info").status_code == 200  # the other worker serves meanwhile
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"worker {victim} was not replaced: {workers_of(node)}")
+    for _ in range(6):
+        with httpx.Client(base_url=node.url, timeout=30) as client:
+            assert client.get("/~meta@1.0/info").status_code == 200
+
+
+def test_sigterm_stops_every_worker(tmp_path: Path) -> None:
+    started = start(tmp_path / "node", extra=["--workers", "2"])
+    children = workers_of(started)
+    assert len(children) == 2
+    assert stop(started, signal.SIGTERM) == 0
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
