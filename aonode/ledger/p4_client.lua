@@ -13,11 +13,14 @@ function balance(base, request)
     return "ok", found
 end
 
---- Push the node's signed charge into the process: it is scheduled (durable) and computed
---- before this returns. A push that fails is an error, so the request's answer reports it.
+--- Schedule the node's signed charge on the process: once this returns, the charge has its
+--- slot in the process's log (durable), and every later read of the ledger computes it.
+--- (The reference pushes it, computing it at once; the balance read of the next request does
+--- that here, so a charge costs one slot's computation either way.) A charge the scheduler
+--- refuses is an error, so the request's answer reports it.
 function charge(base, request)
     local status, found = ao.resolve({
-        path = "(" .. base["ledger-path"] .. ")/push",
+        path = base["ledger-path"] .. "/schedule",
         method = "POST",
         body = request
     })
