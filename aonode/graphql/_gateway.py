@@ -424,7 +424,7 @@ SCHEMA: Mapping[str, Mapping[str, Resolver]] = {
     },
     "Owner": {"address": _field("owner_address"), "key": _field("owner_key")},
     "Amount": {"winston": lambda v, a, c: v, "ar": lambda v, a, c: "0.000000000000"},
-    "MetaData": {"size": lambda item, a, c: str(item.data_size), "type": _field("content_type")},
+    "MetaData": {"size": lambda item, a, c: str(item.data_size), "type": lambda item, a, c: item.content_type or ""},
     "Tag": {"name": lambda t, a, c: t[0], "value": lambda t, a, c: t[1]},
     "Block": {
         "id": lambda b, a, c: _text(b.get("indep_hash", b.get("id"))),
