@@ -155,7 +155,7 @@ for name, handler in pairs(ACTIONS) do
     end
 end
 
---- A charge from the node (`p4@1.0` pushes it, signed by the node).
+--- A charge from the node (`p4@1.0` schedules it, signed by the node).
 function charge(base, assignment)
     init(base)
     local msg = assignment.body or {}
