@@ -36,12 +36,17 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def _plain(msg: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {k: v for k, v in msg.items() if k != "device"} if _text(msg.get("device", "")) == "apply@1.0" else msg
+
+
 def _find(path: Any, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Any:
     """The value at key path `path`, read from the message its prefix names (request first)."""
     text = _text(path)
-    # The base's keys are read as plain keys: through its own device (apply@1.0) a read would
-    # call this function again, without end (router@1.0 preprocess sends such a base).
-    base = {k: v for k, v in base.items() if k != "device"} if _text(base.get("device", "")) == "apply@1.0" else base
+    # A message whose device is apply@1.0 is read as plain keys: through the device, a read
+    # would call this function again (router@1.0 preprocess sends such messages to workers;
+    # an HTTP request's keys are on both its base and its request).
+    base, request = _plain(base), _plain(request)
     sources: tuple[Mapping[str, Any], ...] = (request, base)
     for prefix, only in (("base:", base), ("request:", request), ("req:", request)):
         if text.startswith(prefix):
