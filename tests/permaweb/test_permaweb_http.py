@@ -193,3 +193,55 @@ def test_whois_node_learns_its_address(node: Node, tmp_path: Path) -> None:
         assert response.content == f"127.0.0.1:{second.port}".encode()
     finally:
         stop(second)
+
+
+def test_local_name_http(client: httpx.Client) -> None:
+    ok = post(client, signed({"key": "name1", "value": "value1"}, OPERATOR), path="/~local-name@1.0/register")
+    assert ok.status_code == 200, ok.text
+    found = client.get("/~local-name@1.0/lookup", params={"key": "name1"})
+    assert found.status_code == 200 and found.content == b"value1"
+
+
+@pytest.mark.parametrize("kind", ["message", "binary"])
+def test_cache_write_read_through_a_remote_node_store(client: httpx.Client, node: Node, tmp_path: Path,
+                                                      kind: str) -> None:
+    """The reference's cache_write_{message,binary}_test: written to a node whose cache_writers
+    include the writer, then read from it by a `remote-node` store (verified, cached locally)."""
+    from aonode.store import open_store
+    from aonode.store.cache import MessageCache
+
+    value: Any = signed({"test-key": f"remote {kind}"}, WRITER) if kind == "message" else b"remote binary"
+    response = post(client, signed({"body": value}, WRITER), path="/~cache@1.0/write")
+    assert response.status_code == 200, response.text
+    path = response.headers["path"]
+    if kind == "binary":
+        assert client.get("/~cache@1.0/read", params={"target": path}).content == b"remote binary"
+        return
+    store = open_store([{"store-module": "remote-node", "node": node.url,
+                         "local-store": [{"store-module": "lmdb", "name": str(tmp_path / "lmdb")}]}])
+    try:
+        from aonode.codecs import message_id
+
+        read = MessageCache(store).read(message_id(value, "all"))
+        assert isinstance(read, dict) and read["test-key"] == f"remote {kind}".encode()
+    finally:
+        store.close()
+
+
+def test_v1_manifest_app_in_a_browser(node: Node, uploaded: list[str]) -> None:
+    """The v1 form (`index.path`) in headless chromium, from the node's own store (arlocal cannot
+    serve such a manifest raw; tests/permaweb/test_permaweb_arlocal.py serves the v2 forms)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{node.url}/{_id(MANIFEST_V1)}/")
+            page.wait_for_function("document.getElementById('out').textContent !== 'waiting'", timeout=30_000)
+            assert page.inner_text("#out") == "script ran" and not errors
+        finally:
+            browser.close()
