@@ -25,8 +25,11 @@
    otherwise `Forbidden`); the message is then signed with the node's wallet. Either way it
    must verify before it leaves. `"true"` from a query string counts as true (the reference
    crashes on it).
-4. It is sent with the `http_client` set to T's `http-client` or the `relay_http_client`
-   option (default `httpc`, which follows redirects) and `http_only_result` false: to `peer`
+4. It is sent with the `http_client` set to T's `http-client`, M1's `relay-opts`
+   `http_client`, or the `relay_http_client` option (default `httpc`, which follows
+   redirects), M1's `relay-opts` client settings (`protocol`, timeouts, `http_reference`:
+   router@1.0 `preprocess` passes a route node's `opts` so), and `http_only_result` false:
+   by M1's `relay-route` (a route whose `nodes` get a multirequest) when given, else to `peer`
    when one is given, else where the node's route table sends `path`
    (`client.request_routed`: an absolute URL goes there, a relative path to its route's node;
    no matching route answers 502).
@@ -43,6 +46,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aonode.codecs import commit, verify
+from aonode.core import options
 from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded
@@ -58,6 +62,9 @@ log = logging.getLogger(__name__)
 
 # The reference's hb_opts default for `relay_http_client` (§2, §15).
 DEFAULT_RELAY_HTTP_CLIENT = "httpc"
+# The options a base's `relay-opts` may set: how the request travels, nothing else.
+_CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", "http_request_send_timeout",
+                             "http_keepalive", "http_reference"})
 # Devices whose keys read as plain message keys: reading through them costs a resolution for nothing.
 _PLAIN_DEVICES = frozenset({"message@1.0", "relay@1.0"})
 
@@ -103,6 +110,16 @@ def find_target(base: Mapping[str, Any], request: Mapping[str, Any]) -> Any:
     if name in request:
         return request[name]
     return request.get("body")
+
+
+def _relay_opts(m1: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The client options the base's `relay-opts` sets (router@1.0 `preprocess` passes a
+    route node's `opts` this way); only client settings are taken."""
+    found = _plain("relay-opts", m1, opts)
+    if not isinstance(found, Mapping):
+        return {}
+    named = {options.option_key(k): v for k, v in found.items()}
+    return {k: v for k, v in named.items() if k in _CLIENT_OPTIONS}
 
 
 def _truthy(value: Any) -> bool:
@@ -167,9 +184,13 @@ class RelayDevice(Device):
             raise InvalidSignature("relay@1.0: the message to relay does not verify") from exc
         http_client = _plain("http-client", target, opts)
         if http_client is ABSENT:
-            http_client = opts.get("relay_http_client", DEFAULT_RELAY_HTTP_CLIENT)
-        http_opts = {**opts, "http_client": _text(http_client), "http_only_result": False}
-        if peer is ABSENT:
+            http_client = _relay_opts(m1, opts).get("http_client", opts.get("relay_http_client",
+                                                                             DEFAULT_RELAY_HTTP_CLIENT))
+        http_opts = {**opts, **_relay_opts(m1, opts), "http_client": _text(http_client), "http_only_result": False}
+        relay_route = _plain("relay-route", m1, opts)
+        if isinstance(relay_route, Mapping):
+            result = client.request_routed(outbound, {**http_opts, "routes": [relay_route]})
+        elif peer is ABSENT:
             result = client.request_routed(outbound, http_opts)
         else:
             result = client.request(method_text, _text(peer), outbound, http_opts, path=_text(path))
