@@ -87,6 +87,7 @@ BUILTIN_DEVICES: Mapping[str, str] = {
     "push@1.0": "aonode.devices.push:PushDevice",
     "query@1.0": "aonode.devices.query:QueryDevice",
     "relay@1.0": "aonode.devices.relay:RelayDevice",
+    "router@1.0": "aonode.devices.router:RouterDevice",
     "scheduler@1.0": "aonode.devices.scheduler:SchedulerDevice",
     "simple-pay@1.0": "aonode.devices.simple_pay:SimplePayDevice",
     "snp@1.0": "aonode.devices.snp:SnpDevice",
