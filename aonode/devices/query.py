@@ -7,7 +7,8 @@
     has-results  true iff the JSON in the base's `body` (else the request's) has a non-empty
                  `data.transactions.edges` (the gateway client's multirequest admissibility test)
     graphql      the Arweave gateway GraphQL endpoint over this node's store (aonode.graphql):
-                 `{query, variables?, operationName?}` as JSON `body` or as keys
+                 `{query, variables?, operationName?}` as JSON `body` or as keys; a query running
+                 past `query_timeout` ms (default 10000) stops with a 503
 
 The spec leaves out `exclude` (default: path, commitments, return, exclude, only) and the keys
 an HTTP request carries about its transport (method, host, accept, ...), which the reference's
@@ -26,7 +27,7 @@ from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.terms import NOT_FOUND, Result
 from aonode.errors import AOError, BadMessage
-from aonode.graphql import SCHEMA, RequestError, execute
+from aonode.graphql import SCHEMA, QueryTimeout, RequestError, execute
 from aonode.message import normalize_key
 from aonode.store.cache import MessageCache
 
@@ -42,6 +43,7 @@ TRANSPORT_KEYS = frozenset({
 })
 RETURN_MODES = ("paths", "count", "messages", "first-path", "first", "first-message", "boolean")
 JSON = b"application/json"
+DEFAULT_TIMEOUT_MS = 10_000
 
 
 def _text(value: Any) -> str:
@@ -186,11 +188,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_graphql(query: str, variables: Mapping[str, Any], operation: str | None, cache: MessageCache
-                ) -> tuple[int, dict[str, Any]]:
-    """Execute a gateway GraphQL query over `cache`: `(HTTP status, response map)`."""
+def run_graphql(query: str, variables: Mapping[str, Any], operation: str | None, cache: MessageCache,
+                timeout_ms: float | None = None) -> tuple[int, dict[str, Any]]:
+    """Execute a gateway GraphQL query over `cache`: `(HTTP status, response map)`; 400 for a
+    query that cannot run, 503 for one that ran past `timeout_ms`."""
     try:
-        return 200, execute(SCHEMA, query, variables, operation, cache)
+        timeout = timeout_ms / 1000 if timeout_ms is not None else None
+        return 200, execute(SCHEMA, query, variables, operation, cache, timeout)
+    except QueryTimeout as exc:
+        return 503, {"errors": [{"message": str(exc)}]}
     except RequestError as exc:
         return 400, {"errors": [{"message": str(exc)}]}
 
@@ -224,7 +230,9 @@ class QueryDevice(Device):
     def graphql(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The gateway GraphQL endpoint: the JSON answer, 400 for a query that cannot run."""
         query, variables, operation = _graphql_request(request if isinstance(request, Mapping) else {})
-        status, answer = run_graphql(query, variables, operation, _cache(opts))
+        timeout = opts.get("query_timeout", DEFAULT_TIMEOUT_MS)
+        timeout_ms = float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None
+        status, answer = run_graphql(query, variables, operation, _cache(opts), timeout_ms)
         body = json.dumps(answer, separators=(",", ":")).encode()
         return Result("ok" if status == 200 else "error",
                       {"status": status, "content-type": JSON, "body": body})

@@ -3,7 +3,7 @@
 `execute(schema, query, variables, operation_name, context)` runs a query against resolver
 tables; `SCHEMA` is the Arweave gateway schema answered from a node's message cache."""
 
-from aonode.graphql._executor import FieldError, Obj, RequestError, Schema, execute
+from aonode.graphql._executor import FieldError, Obj, QueryTimeout, RequestError, Schema, execute
 from aonode.graphql._gateway import SCHEMA, Item, cursor_of, item_of, transaction_ids
 from aonode.graphql._parser import SyntaxError_, parse
 
@@ -12,6 +12,7 @@ __all__ = [
     "FieldError",
     "Item",
     "Obj",
+    "QueryTimeout",
     "RequestError",
     "Schema",
     "SyntaxError_",

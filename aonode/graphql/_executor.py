@@ -13,6 +13,7 @@ unknown field is an error when reached), no mutations, no subscriptions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from aonode.graphql._parser import (
     parse,
 )
 
-__all__ = ["FieldError", "Obj", "RequestError", "Resolver", "Schema", "execute"]
+__all__ = ["FieldError", "Obj", "QueryTimeout", "RequestError", "Resolver", "Schema", "execute"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class RequestError(ValueError):
 
 class FieldError(ValueError):
     """A resolver's refusal: the field becomes null and the message is reported."""
+
+
+class QueryTimeout(RequestError):
+    """The query ran past its deadline (checked before each field is resolved)."""
 
 
 def _operation(doc: Document, name: str | None) -> Operation:
@@ -89,7 +94,9 @@ def _literal(value: Any, variables: Mapping[str, Any]) -> Any:
 
 
 class _Execution:
-    def __init__(self, schema: Schema, doc: Document, variables: dict[str, Any], context: Any) -> None:
+    def __init__(self, schema: Schema, doc: Document, variables: dict[str, Any], context: Any,
+                 deadline: float | None) -> None:
+        self.deadline = deadline
         self.schema = schema
         self.doc = doc
         self.variables = variables
@@ -135,6 +142,8 @@ class _Execution:
             first = group[0]
             merged = tuple(s for f in group for s in (f.selections or ()))
             at = [*path, key]
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise QueryTimeout("The query ran longer than this node's query_timeout.")
             if first.name == "__typename":
                 result[key] = obj.type
                 continue
@@ -167,10 +176,13 @@ class _Execution:
 
 
 def execute(schema: Schema, query: str, variables: Mapping[str, Any] | None = None,
-            operation_name: str | None = None, context: Any = None) -> dict[str, Any]:
+            operation_name: str | None = None, context: Any = None, timeout: float | None = None) -> dict[str, Any]:
     """Run `query` and return the GraphQL response map (`data`, and `errors` when any).
 
+    `timeout` (seconds) bounds the execution: a field is not started after it.
+
     Raises:
+        QueryTimeout: the query ran past `timeout`.
         RequestError: the query does not parse, names no runnable operation, is not a query, or
             lacks a required variable (a GraphQL "request error": no `data`).
     """
@@ -181,7 +193,8 @@ def execute(schema: Schema, query: str, variables: Mapping[str, Any] | None = No
     op = _operation(doc, operation_name)
     if op.kind != "query":
         raise RequestError(f"This server answers queries only, not a {op.kind}.")
-    run = _Execution(schema, doc, _coerce_variables(op, variables or {}), context)
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    run = _Execution(schema, doc, _coerce_variables(op, variables or {}), context, deadline)
     data = run.object(Obj("Query", None), op.selections, [])
     out: dict[str, Any] = {"data": data}
     if run.errors:

@@ -156,3 +156,8 @@ def test_has_results() -> None:
     assert has_results(json.dumps({"data": {"transactions": {"edges": [{"node": {}}]}}}))
     assert not has_results(b'{"data": {"transactions": {"edges": []}}}')
     assert not has_results(b"not json")
+
+
+def test_query_timeout_is_a_503(cache: MessageCache) -> None:
+    status, answer = run_graphql("{ transactions { count } }", {}, None, cache, timeout_ms=0)
+    assert status == 503 and "query_timeout" in answer["errors"][0]["message"]
