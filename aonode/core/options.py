@@ -212,6 +212,13 @@ _DEFAULTS: dict[str, Any] = {
     "node_processes": {},
     "node_process_spawn_codec": "httpsig@1.0",
     "local_names": {},
+    # Permaweb devices (issue 19): name@1.0 asks each of these messages `lookup`; cache@1.0
+    # writes and links only for these signers; query@1.0's GraphQL stops after this many ms;
+    # whois@1.0 learns this node's address from this node (`http://host:port`).
+    "name_resolvers": [],
+    "cache_writers": [],
+    "query_timeout": 10000,
+    "host_bootstrap_node": None,
     # lua@5.3a: limits of every Lua VM (a call over its instruction budget or wall time, or a
     # VM over its memory, is an error result the script cannot catch; the node keeps serving).
     # Memory (issue 17, docs/configuration.md "Memory"): one VM's bytes (twice that while it is
