@@ -272,6 +272,8 @@ _DEFAULTS: dict[str, Any] = {
     },
     # --- Routing (router@1.0) ---
     "router_opts": {"routes": []},
+    "router_preprocess_default": "local",  # router@1.0 preprocess: a request no route matches runs here (`error`: 404)
+    "relay_allow_commit_request": False,  # relay@1.0 may sign relayed requests with the node wallet only when true
     "routes": [
         {"template": "/result/.*", "node": {"prefix": "http://localhost:6363"}},
         {"template": "/snapshot/.*", "node": {"prefix": "http://localhost:6363"}},
