@@ -86,6 +86,8 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 
 
 _ROOTS: Memo[str, Mapping[str, frozenset[str]]] = Memo(64)
+# (option value, result): the value is kept, so its id cannot be reused by another object.
+_LAST_ROOTS: list[tuple[Any, Mapping[str, frozenset[str]]] | None] = [None]
 
 
 def roots_from_option(value: Any) -> Mapping[str, frozenset[str]]:
@@ -95,7 +97,12 @@ def roots_from_option(value: Any) -> Mapping[str, frozenset[str]]:
     Raises:
         CertificateChainInvalid: an entry is neither a certificate nor a fingerprint.
     """
-    return _ROOTS.get_or_compute(repr(value), lambda: _roots(value))
+    last = _LAST_ROOTS[0]  # one tuple, read and replaced whole: safe across threads
+    if last is not None and last[0] is value:  # a node passes the same option object every time
+        return last[1]
+    found = _ROOTS.get_or_compute(repr(value), lambda: _roots(value))
+    _LAST_ROOTS[0] = (value, found)
+    return found
 
 
 def _roots(value: Any) -> Mapping[str, frozenset[str]]:

@@ -91,6 +91,8 @@ class OvmfLayout:
 
 
 _LAYOUTS: Memo[str, OvmfLayout] = Memo(64)
+# (option value, result): the value is kept, so its id cannot be reused by another object.
+_LAST_LAYOUT: list[tuple[Any, OvmfLayout] | None] = [None]
 
 
 def layout_from_option(value: Any) -> OvmfLayout:
@@ -100,7 +102,12 @@ def layout_from_option(value: Any) -> OvmfLayout:
     Raises:
         MeasurementUnavailable: the option is missing or malformed, or the file unreadable.
     """
-    return _LAYOUTS.get_or_compute(repr(value), lambda: _layout(value))
+    last = _LAST_LAYOUT[0]  # one tuple, read and replaced whole: safe across threads
+    if last is not None and last[0] is value:  # a node passes the same option object every time
+        return last[1]
+    found = _LAYOUTS.get_or_compute(repr(value), lambda: _layout(value))
+    _LAST_LAYOUT[0] = (value, found)
+    return found
 
 
 def _layout(value: Any) -> OvmfLayout:

@@ -66,6 +66,7 @@ _FIELDS: tuple[tuple[str, int, int, str], ...] = (
 _SIGNATURE = 0x2A0
 _SIG_PARTS = (("r", 0x2A0, 72), ("s", 0x2E8, 72), ("_reserved", 0x330, 368))
 _INTS = {"u8": "<B", "u32": "<I", "u64": "<Q"}
+_JUST_INT = {int}
 # Report v3 names three bytes of `_reserved_1` (the CPUID family, model and stepping).
 _CPUID_KEYS = (("cpuid_fam_id", 0x188), ("cpuid_mod_id", 0x189), ("cpuid_step", 0x18A))
 
@@ -109,10 +110,14 @@ def _int(value: Any, fmt: str, where: str) -> bytes:
 def _tcb(value: Any, where: str) -> bytes:
     if not isinstance(value, Mapping):
         raise ReportMalformed(f"{where} must be an object {{bootloader, tee, _reserved, snp, microcode}}")
-    parts = [_int(value.get(k, 0), "<B", f"{where}.{k}") for k in ("bootloader", "tee")]
-    reserved = value.get("_reserved", [0, 0, 0, 0])
-    return b"".join(parts) + _byte_array(reserved, 4, f"{where}._reserved") + b"".join(
-        _int(value.get(k, 0), "<B", f"{where}.{k}") for k in ("snp", "microcode"))
+    parts = [value.get("bootloader", 0), value.get("tee", 0), *value.get("_reserved", (0, 0, 0, 0)),
+             value.get("snp", 0), value.get("microcode", 0)]
+    if len(parts) != 8 or not set(map(type, parts)) <= {int}:
+        raise ReportMalformed(f"{where} must hold integers (and `_reserved` 4 of them)")
+    try:
+        return bytes(parts)
+    except ValueError as exc:
+        raise ReportMalformed(f"{where} values must be 0..255") from exc
 
 
 def parse_json(text: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def parse_json(text: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
         ReportMalformed: not JSON, or not a JSON object.
     """
     if isinstance(text, Mapping):
-        return dict(text)
+        return text if isinstance(text, dict) else dict(text)
     try:
         found = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -144,10 +149,17 @@ def from_json(report: str | bytes | Mapping[str, Any]) -> bytes:
     obj = parse_json(report)
     out = bytearray(REPORT_SIZE)
     for key, offset, size, kind in _FIELDS:
-        if key not in obj:
+        value = obj.get(key)
+        if value is None:
             continue
-        value = obj[key]
         if kind == "bytes":
+            # The common case in one C-level step; anything odd goes through the checks.
+            if type(value) is list and len(value) == size and set(map(type, value)) == _JUST_INT:
+                try:
+                    out[offset:offset + size] = bytes(value)
+                    continue
+                except ValueError:
+                    pass
             raw = _byte_array(value, size, key)
         elif kind == "tcb":
             raw = _tcb(value, key)
