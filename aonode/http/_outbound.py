@@ -17,8 +17,9 @@
      `data` as a header, under `codec-device` and `content-type`; the body is the encoding.
 5. CORS headers go under the message's own (`add_cors_headers`).
 
-Differences from the reference (docs/compat.md): 404 and 500 results are not replaced by
-hyperbuddy's HTML pages (that device is not built); the message is sent like any other. The
+Differences from the reference (docs/compat.md): 404 and 5xx results become hyperbuddy's HTML
+pages, and index pages are generated, for browsers only (the server decides, `client_kind` in
+`aonode.http.server`); here the message is sent like any other. The
 `accept` value's media-type parameters are ignored and the first entry of a list that names a
 codec is used (the reference falls back to httpsig@1.0 for both, §15.2 pitfall 19).
 """
