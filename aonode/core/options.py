@@ -285,6 +285,8 @@ _DEFAULTS: dict[str, Any] = {
         ]},
         {"template": "/arweave", "node": {"match": "^/arweave", "with": "https://arweave.net", "opts": dict(_HTTPC)}},
         {"template": "/raw", "node": {"prefix": "https://arweave.net", "opts": dict(_GUN)}},
+        # snp@1.0: AMD's Key Distribution Service (VCEKs and ASK/ARK chains; aonode/tee/kds.py)
+        {"template": "^/vcek/v1/", "node": {"prefix": "https://kdsintf.amd.com", "opts": dict(_HTTPC)}},
     ],
     # --- Trust, identities, history (§11.1) ---
     "node_history": [],  # Every change to the node message made through meta@1.0 is appended here.
@@ -292,12 +294,11 @@ _DEFAULTS: dict[str, Any] = {
     "trusted": {},
     "snp_enforced_keys": ["firmware", "kernel", "initrd", "append", "vmm_type", "guest_features"],
     # snp@1.0 / greenzone@1.0 (docs/configuration.md): the software a report may claim, the
-    # OVMF layout the launch digest needs, extra pinned ARKs by product, AMD's KDS, the product
-    # of version-2 reports, where reports come from; the zone's required config and peer.
+    # OVMF layout the launch digest needs, extra pinned ARKs by product, the product of
+    # version-2 reports, where reports come from; the zone's required config and peer.
     "snp_trusted": [],
     "snp_ovmf": {},
     "snp_ark_roots": {},
-    "snp_kds_url": "https://kdsintf.amd.com",
     "snp_default_product": "Milan",
     "snp_report_source": "kernel",
     "green_zone_required_config": {},
