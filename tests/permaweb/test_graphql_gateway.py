@@ -161,3 +161,34 @@ def test_has_results() -> None:
 def test_query_timeout_is_a_503(cache: MessageCache) -> None:
     status, answer = run_graphql("{ transactions { count } }", {}, None, cache, timeout_ms=0)
     assert status == 503 and "query_timeout" in answer["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("{ a " * 70 + "}" * 70, "nest deeper"),
+    ("{ transactions { count } }" + " " * 100_001, "at most"),
+    ('{ transactions(tags: [{name: "a", values: ["\\q"]}]) { count } }', "invalid escape"),
+    ("{ transactions(ids: [1, 2]) { count } } fragment F on X { a } fragment F on X { b }", "only one fragment"),
+    ("{ ...Missing }", "Unknown fragment"),
+    ("{ transactions { count @skip(if: 3) } }", "boolean"),
+])
+def test_hostile_queries_are_400(cache: MessageCache, query: str, message: str) -> None:
+    status, answer = run_graphql(query, {}, None, cache)
+    assert status == 400 and message in answer["errors"][0]["message"], answer
+
+
+@pytest.mark.parametrize("args, message", [
+    ("ids: 5", "`ids` must be a list of strings"),
+    ('tags: [{values: ["x"]}]', "needs a `name`"),
+    ('tags: [{name: "a", values: ["x"], op: LIKE}]', "EQ or NEQ"),
+    ('after: "not a cursor"', "not a cursor"),
+])
+def test_bad_arguments_are_field_errors(cache: MessageCache, args: str, message: str) -> None:
+    status, answer = run_graphql(f"{{ transactions({args}) {{ count }} }}", {}, None, cache)
+    assert status == 200 and answer["data"]["transactions"] is None
+    assert message in answer["errors"][0]["message"]
+
+
+def test_first_is_capped_and_skip_include_work(cache: MessageCache) -> None:
+    data = gql(cache, "query($no: Boolean!) { transactions(first: 1000000) { count edges @skip(if: $no) "
+                      "{ node { id } } pageInfo @include(if: $no) { hasNextPage } } }", {"no": True})
+    assert data["transactions"] == {"count": 4, "pageInfo": {"hasNextPage": False}}
