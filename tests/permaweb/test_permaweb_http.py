@@ -245,3 +245,21 @@ def test_v1_manifest_app_in_a_browser(node: Node, uploaded: list[str]) -> None:
             assert page.inner_text("#out") == "script ran" and not errors
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("POST", "/~query@1.0/graphql", b"[1, 2]", 400),
+    ("GET", "/~query@1.0/graphql", None, 400),
+    ("GET", "/~query@1.0/all?basic=x&return=bogus", None, 400),
+    ("GET", "/~manifest@1.0/index", None, 400),
+    ("GET", "/~name@1.0/nobody", None, 404),
+    ("GET", "/~copycat@1.0/graphql?all=true", None, 403),
+    ("GET", "/~cache@1.0/read", None, 400),
+    ("GET", "/~lookup@1.0/read?target=", None, 400),
+])
+def test_bad_requests_get_clear_4xx(client: httpx.Client, method: str, path: str, body: bytes | None,
+                                    status: int) -> None:
+    headers = {"content-type": "application/json"} if body is not None else {}
+    response = client.request(method, path, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.content  # the body says why
