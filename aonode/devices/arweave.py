@@ -16,7 +16,9 @@
               is written to the cache and linked from `~arweave@2.9/block/hash/<indep_hash>`
               and `~arweave@2.9/block/height/<h>`.
     current   `GET /arweave/block/current`
-    outbox    the outbox's pending and rejected uploads; as a `start` hook, starts its retries
+    outbox    the outbox's pending and rejected uploads (POST: retry now)
+    start     a `start` hook (`on: {start: {device: arweave@2.9-pre, path: start}}`): starts the
+              outbox's retries at boot, so uploads kept before a restart are delivered
 
 Upstream requests go through the node's routes: the default `/arweave` route sends them to
 `https://arweave.net` with `/arweave` cut off. A gateway that fails answers 502 (504 when it
@@ -207,6 +209,14 @@ class ArweaveDevice(Device):
     def current(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The current block (`GET /block/current`)."""
         return self.block(base, {"block": b"current"}, opts)
+
+    def start(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
+        """The `start` hook: start the outbox's retries; the node message (`body`) unchanged."""
+        body = request.get("body") if isinstance(request, Mapping) else None
+        if not isinstance(body, Mapping):
+            raise BadMessage("arweave@2.9-pre start is a start hook: it takes the node message as `body`")
+        outbox_for({**opts, **body})
+        return Result("ok", {"body": body})
 
     def outbox(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The outbox's pending and rejected uploads (its retries start if they had not)."""

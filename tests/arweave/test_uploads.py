@@ -101,3 +101,84 @@ def test_upload_while_the_bundler_is_down_is_delivered_when_it_returns(
     assert not list(Path(node.data_dir, "outbox", "pending").glob("*.json")), node.log_text()[-3000:]
     assert in_graphql(arlocal_module, item_id) == [item_id]
     assert arlocal_module.verify(item_id)["valid"] is True
+
+
+# --- arweave@2.9-pre's reads, against arlocal through the `/arweave` route ---------------------
+
+
+def arweave_routed_node(arlocal: ArLocal, workdir: Path, data_dir: Path | None = None, **extra: object) -> Node:
+    config = workdir / "node.json"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"routes": arlocal.routes(), "bundler_ans104": arlocal.bundler_url,
+                                  "arweave_outbox_retry": 200, **extra}))
+    return start(workdir, data_dir=data_dir, extra=["--config", str(config)])
+
+
+@pytest.fixture(scope="module")
+def reader(arlocal_module: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    started = arweave_routed_node(arlocal_module, tmp_path_factory.mktemp("arweave-reader"))
+    try:
+        yield started
+    finally:
+        stop(started)
+
+
+def get_json(node: Node, path: str) -> tuple[int, object]:
+    answer = httpx.get(f"{node.url}{path}", timeout=60, headers={"accept": "application/json"})
+    try:
+        return answer.status_code, answer.json()
+    except ValueError:
+        return answer.status_code, answer.text
+
+
+def test_status_and_blocks(reader: Node, arlocal_module: ArLocal) -> None:
+    info = httpx.get(f"{arlocal_module.url}/info", timeout=30).json()
+    status, found = get_json(reader, "/~arweave@2.9-pre/status")
+    assert status == 200 and isinstance(found, dict) and found["network"] == info["network"]
+    height = info["height"]
+    status, block = get_json(reader, f"/~arweave@2.9-pre/block?block={height}")
+    assert status == 200 and isinstance(block, dict) and int(block["height"]) == height, block
+    indep = block["indep_hash"]
+    # Now in the block cache: by height and by hash, without asking arlocal again.
+    before = arlocal_module.requests("GET", f"/block/hash/{indep}")
+    status, again = get_json(reader, f"/~arweave@2.9-pre/block?block={indep}")
+    assert status == 200 and isinstance(again, dict) and again["indep_hash"] == indep
+    assert arlocal_module.requests("GET", f"/block/hash/{indep}") == before
+    status, bad = get_json(reader, "/~arweave@2.9-pre/block?block=not-a-block")
+    assert status == 400 and "Invalid block reference" in str(bad)
+
+
+def test_tx_header_and_data(reader: Node, arlocal_module: ArLocal) -> None:
+    out = arlocal_module.publish([{"data": b"in a bundle", "tags": {"Type": "Tx-Test"}}])
+    bundle = out.bundles[0]
+    status, tx = get_json(reader, f"/~arweave@2.9-pre/tx?tx={bundle}&data=false")
+    assert status == 200 and isinstance(tx, dict) and tx["id"] == bundle, tx
+    assert int(tx["data_size"]) == len(arlocal_module.data(bundle).content), tx
+    with_data = httpx.get(f"{reader.url}/~arweave@2.9-pre/tx?tx={bundle}", timeout=60)
+    assert with_data.status_code == 200
+    assert arlocal_module.data(bundle).content in with_data.content  # the bundle, from /raw/<id>
+    status, missing = get_json(reader, f"/~arweave@2.9-pre/tx?tx={'M' * 43}&data=false")
+    assert status == 404 and "/tx/" in str(missing), missing
+
+
+def test_kept_uploads_are_delivered_after_a_restart(arlocal_module: ArLocal, wallet: Wallet,
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    workdir = tmp_path_factory.mktemp("restart")
+    body, item_id = signed_item(wallet, "kept across a restart")
+    arlocal_module.stop()
+    first = arweave_routed_node(arlocal_module, workdir / "a", data_dir=workdir / "data")
+    try:
+        assert upload(first, body).status_code == 202
+    finally:
+        stop(first)
+    arlocal_module.start()
+    # A new node on the same data, whose start hook resumes the outbox: no request needed.
+    second = arweave_routed_node(arlocal_module, workdir / "b", data_dir=workdir / "data",
+                                 on={"start": {"device": "arweave@2.9-pre", "path": "start"}})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not in_graphql(arlocal_module, item_id):
+            time.sleep(0.3)
+        assert in_graphql(arlocal_module, item_id) == [item_id], second.log_text()[-3000:]
+    finally:
+        stop(second)
