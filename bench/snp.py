@@ -79,7 +79,8 @@ def main(seconds: float) -> None:
     with running_kds() as kds:
         publish(kds, hierarchy, chip)
         opts = {"snp_trusted": [dict(LOCAL_HASHES)], "snp_ovmf": dict(OVMF_LAYOUT),
-                "snp_ark_roots": {"Milan": hierarchy.ark_pem()}, "snp_kds_url": kds.url}
+                "snp_ark_roots": {"Milan": hierarchy.ark_pem()},
+                "routes": [{"template": "^/vcek/v1/", "node": {"prefix": kds.url}}]}
         request = {"path": "verify", "body": message}
         verify_attestation(request, opts)  # fetches and checks the chain once
 

@@ -9,8 +9,9 @@
                check's typed error (4xx; 502 when AMD's KDS cannot be reached).
 
 Options: `snp_trusted`, `snp_enforced_keys`, `snp_ovmf` (the OVMF layout for the launch
-digest), `snp_ark_roots` (pinned roots besides AMD's Milan ARK), `snp_kds_url`,
-`snp_default_product` (version-2 reports do not name their CPU), `snp_report_source`.
+digest), `snp_ark_roots` (pinned roots besides AMD's Milan ARK), `routes` (where
+`/vcek/v1/` goes: AMD's KDS by default), `snp_default_product` (version-2 reports do not
+name their CPU), `snp_report_source`.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def check(message: Mapping[str, Any], signers: Sequence[str], opts: Mapping[str,
         message: the attestation keys (only signed keys: the caller filters them).
         signers: the verified signers of `message`.
         opts: the verifier's node options: `snp_trusted`, `snp_enforced_keys`, `snp_ovmf`,
-            `snp_ark_roots`, `snp_kds_url`, `snp_default_product`, routes and HTTP settings.
+            `snp_ark_roots`, `snp_default_product`, `routes` (AMD's KDS at `/vcek/v1/`) and HTTP settings.
 
     Raises:
         AttestationError: the first check that fails, as its own subclass (see the module).

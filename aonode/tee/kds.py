@@ -4,10 +4,11 @@
     GET <kds>/vcek/v1/<product>/<chip_id hex>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..   DER VCEK
 
 The TCB in the query is the report's `reported_tcb` (the reference uses `current_tcb`, which
-names the wrong certificate after a firmware update; docs/compat.md). Requests go out through
-the node's routes (`aonode.http.client.request_routed`); `<kds>` is the `snp_kds_url` option.
-A chain that verified is kept in a process-wide memo by (KDS, product, chip, TCB, roots), so
-later reports of the same chip cost one ECDSA verification.
+names the wrong certificate after a firmware update; docs/compat.md). The paths are relative:
+the node's route table says where they go (`aonode.http.client.request_routed`; the default
+table sends `^/vcek/v1/` to `https://kdsintf.amd.com`). A chain that verified is kept in a
+process-wide memo by (product, chip, TCB, pinned roots), so later reports of the same chip cost
+one ECDSA verification; where it came from does not matter, as it is checked against the roots.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from aonode._memo import Memo
-from aonode.core import options
 from aonode.tee.certs import VerifiedVcek, load_certificates, verify_chain
 from aonode.tee.errors import VcekUnavailable
 from aonode.tee.report import Report
 
-__all__ = ["DEFAULT_KDS", "cert_chain_path", "forget_verified", "vcek_for", "vcek_path"]
+__all__ = ["cert_chain_path", "forget_verified", "vcek_for", "vcek_path"]
 
-DEFAULT_KDS = "https://kdsintf.amd.com"
-
-_VERIFIED: Memo[tuple[str, str, bytes, Any, frozenset[tuple[str, frozenset[str]]]], VerifiedVcek] = Memo(256)
+_VERIFIED: Memo[tuple[str, bytes, Any, frozenset[tuple[str, frozenset[str]]]], VerifiedVcek] = Memo(256)
 
 
 def forget_verified() -> None:
@@ -43,16 +41,16 @@ def vcek_path(product: str, report: Report) -> str:
             f"&snpSPL={tcb.snp:02d}&ucodeSPL={tcb.microcode:02d}")
 
 
-def _fetch(url: str, opts: Mapping[str, Any]) -> bytes:
+def _fetch(path: str, opts: Mapping[str, Any]) -> bytes:
     from aonode.http.client import request_routed  # the HTTP layer sits above this one
 
-    result = request_routed({"path": url, "method": "GET"}, opts)
+    result = request_routed({"path": path, "method": "GET"}, opts)
     value = result.value
     body = value.get("body") if isinstance(value, Mapping) else value
     if result.status != "ok" or not isinstance(body, bytes) or not body:
         status = value.get("status") if isinstance(value, Mapping) else None
         detail = body.decode("utf-8", "replace")[:200] if isinstance(body, bytes) else ""
-        raise VcekUnavailable(f"GET {url} gave {status or result.status}: {detail}")
+        raise VcekUnavailable(f"GET {path} (through the node's routes) gave {status or result.status}: {detail}")
     return body
 
 
@@ -60,20 +58,22 @@ def vcek_for(report: Report, product: str, roots: Mapping[str, frozenset[str]], 
              ) -> VerifiedVcek:
     """The verified VCEK of the report's chip at its reported TCB (fetched once, then memoised).
 
+    Args:
+        opts: the node's options: `routes` (where `/vcek/v1/...` goes) and HTTP settings.
+
     Raises:
         VcekUnavailable: the KDS could not be reached or gave no certificate (502).
         AttestationError: the certificates do not form a valid, pinned chain for the chip.
     """
-    base = str(options.get(opts, "snp_kds_url", DEFAULT_KDS) or DEFAULT_KDS).rstrip("/")
-    key = (base, product, report.chip_id, report.reported_tcb, frozenset(roots.items()))
+    key = (product, report.chip_id, report.reported_tcb, frozenset(roots.items()))
     found = _VERIFIED.get(key)
     if found is not None:
         return found
-    chain = load_certificates(_fetch(base + cert_chain_path(product), opts))
+    chain = load_certificates(_fetch(cert_chain_path(product), opts))
     if len(chain) != 2:
         raise VcekUnavailable(f"the KDS cert_chain for {product} holds {len(chain)} certificates, not ASK and ARK")
     ask, ark = chain
-    vcek = load_certificates(_fetch(base + vcek_path(product, report), opts))[0]
+    vcek = load_certificates(_fetch(vcek_path(product, report), opts))[0]
     verified = verify_chain(ark, ask, vcek, product, roots, report.chip_id, report.reported_tcb)
     _VERIFIED.put(key, verified)
     return verified

@@ -33,11 +33,11 @@ def kds(hierarchy: Hierarchy, chip: Chip) -> Iterator[Kds]:
 
 def verifier_opts(hierarchy: Hierarchy, kds: Kds, **extra: Any) -> dict[str, Any]:
     """A verifier's options: the fixture's software trusted, the test layout, the test ARK
-    pinned (besides AMD's), the loopback KDS."""
+    pinned (besides AMD's), a route sending KDS paths to the loopback KDS."""
     return {
         "snp_trusted": [dict(LOCAL_HASHES)],
         "snp_ovmf": dict(OVMF_LAYOUT),
         "snp_ark_roots": {hierarchy.product: hierarchy.ark_pem()},
-        "snp_kds_url": kds.url,
+        "routes": [{"template": "^/vcek/v1/", "node": {"prefix": kds.url}}],
         **extra,
     }

@@ -1,7 +1,7 @@
 """snp@1.0 verify: every check, each failure refused with its own error (issue 26, done-means 1
 and 3). Reports are signed by a test key hierarchy made with AMD's algorithms (the fixture's
 chip's real VCEK cannot be fetched here); the verifier gets the test ARK as a pinned root and
-the loopback KDS as `snp_kds_url`, and checks everything else as in production."""
+a route to the loopback KDS, and checks everything else as in production."""
 
 from __future__ import annotations
 
@@ -141,10 +141,14 @@ def test_another_chips_vcek_is_refused(wallet: Wallet, hierarchy: Hierarchy, kds
 
 
 def test_an_unreachable_kds_is_a_502(wallet: Wallet, chip: Chip, hierarchy: Hierarchy, kds: Kds) -> None:
-    opts = verifier_opts(hierarchy, kds, snp_kds_url="http://127.0.0.1:9", http_connect_timeout=2000)
+    kds_module.forget_verified()
+    down = [{"template": "^/vcek/v1/", "node": {"prefix": "http://127.0.0.1:9"}}]
+    opts = verifier_opts(hierarchy, kds, routes=down, http_connect_timeout=2000)
     with pytest.raises(errors.VcekUnavailable) as info:
         verify(attestation(wallet, chip), opts)
     assert info.value.status == 502
+    with pytest.raises(errors.VcekUnavailable, match="no viable route"):
+        verify(attestation(wallet, chip), verifier_opts(hierarchy, kds, routes=[]))
 
 
 def test_the_reference_admissible_report_is_not_bound_to_its_node(hierarchy: Hierarchy, kds: Kds) -> None:

@@ -59,14 +59,14 @@ def _start(folder: Path, config: dict[str, Any], wallet: str) -> Node:
 def nodes(tmp_path_factory: pytest.TempPathFactory, hierarchy: Hierarchy, chip: Chip, kds: Kds) -> Iterator[Zone]:
     root = tmp_path_factory.mktemp("zone")
     wallets = {name: Wallet.load(FIXTURES / file) for name, file in WALLETS.items()}
-    base = verifier_opts(hierarchy, kds)
+    base = verifier_opts(hierarchy, kds, snp_default_product="Milan")
     chip.save(root / "chip-b")
     chip.save(root / "chip-c", policy=0x30000 | 1 << 19)  # C's guest allows debugging
     ports = {name: free_port() for name in WALLETS}
     guest = {**base, "snp_report_source": "snp_hierarchy:report", "green_zone_peer_location":
              f"http://127.0.0.1:{ports['a']}", "green_zone_peer_id": wallets["a"].address}
     configs = {
-        "a": {**base, "port": ports["a"], "green_zone_required_config": {"snp_kds_url": "self"}},
+        "a": {**base, "port": ports["a"], "green_zone_required_config": {"snp_default_product": "self"}},
         "b": {**guest, "port": ports["b"], "snp_test_firmware": str(root / "chip-b"),
               "on": {"start": {"device": "greenzone@1.0", "path": "start"}}},
         "c": {**guest, "port": ports["c"], "snp_test_firmware": str(root / "chip-c")},
@@ -170,7 +170,7 @@ def test_refused_nodes_learn_nothing(nodes: Zone, chip: Chip, kds: Kds) -> None:
 
     # A client with a real report from the test chip, made for another node's nonce.
     intruder = nodes.wallets["c"]
-    node_message = {"port": 2, "snp_kds_url": kds.url}  # with the zone's required config
+    node_message = {"port": 2, "snp_default_product": "Milan"}  # with the zone's required config
     digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
     other = attest.nonce_for(nodes.wallets["b"].address, message_id(node_message))
     own = attest.nonce_for(intruder.address, message_id(node_message))
@@ -209,7 +209,7 @@ def test_an_admitted_joiner_gets_the_key_wrapped_and_only_public_keys(nodes: Zon
     if _call(nodes.a, "/~greenzone@1.0/init", a_wallet).status_code not in (200, 409):
         pytest.fail("A cannot start its zone")
     joiner = nodes.wallets["c"]  # C's wallet, with a clean report from the test chip
-    node_message = {"port": 3, "snp_kds_url": kds.url}  # the zone requires A's snp_kds_url
+    node_message = {"port": 3, "snp_default_product": "Milan"}  # the zone requires A's
     nonce = attest.nonce_for(joiner.address, message_id(node_message))
     digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
     message = {"address": joiner.address, "node-message": node_message, "local-hashes": dict(LOCAL_HASHES),
@@ -241,6 +241,9 @@ def test_the_zone_survives_a_restart(nodes: Zone) -> None:
     first = verified(httpx.get(nodes.b.url + "/~meta@1.0/info/port", timeout=60))
     assert _signers(first) == [nodes.wallets["a"].address]
     assert _call(nodes.a, "/~greenzone@1.0/init", nodes.wallets["a"]).status_code == 409  # still initialised
-    again = _call(nodes.b, "/~greenzone@1.0/become", nodes.wallets["b"])  # the zone key still opens A's key
-    assert again.status_code == 200, again.text
+    assert httpx.get(nodes.a.url + "/~greenzone@1.0/key", timeout=60).status_code == 200  # still has its key
+    assert _call(nodes.b, "/~greenzone@1.0/join", nodes.wallets["b"]).status_code == 409  # B too
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:  # and A still knows B
+        trusted = post(client, signed({"path": "/~greenzone@1.0/is_trusted"}, nodes.wallets["b"]))
+    assert response_message(trusted).get("body") == b"true"
     assert (nodes.root / "a" / "data" / "greenzone.json").stat().st_mode & 0o077 == 0
