@@ -307,8 +307,10 @@ class RouterDevice(Device):
             if not isinstance(peer, (str, bytes)):
                 return Result("error", {"status": 400, "body": b"an offered route has no registration-peer"})
             offer = {k: v for k, v in entry.items() if k != "registration-peer"}
-            message = commit({"path": "/~router@1.0/routes", "method": "POST", "subject": "self",
-                              "action": "register", "route": offer}, wallet)
+            # `path` is left unsigned: a registrar replaces it (`registrar-path`) and schedules
+            # the registration itself (`subject: self`), whose signature must still hold.
+            message = {**commit({"method": "POST", "subject": "self", "action": "register", "route": offer},
+                                wallet), "path": "/~router@1.0/routes"}
             answer = client.request("POST", _text(peer), message, {**opts, "http_only_result": False},
                                     path="/~router@1.0/routes")
             if answer.status not in ("ok", "created"):

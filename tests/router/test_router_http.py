@@ -19,6 +19,7 @@ from aonode_process import Node, free_port, post, response_message, signed, star
 from aonode.codecs import signers
 from aonode.crypto import Wallet
 from aonode.http import client
+from aonode.routing import router_options
 
 TEMPLATE = "^/~message@1.0"
 
@@ -31,6 +32,7 @@ class Cluster:
     worker_wallets: list[Wallet]
     operator: Wallet
     registrations: list[httpx.Response]
+    dynamic: Node
 
 
 def _node(workdir: Path, wallet: Wallet, config: dict[str, Any], port: int) -> Node:
@@ -46,12 +48,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("router")
     operator, router_wallet = Wallet.generate(), Wallet.generate()
     worker_wallets = [Wallet.generate(), Wallet.generate()]
-    router_port, worker_ports = free_port(), [free_port(), free_port()]
+    router_port, worker_ports, dynamic_port = free_port(), [free_port(), free_port()], free_port()
     router_url = f"http://127.0.0.1:{router_port}"
+    dynamic_url = f"http://127.0.0.1:{dynamic_port}"
     configs: list[tuple[Path, Wallet, dict[str, Any], int]] = [
         (root / f"worker{i}", wallet, {
-            "router_opts": {"offered": [{"registration-peer": router_url, "template": TEMPLATE,
-                                         "prefix": f"http://127.0.0.1:{port}", "price": 0}]},
+            "router_opts": {"offered": [
+                {"registration-peer": router_url, "template": TEMPLATE, "prefix": f"http://127.0.0.1:{port}",
+                 "price": 0},
+                {"registration-peer": dynamic_url, "template": TEMPLATE, "prefix": f"http://127.0.0.1:{port}",
+                 "price": 250 * (i + 1)},
+            ]},
         }, port)
         for i, (wallet, port) in enumerate(zip(worker_wallets, worker_ports, strict=True))
     ]
@@ -62,14 +69,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "routes": [{"template": "^/w1", "priority": 10,
                     "node": {"match": "^/w1", "with": f"http://127.0.0.1:{worker_ports[1]}"}}],
     }, router_port))
+    configs.append((root / "dynamic", Wallet.generate(),
+                    router_options([w.address for w in worker_wallets], pricing_weight=9, performance_weight=1,
+                                   score_preference=4), dynamic_port))
     nodes: list[Node] = []
     try:
-        with ThreadPoolExecutor(3) as pool:  # the three nodes start at once
+        with ThreadPoolExecutor(4) as pool:  # the nodes start at once
             nodes.extend(pool.map(lambda c: _node(*c), configs))
         # each worker announces itself (twice for the first: a second registration changes nothing)
         registrations = [_get(nodes[0], "/~router@1.0/register"), _get(nodes[1], "/~router@1.0/register"),
                          _get(nodes[0], "/~router@1.0/register")]
-        yield Cluster(nodes[2], nodes[:2], router_wallet, worker_wallets, operator, registrations)
+        yield Cluster(nodes[2], nodes[:2], router_wallet, worker_wallets, operator, registrations, nodes[3])
     finally:
         for node in nodes:
             stop(node)
@@ -147,3 +157,38 @@ def test_only_route_owners_add_routes(cluster: Cluster) -> None:
     assert _get(cluster.router, "/~router@1.0/routes/1/node").text == "http://new.example"
     assert _get(cluster.router, "/~router@1.0/routes/2/priority").text == "10"
     assert _get(cluster.router, "/~router@1.0/routes/4/node").status_code == 404
+
+
+# --- the routing process (dynamic-router, §3.10; local_dynamic_router_test_) ---
+
+def test_the_routing_process_weighs_the_registered_workers(cluster: Cluster) -> None:
+    routes = _get(cluster.dynamic, "/router~node-process@1.0/now/routes/1/template")
+    assert routes.status_code == 200 and routes.text == TEMPLATE, routes.text
+    weights = {}
+    for i in (1, 2):
+        prefix = _get(cluster.dynamic, f"/router~node-process@1.0/now/routes/1/nodes/{i}/prefix").text
+        weight = _get(cluster.dynamic, f"/router~node-process@1.0/now/routes/1/nodes/{i}/weight").text
+        weights[prefix] = float(weight)
+    assert set(weights) == {w.url for w in cluster.workers}
+    # equal performance; pricing weighs 9 to 1: the cheaper worker (price 250) weighs more
+    assert weights[cluster.workers[0].url] > weights[cluster.workers[1].url]
+    # the node's routes come from the process: 50 lookups spread over both workers (By-Weight)
+    uris = [_get(cluster.dynamic, "/~router@1.0/route/uri?route-path=/~message@1.0/now").text for _ in range(50)]
+    assert set(uris) == {w.url + "/~message@1.0/now" for w in cluster.workers}
+
+
+def test_the_routing_process_relays_to_a_worker(cluster: Cluster) -> None:
+    response = _get(cluster.dynamic, "/~message@1.0&hello=dynamic/hello")
+    assert response.status_code == 200 and response.text == "dynamic", response.text
+    assert set(signers(verified(response))) & {w.address for w in cluster.worker_wallets}
+
+
+def test_the_routing_process_refuses_strangers(cluster: Cluster) -> None:
+    stranger = Wallet.generate()
+    registration = {**signed({"method": "POST", "subject": "self", "action": "register",
+                              "route": {"template": "/x", "prefix": "http://evil.example"}}, stranger),
+                    "path": "/~router@1.0/routes"}
+    with httpx.Client(base_url=cluster.dynamic.url, timeout=30) as http:
+        post(http, registration)
+    assert _get(cluster.dynamic, "/router~node-process@1.0/now/routes/2").status_code == 404
+    assert _get(cluster.dynamic, "/router~node-process@1.0/now/results/status").text == "error"
