@@ -269,7 +269,8 @@ def test_a_request_with_a_broken_signature_is_refused(client: httpx.Client) -> N
 def test_root_redirects_to_a_page_this_node_has(client: httpx.Client) -> None:
     response = client.get("/")
     assert response.status_code == 302
-    assert response.headers["location"] == "/~meta@1.0/info"
+    assert response.headers["location"] == "/~hyperbuddy@1.0/dashboard"  # the reference's default_request
+    assert client.get(response.headers["location"]).status_code == 200
 
 
 def test_prometheus_metrics(client: httpx.Client) -> None:
