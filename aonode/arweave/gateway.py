@@ -192,22 +192,35 @@ def read(item_id: str, opts: Mapping[str, Any], subindex: Any = ()) -> Message |
     if not is_id(item_id):
         return None
     answer = query(_gql.read_query(_subindex(subindex)), {"transactionIds": [item_id]}, opts)
-    node = _gql.first_node(answer)
+    node = _edge(answer)
     if node is None:
         return None
-    size = _gql.data_size(node)
-    body = data(item_id, opts) if size else b""
-    if len(body) != size:
-        raise GatewayError(f"GET /raw/{item_id}: the gateway served {len(body)} bytes, but GraphQL says the "
-                           f"item holds {size}")
-    return message_from_node(node, body, opts)
+    try:
+        size = _gql.data_size(node)
+        body = data(item_id, opts) if size else b""
+        if len(body) != size:
+            raise GatewayError(f"GET /raw/{item_id}: the gateway served {len(body)} bytes, but GraphQL says the "
+                               f"item holds {size}")
+        return message_from_node(node, body, opts)
+    except DecodeError as exc:
+        raise UnverifiedItem(f"Item {item_id} from the gateway is refused: the gateway describes it "
+                             f"malformed ({exc.message}).") from exc
+
+
+def _edge(answer: Any) -> Mapping[str, Any] | None:
+    """The first edge's node of a GraphQL answer; an answer without data is the gateway's failure."""
+    try:
+        return _gql.first_node(answer)
+    except DecodeError as exc:
+        errors = answer.get("errors") if isinstance(answer, Mapping) else None
+        raise GatewayError(f"POST /graphql: the gateway answered no data: {str(errors or exc.message)[:300]}") from exc
 
 
 def scheduler_location(address: str, opts: Mapping[str, Any]) -> Message | None:
     """The latest `Type: Scheduler-Location` record `address` signed, as a verified message, or
     None when the gateway knows none."""
     answer = query(_gql.scheduler_location_query(), {"SchedulerAddrs": [address]}, opts)
-    node = _gql.first_node(answer)
+    node = _edge(answer)
     if node is None:
         return None
     size = _gql.data_size(node)
