@@ -247,3 +247,32 @@ def test_the_zone_survives_a_restart(nodes: Zone) -> None:
         trusted = post(client, signed({"path": "/~greenzone@1.0/is_trusted"}, nodes.wallets["b"]))
     assert response_message(trusted).get("body") == b"true"
     assert (nodes.root / "a" / "data" / "greenzone.json").stat().st_mode & 0o077 == 0
+
+
+def test_hostile_input_gets_a_4xx_never_a_500(nodes: Zone, chip: Chip) -> None:
+    intruder = nodes.wallets["c"]
+    node_message = {"port": 4, "snp_default_product": "Milan"}
+    nonce = attest.nonce_for(intruder.address, message_id(node_message))
+    digest = launch_digest(LOCAL_HASHES, layout_from_option(OVMF_LAYOUT))
+    good = {"address": intruder.address, "node-message": node_message, "local-hashes": dict(LOCAL_HASHES),
+            "nonce": b64url_encode(nonce), "report": chip.report_json(nonce, digest),
+            "public_key": base64.b64encode(zone.public_term(intruder)).decode()}
+    bomb = base64.b64encode(bytes([131, 108, 255, 255, 255, 255, 97, 1])).decode()
+    cases = {
+        "report not JSON": {**good, "report": "{not json"},
+        "report of the wrong size": {**good, "report": json.dumps({"measurement": [1, 2, 3]})},
+        "nonce not base64": {**good, "nonce": "%%%"},
+        "local hashes not a map": {**good, "local-hashes": "kernel"},
+        "vcpus not a number": {**good, "local-hashes": {**LOCAL_HASHES, "vcpus": "many"}},
+        "public key not base64": {**good, "public_key": "%%%"},
+        "public key an Erlang list bomb": {**good, "public_key": bomb},
+        "public key of another wallet": {**good, "public_key": base64.b64encode(
+            zone.public_term(nodes.wallets["b"])).decode()},
+    }
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        for name, message in cases.items():
+            answer = post(client, signed(message, intruder), path="/~greenzone@1.0/join")
+            assert 400 <= answer.status_code < 500, (name, answer.status_code, answer.text)
+            assert "zone-key" not in answer.headers and b"zone-key" not in answer.content, name
+        garbage = client.post("/~snp@1.0/verify", content=b"\x00\xff" * 100, headers={"content-type": "text/plain"})
+        assert 400 <= garbage.status_code < 500, garbage.text
