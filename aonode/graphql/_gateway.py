@@ -16,11 +16,12 @@ any filter, every signed commitment in the store is listed.
 Order and pagination (which the reference lacks): results are ordered by ID; `first` (default
 10, at most 100) and `after` (an edge's `cursor`) page through them; `pageInfo.hasNextPage` says
 whether more follow and `count` is the total. Blocks are read from the block cache that
-`arweave@2.9-pre` writes (`~arweave@2.9/block/height/<h>`, or by a block's ID).
+`arweave@2.9-pre` writes (`~arweave@2.9/block/height/<h>`, `~arweave@2.9/block/hash/<id>`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,8 @@ DEFAULT_FIRST = 10
 MAX_FIRST = 100
 MAX_BLOCK_RANGE = 1000
 _CURSOR_PREFIX = b"aonode-tx:"
-BLOCK_HEIGHT_PATH = "~arweave@2.9/block/height"
+_BLOCK_ID = re.compile(r"[A-Za-z0-9_-]{43,64}")  # indep_hash: 48 bytes (64 chars); 43 for a 32-byte hash
+BLOCK_PREFIX = "~arweave@2.9/block"  # arweave@2.9-pre's block cache: .../hash/<id>, .../height/<h>
 
 
 @dataclass(frozen=True)
@@ -339,18 +341,22 @@ def _block_obj(block: Mapping[str, Any]) -> Obj:
     return Obj("Block", block)
 
 
+def _block_by_id(cache: MessageCache, ref: str) -> Mapping[str, Any] | None:
+    return _block_msg(cache, f"{BLOCK_PREFIX}/hash/{ref}") or _block_msg(cache, ref)
+
+
 def _block(_: Any, args: dict[str, Any], ctx: Any) -> Obj | None:
     ref = args.get("id")
-    if not isinstance(ref, str) or not is_id(ref):
-        raise FieldError("`block` needs an `id`.")
-    found = _block_msg(ctx, ref)
+    if not isinstance(ref, str) or not _BLOCK_ID.fullmatch(ref):
+        raise FieldError("`block` needs an `id` (a block's indep_hash, base64url).")
+    found = _block_by_id(ctx, ref)
     return _block_obj(found) if found is not None else None
 
 
 def _blocks(_: Any, args: dict[str, Any], ctx: Any) -> Obj:
     blocks: list[Mapping[str, Any]] = []
     for ref in _strings(args.get("ids"), "ids"):
-        found = _block_msg(ctx, ref) if is_id(ref) else None
+        found = _block_by_id(ctx, ref) if _BLOCK_ID.fullmatch(ref) else None
         if found is not None:
             blocks.append(found)
     height = args.get("height")
@@ -359,7 +365,7 @@ def _blocks(_: Any, args: dict[str, Any], ctx: Any) -> Obj:
         if not isinstance(low, int) or not isinstance(high, int) or high - low > MAX_BLOCK_RANGE:
             raise FieldError(f"`height` needs integer `min` and `max` at most {MAX_BLOCK_RANGE} apart.")
         for h in range(high, low - 1, -1):
-            found = _block_msg(ctx, f"{BLOCK_HEIGHT_PATH}/{h}")
+            found = _block_msg(ctx, f"{BLOCK_PREFIX}/height/{h}")
             if found is not None:
                 blocks.append(found)
     blocks.sort(key=lambda b: -_int(b.get("height")))
