@@ -33,9 +33,11 @@ Money is neither lost nor created (docs/payments.md):
   but `simple-pay@1.0` and `faff@1.0`, which take it from p4 in the same process).
 * Overdraw rule: a request is admitted only while `balance - reserved >= price`, where
   `reserved` is the sum of the prices of the same account's admitted requests whose charge has
-  not been made yet. The check and the reservation, and the charge and the release, happen
-  under one lock per account, so concurrent requests cannot all pass a check that only one
-  of them could pay for. A ledger's balance therefore never falls below zero when each request
+  not been made yet. Reading the balance, the check and the reservation happen under one lock
+  per account, so concurrent requests cannot all pass a check that only one of them could pay
+  for; a reservation is released only after its charge is durable, so a check never misses
+  an admitted request (it may count one twice, in between, and refuse a request it could
+  have served). A ledger's balance therefore never falls below zero when each request
   costs what its estimate said; a request priced above its estimate can take it down by the
   difference, never by more than one request's price.
 
@@ -256,14 +258,11 @@ class P4Device(Device):
             if price == INFINITY or not isinstance(price, int) or price <= 0:
                 return passed
             payer = _payer(singleton, opts)
-            key = hold[0] if hold is not None else (_ledger_key(base), _text(payer) if isinstance(payer, str)
-                                                    else ",".join(payer))
             charge = self._charge_message(singleton, payer, price, _text(base.get("ledger-device")), opts)
-            with _lock(key):
-                charged = resolve(ledger, charge, quiet)
-                if hold is not None:
-                    _hold(hold[0], -hold[1])
-                    hold = None
+            # The charge is durable before the reservation goes (`finally`): a balance check in
+            # between counts this request twice (refusing, at worst, one that could have paid),
+            # never zero times.
+            charged = resolve(ledger, charge, quiet)
             if charged.ok:
                 return passed
             return Result("error", _passed_on(charged.value))

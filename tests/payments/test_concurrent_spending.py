@@ -26,7 +26,7 @@ from payments_helpers import ask, body, jsonable, p4_options, wallet
 CLIENTS = 16
 REQUESTS = 1000
 PRICE = 2  # `/~message@1.0&n=N/n`: two messages at `simple_pay_price` 1
-AFFORDABLE = 600  # the top-up pays for this many of the requests, not for all of them
+AFFORDABLE = 400  # the top-up pays for this many of the requests, not for all of them
 KILL_AFTER = 300  # answers before the SIGKILL
 
 
