@@ -104,13 +104,13 @@ def _message_item(msg: Mapping[str, Any], cid: str, commitment: Mapping[str, Any
     tags = tuple((k, _text(v)) for k, v in msg.items()
                  if k not in ("data", "body", "commitments") and isinstance(v, (bytes, str, int)))
     anchor = commitment.get("field-anchor", b"")
+    target = commitment.get("field-target", msg.get("target", b""))
     return Item(
         id=cid,
         signature=_text(commitment.get("signature")),
         owner_address=_text(commitment.get("committer")),
         owner_key=keyid.rpartition(":")[2],
-        recipient=_text(commitment.get("field-target", msg.get("target", b""))) if isinstance(
-            commitment.get("field-target", msg.get("target", b"")), (bytes, str)) else "",
+        recipient=_text(target) if isinstance(target, (bytes, str)) else "",
         anchor=b64url_encode(anchor) if isinstance(anchor, bytes) and len(anchor) == 32 else _text(anchor),
         tags=tags,
         data_size=size,
