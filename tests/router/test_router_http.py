@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, free_port, post, response_message, signed, start, stop, verified
+from aonode_process import InProcess, Node, free_port, post, response_message, signed, start, stop, verified
 
-from aonode.codecs import signers
+from aonode.codecs import commit, signers
 from aonode.crypto import Wallet
 from aonode.http import client
+from aonode.http.server import create_app
 from aonode.routing import router_options
+from aonode.store import MemoryStore
 
 TEMPLATE = "^/~message@1.0"
 
@@ -32,7 +34,6 @@ class Cluster:
     worker_wallets: list[Wallet]
     operator: Wallet
     registrations: list[httpx.Response]
-    dynamic: Node
 
 
 def _node(workdir: Path, wallet: Wallet, config: dict[str, Any], port: int) -> Node:
@@ -48,17 +49,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("router")
     operator, router_wallet = Wallet.generate(), Wallet.generate()
     worker_wallets = [Wallet.generate(), Wallet.generate()]
-    router_port, worker_ports, dynamic_port = free_port(), [free_port(), free_port()], free_port()
+    router_port, worker_ports = free_port(), [free_port(), free_port()]
     router_url = f"http://127.0.0.1:{router_port}"
-    dynamic_url = f"http://127.0.0.1:{dynamic_port}"
     configs: list[tuple[Path, Wallet, dict[str, Any], int]] = [
         (root / f"worker{i}", wallet, {
-            "router_opts": {"offered": [
-                {"registration-peer": router_url, "template": TEMPLATE, "prefix": f"http://127.0.0.1:{port}",
-                 "price": 0},
-                {"registration-peer": dynamic_url, "template": TEMPLATE, "prefix": f"http://127.0.0.1:{port}",
-                 "price": 250 * (i + 1)},
-            ]},
+            "router_opts": {"offered": [{"registration-peer": router_url, "template": TEMPLATE,
+                                         "prefix": f"http://127.0.0.1:{port}", "price": 0}]},
         }, port)
         for i, (wallet, port) in enumerate(zip(worker_wallets, worker_ports, strict=True))
     ]
@@ -69,17 +65,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "routes": [{"template": "^/w1", "priority": 10,
                     "node": {"match": "^/w1", "with": f"http://127.0.0.1:{worker_ports[1]}"}}],
     }, router_port))
-    configs.append((root / "dynamic", Wallet.generate(),
-                    router_options([w.address for w in worker_wallets], pricing_weight=9, performance_weight=1,
-                                   score_preference=4), dynamic_port))
     nodes: list[Node] = []
     try:
-        with ThreadPoolExecutor(4) as pool:  # the nodes start at once
+        with ThreadPoolExecutor(3) as pool:  # the nodes start at once
             nodes.extend(pool.map(lambda c: _node(*c), configs))
         # each worker announces itself (twice for the first: a second registration changes nothing)
         registrations = [_get(nodes[0], "/~router@1.0/register"), _get(nodes[1], "/~router@1.0/register"),
                          _get(nodes[0], "/~router@1.0/register")]
-        yield Cluster(nodes[2], nodes[:2], router_wallet, worker_wallets, operator, registrations, nodes[3])
+        yield Cluster(nodes[2], nodes[:2], router_wallet, worker_wallets, operator, registrations)
     finally:
         for node in nodes:
             stop(node)
@@ -161,34 +154,48 @@ def test_only_route_owners_add_routes(cluster: Cluster) -> None:
 
 # --- the routing process (dynamic-router, §3.10; local_dynamic_router_test_) ---
 
-def test_the_routing_process_weighs_the_registered_workers(cluster: Cluster) -> None:
-    routes = _get(cluster.dynamic, "/router~node-process@1.0/now/routes/1/template")
+@pytest.fixture(scope="module")
+def dynamic(cluster: Cluster) -> Iterator[InProcess]:
+    """A router in this process whose table is a routing process; the two workers registered
+    with it (their signed registrations, prices 250 and 500)."""
+    app = create_app({"store": MemoryStore(), "priv_wallet": Wallet.generate(),
+                      **router_options([w.address for w in cluster.worker_wallets], pricing_weight=9,
+                                       performance_weight=1, score_preference=4)})
+    node = InProcess(app)
+    for i, (worker, wallet) in enumerate(zip(cluster.workers, cluster.worker_wallets, strict=True)):
+        registration = commit({"method": "POST", "subject": "self", "action": "register",
+                               "route": {"template": TEMPLATE, "prefix": worker.url, "price": 250 * (i + 1)}}, wallet)
+        assert post(node, {**registration, "path": "/~router@1.0/routes"}).text == "Route added."
+    yield node
+    app.close()
+
+
+def test_the_routing_process_weighs_the_registered_workers(cluster: Cluster, dynamic: InProcess) -> None:
+    routes = dynamic.get("/router~node-process@1.0/now/routes/1/template")
     assert routes.status_code == 200 and routes.text == TEMPLATE, routes.text
     weights = {}
     for i in (1, 2):
-        prefix = _get(cluster.dynamic, f"/router~node-process@1.0/now/routes/1/nodes/{i}/prefix").text
-        weight = _get(cluster.dynamic, f"/router~node-process@1.0/now/routes/1/nodes/{i}/weight").text
-        weights[prefix] = float(weight)
+        prefix = dynamic.get(f"/router~node-process@1.0/now/routes/1/nodes/{i}/prefix").text
+        weights[prefix] = float(dynamic.get(f"/router~node-process@1.0/now/routes/1/nodes/{i}/weight").text)
     assert set(weights) == {w.url for w in cluster.workers}
     # equal performance; pricing weighs 9 to 1: the cheaper worker (price 250) weighs more
     assert weights[cluster.workers[0].url] > weights[cluster.workers[1].url]
-    # the node's routes come from the process: 50 lookups spread over both workers (By-Weight)
-    uris = [_get(cluster.dynamic, "/~router@1.0/route/uri?route-path=/~message@1.0/now").text for _ in range(50)]
-    assert set(uris) == {w.url + "/~message@1.0/now" for w in cluster.workers}
+    # the node's routes come from the process: 30 lookups spread over both workers (By-Weight)
+    uris = {dynamic.get("/~router@1.0/route/uri?route-path=/~message@1.0/now").text for _ in range(30)}
+    assert uris == {w.url + "/~message@1.0/now" for w in cluster.workers}
 
 
-def test_the_routing_process_relays_to_a_worker(cluster: Cluster) -> None:
-    response = _get(cluster.dynamic, "/~message@1.0&hello=dynamic/hello")
+def test_the_routing_process_relays_to_a_worker(cluster: Cluster, dynamic: InProcess) -> None:
+    response = dynamic.get("/~message@1.0&hello=dynamic/hello")
     assert response.status_code == 200 and response.text == "dynamic", response.text
     assert set(signers(verified(response))) & {w.address for w in cluster.worker_wallets}
 
 
-def test_the_routing_process_refuses_strangers(cluster: Cluster) -> None:
+def test_the_routing_process_refuses_strangers(dynamic: InProcess) -> None:
     stranger = Wallet.generate()
     registration = {**signed({"method": "POST", "subject": "self", "action": "register",
                               "route": {"template": "/x", "prefix": "http://evil.example"}}, stranger),
                     "path": "/~router@1.0/routes"}
-    with httpx.Client(base_url=cluster.dynamic.url, timeout=30) as http:
-        post(http, registration)
-    assert _get(cluster.dynamic, "/router~node-process@1.0/now/routes/2").status_code == 404
-    assert _get(cluster.dynamic, "/router~node-process@1.0/now/results/status").text == "error"
+    post(dynamic, registration)
+    assert dynamic.get("/router~node-process@1.0/now/routes/2").status_code == 404
+    assert dynamic.get("/router~node-process@1.0/now/results/status").text == "error"
