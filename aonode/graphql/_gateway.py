@@ -37,6 +37,9 @@ from aonode.store.cache import MessageCache, data_path
 __all__ = ["SCHEMA", "Item", "cursor_of", "item_of", "transaction_ids"]
 
 DEFAULT_FIRST = 10
+# Filters a gateway has that a node's store cannot answer: refused rather than ignored, so a
+# client never takes an unfiltered list for a filtered one.
+UNSUPPORTED_FILTERS = ("bundledIn", "block", "ingested_at")
 MAX_FIRST = 100
 MAX_BLOCK_RANGE = 1000
 _CURSOR_PREFIX = b"aonode-tx:"
@@ -211,6 +214,10 @@ def transaction_ids(cache: MessageCache, args: Mapping[str, Any]) -> list[tuple[
     Raises:
         FieldError: a malformed argument, or a store that cannot be searched.
     """
+    for unsupported in UNSUPPORTED_FILTERS:
+        if args.get(unsupported) not in (None, [], ""):
+            raise FieldError(f"This node cannot filter transactions by `{unsupported}`: it does not record "
+                             "where items were bundled or mined.")
     ids = _strings(args.get("ids"), "ids")
     owners = _strings(args.get("owners"), "owners")
     if isinstance(args.get("owner"), str):

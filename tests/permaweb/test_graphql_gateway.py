@@ -181,6 +181,8 @@ def test_hostile_queries_are_400(cache: MessageCache, query: str, message: str) 
     ('tags: [{values: ["x"]}]', "needs a `name`"),
     ('tags: [{name: "a", values: ["x"], op: LIKE}]', "EQ or NEQ"),
     ('after: "not a cursor"', "not a cursor"),
+    ('bundledIn: ["abc"]', "cannot filter transactions by `bundledIn`"),
+    ("block: {min: 1, max: 2}", "cannot filter transactions by `block`"),
 ])
 def test_bad_arguments_are_field_errors(cache: MessageCache, args: str, message: str) -> None:
     status, answer = run_graphql(f"{{ transactions({args}) {{ count }} }}", {}, None, cache)
