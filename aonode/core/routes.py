@@ -51,6 +51,7 @@ __all__ = [
     "MAX_OPEN_REPEATS",
     "MAX_PATH",
     "MAX_PATTERN",
+    "MAX_REWRITE",
     "STRATEGIES",
     "Multi",
     "Target",
@@ -75,6 +76,9 @@ __all__ = [
 MAX_PATH = 1024
 MAX_PATTERN = 1024
 MAX_OPEN_REPEATS = 2
+# `match`/`with` rewrites the whole path (cutting it would lose its tail), so a longer path has
+# no rewritten URI: the node is not viable for it.
+MAX_REWRITE = 4 * MAX_PATH
 STRATEGIES = ("All", "Random", "By-Base", "By-Weight", "Nearest")
 _FIELD = 1 << 256
 
@@ -342,17 +346,17 @@ def _erlang_replacement(template: str) -> Any:
 
 def rewrite(path: str, node: Mapping[str, Any]) -> str | None:
     """The URI a node map gives for `path`: `prefix` + path, path + `suffix`, or `match`
-    replaced by `with` everywhere; None when the node has none of these (or an unusable
-    `match` pattern)."""
+    replaced by `with` everywhere; None when the node has none of these, or an unusable
+    `match` pattern, or a path longer than `MAX_REWRITE` to rewrite with it."""
     if "prefix" in node:
         return _text(node["prefix"]) + path
     if "suffix" in node:
         return path + _text(node["suffix"])
     if "match" in node and "with" in node:
         compiled = safe_pattern(_text(node["match"]))
-        if compiled is None:
+        if compiled is None or len(path) > MAX_REWRITE:
             return None
-        return compiled.sub(_erlang_replacement(_text(node["with"])), path[:MAX_PATH])
+        return compiled.sub(_erlang_replacement(_text(node["with"])), path)
     if isinstance(node.get("uri"), (str, bytes)):
         return _text(node["uri"])
     return None

@@ -10,6 +10,8 @@ Settings come from the route, each overridden by the message's `multirequest-<na
     admissible         a message resolved against each answer (`path` default
                        `is-admissible`); the answer counts only when it resolves to true
     admissible-status  `All` (default), a status, a list of statuses or `"200, 201"`
+    timeout            (aonode) ms a parallel multirequest waits, at most and by default twice
+                       `http_request_send_timeout` plus `http_connect_timeout`
 
 An answer is admissible when it succeeded (`ok`, or `created` for a 201: the reference takes
 only `ok`), its HTTP status is allowed, and `admissible` (when given) says true. With
@@ -109,10 +111,13 @@ def settings(route: Mapping[str, Any], message: Mapping[str, Any], opts: Mapping
     send_s = float(options.get(opts, "http_request_send_timeout", 60000)) / 1000.0
     connect_s = float(options.get(opts, "http_connect_timeout", 5000)) / 1000.0
     timeout = pick("timeout", None)
+    longest = 2 * send_s + connect_s  # what one exchange may take; a message cannot ask for more
     try:
-        timeout_s = float(_text(timeout)) / 1000.0 if timeout is not None else 2 * send_s + connect_s
+        timeout_s = min(float(_text(timeout)) / 1000.0, longest) if timeout is not None else longest
     except ValueError as exc:
         raise ValueError("multirequest: timeout must be a number of milliseconds") from exc
+    if timeout_s != timeout_s:  # NaN
+        timeout_s = longest
     return Settings(responses, _truthy(pick("stop-after", True)), _truthy(pick("parallel", False)),
                     pick("admissible", None), statuses, max(timeout_s, 0.001))
 

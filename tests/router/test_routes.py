@@ -253,3 +253,11 @@ def test_all_or_no_strategy_is_a_multirequest_and_bad_settings_are_errors() -> N
         routes.route({"path": "/q"}, [{"nodes": nodes, "strategy": "Random", "choose": 0}])
     with pytest.raises(ValueError, match="choose"):
         routes.route({"path": "/q"}, [{"nodes": nodes, "strategy": "Random", "choose": "many"}])
+
+
+def test_match_with_rewrites_the_whole_path_up_to_a_bound() -> None:
+    long_path = "/arweave/" + "x" * 3000
+    assert routes.rewrite(long_path, {"match": "^/arweave", "with": "https://a"}) == "https://a/" + "x" * 3000
+    too_long = "/arweave/" + "x" * routes.MAX_REWRITE
+    assert routes.rewrite(too_long, {"match": "^/arweave", "with": "https://a"}) is None
+    assert routes.rewrite(too_long, {"prefix": "https://a"}) == "https://a" + too_long
