@@ -40,6 +40,9 @@ DEFAULT_FIRST = 10
 # Filters a gateway has that a node's store cannot answer: refused rather than ignored, so a
 # client never takes an unfiltered list for a filtered one.
 UNSUPPORTED_FILTERS = ("bundledIn", "block", "ingested_at")
+# Each owner, recipient and tag value is one scan of the store (as the reference's match).
+MAX_SEARCHES = 20
+MAX_IDS = 1000
 MAX_FIRST = 100
 MAX_BLOCK_RANGE = 1000
 _CURSOR_PREFIX = b"aonode-tx:"
@@ -224,6 +227,10 @@ def transaction_ids(cache: MessageCache, args: Mapping[str, Any]) -> list[tuple[
         owners.append(args["owner"])  # copycat's singular form (§11.5)
     recipients = _strings(args.get("recipients"), "recipients")
     tags = _tag_filters(args.get("tags"))
+    searches = len(owners) + len(recipients) + sum(len(values) for _, values, op in tags if op == "EQ")
+    if searches > MAX_SEARCHES or len(ids) > MAX_IDS:
+        raise FieldError(f"Too many filter values: at most {MAX_SEARCHES} owners, recipients and tag values "
+                         f"together (each is a search of the store), and {MAX_IDS} ids.")
     sets: list[set[str]] = []
     if ids:
         sets.append({i for i in ids if is_id(i)})

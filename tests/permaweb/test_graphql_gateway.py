@@ -183,6 +183,7 @@ def test_hostile_queries_are_400(cache: MessageCache, query: str, message: str) 
     ('after: "not a cursor"', "not a cursor"),
     ('bundledIn: ["abc"]', "cannot filter transactions by `bundledIn`"),
     ("block: {min: 1, max: 2}", "cannot filter transactions by `block`"),
+    ('tags: [{name: "a", values: [' + ", ".join(f'"{i}"' for i in range(21)) + "]}]", "Too many filter values"),
 ])
 def test_bad_arguments_are_field_errors(cache: MessageCache, args: str, message: str) -> None:
     status, answer = run_graphql(f"{{ transactions({args}) {{ count }} }}", {}, None, cache)
