@@ -7,7 +7,10 @@ as a client whose connection broke would. In the end the account's balance must 
 top-up minus the price of every request answered 200: no charge lost to the kill, none made
 twice for a request sent twice, none made for a request that was refused. The overdraw rule
 (docs/payments.md) keeps the balance from ever going below zero here, since every request costs
-exactly its estimate."""
+exactly its estimate.
+
+The Lua token ledger, killed the same way, keeps its balances and its record of charged
+requests (its state is recomputed from the ledger process's log)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aonode_process import Node, signed, start, stop, to_http
-from payments_helpers import ask, body, jsonable, p4_options, wallet
+from aonode_process import Node, post, signed, start, stop, to_http
+from payments_helpers import ask, body, jsonable, ledger_balance, lua_ledger_options, p4_options, wallet
 
 CLIENTS = 16
 REQUESTS = 1000
@@ -123,3 +126,30 @@ def test_sixteen_clients_and_a_sigkill_neither_lose_nor_make_money(tmp_path: Pat
     assert served == AFFORDABLE  # every unit of the top-up was spent, and no more
     assert balance >= -PRICE
 
+
+
+def test_the_lua_ledger_keeps_its_balances_and_charges_through_a_sigkill(tmp_path: Path) -> None:
+    operator, user = wallet(), wallet()
+    options = lua_ledger_options({operator.address: 1_000}, operator=operator.address)
+    data = tmp_path / "data"
+    node = _start(tmp_path / "first", data, options)
+    try:
+        with httpx.Client(base_url=node.url, timeout=60) as client:
+            transfer = signed({"action": "Transfer", "recipient": user.address, "quantity": 20}, operator)
+            pushed = post(client, signed({"path": "/ledger~node-process@1.0/push", "body": transfer}, operator))
+            assert pushed.status_code == 200, pushed.text
+            paid = [signed({"path": f"/~message@1.0&n={n}/n"}, user) for n in range(5)]
+            for message in paid:
+                assert post(client, message).status_code == 200
+            assert ledger_balance(client, user.address) == 20 - 5 * PRICE
+        assert stop(node, signal.SIGKILL) == -signal.SIGKILL
+        node = _start(tmp_path / "second", data, options)
+        with httpx.Client(base_url=node.url, timeout=60) as client:
+            assert ledger_balance(client, user.address) == 20 - 5 * PRICE
+            assert ledger_balance(client, operator.address) == 1_000 - 20 + 5 * PRICE
+            # The charges' request IDs survived too: the same requests again cost nothing.
+            for message in paid:
+                assert post(client, message).status_code == 200
+            assert ledger_balance(client, user.address) == 20 - 5 * PRICE
+    finally:
+        stop(node)
