@@ -1,4 +1,4 @@
-"""Shared by the console tests: where screenshots go, and a Lua process on a real node."""
+"""Helpers of the console tests: where screenshots go, and Lua processes on a real node."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aonode_process import InProcess, post, send_message, signed
-from conftest import PRINTER_LUA, spawn_lua_local
+from console_helpers import PRINTER_LUA, spawn_lua_local
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import wasmtime
 from aonode_process import Node, free_port, running, send_message
-from conftest import PRINTER_LUA, ROOT, spawn_lua
+from console_helpers import PRINTER_LUA, ROOT, spawn_lua
 
 from aonode.crypto import Wallet
 from aonode.runtime.wasm import compile_module

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from aonode_process import Node, post, running, signed
-from conftest import evaluate, screenshots, spawn_lua
+from console_helpers import evaluate, screenshots, spawn_lua
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from aonode_process import Node, running
-from conftest import AOS_LEGACY
+from console_helpers import AOS_LEGACY
 
 from aonode.client import Client
 from aonode.crypto import Wallet

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from aonode_process import Node, running
-from conftest import ROOT
+from console_helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
