@@ -119,6 +119,20 @@ def test_snp_endpoints_over_http(nodes: Zone, hierarchy: Hierarchy, chip: Chip) 
     assert bad.status_code == 403 and "untrusted_software" in bad.text
 
 
+def test_a_report_generated_by_b_verifies_on_a(nodes: Zone) -> None:
+    """The reference's (commented-out) generate test: B generates its attestation over HTTP
+    (its firmware being the test chip), signs it in its reply, and A verifies that reply."""
+    with httpx.Client(base_url=nodes.b.url, timeout=60) as client:
+        generated = client.get("/~snp@1.0/generate", headers={"accept-bundle": "true"})
+    assert generated.status_code == 200, generated.text
+    report = verified(generated)
+    assert report["address"] == nodes.wallets["b"].address.encode() and _signers(report) == [nodes.wallets["b"].address]
+    with httpx.Client(base_url=nodes.a.url, timeout=60) as client:
+        answer = post(client, {"path": "/~snp@1.0/verify", "body": report})
+    assert answer.status_code == 200, answer.text
+    assert response_message(answer).get("body") == b"true"
+
+
 def test_b_joins_a_and_becomes_its_identity(nodes: Zone) -> None:
     a_wallet, b_wallet = nodes.wallets["a"], nodes.wallets["b"]
     assert _call(nodes.a, "/~greenzone@1.0/init").status_code == 403  # only the operator
