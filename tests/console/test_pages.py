@@ -148,6 +148,16 @@ def test_console_checks_the_reply_signature_and_shows_its_signer(page: Any, node
     assert address in signers
     assert all(v == "verified" for v in page.locator("table.sigs td.verdict").all_text_contents())
     shot(page, "console")
+    # Any method and body: a POST whose JSON body is the message (sent as application/json).
+    page.evaluate("delete document.body.dataset.checked")
+    page.select_option("#method", "POST")
+    page.fill("#path", "/key1")
+    page.fill("#body", '{"key1": "from the console"}')
+    page.click("#go")
+    page.wait_for_function("Number(document.body.dataset.checked || 0) > 0")
+    assert page.text_content("#status") == "200 OK"
+    assert page.text_content("#reply-body") == "from the console"
+    assert address in page.locator("table.sigs tr.ok td.signer").all_text_contents()
 
 
 def test_console_says_when_a_signature_does_not_verify(page: Any, node: Node) -> None:
