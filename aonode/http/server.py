@@ -296,7 +296,7 @@ class NodeApp:
             return 204, [(k.encode(), v) for k, v in _PREFLIGHT.items()], b""
         if raw_path == METRICS_PATH.encode() and not query and method in ("GET", "HEAD"):
             return 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], self.metrics.render()
-        if raw_path == b"/" and not query and not self._named_host(headers, node):
+        if raw_path == b"/" and not query and not await self._named_host(headers, node):
             return 302, [(b"location", self._index_target(node).encode()),
                          *((k.encode(), v) for k, v in _outbound.CORS_HEADERS.items())], b""
         max_body = int(options.get(node, "http_max_body", DEFAULT_MAX_BODY))
@@ -341,14 +341,18 @@ class NodeApp:
 
     # --- resolution (on a worker thread) --------------------------------------------
 
-    def _named_host(self, headers: list[tuple[bytes, bytes]], node: Mapping[str, Any]) -> bool:
-        """Whether the `host` header names a message (name@1.0's request hook serves `/` then)."""
+    async def _named_host(self, headers: list[tuple[bytes, bytes]], node: Mapping[str, Any]) -> bool:
+        """Whether the `host` header names a message (name@1.0's request hook serves `/` then).
+        Resolving the name may read the store or ask a resolver: on a worker thread."""
         if not node.get("name_resolvers"):
             return False
-        from aonode.devices.name import names_message
+        from aonode.devices.name import host_name, names_message
 
         host = next((v for k, v in headers if k.lower() == b"host"), None)
-        return names_message(host, {**node, "cache": self.cache})
+        if host_name(host) is None:
+            return False
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, names_message, host, {**node, "cache": self.cache})
 
     def _index_target(self, node: Mapping[str, Any]) -> str:
         wanted = str(options.get(node, "default_request") or _FALLBACK_INDEX)
