@@ -46,6 +46,7 @@ __all__ = [
     "roots_from_option",
     "verify_ark_ask",
     "verify_chain",
+    "verify_vcek",
     "verify_report_signature",
 ]
 
@@ -206,6 +207,17 @@ def verify_chain(ark: x509.Certificate, ask: x509.Certificate, vcek: x509.Certif
             another chip or TCB.
     """
     verify_ark_ask(ark, ask, product, roots)
+    return verify_vcek(ask, vcek, product, chip_id, tcb)
+
+
+def verify_vcek(ask: x509.Certificate, vcek: x509.Certificate, product: str, chip_id: bytes, tcb: Tcb
+                ) -> VerifiedVcek:
+    """Check that an ASK already checked by `verify_ark_ask` signed `vcek` for the chip and TCB.
+
+    Raises:
+        WrongProduct: the VCEK names another product's ASK.
+        CertificateChainInvalid: the signature fails, or the VCEK is for another chip or TCB.
+    """
     if _cn(vcek.issuer) != f"SEV-{product}":
         raise WrongProduct(f"the VCEK is issued by {_cn(vcek.issuer)!r}, not SEV-{product}")
     _pss_check(ask, vcek, "VCEK signed by ASK")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aonode._memo import Memo
-from aonode.tee.certs import VerifiedVcek, load_certificates, verify_chain
+from aonode.tee.certs import VerifiedVcek, load_certificates, verify_ark_ask, verify_vcek
 from aonode.tee.errors import VcekUnavailable
 from aonode.tee.report import Report
 
@@ -73,7 +73,8 @@ def vcek_for(report: Report, product: str, roots: Mapping[str, frozenset[str]], 
     if len(chain) != 2:
         raise VcekUnavailable(f"the KDS cert_chain for {product} holds {len(chain)} certificates, not ASK and ARK")
     ask, ark = chain
+    verify_ark_ask(ark, ask, product, roots)  # before asking for the chip's certificate
     vcek = load_certificates(_fetch(vcek_path(product, report), opts))[0]
-    verified = verify_chain(ark, ask, vcek, product, roots, report.chip_id, report.reported_tcb)
+    verified = verify_vcek(ask, vcek, product, report.chip_id, report.reported_tcb)
     _VERIFIED.put(key, verified)
     return verified

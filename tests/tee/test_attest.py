@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, verifier_opts
 from cryptography.hazmat.primitives import serialization
-from kds_server import Kds
+from kds_server import Kds, running_kds
 from snp_hierarchy import LOCAL_HASHES, OVMF_LAYOUT, Chip, Hierarchy, _cert
 
 from aonode.codecs import commit, message_id
@@ -19,7 +19,9 @@ from aonode.crypto import Wallet, b64url_encode
 from aonode.devices.snp import verify_attestation
 from aonode.tee import attest, errors
 from aonode.tee import kds as kds_module
+from aonode.tee.certs import AMD_ARK_ROOTS
 from aonode.tee.measurement import launch_digest, layout_from_option
+from aonode.tee.report import Report
 
 NODE_MESSAGE = {"snp_trusted": [dict(LOCAL_HASHES)], "port": 8734}
 
@@ -162,3 +164,26 @@ def test_the_reference_admissible_report_is_not_bound_to_its_node(hierarchy: Hie
     with pytest.raises(errors.ReportNotBound, match="report_data_mismatch") as info:
         verify(commit(message, wallet, bundle=True), opts)
     assert info.value.status == 403
+
+
+def test_the_recorded_report_meets_amds_real_chain_through_the_kds_route() -> None:
+    """The reference's real report and AMD's real Milan ASK/ARK, served by a loopback KDS: the
+    pinned ARK and the ASK verify, then the chip's VCEK is asked for at the reported TCB; it
+    cannot be had offline, which is a 502, not a pass."""
+    report = Report.from_json((FIXTURES / "snp-attestation.json").read_text())
+    chain = (FIXTURES / "amd-vcek-v1-Milan-cert_chain.pem").read_bytes()
+    with running_kds() as kds:
+        kds.chains["Milan"] = chain
+        opts = {"routes": [{"template": "^/vcek/v1/", "node": {"prefix": kds.url}}]}
+        kds_module.forget_verified()
+        with pytest.raises(errors.VcekUnavailable) as info:
+            kds_module.vcek_for(report, "Milan", AMD_ARK_ROOTS, opts)
+        assert info.value.status == 502
+        assert kds.requests == ["/vcek/v1/Milan/cert_chain",
+                                f"/vcek/v1/Milan/{report.chip_id.hex()}?blSPL=04&teeSPL=00&snpSPL=22&ucodeSPL=213"]
+        forged = bytearray(chain)
+        forged[chain.index(b"-----END CERTIFICATE-----") - 10] ^= 1  # inside the ASK's signature
+        kds.chains["Milan"] = bytes(forged)
+        with pytest.raises(errors.CertificateChainInvalid):
+            kds_module.vcek_for(report, "Milan", AMD_ARK_ROOTS, opts)
+        assert len(kds.requests) == 3  # refused before the VCEK was asked for
