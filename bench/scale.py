@@ -1,0 +1,226 @@
+"""Scaling out (issue 20, done-means 3): one mixed load against five set-ups, in one run.
+
+The load, from `--concurrency` client threads for `--seconds` per set-up, each request in turn:
+
+* a signed POST: `POST /key1` with a signed message holding `key1` (verify, resolve, sign the answer);
+* a HyperPATH read: `GET /~message@1.0&greeting="Hello"&count+integer=42/count`;
+* a scheduler slot: a new signed message scheduled on a process (`POST /~scheduler@1.0/schedule`),
+  as AOS clients' messages are.
+
+The set-ups, each real `aonode serve` processes on loopback (the clients spread their requests
+over a set-up's nodes in turn):
+
+    (a) one node, LMDB, one worker                       the reference
+    (b) one node, LMDB, `--workers 2`                    goal: >= 1.7 x (a)
+    (c) one node, LMDB in front of Redis (`store` [lmdb, redis], `scheduler_store` redis)
+                                                         goal: >= 0.7 x (a)
+    (d) one node over Redis alone
+    (e) three nodes over one Redis, sharing the scheduler (the lease)
+
+Redis is a `redis-server` started here (tests/services.py), AOF `everysec`. Signing is done
+before the load, in a process pool, so the clients only send. It prints requests/s for each
+set-up and the ratios to (a); (e) over (c) is the three-node scaling on this machine.
+
+    .venv/bin/python bench/scale.py [--seconds N] [--concurrency N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/http.py would shadow the standard library's `http`: take this folder off sys.path.
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "http")]
+
+import httpx  # noqa: E402
+import services  # noqa: E402
+from aonode_process import Node, signed, start, stop, to_http  # noqa: E402
+
+from aonode.codecs import message_id  # noqa: E402
+from aonode.crypto import Wallet  # noqa: E402
+
+READ_PATH = '/~message@1.0&greeting="Hello"&count+integer=42/count'
+
+
+def _sign(args: tuple[str, str, int, int]) -> list[tuple[dict[str, str], bytes]]:
+    """`count` signed messages of one kind, encoded as HTTP requests (headers, body)."""
+    kind, pid, start_at, count = args
+    wallet = Wallet.generate()
+    out = []
+    for n in range(start_at, start_at + count):
+        if kind == "post":
+            msg = signed({"key1": f"value-{n}", "n": n}, wallet)
+            headers, body = to_http({**msg, "path": "/key1"})
+        else:
+            inner = signed({"target": pid, "type": "Message", "n": n, "nonce": uuid.uuid4().hex}, wallet)
+            headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": inner})
+        out.append((headers, body))
+    return out
+
+
+def presign(kind: str, pid: str, count: int) -> list[tuple[dict[str, str], bytes]]:
+    jobs = [(kind, pid, n * 100, 100) for n in range((count + 99) // 100)]
+    with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 2) as pool:
+        return [item for part in pool.map(_sign, jobs) for item in part][:count]
+
+
+class Load:
+    """The mixed load against some nodes; counts the 200 answers."""
+
+    def __init__(self, urls: list[str], posts: list[Any], slots: list[Any], concurrency: int) -> None:
+        self.urls = urls
+        self.posts = itertools.cycle(posts)  # a signed read may be sent again
+        self.slots = iter(slots)  # each slot request once: a resend would be answered from the index
+        self.concurrency = concurrency
+        self.done = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+        # One client per node, shared by the threads (httpx clients are thread-safe): making one
+        # costs an SSL context, which would be measured instead of the nodes.
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.clients = [httpx.Client(base_url=url, timeout=60, limits=limits) for url in urls]
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def run(self, seconds: float) -> float:
+        stop_at = time.monotonic() + seconds
+        threads = [threading.Thread(target=self._client, args=(n, stop_at)) for n in range(self.concurrency)]
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return self.done / (time.monotonic() - began)
+
+    def _client(self, index: int, stop_at: float) -> None:
+        clients = self.clients
+        for turn in itertools.count(index):
+            if time.monotonic() >= stop_at:
+                return
+            # Every node gets every kind of request: the node turns over every third request.
+            client = clients[(turn // 3 + index) % len(clients)]
+            kind = turn % 3
+            try:
+                if kind == 0:
+                    with self.lock:
+                        headers, body = next(self.posts)
+                    response = client.post("/key1", headers=headers, content=body)
+                elif kind == 1:
+                    response = client.get(READ_PATH)
+                else:
+                    with self.lock:
+                        headers, body = next(self.slots)
+                    response = client.post("/~scheduler@1.0/schedule",
+                                           headers={**headers, "accept-bundle": "true"}, content=body)
+                ok = response.status_code == 200
+            except (httpx.HTTPError, StopIteration):
+                ok = False
+            with self.lock:
+                if ok:
+                    self.done += 1
+                else:
+                    self.failed += 1
+
+
+def _process(scheduler: Wallet) -> dict[str, Any]:
+    return signed({"device": "process@1.0", "type": "Process", "scheduler": scheduler.address,
+                   "authority": scheduler.address, "scheduler-device": "scheduler@1.0",
+                   "execution-device": "test-device@1.0", "test-random-seed": uuid.uuid4().hex}, Wallet.generate())
+
+
+@contextmanager
+def nodes(root: Path, count: int, wallet: Path, config: str, extra: list[str]) -> Iterator[list[Node]]:
+    started: list[Node] = []
+    try:
+        for n in range(count):
+            started.append(start(root / f"node{n}", config=config, extra=["--wallet", str(wallet), *extra]))
+        yield started
+    finally:
+        for node in started:
+            stop(node)
+
+
+def measure(label: str, urls: list[str], scheduler: Wallet, seconds: float, concurrency: int,
+            posts: list[Any]) -> float:
+    process = _process(scheduler)
+    pid = message_id(process, committers="all")
+    headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
+    with httpx.Client(base_url=urls[0], timeout=60) as client:
+        response = client.post("/~scheduler@1.0/schedule", headers=headers, content=body)
+    if response.status_code != 200:
+        raise SystemExit(f"{label}: the process was not scheduled: {response.status_code} {response.text}")
+    slots = presign("slot", pid, int((seconds + 1) * 80))  # more than any set-up here takes (failed if not)
+    load = Load(urls, posts, slots, concurrency)
+    try:
+        load.run(1.0)  # warm up: imports, first LMDB pages, connection pools
+        load.done = load.failed = 0
+        rate = load.run(seconds)
+    finally:
+        load.close()
+    print(f"{label:<58} {rate:8.1f} req/s  ({load.failed} failed)", flush=True)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--only", default="abcde", help="The set-ups to measure (letters), e.g. ae.")
+    parser.add_argument("--workdir", type=Path, help="Keep the nodes' files and logs here.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aonode-scale-") as tmp, ExitStack() as stack:
+        root = args.workdir or Path(tmp)
+        wallet_path = root / "wallet.json"
+        scheduler = Wallet.generate()
+        scheduler.save(wallet_path)
+        posts = presign("post", "", 600)
+        redis = stack.enter_context(services.redis_server(root / "redis"))
+        rates: dict[str, float] = {}
+
+        def redis_store(namespace: str) -> str:
+            return (f"store-module: redis\nurl: {redis.url}\nnamespace: {namespace}\n")
+
+        def indent(spec: str, prefix: str) -> str:
+            return "".join(f"{prefix}{line}\n" for line in spec.splitlines())
+
+        lmdb_then_redis = (f"store/1/store-module: lmdb\nstore/1/name: {root / 'c-lmdb'}\n"
+                           + indent(redis_store("c"), "store/2/") + indent(redis_store("c"), "scheduler_store/1/"))
+        setups = [
+            ("a", "(a) 1 node, LMDB, 1 worker", 1, "", []),
+            ("b", "(b) 1 node, LMDB, --workers 2", 1, "", ["--workers", "2"]),
+            ("c", "(c) 1 node, LMDB in front of Redis", 1, lmdb_then_redis, []),
+            ("d", "(d) 1 node, Redis alone", 1, indent(redis_store("d"), "store/1/"), []),
+            ("e", "(e) 3 nodes, one Redis", 3, indent(redis_store("e"), "store/1/"), []),
+        ]
+        for letter, label, count, config, extra in setups:
+            if letter in args.only:
+                with nodes(root / letter, count, wallet_path, config, extra) as started:
+                    rates[letter] = measure(label, [n.url for n in started], scheduler, args.seconds,
+                                            args.concurrency, posts)
+    print()
+    for top, bottom, what in (("b", "a", "2 workers over 1 (goal >= 1.7)"),
+                              ("c", "a", "LMDB in front of Redis over LMDB alone (goal >= 0.7)"),
+                              ("d", "a", "Redis alone over LMDB alone"),
+                              ("e", "d", "3 nodes over 1, both on Redis")):
+        if top in rates and bottom in rates:
+            print(f"({top})/({bottom}) {what:<55} {rates[top] / rates[bottom]:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
