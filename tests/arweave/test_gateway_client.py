@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aonode_process import Node, post, signed, start, stop
-from arweave.arlocal import ArLocal, arlocal_module
+from arweave.arlocal import ArLocal
 
 from aonode.arweave import gateway
 from aonode.arweave._gql import read_query, subindex_literal
@@ -21,14 +21,12 @@ from aonode.crypto import Wallet
 from aonode.store import FSStore, MessageCache, open_store
 from aonode.store._gateway import GatewayStore, remote_failure
 
-__all__ = ["arlocal_module"]
-
 TAGS = {"App-Name": "aos", "Data-Protocol": "ao", "Type": "Process", "Content-Type": "text/plain"}
 
 
 @pytest.fixture(scope="module")
-def items(arlocal_module: ArLocal) -> dict[str, str]:
-    out = arlocal_module.publish([
+def items(arlocal: ArLocal) -> dict[str, str]:
+    out = arlocal.publish([
         {"data": b"Hello World", "tags": TAGS},
         {"data": b"", "tags": {"Type": "Scheduler-Location", "Url": "http://su.example", "Time-To-Live": "3600000"}},
         {"data": b"no protocol tag", "tags": {"Content-Type": "text/plain"}},
@@ -46,10 +44,10 @@ def test_subindex_literal_and_query_text() -> None:
     assert "tags:" not in read_query()
 
 
-def test_read_gives_a_verified_message(arlocal_module: ArLocal, items: dict[str, str]) -> None:
+def test_read_gives_a_verified_message(arlocal: ArLocal, items: dict[str, str]) -> None:
     """graphql_as_store_test_ / verifiability_test: the item's tags as keys, its data, and a
     signature that verifies, also after an httpsig@1.0 round trip."""
-    msg = gateway.read(items["process"], opts(arlocal_module))
+    msg = gateway.read(items["process"], opts(arlocal))
     assert msg is not None
     assert msg["app-name"] == b"aos" and msg["data"] == b"Hello World"
     verify(msg)
@@ -59,40 +57,40 @@ def test_read_gives_a_verified_message(arlocal_module: ArLocal, items: dict[str,
     verify(again)
 
 
-def test_subindex_narrows_the_read(arlocal_module: ArLocal, items: dict[str, str]) -> None:
+def test_subindex_narrows_the_read(arlocal: ArLocal, items: dict[str, str]) -> None:
     """store_opts_test: with subindex Data-Protocol = ao, only items carrying it are found."""
     ao = [{"name": "Data-Protocol", "value": "ao"}]
-    assert gateway.read(items["process"], opts(arlocal_module), ao) is not None
-    assert gateway.read(items["plain"], opts(arlocal_module), ao) is None
-    assert gateway.read(items["plain"], opts(arlocal_module)) is not None
-    assert gateway.read("Z" * 43, opts(arlocal_module)) is None
+    assert gateway.read(items["process"], opts(arlocal), ao) is not None
+    assert gateway.read(items["plain"], opts(arlocal), ao) is None
+    assert gateway.read(items["plain"], opts(arlocal)) is not None
+    assert gateway.read("Z" * 43, opts(arlocal)) is None
 
 
-def test_scheduler_location(arlocal_module: ArLocal, items: dict[str, str]) -> None:
+def test_scheduler_location(arlocal: ArLocal, items: dict[str, str]) -> None:
     query = "query($ids: [ID!]) { transactions(ids: $ids) { edges { node { owner { address } } } } }"
-    edges = arlocal_module.graphql(query, {"ids": [items["location"]]})["transactions"]["edges"]
+    edges = arlocal.graphql(query, {"ids": [items["location"]]})["transactions"]["edges"]
     owner = edges[0]["node"]["owner"]["address"]
-    found = gateway.scheduler_location(owner, opts(arlocal_module))
+    found = gateway.scheduler_location(owner, opts(arlocal))
     assert found is not None and found["url"] == b"http://su.example"
     verify(found)
-    assert gateway.scheduler_location("N" * 43, opts(arlocal_module)) is None
+    assert gateway.scheduler_location("N" * 43, opts(arlocal)) is None
 
 
-def test_an_item_that_does_not_verify_is_refused_unless_trusted(arlocal_module: ArLocal,
+def test_an_item_that_does_not_verify_is_refused_unless_trusted(arlocal: ArLocal,
                                                                 items: dict[str, str]) -> None:
     with pytest.raises(gateway.UnverifiedItem) as refused:
-        gateway.read(items["broken"], opts(arlocal_module))
+        gateway.read(items["broken"], opts(arlocal))
     assert refused.value.status == 422 and items["broken"] in refused.value.message
-    trusted = gateway.read(items["broken"], opts(arlocal_module, ans104_trust_gql=True))
+    trusted = gateway.read(items["broken"], opts(arlocal, ans104_trust_gql=True))
     assert trusted is not None and trusted["app-name"] == b"aos"
 
 
-def test_gateway_store_caches_into_its_local_store(arlocal_module: ArLocal, items: dict[str, str],
+def test_gateway_store_caches_into_its_local_store(arlocal: ArLocal, items: dict[str, str],
                                                    tmp_path: Path) -> None:
     """manual_local_cache_test / cache_read_message_test: read through the store, then found in
     the local fs store alone; the gateway is not asked again."""
     local = {"store-module": "fs", "name": str(tmp_path / "fs")}
-    store = open_store({"store-module": "gateway", "local-store": local, **opts(arlocal_module)})
+    store = open_store({"store-module": "gateway", "local-store": local, **opts(arlocal)})
     assert isinstance(store, GatewayStore)
     found = MessageCache(store).read(items["process"])
     assert isinstance(found, dict) and found["data"] == b"Hello World"

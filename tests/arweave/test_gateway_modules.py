@@ -23,11 +23,9 @@ import httpx
 import pytest
 import wasmtime
 from aonode_process import Node, free_port, start, stop
-from arweave.arlocal import ArLocal, arlocal_module, install_aoconnect
+from arweave.arlocal import ArLocal, install_aoconnect
 
 from aonode.crypto import Wallet
-
-__all__ = ["arlocal_module"]
 
 HERE = Path(__file__).parent
 LUA_MODULE = (HERE.parent / "clients" / "aos_legacy.lua").read_bytes()
@@ -63,8 +61,8 @@ def start_node(workdir: Path, config: dict[str, Any]) -> Node:
 
 
 @pytest.fixture(scope="module")
-def published(arlocal_module: ArLocal) -> dict[str, str]:
-    out = arlocal_module.publish([
+def published(arlocal: ArLocal) -> dict[str, str]:
+    out = arlocal.publish([
         {"data": LUA_MODULE, "tags": {"Content-Type": "application/lua", "Module-Format": "lua", **MODULE_TAGS}},
         {"data": WASM_MODULE, "tags": {"Content-Type": "application/wasm",
                                        "Module-Format": "wasm32-unknown-emscripten", **MODULE_TAGS}},
@@ -73,9 +71,9 @@ def published(arlocal_module: ArLocal) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def node(arlocal_module: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def node(arlocal: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     workdir = tmp_path_factory.mktemp("gateway-node")
-    started = start_node(workdir, node_config(arlocal_module, workdir / "data"))
+    started = start_node(workdir, node_config(arlocal, workdir / "data"))
     try:
         yield started
     finally:
@@ -110,24 +108,24 @@ def outputs(flow: dict[str, Any]) -> list[Any]:
     return found
 
 
-def test_lua_module_from_arweave(node: Node, arlocal_module: ArLocal, published: dict[str, str],
+def test_lua_module_from_arweave(node: Node, arlocal: ArLocal, published: dict[str, str],
                                  wallet_file: Path) -> None:
     module = published["lua"]
     # The node has never seen it: nothing of it is in its store before the spawn.
-    assert arlocal_module.requests("GET", f"/{module}") == 0
+    assert arlocal.requests("GET", f"/{module}") == 0
     flow = aoconnect_flow(node, wallet_file, module, ["X = 20 return X", "X = X + 22 return X"])
     assert outputs(flow) == ["20", "42"]
     # Fetched once (its data from arlocal's `/<id>`, reached by the rewritten `/raw/<id>`) ...
-    assert arlocal_module.requests("GET", f"/{module}") == 1
+    assert arlocal.requests("GET", f"/{module}") == 1
 
 
-def test_wasm_module_from_arweave(node: Node, arlocal_module: ArLocal, published: dict[str, str],
+def test_wasm_module_from_arweave(node: Node, arlocal: ArLocal, published: dict[str, str],
                                   wallet_file: Path) -> None:
     module = published["wasm"]
     flow = aoconnect_flow(node, wallet_file, module, ["1", "2"])
     # tests/runtime/wat/ao_process.wat counts its calls: the spawn is the first.
     assert outputs(flow) == ["2", "3"]
-    assert arlocal_module.requests("GET", f"/{module}") == 1
+    assert arlocal.requests("GET", f"/{module}") == 1
 
 
 def test_broken_module_is_refused_with_a_4xx_that_says_so(node: Node, published: dict[str, str]) -> None:
@@ -137,14 +135,14 @@ def test_broken_module_is_refused_with_a_4xx_that_says_so(node: Node, published:
     assert "does not verify" in answer.text and module in answer.text
 
 
-def test_modules_are_served_from_the_local_store_once_fetched(node: Node, arlocal_module: ArLocal,
+def test_modules_are_served_from_the_local_store_once_fetched(node: Node, arlocal: ArLocal,
                                                               published: dict[str, str], wallet_file: Path) -> None:
-    arlocal_module.stop()
+    arlocal.stop()
     try:
         flow = aoconnect_flow(node, wallet_file, published["lua"], ["return 7"])
         assert outputs(flow) == ["7"]
         answer = httpx.get(f"{node.url}/{published['wasm']}/data", timeout=60)
         assert answer.status_code == 200 and answer.content == WASM_MODULE
     finally:
-        arlocal_module.start()
-    assert arlocal_module.requests("GET", f"/{published['lua']}") == 1
+        arlocal.start()
+    assert arlocal.requests("GET", f"/{published['lua']}") == 1

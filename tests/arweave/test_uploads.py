@@ -16,19 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 from aonode_process import Node, start, stop
-from arweave.arlocal import ArLocal, arlocal_module
+from arweave.arlocal import ArLocal
 
 from aonode.codecs import commit_as, encode, message_id
 from aonode.crypto import Wallet
 
-__all__ = ["arlocal_module"]
-
 
 @pytest.fixture(scope="module")
-def node(arlocal_module: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def node(arlocal: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     workdir = tmp_path_factory.mktemp("upload-node")
     config = workdir / "node.json"
-    config.write_text(json.dumps({"bundler_ans104": arlocal_module.bundler_url, "arweave_outbox_retry": 200,
+    config.write_text(json.dumps({"bundler_ans104": arlocal.bundler_url, "arweave_outbox_retry": 200,
                                   "http_connect_timeout": 1000, "http_request_send_timeout": 20000}))
     started = start(workdir, extra=["--config", str(config)])
     try:
@@ -61,12 +59,12 @@ def in_graphql(arlocal: ArLocal, item_id: str) -> list[str]:
     return [edge["node"]["id"] for edge in found["transactions"]["edges"]]
 
 
-def test_upload_appears_in_arlocal_and_verifies_there(node: Node, arlocal_module: ArLocal, wallet: Wallet) -> None:
+def test_upload_appears_in_arlocal_and_verifies_there(node: Node, arlocal: ArLocal, wallet: Wallet) -> None:
     body, item_id = signed_item(wallet, "uploaded through the node")
     answer = upload(node, body)
     assert answer.status_code == 200, answer.text
-    assert in_graphql(arlocal_module, item_id) == [item_id]
-    verdict = arlocal_module.verify(item_id)
+    assert in_graphql(arlocal, item_id) == [item_id]
+    verdict = arlocal.verify(item_id)
     assert verdict["valid"] is True, verdict
     assert {"name": "note", "value": "uploaded through the node"} in verdict["tags"]
 
@@ -81,26 +79,26 @@ def test_unsigned_or_broken_uploads_are_refused(node: Node, wallet: Wallet) -> N
 
 
 def test_upload_while_the_bundler_is_down_is_delivered_when_it_returns(
-        node: Node, arlocal_module: ArLocal, wallet: Wallet) -> None:
+        node: Node, arlocal: ArLocal, wallet: Wallet) -> None:
     body, item_id = signed_item(wallet, "kept in the outbox")
-    arlocal_module.stop()
+    arlocal.stop()
     try:
         answer = upload(node, body)
         assert answer.status_code == 202, answer.text
-        assert arlocal_module.bundler_url in answer.text and "outbox" in answer.text
+        assert arlocal.bundler_url in answer.text and "outbox" in answer.text
         pending = list(Path(node.data_dir, "outbox", "pending").glob("*.json"))
         assert [p.name.split(".")[0] for p in pending] == [item_id]
         # The same upload again (a client retrying) is still one upload.
         assert upload(node, body).status_code == 202
         assert len(list(Path(node.data_dir, "outbox", "pending").glob("*.json"))) == 1
     finally:
-        arlocal_module.start()
+        arlocal.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and list(Path(node.data_dir, "outbox", "pending").glob("*.json")):
         time.sleep(0.2)
     assert not list(Path(node.data_dir, "outbox", "pending").glob("*.json")), node.log_text()[-3000:]
-    assert in_graphql(arlocal_module, item_id) == [item_id]
-    assert arlocal_module.verify(item_id)["valid"] is True
+    assert in_graphql(arlocal, item_id) == [item_id]
+    assert arlocal.verify(item_id)["valid"] is True
 
 
 # --- arweave@2.9-pre's reads, against arlocal through the `/arweave` route ---------------------
@@ -115,8 +113,8 @@ def arweave_routed_node(arlocal: ArLocal, workdir: Path, data_dir: Path | None =
 
 
 @pytest.fixture(scope="module")
-def reader(arlocal_module: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    started = arweave_routed_node(arlocal_module, tmp_path_factory.mktemp("arweave-reader"))
+def reader(arlocal: ArLocal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    started = arweave_routed_node(arlocal, tmp_path_factory.mktemp("arweave-reader"))
     try:
         yield started
     finally:
@@ -131,8 +129,8 @@ def get_json(node: Node, path: str) -> tuple[int, object]:
         return answer.status_code, answer.text
 
 
-def test_status_and_blocks(reader: Node, arlocal_module: ArLocal) -> None:
-    info = httpx.get(f"{arlocal_module.url}/info", timeout=30).json()
+def test_status_and_blocks(reader: Node, arlocal: ArLocal) -> None:
+    info = httpx.get(f"{arlocal.url}/info", timeout=30).json()
     status, found = get_json(reader, "/~arweave@2.9-pre/status")
     assert status == 200 and isinstance(found, dict) and found["network"] == info["network"]
     height = info["height"]
@@ -140,45 +138,45 @@ def test_status_and_blocks(reader: Node, arlocal_module: ArLocal) -> None:
     assert status == 200 and isinstance(block, dict) and int(block["height"]) == height, block
     indep = block["indep_hash"]
     # Now in the block cache: by height and by hash, without asking arlocal again.
-    before = arlocal_module.requests("GET", f"/block/hash/{indep}")
+    before = arlocal.requests("GET", f"/block/hash/{indep}")
     status, again = get_json(reader, f"/~arweave@2.9-pre/block?block={indep}")
     assert status == 200 and isinstance(again, dict) and again["indep_hash"] == indep
-    assert arlocal_module.requests("GET", f"/block/hash/{indep}") == before
+    assert arlocal.requests("GET", f"/block/hash/{indep}") == before
     status, bad = get_json(reader, "/~arweave@2.9-pre/block?block=not-a-block")
     assert status == 400 and "Invalid block reference" in str(bad)
 
 
-def test_tx_header_and_data(reader: Node, arlocal_module: ArLocal) -> None:
-    out = arlocal_module.publish([{"data": b"in a bundle", "tags": {"Type": "Tx-Test"}}])
+def test_tx_header_and_data(reader: Node, arlocal: ArLocal) -> None:
+    out = arlocal.publish([{"data": b"in a bundle", "tags": {"Type": "Tx-Test"}}])
     bundle = out.bundles[0]
     status, tx = get_json(reader, f"/~arweave@2.9-pre/tx?tx={bundle}&data=false")
     assert status == 200 and isinstance(tx, dict) and tx["id"] == bundle, tx
-    assert int(tx["data_size"]) == len(arlocal_module.data(bundle).content), tx
+    assert int(tx["data_size"]) == len(arlocal.data(bundle).content), tx
     with_data = httpx.get(f"{reader.url}/~arweave@2.9-pre/tx?tx={bundle}", timeout=60)
     assert with_data.status_code == 200
-    assert arlocal_module.data(bundle).content in with_data.content  # the bundle, from /raw/<id>
+    assert arlocal.data(bundle).content in with_data.content  # the bundle, from /raw/<id>
     status, missing = get_json(reader, f"/~arweave@2.9-pre/tx?tx={'M' * 43}&data=false")
     assert status == 404 and "/tx/" in str(missing), missing
 
 
-def test_kept_uploads_are_delivered_after_a_restart(arlocal_module: ArLocal, wallet: Wallet,
+def test_kept_uploads_are_delivered_after_a_restart(arlocal: ArLocal, wallet: Wallet,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
     workdir = tmp_path_factory.mktemp("restart")
     body, item_id = signed_item(wallet, "kept across a restart")
-    arlocal_module.stop()
-    first = arweave_routed_node(arlocal_module, workdir / "a", data_dir=workdir / "data")
+    arlocal.stop()
+    first = arweave_routed_node(arlocal, workdir / "a", data_dir=workdir / "data")
     try:
         assert upload(first, body).status_code == 202
     finally:
         stop(first)
-    arlocal_module.start()
+    arlocal.start()
     # A new node on the same data, whose start hook resumes the outbox: no request needed.
-    second = arweave_routed_node(arlocal_module, workdir / "b", data_dir=workdir / "data",
+    second = arweave_routed_node(arlocal, workdir / "b", data_dir=workdir / "data",
                                  on={"start": {"device": "arweave@2.9-pre", "path": "start"}})
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not in_graphql(arlocal_module, item_id):
+        while time.monotonic() < deadline and not in_graphql(arlocal, item_id):
             time.sleep(0.3)
-        assert in_graphql(arlocal_module, item_id) == [item_id], second.log_text()[-3000:]
+        assert in_graphql(arlocal, item_id) == [item_id], second.log_text()[-3000:]
     finally:
         stop(second)
