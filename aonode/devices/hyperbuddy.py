@@ -115,9 +115,21 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+def _commitment_line(cid: str, commitment: Any) -> str:
+    if not isinstance(commitment, Mapping):
+        return f"{cid}: {_scalar(commitment)}"
+    kind = _scalar(commitment.get("type", commitment.get("commitment-device", b"?")))
+    committer = commitment.get("committer")
+    who = f"signed by {_scalar(committer)}" if committer is not None else "no signer"
+    covered = commitment.get("committed")
+    count = len(covered) if isinstance(covered, (Mapping, list)) else 0
+    return f"{cid}: {kind}, {who}, {count} keys"
+
+
 def format_message(value: Any, indent: int = 0) -> str:
-    """`value` as indented text, one key a line, nested messages and lists below their key.
-    Private keys are left out."""
+    """`value` as indented text, one key a line, nested messages and lists below their key;
+    each commitment in one line (its type, signer and how many keys it covers). Private keys
+    are left out."""
     pad = "  " * indent
     if isinstance(value, Mapping):
         if not value:
@@ -127,6 +139,10 @@ def format_message(value: Any, indent: int = 0) -> str:
             if is_private(str(key)):
                 continue
             child = value[key]
+            if key == "commitments" and isinstance(child, Mapping) and child:
+                lines.append(f"{pad}commitments:")
+                lines.extend(f"{pad}  {_commitment_line(str(c), child[c])}" for c in sorted(child, key=str))
+                continue
             if isinstance(child, (Mapping, list)) and child:
                 lines.append(f"{pad}{key}:")
                 lines.append(format_message(child, indent + 1))
@@ -175,8 +191,12 @@ class HyperbuddyDevice(Device):
 
     def format(self, base: Any, request: Any) -> dict[str, Any]:
         asked = _without(request, "path")
-        # The text index (a request that is only `path: format`) shows the message alone.
-        shown: Any = {"base": _without(base, "device"), "request": asked} if asked else _without(base, "device")
+        # The text index (a request that is only `path: format`) shows the message alone, without
+        # the `device` and `path` the index message (`{device: hyperbuddy@1.0, path: format}`) added.
+        message = _without(base, "device")
+        if isinstance(message, Mapping) and _text(message.get("path", b"")) == "format":
+            message = _without(message, "path")
+        shown: Any = {"base": message, "request": asked} if asked else message
         return {"body": (format_message(shown) + "\n").encode("utf-8"), "content-type": b"text/plain; charset=utf-8"}
 
     def throw(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:

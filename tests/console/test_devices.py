@@ -78,6 +78,11 @@ def test_format_shows_a_message_as_indented_text(node: InProcess) -> None:
     assert text.splitlines() == ["a: 1", "nested:", "  b: 2", "  c:", "    1: x", "    2:", "      d: y"]
     answer = node.get("/~message@1.0&greeting=hi/~hyperbuddy@1.0/format")
     assert answer.status_code == 200 and "greeting: hi" in answer.text
+    signer = Wallet.generate()
+    signed_text = format_message(signed({"greeting": "hi"}, signer))
+    lines = signed_text.splitlines()
+    assert lines[0] == "commitments:" and "greeting: hi" in lines
+    assert any(f"rsa-pss-sha512, signed by {signer.address}, " in line for line in lines)
 
 
 @pytest.mark.parametrize(("headers", "kind"), [
@@ -96,6 +101,7 @@ def test_a_bodiless_message_by_kind_of_client(node: InProcess) -> None:
     assert page.headers["greeting"] == "hi"  # the message is still all there, as headers
     text = node.get(path, headers={"user-agent": "curl/8.5.0"})
     assert text.headers["content-type"].startswith("text/plain") and "greeting: hi" in text.text.splitlines()
+    assert "path: format" not in text.text and "device: hyperbuddy@1.0" not in text.text
     data = node.get(path)
     assert data.content == b"" and data.headers["greeting"] == "hi"
     bundled = node.get(path, headers={**BROWSER, "accept-bundle": "true"})
