@@ -6,7 +6,8 @@
              Each edge is rebuilt as a data item with its data from `/raw/<id>`, verified
              (aonode.arweave.gateway.message_from_node) and written to the cache; an edge that
              cannot be fetched or does not verify is logged and skipped. Pages follow the last
-             edge's `cursor` while `pageInfo.hasNextPage`. Answers `{written, skipped, pages}`.
+             edge's `cursor` while `pageInfo.hasNextPage`, for at most `max-pages` pages (default
+             and limit 10,000). Answers `{written, skipped, pages}`.
     arweave  index blocks: `arweave@2.9-pre/block` for each height from `from` (default: the
              current height) down to `to` + 1 (default 0), which writes each block to the block
              cache. Answers the last height indexed.
@@ -181,8 +182,12 @@ class CopycatDevice(Device):
         if not isinstance(variables, Mapping):
             raise BadMessage("copycat@1.0: `variables` must be a JSON object")
         operation = spec.get("operationname", spec.get("operationName"))
+        try:
+            max_pages = int(_text(spec.get("max-pages", MAX_PAGES)))
+        except ValueError as exc:
+            raise BadMessage(f"copycat@1.0: `max-pages` is a number of pages: {exc}") from exc
         done = index_graphql(query, variables, _fetch_page(opts, _text(operation) if operation else None),
-                             _gateway_store(opts))
+                             _gateway_store(opts), max(1, min(max_pages, MAX_PAGES)))
         return Result("ok", {"written": done.written, "skipped": done.skipped, "pages": done.pages})
 
     def arweave(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:

@@ -318,3 +318,15 @@ def test_copycat_blocks_then_blocks_query_matches_arlocal(client: httpx.Client, 
     one = theirs["blocks"]["edges"][0]["node"]
     single = _node_graphql(client, "query($id: String!) { block(id: $id) { id height } }", {"id": one["id"]})
     assert single["block"] == {"id": one["id"], "height": one["height"]}
+
+
+def test_copycat_query_text_and_max_pages(client: httpx.Client, ao_items: dict[str, str]) -> None:
+    query = ('query($after: String) { transactions(after: $after, first: 2, tags: [{name: "Type", values: '
+             '["Process"]}]) { edges { ' + _gql.ITEM_SPEC + " } pageInfo { hasNextPage } } }")
+    response = post(client, signed({"query": query, "max-pages": "1"}, OPERATOR), path="/~copycat@1.0/graphql")
+    assert response.status_code == 200, response.text
+    assert (response.headers["written"], response.headers["skipped"], response.headers["pages"]) == ("2", "0", "1")
+    response = post(client, signed({"query": query}, OPERATOR), path="/~copycat@1.0/graphql")
+    assert (response.headers["written"], response.headers["pages"]) == ("3", "2")
+    bad = post(client, signed({"nothing": "x"}, OPERATOR), path="/~copycat@1.0/graphql")
+    assert bad.status_code == 400 and b"name a filter" in bad.content
