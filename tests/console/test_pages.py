@@ -70,9 +70,12 @@ def owner() -> Wallet:
 
 @pytest.fixture(scope="module")
 def process(client: httpx.Client, node: Node, owner: Wallet) -> dict[str, Any]:
-    """A Lua process with three Evals: slot 1 sets X, slot 2 prints and returns X + 1, slot 3 returns X * 2."""
+    """A Lua process with three Evals: slot 1 sets X, slot 2 prints, sends a message to the owner and
+    returns X + 1, slot 3 returns X * 2."""
     pid = spawn_lua(client, node, owner)
-    outputs = [evaluate(client, pid, owner, code) for code in ("X = 41", "print('seen') return X + 1", "return X * 2")]
+    send = f"Send({{Target = '{owner.address}', Action = 'Hello', Data = 'hi'}})"
+    outputs = [evaluate(client, pid, owner, code)
+               for code in ("X = 41", f"print('seen') {send} return X + 1", "return X * 2")]
     return {"pid": pid, "outputs": outputs}
 
 
@@ -214,6 +217,10 @@ def test_process_page_shows_the_state_at_a_chosen_slot(page: Any, node: Node, pr
     page.click("#state-form button")
     page.wait_for_function("document.body.dataset.stateSlot === '2'")
     assert page.text_content("#state-output") == "seen\n42"
+    sent = page.locator("table.outbox tr.sent")
+    assert sent.count() == 1  # the slot's outbox: one message, to the owner, linked
+    assert sent.locator("td:nth-child(3)").text_content() == "Hello"
+    assert sent.locator("a").get_attribute("href") == f"/{owner.address}"
     assert page.get_attribute("#state-link", "href") == f"/{pid}/compute?slot=2"
     assert page.url.endswith("#slot=2")  # the view has a URL to share
     shot(page, "process")

@@ -95,6 +95,22 @@ function messageTable(message, skip) {
   return table;
 }
 
+// The messages a slot sent: where each goes (a link to that process's page) and what it says.
+function outboxTable(outbox) {
+  const table = AO.el("table", { class: "outbox" },
+    AO.el("tr", {}, AO.el("th", {}, "#"), AO.el("th", {}, "target"), AO.el("th", {}, "action"), AO.el("th", {}, "data")));
+  for (const key of Object.keys(outbox).filter((k) => k !== "commitments").sort((a, b) => Number(a) - Number(b))) {
+    const m = outbox[key] || {};
+    const target = tag(m, "target");
+    const data = tag(m, "data");
+    table.append(AO.el("tr", { class: "sent", "data-key": key }, AO.el("td", {}, key),
+      AO.el("td", { class: "mono" }, AO.isId(target) ? AO.el("a", { href: "/" + target }, target) : target),
+      AO.el("td", { class: "mono" }, tag(m, "action")),
+      AO.el("td", { class: "mono value" }, data.length > 200 ? data.slice(0, 200) + "…" : data)));
+  }
+  return table;
+}
+
 async function showState(slot) {
   const statePath = "/" + pid + "/compute?slot=" + slot;
   const resultsPath = "/" + pid + "/compute/results?slot=" + slot;
@@ -115,7 +131,7 @@ async function showState(slot) {
       AO.el("h2", {}, "Output"),
       AO.el("pre", { id: "state-output" }, typeof output === "object" && output !== null ? (output.data !== undefined ? String(output.data) : JSON.stringify(output, null, 2)) : String(output ?? "")),
       AO.el("h2", {}, "Outbox (" + Object.keys(outbox).filter((k) => k !== "commitments").length + ")"),
-      messageTable(outbox, ["commitments"]),
+      outboxTable(outbox),
       AO.el("h2", {}, "State keys"),
       messageTable(state, ["commitments", "results"]));
     document.body.dataset.stateSlot = String(state["at-slot"]);
