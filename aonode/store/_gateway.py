@@ -47,6 +47,9 @@ MISS_SECONDS = 10.0
 FAILURE_SECONDS = 2.0
 """How long a gateway failure is repeated without asking again (one lookup, several reads)."""
 
+_LOCK_STRIPES = 64
+_KNOWN_MAX = 10_000
+
 REPORT_SECONDS = 60.0
 """How long `remote_failure` reports a gateway failure for an ID."""
 
@@ -110,7 +113,8 @@ class GatewayStore(Store):
         self.subindex = subindex
         self.recent = MemoryStore(_RECENT_CAPACITY)
         self._known: dict[str, tuple[float, AOError | None]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        # Striped: one lock per ID ever asked would grow without bound under random IDs.
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._lock = threading.Lock()
         self.fetches = 0
         """How many items this store has fetched from the gateway (for tests and metrics)."""
@@ -124,8 +128,19 @@ class GatewayStore(Store):
         return store._kind(uid) is not None or store._link_target(uid) is not None
 
     def _id_lock(self, uid: str) -> threading.Lock:
+        return self._locks[hash(uid) % _LOCK_STRIPES]
+
+    def _remember(self, uid: str, seconds: float, error: AOError | None) -> None:
+        """Note a miss or failure for `seconds`; the notes stay bounded (random IDs asked by
+        clients must not grow them without end)."""
         with self._lock:
-            return self._locks.setdefault(uid, threading.Lock())
+            if len(self._known) >= _KNOWN_MAX:
+                now = time.monotonic()
+                for key in [k for k, (until, _) in self._known.items() if until <= now]:
+                    del self._known[key]
+                for key in list(self._known)[: max(0, len(self._known) - _KNOWN_MAX // 2)]:
+                    del self._known[key]
+            self._known[uid] = (time.monotonic() + seconds, error)
 
     def _fetch(self, uid: str) -> bool:
         """Make `uid` readable from `self.recent`; False when the gateway has no such item (or
@@ -151,19 +166,20 @@ class GatewayStore(Store):
             try:
                 msg = self._read(uid)
             except GatewayError as exc:
-                self._known[uid] = (time.monotonic() + FAILURE_SECONDS, exc)
+                self._remember(uid, FAILURE_SECONDS, exc)
                 _record_failure(uid, exc)
                 log.warning("%s: reading %s: %s", self, uid, exc.message)
                 return False
             except UnverifiedItem as exc:
-                self._known[uid] = (time.monotonic() + MISS_SECONDS, exc)
+                self._remember(uid, MISS_SECONDS, exc)
                 raise
             with _FAILURES_LOCK:
                 _FAILURES.pop(uid, None)  # the gateway answered: no failure to report any more
             if msg is None:
-                self._known[uid] = (time.monotonic() + MISS_SECONDS, None)
+                self._remember(uid, MISS_SECONDS, None)
                 return False
-            self._known.pop(uid, None)
+            with self._lock:
+                self._known.pop(uid, None)
             self.fetches += 1
             self._keep(msg)
             return True
