@@ -192,6 +192,7 @@ class P4Device(Device):
 
     def request(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         _settle_leftover()
+        _CURRENT.estimate = None
         singleton = request.get("request")
         messages = request.get("body")
         proceed = Result("ok", {"request": singleton, "body": messages})
@@ -209,6 +210,7 @@ class P4Device(Device):
         if price == INFINITY:
             return _error(400, UNSERVICEABLE)
         assert isinstance(price, int)
+        _CURRENT.estimate = (id(singleton), price)
         if price <= 0:
             return proceed
         payer = _payer(singleton, opts)
@@ -239,6 +241,13 @@ class P4Device(Device):
     def response(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         hold = getattr(_CURRENT, "hold", None)
         _CURRENT.hold = None
+        try:
+            return self._settle(base, request, opts, hold)
+        finally:
+            _CURRENT.estimate = None
+
+    def _settle(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any],
+                hold: tuple[tuple[str, str], int] | None) -> Result:
         singleton = request.get("request")
         result = request.get("body")
         passed = Result("ok", {"request": singleton, "body": result})
@@ -251,7 +260,11 @@ class P4Device(Device):
             quiet = {**opts, "hashpath": "ignore"}
             priced = resolve(pricing, {"path": "price", "request": singleton, "body": result}, quiet)
             if not priced.ok:
-                priced = resolve(pricing, {"path": "estimate", "request": singleton, "body": result}, quiet)
+                # No `price` (simple-pay and faff have none): the estimate again, which this
+                # thread's request hook computed for this very request.
+                known = getattr(_CURRENT, "estimate", None)
+                priced = (Result("ok", known[1]) if known is not None and known[0] == id(singleton) else
+                          resolve(pricing, {"path": "estimate", "request": singleton, "body": result}, quiet))
             if not priced.ok:
                 return Result("error", _passed_on(priced.value))
             price = _price(priced.value)

@@ -173,7 +173,8 @@ def _apply_price(request: Mapping[str, Any], steps: list[Any], opts: Mapping[str
     return price * len(steps)
 
 
-def _estimate(request: Mapping[str, Any], opts: Mapping[str, Any], depth: int = 0) -> int | bytes:
+def _estimate(request: Mapping[str, Any], opts: Mapping[str, Any], depth: int = 0,
+              steps: list[Any] | None = None) -> int | bytes:
     if _is_operator(request, opts):
         return 0
     router_opts = options.get(opts, "router_opts") or {}
@@ -182,7 +183,7 @@ def _estimate(request: Mapping[str, Any], opts: Mapping[str, Any], depth: int = 
         route = first_route(offered, request)
         if route is not None:
             return to_amount(route.get("price", 0), "the offered route's price")
-    return _apply_price(request, hyperpath.parse(request), opts, depth)
+    return _apply_price(request, hyperpath.parse(request) if steps is None else steps, opts, depth)
 
 
 def estimate_price(request: Mapping[str, Any], opts: Mapping[str, Any]) -> int:
@@ -210,7 +211,9 @@ class SimplePayDevice(Device):
         inner = request.get("request")
         if not isinstance(inner, Mapping):
             return Result("error", {"status": 400, "body": b"estimate needs the `request` to price."})
-        return Result("ok", _estimate(inner, opts))
+        # Before the work, p4 passes the request's messages as parsed (`body`): not parsed twice.
+        steps = request.get("body")
+        return Result("ok", _estimate(inner, opts, steps=steps if isinstance(steps, list) else None))
 
     def charge(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         inner = request.get("request")
