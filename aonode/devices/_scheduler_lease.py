@@ -18,8 +18,8 @@ A node asks for both before each assignment (`SchedulerLease.hold`):
 * the lease is another node's: `LeaseHeld` with that node's URL; the scheduler device passes
   the message on to it (and answers 503 when it does not answer: it died, and its lease runs
   out within `scheduler_lease_time` ms, after which the next node to be asked takes over);
-* the mutex is taken (another worker of this node is assigning): wait for it, up to the
-  lease time, then `StoreError` 503;
+* the mutex is taken (another worker of this node is assigning): wait for it, up to
+  `MUTEX_WAIT` seconds or the lease time, whichever is longer, then `StoreError` 503;
 * otherwise the node holds both and assigns. Its writes to the process's log go through
   `RedisStore.fenced`, so each one checks the mutex is still its own: a node that paused past
   its lease (and was taken over) fails instead of writing a slot twice.
@@ -56,6 +56,9 @@ from aonode.store._redis import RedisStore
 __all__ = ["LeaseHeld", "SchedulerLease", "attach", "redis_of"]
 
 log = logging.getLogger("aonode.scheduler")
+
+MUTEX_WAIT = 10.0
+"""Seconds a worker waits for its node's other workers to finish assigning (at least the lease time)."""
 
 WAIT_STEP = 0.002
 """Seconds between asks while another worker of this node holds the mutex (doubling, to 50 ms)."""
@@ -146,11 +149,13 @@ class SchedulerLease:
 
         Raises:
             LeaseHeld: another node holds the lease.
-            StoreError: 503 when this node's other workers kept the mutex past the lease time,
-                or Redis failed.
+            StoreError: 503 when this node's other workers kept the mutex past the wait, or
+                Redis failed.
         """
         token = f"{os.getpid()}-{uuid.uuid4().hex}".encode()
-        deadline = time.monotonic() + self.ttl_ms / 1000
+        # The mutex of a worker that died expires with the lease, so waiting always ends; the
+        # bound only keeps a request from waiting behind a long queue of its siblings.
+        deadline = time.monotonic() + max(self.ttl_ms / 1000, MUTEX_WAIT)
         pause = WAIT_STEP
         while True:
             state, who, remaining = self._acquire(token)
