@@ -56,7 +56,7 @@ DOCUMENTED = {
     "trusted": {},
     "snp_enforced_keys": ["firmware", "kernel", "initrd", "append", "vmm_type", "guest_features"],
     "process_now_from_cache": False,
-    "ans104_trust_gql": True,
+    "ans104_trust_gql": False,  # the reference: true; aonode refuses unverifiable items (issue 19, docs/compat.md)
     "http_extra_opts": {"force_message": True, "cache_control": ["always"]},
     "store_all_signed": True,
     "process_workers": False,
