@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from aonode.codecs import with_only_committed
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.devices.hyperbuddy import static_file
@@ -157,9 +158,15 @@ class CacheVizDevice(Device):
         if target is not None:
             roots = None if _text(target) == "." else [_text(target).strip("/")]
         elif isinstance(base, Mapping) and any(k != "device" and not is_private(k) for k in base):
+            # A signed message (a process, say) is graphed as it is stored: its committed keys,
+            # not the request's headers that reached this step with it.
+            if "commitments" in base:
+                message = with_only_committed(dict(base))  # its device is signed: it stays
+            else:
+                message = {k: v for k, v in base.items() if k != "device"}
             cache = opts["cache"]
             assert isinstance(cache, MessageCache)
-            roots = [cache.write({k: v for k, v in base.items() if k != "device" and not is_private(k)})]
+            roots = [cache.write({k: v for k, v in message.items() if not is_private(k)})]
         else:
             roots = None
         max_size = min(max(1, _int(request.get("max-size"), DEFAULT_MAX_SIZE)), MAX_MAX_SIZE)

@@ -207,6 +207,7 @@ def test_process_page_shows_the_state_at_a_chosen_slot(page: Any, node: Node, pr
     assert process["outputs"][1:] == ["seen\n42", "82"]
     page.goto(f"{node.url}/{pid}")
     page.wait_for_selector("#process:not(.hidden)")
+    assert page.text_content("h1").startswith("Process")
     page.wait_for_selector("table.sigs")
     # The definition was signed with its module inline (a bundle): checked against the bundled reply.
     assert owner.address in page.locator("table.sigs tr.ok td.signer").all_text_contents()
@@ -245,7 +246,10 @@ def test_404_is_a_page_for_a_browser_and_data_for_a_client(page: Any, node: Node
 
 
 def test_store_graph_page_draws_the_graph_around_a_message(page: Any, node: Node, process: dict[str, Any]) -> None:
-    page.goto(f"{node.url}/{process['pid']}/~cacheviz@1.0/index")
+    page.goto(f"{node.url}/{process['pid']}/~cacheviz@1.0/index?render-data=true")
     page.wait_for_function("Number(document.body.dataset.nodes || 0) > 1")
     assert page.locator("g.node").count() > 1
+    # The process as stored (its signed keys), not the browser's headers that came with the request.
+    labels = page.locator("svg text").all_text_contents()
+    assert "execution-device" in labels and "module" in labels and "user-agent" not in labels
     shot(page, "graph")

@@ -4,8 +4,14 @@
 "use strict";
 
 if (window.top === window) document.getElementById("nav").append(AO.nav("Store graph"));
-const base = location.pathname.replace(/\/index$/, "");
-const query = location.search || "";
+// A page under a stored message's ID (/<id>/~cacheviz@1.0/index) asks for that ID's graph as the
+// store holds it; any other base message is sent along and graphed as it comes.
+const first = location.pathname.split("/")[1] || "";
+const stored = /^[A-Za-z0-9_-]{43}$/.test(first);
+const base = stored ? "/~cacheviz@1.0" : location.pathname.replace(/\/index$/, "");
+const params = new URLSearchParams(location.search);
+if (stored && !params.has("target")) params.set("target", first);
+const query = params.toString() ? "?" + params.toString() : "";
 const dataUrl = base + "/json" + query;
 document.getElementById("as-json").href = dataUrl;
 document.getElementById("as-dot").href = base + "/dot" + query;

@@ -167,6 +167,8 @@ async function schedule() {
 
 async function process(message) {
   $("process").classList.remove("hidden");
+  document.querySelector("h1").firstChild.textContent = "Process ";
+  document.title = "aonode · process " + pid;
   $("p-scheduler").append(valueCell("scheduler", message.scheduler || ""));
   $("p-execution").textContent = message["execution-device"] || "";
   AO.fetchText("/" + pid + "/slot/current").then((r) => { $("p-current").textContent = r.status === 200 ? r.text : "?"; });
