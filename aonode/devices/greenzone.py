@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from aonode.codecs import commit, signers, with_only_committed
-from aonode.core import options
+from aonode.core import authority, options
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.crypto import Wallet, b64url_encode, sha256
 from aonode.devices import snp
 from aonode.devices.meta import NodeMessage, is_operator
 from aonode.errors import AOError, BadMessage, Conflict, DecodeError, Forbidden
+from aonode.http import client
 from aonode.message import normalize_key
 from aonode.tee import attest, zone
 
@@ -300,8 +301,6 @@ class GreenZoneDevice(Device):
         })
 
     def _join_peer(self, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
-        from aonode.http import client  # the HTTP layer sits above the devices
-
         if not is_operator(request, opts):
             return _refuse(403, "Only the node's operator may make it join a green zone.")
         node = _node(opts)
@@ -352,8 +351,6 @@ class GreenZoneDevice(Device):
 
     def become(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """Take the peer's zone identity (operator only)."""
-        from aonode.http import client
-
         if not isinstance(request, Mapping) or not is_operator(request, opts):
             return _refuse(403, "Only the node's operator may make it take another identity.")
         node = _node(opts)
@@ -397,7 +394,5 @@ class GreenZoneDevice(Device):
     def is_trusted(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """"true" when a verified signer of the request is a zone member."""
         members = options.get(_node(opts), "trusted_nodes") or {}
-        from aonode.core import authority
-
         who = authority.signed_by(request, opts) if isinstance(request, Mapping) else []
         return Result("ok", b"true" if any(w in members for w in who) else b"false")
