@@ -32,6 +32,7 @@ happened and to whom.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -62,6 +63,8 @@ __all__ = [
     "split_url",
     "status_to_result",
 ]
+
+log = logging.getLogger(__name__)
 
 # The statuses of a failed exchange, as a proxy answers them (RFC 9110 §15.6.3, §15.6.5).
 BAD_GATEWAY = 502
@@ -326,11 +329,52 @@ def request(
     url = node.rstrip("/") + target
     if "://" not in url:
         url = "".join(split_url(url))
+    started = time.monotonic()
     outcome = _exchange(client or shared_client(opts), method.upper(), url, headers, body, opts)
+    took_ms = int((time.monotonic() - started) * 1000)
     if isinstance(outcome, Result):
+        failed = outcome.value.get("status", BAD_GATEWAY) if isinstance(outcome.value, Mapping) else BAD_GATEWAY
+        _monitor(method.upper(), target, int(failed), took_ms, opts)
         return outcome
     status, resp_headers, cookies, resp_body = outcome
+    _monitor(method.upper(), target, status, took_ms, opts)
     return _response(status, resp_headers, cookies, resp_body, url, target, opts)
+
+
+# Monitor reports in flight at once; more are dropped (a report is a measurement, not a duty).
+_MONITOR_SLOTS = threading.BoundedSemaphore(16)
+
+
+def _monitor(method: str, path: str, status: int, took_ms: int, opts: Mapping[str, Any]) -> None:
+    """The HTTP monitor (§14.2): when option `http_monitor` is a message, resolve it in the
+    background with `body` = a report signed by the node (`request-method`, `request-path`,
+    `status-class` (`2xx`...), `duration` in ms, `path: duration`, `method: POST`, and the
+    request's `http_reference` as `reference` when the route gave one). The monitor's own
+    requests are not monitored."""
+    monitor = opts.get("http_monitor")
+    wallet = opts.get("priv_wallet")
+    if not isinstance(monitor, Mapping) or wallet is None or not _MONITOR_SLOTS.acquire(blocking=False):
+        return
+    report: dict[str, Any] = {"request-method": method, "request-path": path, "status-class": f"{status // 100}xx",
+                              "duration": took_ms, "path": "duration", "method": "POST"}
+    reference = opts.get("http_reference")
+    if reference is not None:
+        report["reference"] = _text(reference)
+    quiet = {k: v for k, v in opts.items() if k not in ("http_monitor", "http_reference")}
+
+    def run() -> None:
+        from aonode.core.resolver import resolve_path
+
+        try:
+            found = resolve_path({**monitor, "body": commit(report, wallet)}, quiet)
+            if not found.ok:
+                log.debug("the HTTP monitor answered %s", found.status)
+        except Exception:  # a background report has no caller to tell
+            log.warning("the HTTP monitor failed", exc_info=True)
+        finally:
+            _MONITOR_SLOTS.release()
+
+    threading.Thread(target=run, name="http-monitor", daemon=True).start()
 
 
 def _response(status: int, headers: dict[str, bytes], cookies: list[bytes], body: bytes, url: str, path: str,

@@ -2,9 +2,9 @@
 the options that wire it to `router@1.0`.
 
 `router_process(...)` is the `node_processes` entry; `router_options(...)` the node options:
-the route table comes from the process (`router_opts/provider`), and registrations POSTed to
-`/~router@1.0/routes` are scheduled on it (`router_opts/registrar`). Every value is text or a
-number, so the options can be written to a JSON config file as they are.
+the route table comes from the process, computed to its latest slot (`router_opts/provider`),
+and registrations POSTed to `/~router@1.0/routes` are scheduled on it (`router_opts/registrar`).
+Every value is text or a number, so the options can be written to a JSON config file as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ __all__ = ["PROVIDER_PATH", "ROUTER_PATH", "SCRIPT", "router_options", "router_p
 
 SCRIPT = "dynamic_router.lua"
 ROUTER_PATH = "/router~node-process@1.0"
-PROVIDER_PATH = ROUTER_PATH + "/compute/routes~message@1.0"
+# `now`, not the reference's `compute`: `compute` without a slot answers the state last
+# computed, so registrations would reach the table only after someone asked for `now`.
+PROVIDER_PATH = ROUTER_PATH + "/now/routes~message@1.0"
 
 
 def script_module() -> dict[str, Any]:

@@ -4,7 +4,7 @@
 --- reference's scripts/dynamic-router.lua (node-services.md §3.10); the code is ours.
 ---
 --- The node reads the table through `router_opts/provider`
---- (`/router~node-process@1.0/compute/routes~message@1.0`) and sends registrations here
+--- (`/router~node-process@1.0/now/routes~message@1.0`) and sends registrations here
 --- through `router_opts/registrar` (`/router~node-process@1.0`, `registrar-path: schedule`).
 ---
 --- State (the process's keys; the definition may set the tunables):

@@ -5,6 +5,7 @@ reference's dev_router and dev_relay tests that need one node, node-services.md 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,7 +164,7 @@ def test_preprocess_can_refuse_what_no_route_matches(make: Any) -> None:
 def test_the_routing_process_weighs_by_performance(make: Any, wallet: Wallet) -> None:
     """dynamic_routing_by_performance_test_ (the process's side): durations the node reports
     move a node's weight; the fastest ends above 0.5, the slowest below."""
-    workers = [Wallet.generate() for _ in range(4)]
+    workers = [Wallet.generate() for _ in range(3)]
     # without the preprocess hook: nothing here is relayed, and each request would compute the table
     options = router_options([w.address for w in workers], performance_weight=99, pricing_weight=1,
                              score_preference=4)
@@ -173,16 +174,40 @@ def test_the_routing_process_weighs_by_performance(make: Any, wallet: Wallet) ->
                                "route": {"template": "/p", "prefix": f"http://w{i}", "price": 0}}, worker)
         assert post(node, {**registration, "path": "/~router@1.0/routes"}).status_code == 200
     for _ in range(1):
-        for i in range(4):
+        for i in range(3):
             report = signed({"path": "duration", "reference": f"routes/1/nodes/{i + 1}",
                              "duration": 100 * (i + 1)}, wallet)
             sent = post(node, {"path": "/router~node-process@1.0/schedule", "method": "POST", "body": report})
             assert sent.status_code == 200, sent.text
     weights = [float(node.get(f"/router~node-process@1.0/now/routes/1/nodes/{i}/weight").text)
-               for i in range(1, 5)]
-    assert weights[0] > 0.5 > weights[3], weights
+               for i in range(1, 4)]
+    assert weights[0] > 0.5 > weights[2], weights
     assert weights == sorted(weights, reverse=True)
     # a duration signed by anyone but the node changes nothing
-    forged = signed({"path": "duration", "reference": "routes/1/nodes/4", "duration": 1}, workers[0])
+    forged = signed({"path": "duration", "reference": "routes/1/nodes/3", "duration": 1}, workers[0])
     post(node, {"path": "/router~node-process@1.0/schedule", "method": "POST", "body": forged})
-    assert float(node.get("/router~node-process@1.0/now/routes/1/nodes/4/weight").text) == weights[3]
+    assert float(node.get("/router~node-process@1.0/now/routes/1/nodes/3/weight").text) == weights[2]
+
+
+def test_the_http_monitor_feeds_durations_to_the_routing_process(make: Any, peers: tuple[Peer, Peer]) -> None:
+    """dynamic_routing_by_performance_test_ (the node's side): with `http_monitor` naming the
+    routing process's schedule, each relayed request's duration reaches the node that served
+    it (by the route's `http_reference`), and its performance leaves the initial 30000 ms."""
+    one, _ = peers
+    worker = Wallet.generate()
+    node = make(**router_options([worker.address]),
+                http_monitor={"method": "POST", "path": "/router~node-process@1.0/schedule"})
+    registration = commit({"method": "POST", "subject": "self", "action": "register",
+                           "route": {"template": "^/monitored", "prefix": one.url, "price": 1}}, worker)
+    assert post(node, {**registration, "path": "/~router@1.0/routes"}).text == "Route added."
+    before = len(one.requests)
+    relayed = node.get("/monitored")
+    assert relayed.status_code == 404, relayed.text  # the peer has no /user-path: it answers 404
+    assert len(one.requests) == before + 1, relayed.text  # relayed to the worker
+    deadline = time.monotonic() + 20
+    performance = 30000.0
+    while time.monotonic() < deadline and performance == 30000.0:
+        time.sleep(0.2)
+        found = node.get("/router~node-process@1.0/now/routes/1/nodes/1/performance")
+        performance = float(found.text) if found.status_code == 200 else performance
+    assert performance < 30000.0
