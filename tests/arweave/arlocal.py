@@ -168,7 +168,8 @@ class ArLocal:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 ["node", str(HARNESS), "serve", str(self.port), str(self.bundler_port), str(self.db), str(self.wallet)],
-                cwd=HERE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                # arlocal writes a logs/ folder in its working directory: keep it with the data.
+                cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
