@@ -4,7 +4,7 @@
 tables; `SCHEMA` is the Arweave gateway schema answered from a node's message cache."""
 
 from aonode.graphql._executor import FieldError, Obj, QueryTimeout, RequestError, Schema, execute
-from aonode.graphql._gateway import SCHEMA, Item, cursor_of, item_of, transaction_ids
+from aonode.graphql._gateway import SCHEMA, Item, cursor_of, item_of, matching, transaction_ids
 from aonode.graphql._parser import SyntaxError_, parse
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "cursor_of",
     "execute",
     "item_of",
+    "matching",
     "parse",
     "transaction_ids",
 ]

@@ -21,8 +21,9 @@ whether more follow and `count` is the total. Blocks are read from the block cac
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from aonode.graphql._executor import FieldError, Obj, Resolver
 from aonode.message import is_id
 from aonode.store.cache import MessageCache, data_path
 
-__all__ = ["SCHEMA", "Item", "cursor_of", "item_of", "transaction_ids"]
+__all__ = ["SCHEMA", "Item", "cursor_of", "item_of", "matching", "transaction_ids"]
 
 DEFAULT_FIRST = 10
 # Filters a gateway has that a node's store cannot answer: refused rather than ignored, so a
@@ -217,6 +218,13 @@ def transaction_ids(cache: MessageCache, args: Mapping[str, Any]) -> list[tuple[
     Raises:
         FieldError: a malformed argument, or a store that cannot be searched.
     """
+    return list(matching(cache, args))
+
+
+def matching(cache: MessageCache, args: Mapping[str, Any], after: str | None = None) -> Iterator[tuple[str, Item]]:
+    """`transaction_ids` lazily, from just after the ID `after`: the store is searched at once
+    (raising FieldError as `transaction_ids` does), each candidate rebuilt only when reached, so
+    a page costs the items it shows rather than every match."""
     for unsupported in UNSUPPORTED_FILTERS:
         if args.get(unsupported) not in (None, [], ""):
             raise FieldError(f"This node cannot filter transactions by `{unsupported}`: it does not record "
@@ -247,20 +255,22 @@ def transaction_ids(cache: MessageCache, args: Mapping[str, Any]) -> list[tuple[
         groups = {g for device in (ANS104, "httpsig@1.0")
                   for g in _match(cache, [("commitment-device", device.encode())])}
         sets.append(_commitment_ids(cache, groups))
-    found = set.intersection(*sets)
-    out: list[tuple[str, Item]] = []
-    for cid in sorted(found):
-        item = item_of(cache, cid)
-        if item is None:
-            continue
-        if owners and item.owner_address not in owners:
-            continue
-        if recipients and item.recipient not in recipients:
-            continue
-        if not all(_tag_ok(item, name, values, op) for name, values, op in tags):
-            continue
-        out.append((cid, item))
-    return out
+    found = sorted(cid for cid in set.intersection(*sets) if after is None or cid > after)
+
+    def rebuilt() -> Iterator[tuple[str, Item]]:
+        for cid in found:
+            item = item_of(cache, cid)
+            if item is None:
+                continue
+            if owners and item.owner_address not in owners:
+                continue
+            if recipients and item.recipient not in recipients:
+                continue
+            if not all(_tag_ok(item, name, values, op) for name, values, op in tags):
+                continue
+            yield cid, item
+
+    return rebuilt()
 
 
 def _tag_ok(item: Item, name: str, values: list[str], op: str) -> bool:
@@ -299,13 +309,18 @@ def _first(value: Any) -> int:
 
 
 def _transactions(_: Any, args: dict[str, Any], ctx: Any) -> Obj:
-    found = transaction_ids(ctx, args)
-    after = _after(args.get("after"))
-    if after is not None:
-        found = [(cid, item) for cid, item in found if cid > after]
     first = _first(args.get("first"))
-    page = found[:first]
-    return Obj("TransactionConnection", {"page": page, "more": len(found) > first, "count": len(found)})
+    found = matching(ctx, args, _after(args.get("after")))
+    page = list(itertools.islice(found, first + 1))
+    counted: list[int] = []
+
+    def count() -> int:
+        # Only a query that asks for `count` pays for rebuilding every match.
+        if not counted:
+            counted.append(len(page) + sum(1 for _ in found))
+        return counted[0]
+
+    return Obj("TransactionConnection", {"page": page[:first], "more": len(page) > first, "count": count})
 
 
 def _transaction(_: Any, args: dict[str, Any], ctx: Any) -> Obj | None:
@@ -418,7 +433,7 @@ SCHEMA: Mapping[str, Mapping[str, Resolver]] = {
     "TransactionConnection": {
         "edges": lambda conn, a, c: _edges(conn, "Transaction"),
         "pageInfo": lambda conn, a, c: Obj("PageInfo", conn["more"]),
-        "count": lambda conn, a, c: conn["count"],
+        "count": lambda conn, a, c: conn["count"](),
     },
     "BlockConnection": {
         "edges": lambda conn, a, c: _edges(conn, "Block"),

@@ -195,3 +195,10 @@ def test_first_is_capped_and_skip_include_work(cache: MessageCache) -> None:
     data = gql(cache, "query($no: Boolean!) { transactions(first: 1000000) { count edges @skip(if: $no) "
                       "{ node { id } } pageInfo @include(if: $no) { hasNextPage } } }", {"no": True})
     assert data["transactions"] == {"count": 4, "pageInfo": {"hasNextPage": False}}
+
+
+def test_count_is_the_total_whatever_the_page(cache: MessageCache) -> None:
+    data = gql(cache, '{ transactions(first: 1, tags: [{name: "Data-Protocol", values: ["ao"]}]) '
+                      "{ a: count b: count edges { node { id } } } }")
+    assert data["transactions"]["a"] == data["transactions"]["b"] == 3
+    assert len(data["transactions"]["edges"]) == 1
