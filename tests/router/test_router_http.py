@@ -6,6 +6,7 @@ returns the worker's signed answer; the route table is read and added to by its 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from aonode_process import InProcess, Node, free_port, post, signed, start, stop, verified
 
-from aonode.codecs import commit, signers
+from aonode.codecs import commit, message_id, signers
 from aonode.crypto import Wallet
 from aonode.http import client
 from aonode.http.server import create_app
@@ -55,6 +56,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         (root / f"worker{i}", wallet, {
             "router_opts": {"offered": [{"registration-peer": router_url, "template": TEMPLATE,
                                          "prefix": f"http://127.0.0.1:{port}", "price": 0}]},
+            "gateway": "http://127.0.0.1:9",  # offline
         }, port)
         for i, (wallet, port) in enumerate(zip(worker_wallets, worker_ports, strict=True))
     ]
@@ -63,7 +65,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "route_owners": [operator.address, *(w.address for w in worker_wallets)],
         "on": {"request": {"device": "router@1.0", "path": "preprocess"}},
         "routes": [{"template": "^/w1", "priority": 10,
-                    "node": {"match": "^/w1", "with": f"http://127.0.0.1:{worker_ports[1]}"}}],
+                    "node": {"match": "^/w1", "with": f"http://127.0.0.1:{worker_ports[1]}"}},
+                   {"template": "^/~scheduler@1.0", "priority": 20,
+                    "node": {"prefix": f"http://127.0.0.1:{worker_ports[0]}"}}],
     }, router_port))
     nodes: list[Node] = []
     try:
@@ -89,12 +93,13 @@ def test_workers_register_and_the_router_lists_them(cluster: Cluster) -> None:
         assert response.text == "Routes registered."
     table = client.get(cluster.router.url, "/~router@1.0/routes", {"http_only_result": False})
     assert table.status == "ok", table.value
-    registered = _get(cluster.router, "/~router@1.0/routes/2/template")
+    registered = _get(cluster.router, "/~router@1.0/routes/3/template")
     assert registered.text == TEMPLATE
-    prefixes = {_get(cluster.router, f"/~router@1.0/routes/2/nodes/{i}/prefix").text for i in (1, 2)}
+    prefixes = {_get(cluster.router, f"/~router@1.0/routes/3/nodes/{i}/prefix").text for i in (1, 2)}
     assert prefixes == {w.url for w in cluster.workers}
-    assert _get(cluster.router, "/~router@1.0/routes/2/nodes/3/prefix").status_code == 404
+    assert _get(cluster.router, "/~router@1.0/routes/3/nodes/3/prefix").status_code == 404
     assert _get(cluster.router, "/~router@1.0/routes/1/priority").text == "10"
+    assert _get(cluster.router, "/~router@1.0/routes/3/template").text == TEMPLATE
 
 
 def test_preprocess_relays_to_a_worker_and_returns_its_signed_answer(cluster: Cluster) -> None:
@@ -105,6 +110,25 @@ def test_preprocess_relays_to_a_worker_and_returns_its_signed_answer(cluster: Cl
         found = set(signers(verified(response)))
         assert found & {w.address for w in cluster.worker_wallets}, found  # a worker signed it
         assert cluster.router_wallet.address not in found  # and the router passed it on as it was
+
+
+def test_signed_messages_are_scheduled_through_the_router(cluster: Cluster) -> None:
+    """A signed process and a signed message POSTed to the router are scheduled by the worker
+    its route names, which signs the assignments."""
+    user = Wallet.generate()
+    process = commit({"device": b"scheduler@1.0", "type": b"Process", "test-random-seed": random.randint(1, 10**15 - 1),
+                      "scheduler-location": cluster.worker_wallets[0].address.encode()}, user)
+    proc_id = message_id(process, committers="all")
+    with httpx.Client(base_url=cluster.router.url, timeout=30) as http:
+        spawned = post(http, signed({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process}, user))
+        assert spawned.status_code == 200, spawned.text
+        assert cluster.worker_wallets[0].address in signers(verified(spawned))
+        body = commit({"target": proc_id.encode(), "type": b"Message", "n": 1}, user)
+        sent = post(http, signed({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": body}, user))
+        assert sent.status_code == 200, sent.text
+        assert sent.headers.get("slot") == "1"
+    slot = httpx.get(f"{cluster.workers[0].url}/~scheduler@1.0/slot?target={proc_id}", timeout=30)
+    assert slot.status_code == 200 and "1" in slot.headers.get("current", slot.text), slot.text
 
 
 def test_requests_no_route_matches_run_on_the_router(cluster: Cluster) -> None:
@@ -144,7 +168,7 @@ def test_only_route_owners_add_routes(cluster: Cluster) -> None:
         assert post(http, message).status_code == 200  # a replay is applied once
     assert _get(cluster.router, "/~router@1.0/routes/1/node").text == "http://new.example"
     assert _get(cluster.router, "/~router@1.0/routes/2/priority").text == "10"
-    assert _get(cluster.router, "/~router@1.0/routes/4/node").status_code == 404
+    assert _get(cluster.router, "/~router@1.0/routes/5/node").status_code == 404
 
 
 # --- the routing process (dynamic-router, §3.10; local_dynamic_router_test_) ---
