@@ -17,9 +17,10 @@ and, optionally, one identity (`dev_green_zone`; node-services.md §7).
 
 The zone's state (zone key, members, required config, adopted identity) is written to
 `<data_dir>/greenzone.json` (owner-only, atomically) before a change is answered, and read
-back by the first greenzone@1.0 request after a restart, or at start-up when the node's
-`on/start` hook names `{"device": "greenzone@1.0", "path": "start"}` (then a node that
-became a zone identity signs as it from its first reply).
+back by the first greenzone@1.0 request after a restart (or after another worker process of
+the node changed it), or at start-up when the node's `on/start` hook names
+`{"device": "greenzone@1.0", "path": "start"}` (then a node that became a zone identity signs
+as it from its first reply).
 
 No response ever carries a private key in the clear: `join` answers with the host's *public*
 key (the reference puts its private key tuple there), and the wallet leaves only sealed.
@@ -86,8 +87,19 @@ def _state_path(node: Mapping[str, Any]) -> Path | None:
     return Path(_text(data_dir)) / _STATE_FILE if data_dir else None
 
 
-def _save(node: Mapping[str, Any]) -> None:
-    """Write the zone state of `node` durably (before the change is answered)."""
+def _stamp(node: Mapping[str, Any]) -> tuple[int, int]:
+    """Which version of the saved state is on disk: (mtime in ns, size), or (0, 0) for none."""
+    path = _state_path(node)
+    try:
+        found = path.stat() if path is not None else None
+    except OSError:
+        found = None
+    return (found.st_mtime_ns, found.st_size) if found is not None else (0, 0)
+
+
+def _save(node: dict[str, Any]) -> None:
+    """Write the zone state of `node` durably (before the change is answered), and note in
+    `node` which version of the file it holds."""
     path = _state_path(node)
     if path is None:
         return
@@ -110,12 +122,13 @@ def _save(node: Mapping[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    node[_RESTORED] = _stamp(node)
 
 
 def _restored(node: Mapping[str, Any]) -> dict[str, Any]:
     """`node` with the zone state saved in its data directory (unchanged when there is none)."""
     path = _state_path(node)
-    out = {**node, _RESTORED: True}
+    out = {**node, _RESTORED: _stamp(node)}
     if path is None or not path.is_file():
         return out
     try:
@@ -141,12 +154,14 @@ def _restored(node: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _node(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The live node message, with the saved zone state read in when the file is newer than
+    what it holds (after a restart, or a change made by another worker process)."""
     found = opts.get(_NODE_KEY)
     if not isinstance(found, NodeMessage):
         return dict(opts)
-    if not found.current().get(_RESTORED):
+    if found.current().get(_RESTORED) != _stamp(found.current()):
         with _LOCK:
-            if not found.current().get(_RESTORED):
+            if found.current().get(_RESTORED) != _stamp(found.current()):
                 found.replace(_restored(found.current()))
     return found.current()
 
