@@ -14,7 +14,7 @@ node itself: no CDN, everything works offline.
     metrics     the node's Prometheus metrics (the server passes them as `priv_metrics`)
     events      the node-wide event counters (`aonode.core.events`)
     format      the base and the request as indented text (the text index for curl)
-    throw       raises, to show the 500 page, in `debug` mode only
+    throw       a 500, to show the 500 page, in `debug` mode only (else a 400)
 
 Differences from the reference (docs/compat.md): the pages are aonode's own, and `index`,
 `console` and the process views are aonode's designs over the same HyperPATHs. `format` is
@@ -201,5 +201,6 @@ class HyperbuddyDevice(Device):
 
     def throw(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         if _text(options.get(opts, "mode")) == "debug":
-            raise RuntimeError("Forced-throw: the 500 page, as asked for (mode is debug)")
+            # A 500 on purpose: no traceback in the log, since any client may ask for it.
+            raise AOError("Forced-throw: the 500 page, as asked for (mode is debug).", status=500)
         raise AOError("Forced-throw unavailable in `prod` mode.", status=400)
