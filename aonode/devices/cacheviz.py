@@ -77,6 +77,8 @@ def store_graph(store: Store, roots: list[str] | None, max_size: int = DEFAULT_M
         return True
 
     for root in roots:
+        if len(nodes) >= max_size:  # a store of millions: stop listing once the graph is full
+            break
         resolved = store.resolve(root)
         kind = store.type(resolved)
         add(resolved, kind or "unknown", _label(root))
