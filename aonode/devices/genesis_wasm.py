@@ -77,6 +77,11 @@ def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Map
     cache = opts.get("cache")
     module = cache.read(module_id) if cache is not None else None
     if module is None:
+        from aonode.store._gateway import remote_failure
+
+        failure = remote_failure(module_id)  # the gateway store could not ask the gateway
+        if failure is not None:
+            raise failure
         raise NotFound(f"Module {module_id} is not in this node's store: upload it first.")
     if not isinstance(module, Mapping):
         module = {"body": module}
