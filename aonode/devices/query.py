@@ -39,7 +39,7 @@ TRANSPORT_KEYS = frozenset({
     "method", "host", "accept", "accept-encoding", "accept-language", "user-agent", "connection",
     "content-length", "content-type", "content-digest", "ao-peer", "ao-peer-port", "x-real-ip", "origin",
     "referer", "cache-control", "pragma", "priv", "signature", "signature-input", "ao-ids", "ao-types",
-    "body-keys", "device",
+    "body-keys", "device", "accept-bundle", "accept-codec", "require-codec",
 })
 RETURN_MODES = ("paths", "count", "messages", "first-path", "first", "first-message", "boolean")
 JSON = b"application/json"

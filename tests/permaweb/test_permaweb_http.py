@@ -263,3 +263,13 @@ def test_bad_requests_get_clear_4xx(client: httpx.Client, method: str, path: str
     response = client.request(method, path, content=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.content  # the body says why
+
+
+def test_query_all_over_http_ignores_transport_keys(client: httpx.Client, uploaded: list[str]) -> None:
+    """The reference's dev_query http_test: `all` with `return=first` over HTTP, where the request
+    also carries what httpx sends about itself (host, accept, user-agent, ...)."""
+    from urllib.parse import quote
+
+    response = client.get(f"/~query@1.0/all?data={quote(SCRIPT.data.decode(), safe='')}&return=first")
+    assert response.status_code == 200, response.text
+    assert response.content == SCRIPT.data
