@@ -43,11 +43,13 @@ def ensure_host(opts: Mapping[str, Any]) -> Result:
         if host not in UNSET:
             return Result("ok", host.encode())
         return Result("error", {"status": 404, "body": b"No bootstrap node configured."})
-    from aonode.http.client import request as http_request
+    from aonode.http.client import request_routed
 
     node = _text(bootstrap).rstrip("/")
     port = options.get(opts, "port_external") or options.get(opts, "port")
-    answer = http_request("GET", node, {"ao-peer-port": str(port).encode()}, opts, path="/~whois@1.0/echo")
+    # Through the route table like every outbound request (an absolute URL goes where it says).
+    answer = request_routed({"path": f"{node}/~whois@1.0/echo", "method": "GET",
+                             "ao-peer-port": str(port).encode()}, opts)
     body = answer.value.get("body") if answer.ok and isinstance(answer.value, Mapping) else answer.value
     if not answer.ok or not isinstance(body, (bytes, str)) or _text(body) in ("", "unknown"):
         return Result("error", {"status": 502, "body": f"whois@1.0: bootstrap node {node} did not say who we are"
