@@ -40,7 +40,7 @@ import math
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aonode.crypto._b64 import b64url_decode
@@ -89,12 +89,16 @@ _WILDCARD = "_"
 
 @dataclass(frozen=True)
 class Target:
-    """One node to send the request to: the full `uri` and the node's `opts`."""
+    """One node to send the request to: the full `uri` and the node's `opts`; `fallbacks` are
+    the nodes a strategy would choose next (a caller may try them when this one cannot be
+    connected to)."""
 
     uri: str
     opts: Mapping[str, Any] = field(default_factory=dict)
     node: Mapping[str, Any] = field(default_factory=dict)
     reference: str = ""
+    # The strategy's next choices, in order: where to go when this node cannot be reached.
+    fallbacks: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -532,7 +536,12 @@ def route(message: Mapping[str, Any], routes: Any, *, rng: random.Random | None 
         return Multi(found, targets)
     if strategy not in STRATEGIES:
         raise ValueError(f"route {reference}: unknown strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
-    chosen = choose(_choose_count(found), strategy, base_of(message), targets, rng)
+    count = _choose_count(found)
+    if count == 1:
+        # The whole order the strategy gives: its first choice, then where to go without it.
+        ranked = choose(len(targets), strategy, base_of(message), targets, rng)
+        return replace(ranked[0], fallbacks=tuple(ranked[1:]))
+    chosen = choose(count, strategy, base_of(message), targets, rng)
     if len(chosen) == 1:
         return chosen[0]
     return Multi({**found, "strategy": "All"}, tuple(chosen))

@@ -30,7 +30,8 @@
    redirects), M1's `relay-opts` client settings (`protocol`, timeouts, `http_reference`:
    router@1.0 `preprocess` passes a route node's `opts` so), and `http_only_result` false:
    by M1's `relay-route` (a route whose `nodes` get a multirequest) when given, else to `peer`
-   when one is given, else where the node's route table sends `path`
+   when one is given (then to each of M1's `relay-fallbacks` in turn while the last peer could
+   not be connected to: it never saw the request), else where the node's route table sends `path`
    (`client.request_routed`: an absolute URL goes there, a relative path to its route's node;
    no matching route answers 502).
 5. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
@@ -122,6 +123,16 @@ def _relay_opts(m1: Any, opts: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in named.items() if k in _CLIENT_OPTIONS}
 
 
+def _fallbacks(m1: Any, opts: Mapping[str, Any]) -> list[str]:
+    """The base's `relay-fallbacks`: peers to try, in order, when `peer` cannot be connected to."""
+    found = _plain("relay-fallbacks", m1, opts)
+    if isinstance(found, Mapping):
+        found = [found[k] for k in sorted(found, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    if not isinstance(found, (list, tuple)):
+        return []
+    return [_text(peer) for peer in found if isinstance(peer, (str, bytes))]
+
+
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, (str, bytes)) and _text(value).lower() == "true")
 
@@ -194,6 +205,10 @@ class RelayDevice(Device):
             result = client.request_routed(outbound, http_opts)
         else:
             result = client.request(method_text, _text(peer), outbound, http_opts, path=_text(path))
+            for fallback in _fallbacks(m1, opts):  # peers to try while the last one cannot be reached
+                if not client.unreached(result):
+                    break
+                result = client.request(method_text, fallback, outbound, http_opts, path=_text(path))
         if result.status == "ok" and isinstance(result.value, Mapping):
             return Result("ok", {k: v for k, v in result.value.items() if k != "set-cookie"})
         return result

@@ -27,6 +27,7 @@ owners and only what they signed is added; a registration becomes a node of its 
 route and is idempotent (the reference adds the registration message itself as a route);
 `priority` given as text sorts as a number; failing registrations are errors, not crashes;
 `preprocess` keeps the route's rewritten path and its node `opts` (the reference drops both),
+tries the strategy's next choices when the chosen worker cannot be connected to,
 routes by the request's `path` (never its `route-path`), does not relay requests whose path
 is itself a URL, and relays several chosen nodes as a multirequest.
 """
@@ -178,6 +179,12 @@ def preprocess_body(request: Mapping[str, Any], found: routes.Target | routes.Mu
         kept = {k: v for k, v in node_opts.items() if k in _CLIENT_OPTIONS}
         if kept:
             relay["relay-opts"] = kept
+        # Where to go when the chosen node cannot be connected to: the strategy's next choices
+        # that give the same path.
+        fallbacks = [peer_of for peer_of, same in ((client.split_url(t.uri)[0], client.split_url(t.uri)[1] == path)
+                                                   for t in found.fallbacks) if same]
+        if fallbacks:
+            relay["relay-fallbacks"] = fallbacks
     else:
         # Several nodes: a multirequest to each node's peer, by a one-route table; the user path
         # is the first node's rewritten path.

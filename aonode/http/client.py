@@ -25,7 +25,8 @@ resolution-paths-cache-node.md §10.6).
 4. Status (§14.1): 201 → `created`, < 400 → `ok`, < 500 → `error`, else `failure`.
 
 Failures of the network never raise: a timeout gives `Result("error", {"status": 504, ...})`,
-a refused or broken connection `Result("error", {"status": 502, ...})`, a response whose
+a refused or broken connection `Result("error", {"status": 502, ...})` (no connection at all
+is marked `priv/unreached`: see `unreached`), a response whose
 signature does not verify `Result("error", {"status": 502, ...})`; each `body` says what
 happened and to whom.
 """
@@ -62,6 +63,7 @@ __all__ = [
     "shared_client",
     "split_url",
     "status_to_result",
+    "unreached",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,19 @@ def status_to_result(status: int) -> str:
 
 def _fail(status: int, text: str) -> Result:
     return Result("error", {"status": status, "body": text.encode()})
+
+
+def _unreached(status: int, text: str) -> Result:
+    """A failure before any byte reached the peer (no connection): safe to try another node."""
+    return Result("error", {"status": status, "body": text.encode(), "priv": {"unreached": True}})
+
+
+def unreached(result: Result) -> bool:
+    """Whether `result` is a failure to connect at all: the peer never saw the request, so
+    sending it to another node cannot apply it twice."""
+    value = result.value
+    priv = value.get("priv") if isinstance(value, Mapping) else None
+    return result.status == "error" and isinstance(priv, Mapping) and priv.get("unreached") is True
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -267,6 +282,11 @@ def _exchange(client: httpx.Client, method: str, url: str, headers: Mapping[str,
                     raise httpx.ReadTimeout("the whole response took longer than http_request_send_timeout")
         finally:
             response.close()
+    except httpx.ConnectTimeout as exc:
+        return _unreached(GATEWAY_TIMEOUT, f"{method} {url}: no connection after "
+                                           f"{time.monotonic() - started:.3f}s ({exc})")
+    except httpx.ConnectError as exc:
+        return _unreached(BAD_GATEWAY, f"{method} {url}: {type(exc).__name__}: {exc or 'connection failed'}")
     except httpx.TimeoutException as exc:
         return _fail(GATEWAY_TIMEOUT, f"{method} {url}: timed out after {time.monotonic() - started:.3f}s ({exc})")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
@@ -492,7 +512,8 @@ def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = 
 
     The route is found by the message's `route-path`, else `path`
     (`aonode.core.routes.route`): an absolute `http(s)://` path goes there; a relative one to
-    the URI its route gives (with that node's `opts` over `opts`); a route with several nodes
+    the URI its route gives (with that node's `opts` over `opts`; when that node cannot be
+    connected to, the strategy's next choices in turn: it never saw the request); a route with several nodes
     (strategy All, or `choose` above 1) is a multirequest (`aonode.http._multi`). The method is
     the message's `method` (default `GET`); `path`, `route-path` and `host` are not sent as keys.
 
@@ -515,7 +536,12 @@ def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = 
         return _fail(BAD_GATEWAY, f"no viable route for path '{where[:300]}': no route of the node's table "
                                   "matches it (and it is not an absolute http(s):// URL)")
     if isinstance(found, routes.Target):
-        return _send_to(found, method, message, opts, sign, client)
+        result = _send_to(found, method, message, opts, sign, client)
+        for fallback in found.fallbacks:  # the strategy's next choices, while nodes cannot be reached
+            if not unreached(result):
+                break
+            result = _send_to(fallback, method, message, opts, sign, client)
+        return result
     try:
         config = _multi.settings(found.route, message, opts)
     except ValueError as exc:

@@ -11,6 +11,7 @@ from aonode_process import free_port
 from peer_server import Peer, running_peer
 
 from aonode.codecs import signers, verify
+from aonode.core import routes
 from aonode.http import client
 
 
@@ -120,3 +121,26 @@ def test_parallel_returns_the_first_answers_and_waits_a_bounded_time(peers: tupl
     nothing = client.request_routed({"path": "/p", "multirequest-timeout": 300}, {"routes": alone})
     assert nothing.status == "error" and nothing.value["status"] == 502
     assert b"did not answer" in nothing.value["body"]
+
+
+def test_a_strategy_fails_over_to_its_next_choice_when_a_node_cannot_be_reached(peers: tuple[Peer, Peer]) -> None:
+    """By-Base's first choice is down (nothing listens): the request goes to its next choice,
+    which is safe, as the first never saw it. A node that answers, even with an error, is
+    not retried elsewhere."""
+    one, _ = peers
+    dead = _dead()
+    table = [{"nodes": [{"prefix": dead}, {"prefix": one.url}], "strategy": "By-Base"}]
+    # paths whose By-Base first choice is the dead node (index 0)
+    paths = [p for p in (f"/echo?n={i}" for i in range(40))
+             if int.from_bytes(routes.base_of({"path": p}), "big") % 2 == 0][:3]
+    assert paths
+    for path in paths:
+        found = routes.route({"path": path}, table)
+        assert isinstance(found, routes.Target) and found.uri.startswith(dead)
+        answer = client.request_routed({"path": path}, {"routes": table, "http_connect_timeout": 1000})
+        assert answer.status == "ok" and one.wallet.address in signers(answer.value)
+    refused = client.request_routed({"path": "/x"}, {"routes": [{"node": {"prefix": dead}}]})
+    assert client.unreached(refused) and refused.value["status"] == 502
+    erring = client.request_routed({"path": "/status/500"}, {"routes": [
+        {"nodes": [{"prefix": one.url}, {"prefix": dead}], "strategy": "Random"}]})
+    assert not client.unreached(erring)

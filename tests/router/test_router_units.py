@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aonode_process import InProcess, post, signed
+from aonode_process import InProcess, free_port, post, signed
 from peer_server import Peer, running_peer
 
 from aonode.codecs import commit, signers
@@ -211,3 +211,16 @@ def test_the_http_monitor_feeds_durations_to_the_routing_process(make: Any, peer
         found = node.get("/router~node-process@1.0/now/routes/1/nodes/1/performance")
         performance = float(found.text) if found.status_code == 200 else performance
     assert performance < 30000.0
+
+
+def test_preprocess_fails_over_from_a_worker_that_cannot_be_reached(make: Any, peers: tuple[Peer, Peer]) -> None:
+    """A Random route over a dead worker and a live one: every request reaches the live one."""
+    one, _ = peers
+    dead = f"http://127.0.0.1:{free_port()}"
+    node = make(routes=[{"template": "^/spread", "strategy": "Random",
+                         "nodes": [{"prefix": dead}, {"prefix": one.url}]}],
+                on={"request": {"device": "router@1.0", "path": "preprocess"}}, http_connect_timeout=1000)
+    before = len(one.requests)
+    for _ in range(6):
+        assert node.get("/spread").status_code == 404  # the live peer's answer to /user-path
+    assert len(one.requests) == before + 6
