@@ -16,7 +16,7 @@ from arweave.arlocal import ArLocal
 
 from aonode.arweave import gateway
 from aonode.arweave._gql import read_query, subindex_literal
-from aonode.codecs import decode, encode, message_id, verify
+from aonode.codecs import commit_as, decode, encode, message_id, verify
 from aonode.crypto import Wallet
 from aonode.store import FSStore, MessageCache, open_store
 from aonode.store._gateway import GatewayStore, remote_failure
@@ -135,3 +135,20 @@ def test_remote_node_store_reads_another_nodes_cache(peer: Node, tmp_path: Path)
     verify(found)
     assert MessageCache(open_store(local)).read(uid) is not None
     assert MessageCache(store).read("Q" * 43) is None
+
+
+def test_another_nodes_graphql_as_the_gateway(peer: Node) -> None:
+    """remote_hyperbeam_node_ans104_test: another node's `/~query@1.0/graphql` is the `/graphql`
+    route (and its `/<id>/data` the `/raw/<id>` one); an ANS-104 message posted there is read
+    back and verifies."""
+    msg = commit_as("ans104@1.0", {"data-protocol": "ao", "type": "Message", "note": "on a peer",
+                                   "data": b"peer data"}, Wallet.generate())
+    answer = httpx.post(f"{peer.url}/~message@1.0", content=encode(msg, "ans104@1.0"), timeout=30,
+                        headers={"codec-device": "ans104@1.0", "content-type": "application/ans104"})
+    assert answer.status_code == 200, answer.text
+    uid = message_id(msg, committers="all")
+    routes = [{"template": "/graphql", "node": {"match": "^/graphql", "with": f"{peer.url}/~query@1.0/graphql"}},
+              {"template": "/raw", "node": {"match": "^/raw/(.*)$", "with": f"{peer.url}/\\1/data"}}]
+    found = gateway.read(uid, {"routes": routes})
+    assert found is not None and found["note"] == b"on a peer" and found["data"] == b"peer data"
+    verify(found)
