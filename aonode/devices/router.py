@@ -351,7 +351,11 @@ class RouterDevice(Device):
                 return Result("ok", {"body": [{"status": 404, "message": NO_TEMPLATE, "body": NO_TEMPLATE}]})
             return Result("ok", {"body": body})
         commit_request = isinstance(base, Mapping) and _text(base.get("commit-request", "false")).lower() == "true"
-        return Result("ok", {"body": preprocess_body(singleton, found, commit_request)})
+        try:
+            return Result("ok", {"body": preprocess_body(singleton, found, commit_request)})
+        except AOError as exc:  # the request cannot be wrapped (a value no codec expresses)
+            return Result("error", {"status": 400 if exc.status == 500 else exc.status,
+                                    "body": f"the request cannot be relayed: {exc.message}".encode()})
 
 
 def _describe(found: routes.Target | routes.Multi) -> Any:

@@ -422,6 +422,10 @@ def _response(status: int, headers: dict[str, bytes], cookies: list[bytes], body
     return Result(kind, msg)
 
 
+# Set while this thread resolves the route provider.
+_loading = threading.local()
+
+
 class RouteError(AOError):
     """No usable route: the route provider failed or the matched route is malformed (502)."""
 
@@ -432,7 +436,8 @@ def load_routes(opts: Mapping[str, Any]) -> Any:
     """The node's route table (§3.2 `load_routes`): the result of resolving
     `router_opts/provider` (or the older `route_provider`) when one is set, else `routes`.
 
-    The provider is resolved on every call, so a routing process's latest table is used.
+    The provider is resolved on every call, so a routing process's latest table is used; while
+    it resolves, requests it sends itself are routed by `routes` (no provider loop).
 
     Raises:
         RouteError: the provider does not resolve.
@@ -441,15 +446,19 @@ def load_routes(opts: Mapping[str, Any]) -> Any:
     provider = router_opts.get("provider") if isinstance(router_opts, Mapping) else None
     if provider is None:
         provider = options.get(opts, "route_provider", None)
-    if provider is None:
+    if provider is None or getattr(_loading, "active", False):
+        # A provider whose resolution sends requests of its own routes them by the static table.
         return options.get(opts, "routes", [])
     from aonode.core.resolver import ensure_loaded, resolve_path
 
     singleton = provider if isinstance(provider, (Mapping, str, bytes)) else {"path": _text(provider)}
+    _loading.active = True
     try:
         found = resolve_path(singleton, {**opts, "hashpath": "ignore"})
     except AOError as exc:
         raise RouteError(f"the route provider failed: {exc.message}") from exc
+    finally:
+        _loading.active = False
     if not found.ok:
         raise RouteError(f"the route provider failed: {found.status}: {_shown(found.value)}")
     return ensure_loaded(found.value, opts)

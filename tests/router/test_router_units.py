@@ -224,3 +224,13 @@ def test_preprocess_fails_over_from_a_worker_that_cannot_be_reached(make: Any, p
     for _ in range(6):
         assert node.get("/spread").status_code == 404  # the live peer's answer to /user-path
     assert len(one.requests) == before + 6
+
+
+def test_a_provider_that_sends_requests_routes_them_by_the_static_table(make: Any, peers: tuple[Peer, Peer]) -> None:
+    one, _ = peers
+    before = len(one.requests)
+    node = make(routes=[{"template": "^/echo", "node": {"prefix": one.url}}],
+                router_opts={"provider": {"device": "relay@1.0", "path": "call", "relay-path": "/echo"}})
+    answer = node.get("/~router@1.0/routes")
+    assert answer.status_code == 200, answer.text
+    assert len(one.requests) == before + 1  # the provider's own request went by `routes`, once
