@@ -5,8 +5,10 @@ on one that charges through `p4@1.0` + `simple-pay@1.0`, and on one that charges
 Each node is a real `aonode serve` process on a loopback port. The requests are signed
 `POST /~message@1.0&n=N/n` by one wallet, each one different (a charged request sent again is
 free, so a repeated one would measure nothing); the wallet's opening balance covers them all.
-A load generator in this process keeps 16 keep-alive connections busy for `--seconds` per node
-with pre-encoded requests and a minimal HTTP/1.1 reader, and counts `200` answers. In one run:
+The three nodes run at once; a load generator in this process keeps 16 keep-alive
+connections busy on one node at a time, in turns (`--rounds`), for `--seconds` per node in
+all, with pre-encoded requests and a minimal HTTP/1.1 reader, and counts `200` answers, so a
+change in the machine's load weighs on the three alike. In one run:
 
 * (f) free: no hooks;
 * (s) p4 + simple-pay: price 1 per message, the ledger in the node's store;
@@ -15,7 +17,7 @@ with pre-encoded requests and a minimal HTTP/1.1 reader, and counts `200` answer
 
 It prints requests/s for each and the ratios s/f (goal >= 0.8) and l/f (goal >= 0.5).
 
-    .venv/bin/python bench/payments.py [--seconds N] [--concurrency N] [--requests N]
+    .venv/bin/python bench/payments.py [--seconds N] [--rounds N] [--concurrency N] [--requests N]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -145,9 +148,9 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def load(port: int, requests: list[bytes], seconds: float, concurrency: int) -> tuple[float, int, bool]:
-    """Requests/s of `200` answers, the count of other answers, and whether the requests ran out."""
-    pending = iter(requests)
+async def load(port: int, pending: Iterator[bytes], seconds: float, concurrency: int) -> tuple[int, float, int, bool]:
+    """`200` answers and the seconds they took, the count of other answers, and whether the
+    requests ran out, over `concurrency` keep-alive connections for `seconds`."""
     done = bad = 0
     ran_out = False
     deadline = time.monotonic() + seconds
@@ -171,41 +174,58 @@ async def load(port: int, requests: list[bytes], seconds: float, concurrency: in
 
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (time.monotonic() - started), bad, ran_out
+    return done, time.monotonic() - started, bad, ran_out
 
 
-def measure(mode: str, payer: Wallet, requests: list[tuple[str, dict[str, bytes], bytes]], seconds: float,
-            concurrency: int, workdir: Path) -> tuple[float, int, bool]:
-    proc, port = start(mode, payer.address, workdir)
+def measure(payer: Wallet, requests: list[tuple[str, dict[str, bytes], bytes]], seconds: float, rounds: int,
+            concurrency: int, workdir: Path) -> dict[str, tuple[float, int, bool]]:
+    """Requests/s per mode. The three nodes run at once and are measured in turn, `rounds`
+    times, so that a change in the machine's load weighs on all of them alike."""
+    nodes = {mode: start(mode, payer.address, workdir) for _, mode in MODES}
     try:
-        wire = [raw(path, headers, body, port) for path, headers, body in requests]
-        warm, rest = wire[:2 * concurrency], wire[2 * concurrency:]
-        asyncio.run(load(port, warm, 30.0, concurrency))  # imports, the ledger process's spawn
-        return asyncio.run(load(port, rest, seconds, concurrency))
+        pending = {mode: iter([raw(path, headers, body, port) for path, headers, body in requests])
+                   for mode, (_, port) in nodes.items()}
+        for mode, (_, port) in nodes.items():  # imports, the ledger process's spawn
+            warm = [next(pending[mode]) for _ in range(2 * concurrency)]
+            asyncio.run(load(port, iter(warm), 30.0, concurrency))
+        served = dict.fromkeys(nodes, 0)
+        elapsed = dict.fromkeys(nodes, 0.0)
+        refused = dict.fromkeys(nodes, 0)
+        exhausted = dict.fromkeys(nodes, False)
+        for _round in range(rounds):
+            for mode, (_proc, port) in nodes.items():
+                done, took, bad, ran_out = asyncio.run(load(port, pending[mode], seconds / rounds, concurrency))
+                served[mode] += done
+                elapsed[mode] += took
+                refused[mode] += bad
+                exhausted[mode] = exhausted[mode] or ran_out
+        return {mode: (served[mode] / elapsed[mode], refused[mode], exhausted[mode]) for mode in nodes}
     finally:
-        stop(proc)
+        for proc, _ in nodes.values():
+            stop(proc)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="measuring time per node, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the three nodes")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--requests", type=int, default=4000, help="distinct signed requests per node")
     args = parser.parse_args()
     payer = Wallet.generate()
     requests = signed_requests(payer, args.requests)
-    rates: dict[str, float] = {}
-    print(f"aonode serve, {args.concurrency} connections, {args.seconds:g} s per node, {os.cpu_count()} cores")
+    print(f"aonode serve, {args.concurrency} connections, {args.seconds:g} s per node in {args.rounds} rounds, "
+          f"{os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="aonode-bench-pay-") as tmp:
-        for label, mode in MODES:
-            rate, bad, ran_out = measure(mode, payer, requests, args.seconds, args.concurrency, Path(tmp))
-            rates[mode] = rate
-            notes = [f"{bad} non-200 answers" if bad else "",
-                     "ran out of requests: raise --requests" if ran_out else ""]
-            note = "; ".join(n for n in notes if n)
-            print(f"  {label:<24} {rate:9.1f} req/s{'  (' + note + ')' if note else ''}")
-    print(f"  ratio s/f {rates['simple-pay'] / rates['free']:18.3f}   (goal >= 0.8)")
-    print(f"  ratio l/f {rates['lua'] / rates['free']:18.3f}   (goal >= 0.5)")
+        measured = measure(payer, requests, args.seconds, args.rounds, args.concurrency, Path(tmp))
+    for label, mode in MODES:
+        rate, bad, ran_out = measured[mode]
+        notes = [f"{bad} non-200 answers" if bad else "", "ran out of requests: raise --requests" if ran_out else ""]
+        note = "; ".join(n for n in notes if n)
+        print(f"  {label:<24} {rate:9.1f} req/s{'  (' + note + ')' if note else ''}")
+    free = measured["free"][0]
+    print(f"  ratio s/f {measured['simple-pay'][0] / free:18.3f}   (goal >= 0.8)")
+    print(f"  ratio l/f {measured['lua'][0] / free:18.3f}   (goal >= 0.5)")
 
 
 if __name__ == "__main__":
