@@ -93,6 +93,7 @@ log = logging.getLogger("aonode.store")
 # Fetched messages are also held here, so the read that fetched them sees them even inside a
 # read transaction of the local store that began before the write.
 _RECENT_CAPACITY = 64 * 1024 * 1024
+_PINNED_CAPACITY = 1 << 62  # one message, however large
 _LOCAL_WRITE_SECONDS = 60.0
 
 
@@ -111,7 +112,12 @@ class GatewayStore(Store):
         self.local = local
         self.opts = dict(opts)
         self.subindex = subindex
+        # Without a local store, fetched messages live here (an LRU).
         self.recent = MemoryStore(_RECENT_CAPACITY)
+        # With one, the read that fetched a message may be inside a read transaction of it that
+        # began before the write: that thread's last fetched message is also held here, whatever
+        # its size, until its next fetch.
+        self._pinned = threading.local()
         self._known: dict[str, tuple[float, AOError | None]] = {}
         # Striped: one lock per ID ever asked would grow without bound under random IDs.
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
@@ -142,34 +148,43 @@ class GatewayStore(Store):
                     del self._known[key]
             self._known[uid] = (time.monotonic() + seconds, error)
 
-    def _fetch(self, uid: str) -> bool:
-        """Make `uid` readable from `self.recent`; False when the gateway has no such item (or
-        failed, or must not be asked now)."""
-        if self._holds(self.recent, uid):
-            return True
+    def _holder(self, name: str) -> Store | None:
+        """The store of fetched messages that holds top-level `name`, if any."""
+        for store in (getattr(self._pinned, "store", None), self.recent):
+            if store is not None and self._holds(store, name):
+                return store
+        return None
+
+    def _fetch(self, uid: str) -> Store | None:
+        """The store from which `uid` can now be read; None when the gateway has no such item
+        (or failed, or must not be asked now)."""
+        found = self._holder(uid)
+        if found is not None:
+            return found
         if _in_write_transaction(self.local):
-            return False
+            return None
         from aonode.arweave.gateway import GatewayError, UnverifiedItem
 
         with self._id_lock(uid):
-            if self._holds(self.recent, uid):
-                return True
+            found = self._holder(uid)
+            if found is not None:
+                return found
             if remote_failure(uid) is not None and self._known.get(uid) is None:
                 # Another gateway store of this node has just failed on this ID: the same
                 # gateways would be asked again and fail the same way.
-                return False
+                return None
             known = self._known.get(uid)
             if known is not None and known[0] > time.monotonic():
                 if isinstance(known[1], UnverifiedItem):
                     raise known[1]
-                return False
+                return None
             try:
                 msg = self._read(uid)
             except GatewayError as exc:
                 self._remember(uid, FAILURE_SECONDS, exc)
                 _record_failure(uid, exc)
                 log.warning("%s: reading %s: %s", self, uid, exc.message)
-                return False
+                return None
             except UnverifiedItem as exc:
                 self._remember(uid, MISS_SECONDS, exc)
                 raise
@@ -177,12 +192,11 @@ class GatewayStore(Store):
                 _FAILURES.pop(uid, None)  # the gateway answered: no failure to report any more
             if msg is None:
                 self._remember(uid, MISS_SECONDS, None)
-                return False
+                return None
             with self._lock:
                 self._known.pop(uid, None)
             self.fetches += 1
-            self._keep(msg)
-            return True
+            return self._keep(msg)
 
     def _read(self, uid: str) -> Any:
         """The message `uid` from the remote side, verified, or None when it has none."""
@@ -190,12 +204,16 @@ class GatewayStore(Store):
 
         return read(uid, self.opts, self.subindex)
 
-    def _keep(self, msg: Any) -> None:
+    def _keep(self, msg: Any) -> Store:
+        """Write a fetched message where this thread's read can see it, and to `local`."""
         from aonode.store import cache
 
-        cache.write(msg, self.recent)
         if self.local is None:
-            return
+            cache.write(msg, self.recent)
+            return self.recent
+        pinned = MemoryStore(_PINNED_CAPACITY)
+        cache.write(msg, pinned)
+        self._pinned.store = pinned
         # In a thread of its own: the caller may be inside a read transaction of `local`.
         failure: list[BaseException] = []
 
@@ -211,6 +229,7 @@ class GatewayStore(Store):
         writer.join(_LOCAL_WRITE_SECONDS)
         if failure:
             raise StoreError(f"gateway store: caching the fetched item locally failed: {failure[0]}")
+        return pinned
 
     def _source(self, path: str) -> Store | None:
         parts = split_path(path)
@@ -220,8 +239,8 @@ class GatewayStore(Store):
             # Only a single-segment ID is asked of the gateway, as in the reference (a hashpath
             # `X/Y` is a computed result, never on Arweave). Paths under a fetched message, and
             # what it links to (`data/<hash>`), are served from where it was written.
-            return self.recent if self._holds(self.recent, parts[0]) else None
-        return self.recent if self._fetch(parts[0]) else None
+            return self._holder(parts[0])
+        return self._fetch(parts[0])
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -254,6 +273,7 @@ class GatewayStore(Store):
 
     def reset(self) -> None:
         """Forget what was fetched and what was missing (the local store keeps its copies)."""
+        self._pinned = threading.local()
         self.recent.reset()
         self._known.clear()
 
