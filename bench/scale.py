@@ -7,8 +7,9 @@ The load, from `--concurrency` client threads for `--seconds` per set-up, each r
 * a scheduler slot: a new signed message scheduled on a process (`POST /~scheduler@1.0/schedule`),
   as AOS clients' messages are.
 
-The set-ups, each real `aonode serve` processes on loopback (the clients spread their requests
-over a set-up's nodes in turn):
+The set-ups, each real `aonode serve` processes on loopback. The clients spread the signed
+POSTs and reads over a set-up's nodes in turn, and send each process's messages (6 processes)
+to one node chosen by a hash of the process ID, as a router with `By-Base` does:
 
     (a) one node, LMDB, one worker                       the reference
     (b) one node, LMDB, `--workers 2`                    goal: >= 1.7 x (a)
@@ -27,6 +28,7 @@ set-up and the ratios to (a); (e) over (c) is the three-node scaling on this mac
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import multiprocessing
 import os
@@ -56,7 +58,7 @@ from aonode.crypto import Wallet  # noqa: E402
 READ_PATH = '/~message@1.0&greeting="Hello"&count+integer=42/count'
 
 
-def _sign(args: tuple[str, str, int, int]) -> list[tuple[dict[str, str], bytes]]:
+def _sign(args: tuple[str, str, int, int]) -> list[tuple[str, dict[str, str], bytes]]:
     """`count` signed messages of one kind, encoded as HTTP requests (headers, body)."""
     kind, pid, start_at, count = args
     wallet = Wallet.generate()
@@ -68,12 +70,13 @@ def _sign(args: tuple[str, str, int, int]) -> list[tuple[dict[str, str], bytes]]
         else:
             inner = signed({"target": pid, "type": "Message", "n": n, "nonce": uuid.uuid4().hex}, wallet)
             headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": inner})
-        out.append((headers, body))
+        out.append((pid, headers, body))
     return out
 
 
-def presign(kind: str, pid: str, count: int) -> list[tuple[dict[str, str], bytes]]:
-    jobs = [(kind, pid, n * 100, 100) for n in range((count + 99) // 100)]
+def presign(kind: str, pids: list[str], count: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """`count` signed requests; slot requests go to the processes in turn, 100 at a time."""
+    jobs = [(kind, pids[n % len(pids)], n * 100, 100) for n in range((count + 99) // 100)]
     with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 2) as pool:
         return [item for part in pool.map(_sign, jobs) for item in part][:count]
 
@@ -81,7 +84,7 @@ def presign(kind: str, pid: str, count: int) -> list[tuple[dict[str, str], bytes
 class Load:
     """The mixed load against some nodes; counts the 200 answers."""
 
-    def __init__(self, urls: list[str], posts: list[Any], slots: list[Any], concurrency: int) -> None:
+    def __init__(self, urls: list[str], posts: list[Any], slots: list[tuple[int, Any]], concurrency: int) -> None:
         self.urls = urls
         self.posts = itertools.cycle(posts)  # a signed read may be sent again
         self.slots = iter(slots)  # each slot request once: a resend would be answered from the index
@@ -125,8 +128,8 @@ class Load:
                     response = client.get(READ_PATH)
                 else:
                     with self.lock:
-                        headers, body = next(self.slots)
-                    response = client.post("/~scheduler@1.0/schedule",
+                        node, (headers, body) = next(self.slots)
+                    response = clients[node].post("/~scheduler@1.0/schedule",
                                            headers={**headers, "accept-bundle": "true"}, content=body)
                 ok = response.status_code == 200
             except (httpx.HTTPError, StopIteration):
@@ -156,16 +159,28 @@ def nodes(root: Path, count: int, wallet: Path, config: str, extra: list[str]) -
             stop(node)
 
 
+PROCESSES = 6
+
+
+def preferred(pid: str, count: int) -> int:
+    """The node a router spreading processes by a hash of their ID (as `By-Base`) sends `pid` to."""
+    return int.from_bytes(hashlib.sha256(pid.encode()).digest()[:4], "big") % count
+
+
 def measure(label: str, urls: list[str], scheduler: Wallet, seconds: float, concurrency: int,
             posts: list[Any]) -> float:
-    process = _process(scheduler)
-    pid = message_id(process, committers="all")
-    headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
-    with httpx.Client(base_url=urls[0], timeout=60) as client:
-        response = client.post("/~scheduler@1.0/schedule", headers=headers, content=body)
-    if response.status_code != 200:
-        raise SystemExit(f"{label}: the process was not scheduled: {response.status_code} {response.text}")
-    slots = presign("slot", pid, int((seconds + 1) * 80))  # more than any set-up here takes (failed if not)
+    pids = []
+    for _ in range(PROCESSES):
+        process = _process(scheduler)
+        pid = message_id(process, committers="all")
+        headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
+        with httpx.Client(base_url=urls[preferred(pid, len(urls))], timeout=60) as client:
+            response = client.post("/~scheduler@1.0/schedule", headers=headers, content=body)
+        if response.status_code != 200:
+            raise SystemExit(f"{label}: the process was not scheduled: {response.status_code} {response.text}")
+        pids.append(pid)
+    signed_slots = presign("slot", pids, int((seconds + 1) * 80))  # more than any set-up here takes
+    slots = [(preferred(target, len(urls)), (headers, body)) for target, headers, body in signed_slots]
     load = Load(urls, posts, slots, concurrency)
     try:
         load.run(1.0)  # warm up: imports, first LMDB pages, connection pools
@@ -189,7 +204,7 @@ def main() -> None:
         wallet_path = root / "wallet.json"
         scheduler = Wallet.generate()
         scheduler.save(wallet_path)
-        posts = presign("post", "", 600)
+        posts = [(headers, body) for _, headers, body in presign("post", [""], 600)]
         redis = stack.enter_context(services.redis_server(root / "redis"))
         rates: dict[str, float] = {}
 
