@@ -19,8 +19,11 @@ ascending; routes without one keep their order after them) and becomes the live 
 message's `routes`. A registration (`action: register` with a `route` map of `template`,
 `prefix`, `price`, ... as `register` sends) adds the worker as a node of the route with that
 `template` (a new route with strategy `strategy` from the offer, else `Random`, when there is
-none), replacing an earlier node with the same `prefix`. A signed change is applied once; its
-replay answers `Route added.` again and changes nothing.
+none), replacing an earlier node with the same `prefix`. An accepted change is kept in the
+node's store (`CHANGES`, durably before the answer) and applied over the `routes` option
+wherever the table is read, so every worker process of the node and every later start has it;
+a signed change is applied once, and its replay answers `Route added.` again and changes
+nothing. Without a store, the change goes into the live node message only.
 
 Differences from the reference (docs/compat.md): only verified, key-bound signers count as
 owners and only what they signed is added; a registration becomes a node of its template's
@@ -34,6 +37,8 @@ is itself a URL, and relays several chosen nodes as a multirequest.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,9 +53,11 @@ from aonode.http import client
 from aonode.message import Atom, normalize_key
 from aonode.store import Store
 
-__all__ = ["NO_TEMPLATE", "RouterDevice", "preprocess_body", "table_with"]
+__all__ = ["CHANGES", "NO_TEMPLATE", "RouterDevice", "preprocess_body", "record_change", "stored_table", "table_with"]
 
 NO_TEMPLATE = "No matching template found in the given routes."
+CHANGES = "~router@1.0/changes"
+"""Where accepted routes POSTs are kept in the store (one entry per signed change)."""
 ROUTE_ADDED = b"Route added."
 # Keys of a routes POST that say how it travelled, not what the route is.
 _NOT_ROUTE_KEYS = frozenset({"path", "method", "commitments", "accept-bundle", "ao-peer-port", "ao-peer"})
@@ -157,6 +164,72 @@ def table_with(table: list[Any], said: Mapping[str, Any]) -> list[Any]:
     return sorted(new, key=_priority)
 
 
+def _plain_value(value: Any) -> Any:
+    """`value` as JSON can hold it: text for bytes and atoms, maps with text keys."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Atom):
+        return value.name
+    if isinstance(value, Mapping):
+        return {normalize_key(k): _plain_value(v) for k, v in value.items() if not str(k).startswith("priv")}
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def record_change(store: Store, change: str, said: Mapping[str, Any]) -> None:
+    """Keep an accepted routes POST (`said`, the keys its owner signed) in the store, durably,
+    under its signed change's ID, so that every worker of the node and every later start sees
+    it (`stored_table`).
+
+    Raises:
+        Conflict: this change was recorded before (a replay).
+    """
+    path = f"{CHANGES}/{change}"
+    with store.transaction():
+        if store.type(path) is not None:
+            raise Conflict(f"this routes change ({change}) was applied already")
+        entry = {"at": time.time_ns(), "change": _plain_value({k: v for k, v in said.items() if k != "commitments"})}
+        store.write(path, json.dumps(entry, sort_keys=True).encode())
+
+
+_TABLES: dict[tuple[int, str, tuple[str, ...]], list[Any]] = {}
+
+
+def stored_table(table: Any, opts: Mapping[str, Any]) -> Any:
+    """`table` (the `routes` option) with the routes POSTs kept in the node's store applied,
+    oldest first; `table` itself when the store has none (or the options name no store)."""
+    store = _store_of(opts)
+    names = store.list(CHANGES) if store is not None else None
+    if store is None or not names:
+        return table
+    base = json.dumps(_plain_value(routes.route_list(table)), sort_keys=True)
+    key = (id(store), base, tuple(names))
+    found = _TABLES.get(key)
+    if found is None:
+        changes = []
+        for name in names:
+            raw = store.read(f"{CHANGES}/{name}")
+            try:
+                entry = json.loads(raw) if raw is not None else None
+            except ValueError:
+                entry = None
+            if isinstance(entry, dict) and isinstance(entry.get("change"), dict):
+                changes.append((int(entry.get("at", 0)), name, entry["change"]))
+        found = routes.route_list(table)
+        for _, _, change in sorted(changes, key=lambda c: (c[0], c[1])):
+            try:
+                found = table_with(found, change)
+            except AOError:
+                continue  # was valid when accepted; a table that changed since may not take it
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        _TABLES[key] = found
+    return found
+
+
 def _user_request(request: Mapping[str, Any]) -> dict[str, Any]:
     """The user's request as it is relayed: an unsigned one gets an `unsigned` (HMAC)
     commitment, so keys the relay adds cannot pass for the user's."""
@@ -243,16 +316,21 @@ class RouterDevice(Device):
         if signer is None:
             return Result("error", {"status": 403, "body": b"not_authorized: routes are added only by a "
                                                            b"signer in route_owners"})
-        if holder is None:
-            return Result("error", {"status": 503, "body": b"this node message is not held by a server: "
-                                                           b"its routes cannot be changed"})
         said = authority.vouched(request, context, signer)
+        change = authority.change_id(request, context, signer)
+        store = _store_of(context)
         try:
-            table = table_with(routes.route_list(options.get(node, "routes", [])), said)
-            signed = authority.authority(request, context)
-            entry = {k: v for k, v in signed.items() if k in said or k == "commitments"}
-            holder.adopt({"routes": table}, {**entry, "change": "routes"},
-                         once=authority.change_id(request, context, signer), store=_store_of(context))
+            table_with(routes.route_list(options.get(node, "routes", [])), said)  # refuses a malformed change
+            if store is not None:
+                record_change(store, change, said)
+            elif holder is not None:
+                signed = authority.authority(request, context)
+                entry = {k: v for k, v in signed.items() if k in said or k == "commitments"}
+                table = table_with(routes.route_list(options.get(node, "routes", [])), said)
+                holder.adopt({"routes": table}, {**entry, "change": "routes"}, once=change)
+            else:
+                return Result("error", {"status": 503, "body": b"this node has neither a store nor a live node "
+                                                               b"message: its routes cannot be changed"})
         except Conflict:
             return Result("ok", ROUTE_ADDED)  # the same signed change, again: applied once already
         except AOError as exc:

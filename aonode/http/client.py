@@ -434,7 +434,8 @@ class RouteError(AOError):
 
 def load_routes(opts: Mapping[str, Any]) -> Any:
     """The node's route table (§3.2 `load_routes`): the result of resolving
-    `router_opts/provider` (or the older `route_provider`) when one is set, else `routes`.
+    `router_opts/provider` (or the older `route_provider`) when one is set, else `routes` with
+    the routes POSTs the node's store keeps applied (`aonode.devices.router.stored_table`).
 
     The provider is resolved on every call, so a routing process's latest table is used; while
     it resolves, requests it sends itself are routed by `routes` (no provider loop).
@@ -448,7 +449,9 @@ def load_routes(opts: Mapping[str, Any]) -> Any:
         provider = options.get(opts, "route_provider", None)
     if provider is None or getattr(_loading, "active", False):
         # A provider whose resolution sends requests of its own routes them by the static table.
-        return options.get(opts, "routes", [])
+        from aonode.devices.router import stored_table
+
+        return stored_table(options.get(opts, "routes", []), opts)
     from aonode.core.resolver import ensure_loaded, resolve_path
 
     singleton = provider if isinstance(provider, (Mapping, str, bytes)) else {"path": _text(provider)}

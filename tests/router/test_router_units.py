@@ -234,3 +234,26 @@ def test_a_provider_that_sends_requests_routes_them_by_the_static_table(make: An
     answer = node.get("/~router@1.0/routes")
     assert answer.status_code == 200, answer.text
     assert len(one.requests) == before + 1  # the provider's own request went by `routes`, once
+
+
+def test_added_routes_are_kept_in_the_store_for_every_worker_and_restart(wallet: Wallet) -> None:
+    """Two nodes on one store (as the worker processes of `--workers N`, or a node and its
+    restart): a route the operator adds on one is in the other's table, once."""
+    store = MemoryStore()
+    first, second = (create_app({"store": store, "priv_wallet": wallet, "routes": []}) for _ in range(2))
+    try:
+        route = signed({"path": "/~router@1.0/routes", "method": "POST", "template": "/kept",
+                        "node": "http://kept.example"}, wallet)
+        assert post(InProcess(first), route).text == "Route added."
+        assert post(InProcess(second), route).text == "Route added."  # a replay: applied once
+        for app in (first, second):
+            assert InProcess(app).get("/~router@1.0/routes/1/node").text == "http://kept.example"
+            assert InProcess(app).get("/~router@1.0/routes/2").status_code == 404
+        restarted = create_app({"store": store, "priv_wallet": wallet, "routes": []})
+        try:
+            assert InProcess(restarted).get("/~router@1.0/route?route-path=/kept").text == "http://kept.example"
+        finally:
+            restarted.close()
+    finally:
+        first.close()
+        second.close()
