@@ -58,7 +58,7 @@ def test_only_console_files_are_served(node: InProcess) -> None:
 
 
 def test_metrics_and_events(node: InProcess, app: Any) -> None:
-    owner = Wallet.generate()
+    owner = Wallet.generate(bits=2048)
     pid = spawn_lua_local(node, app.wallet.address, owner, PRINTER_LUA)
     send_message(node, pid, owner, word="x")
     assert node.get(f"/{pid}/now/count").text == "2"
@@ -78,7 +78,7 @@ def test_format_shows_a_message_as_indented_text(node: InProcess) -> None:
     assert text.splitlines() == ["a: 1", "nested:", "  b: 2", "  c:", "    1: x", "    2:", "      d: y"]
     answer = node.get("/~message@1.0&greeting=hi/~hyperbuddy@1.0/format")
     assert answer.status_code == 200 and "greeting: hi" in answer.text
-    signer = Wallet.generate()
+    signer = Wallet.generate(bits=2048)
     signed_text = format_message(signed({"greeting": "hi"}, signer))
     lines = signed_text.splitlines()
     assert lines[0] == "commitments:" and "greeting: hi" in lines
@@ -135,7 +135,7 @@ def test_throw_is_refused_in_prod_mode() -> None:
 @pytest.fixture(scope="module")
 def stored(node: InProcess) -> str:
     message = signed({"name": "tree", "child": {"leaf": "value", "n": 1}, "seed": uuid.uuid4().hex},
-                     Wallet.generate())
+                     Wallet.generate(bits=2048))
     assert post(node, {**message, "path": "/~message@1.0/id"}).status_code == 200
     return message_id(message, committers="all")
 

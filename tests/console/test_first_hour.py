@@ -123,7 +123,7 @@ def _print_in_lua(client: httpx.Client, node: Node, owner: Wallet, word: str) ->
 
 
 def test_log_level_and_hb_print_topics_change_what_is_logged(node: Node, tmp_path: Path) -> None:
-    owner = Wallet.generate()
+    owner = Wallet.generate(bits=2048)
     with httpx.Client(base_url=node.url, timeout=120) as client:  # default: info, no topics
         _print_in_lua(client, node, owner, "quiet")
     quiet = node.log_text()

@@ -65,7 +65,7 @@ def client(node: Node) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def owner() -> Wallet:
-    return Wallet.generate()
+    return Wallet.generate(bits=2048)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_console_says_when_a_signature_does_not_verify(page: Any, node: Node) ->
 
 
 def test_index_page_of_a_signed_message_shows_its_commitments(page: Any, node: Node, client: httpx.Client) -> None:
-    author = Wallet.generate()
+    author = Wallet.generate(bits=2048)
     message = signed({"greeting": "hello", "count": 3}, author)
     response = post(client, {**message, "path": "/~message@1.0/id"})  # stored: a verified signed request
     assert response.status_code == 200, response.text
