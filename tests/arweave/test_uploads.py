@@ -180,3 +180,24 @@ def test_kept_uploads_are_delivered_after_a_restart(arlocal: ArLocal, wallet: Wa
         assert in_graphql(arlocal, item_id) == [item_id], second.log_text()[-3000:]
     finally:
         stop(second)
+
+
+def test_an_upload_the_bundler_refuses_is_kept_as_rejected(node: Node, wallet: Wallet) -> None:
+    """arbundles refuses items whose tag section is over 4096 bytes, which ANS-104 as HyperBEAM
+    reads it allows: the bundler's 400 is reported, and the upload is kept under rejected/."""
+    msg = commit_as("ans104@1.0", {"data-protocol": "ao", "type": "Message", "a": "x" * 2500, "b": "y" * 2500,
+                                   "data": b"big tags"}, wallet)
+    body = encode(msg, "ans104@1.0")
+    assert isinstance(body, bytes)
+    answer = upload(node, body)
+    assert answer.status_code == 400, answer.text
+    assert node_bundler(node) in answer.text and "refused" in answer.text
+    uid = message_id(msg, committers="all")
+    rejected = list(Path(node.data_dir, "outbox", "rejected").glob(f"{uid}.*.json"))
+    assert len(rejected) == 1 and b'"reason": "400' in rejected[0].read_bytes()
+    assert not list(Path(node.data_dir, "outbox", "pending").glob(f"{uid}.*.json"))
+
+
+def node_bundler(node: Node) -> str:
+    config = json.loads((node.data_dir.parent / "node.json").read_text())
+    return str(config["bundler_ans104"])
