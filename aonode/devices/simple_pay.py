@@ -161,7 +161,11 @@ def _apply_price(request: Mapping[str, Any], steps: list[Any], opts: Mapping[str
         key = steps[1].get("path")
         inner_path = request.get(_text(key)) if key is not None else None
         if isinstance(inner_path, (bytes, str)) and depth < 8:
+            # `source` names the key holding the applied message (router@1.0 relays the user's
+            # request as `user-message`); without one, the request itself.
             source = request.get("source")
+            if isinstance(source, (bytes, str)):
+                source = request.get(_text(source))
             inner = dict(source) if isinstance(source, Mapping) else dict(request)
             inner.pop("device", None)
             inner["path"] = inner_path
