@@ -196,7 +196,7 @@ class GatewayStore(Store):
             with self._lock:
                 self._known.pop(uid, None)
             self.fetches += 1
-            return self._keep(msg)
+            return self._keep(msg, uid)
 
     def _read(self, uid: str) -> Any:
         """The message `uid` from the remote side, verified, or None when it has none."""
@@ -204,15 +204,22 @@ class GatewayStore(Store):
 
         return read(uid, self.opts, self.subindex)
 
-    def _keep(self, msg: Any) -> Store:
-        """Write a fetched message where this thread's read can see it, and to `local`."""
+    def _keep(self, msg: Any, uid: str) -> Store:
+        """Write a fetched message where this thread's read can see it, and to `local`, readable
+        as `uid` (an item kept under `ans104_trust_gql` loses its unverifiable commitment when
+        written, so its ID is linked to what was written)."""
         from aonode.store import cache
 
+        def write(store: Store) -> None:
+            written = cache.write(msg, store)
+            if not self._holds(store, uid):
+                store.make_link(written, uid)
+
         if self.local is None:
-            cache.write(msg, self.recent)
+            write(self.recent)
             return self.recent
         pinned = MemoryStore(_PINNED_CAPACITY)
-        cache.write(msg, pinned)
+        write(pinned)
         self._pinned.store = pinned
         # In a thread of its own: the caller may be inside a read transaction of `local`.
         failure: list[BaseException] = []
@@ -220,7 +227,7 @@ class GatewayStore(Store):
         def write_local() -> None:
             try:
                 assert self.local is not None
-                cache.write(msg, self.local)
+                write(self.local)
             except BaseException as exc:  # reported below, in the caller's thread
                 failure.append(exc)
 

@@ -85,6 +85,19 @@ def test_an_item_that_does_not_verify_is_refused_unless_trusted(arlocal: ArLocal
     assert trusted is not None and trusted["app-name"] == b"aos"
 
 
+def test_a_trusted_store_serves_an_unverifiable_item_as_described(arlocal: ArLocal, items: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    local = {"store-module": "lmdb", "name": str(tmp_path / "lmdb")}
+    refusing = open_store([local, {"store-module": "gateway", "local-store": local, **opts(arlocal)}])
+    with pytest.raises(gateway.UnverifiedItem):
+        MessageCache(refusing).read(items["broken"])
+    trusting = open_store([local, {"store-module": "gateway", "local-store": local,
+                                   **opts(arlocal, ans104_trust_gql=True)}])
+    found = MessageCache(trusting).read(items["broken"])
+    assert isinstance(found, dict) and found["app-name"] == b"aos" and "commitments" not in found
+    assert MessageCache(open_store(local)).read(items["broken"]) == found
+
+
 def test_gateway_store_caches_into_its_local_store(arlocal: ArLocal, items: dict[str, str],
                                                    tmp_path: Path) -> None:
     """manual_local_cache_test / cache_read_message_test: read through the store, then found in
