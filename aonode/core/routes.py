@@ -367,7 +367,8 @@ def rewrite(path: str, node: Mapping[str, Any]) -> str | None:
 
 
 def _route_path(message: Mapping[str, Any]) -> str:
-    return target_path(message)
+    """The path rewriting works on: the target path with its leading `/` (`call` is `/call`)."""
+    return _leading_slash(target_path(message))
 
 
 def _target(message: Mapping[str, Any], node: Any, reference: str) -> Target | None:

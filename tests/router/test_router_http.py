@@ -67,7 +67,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "routes": [{"template": "^/w1", "priority": 10,
                     "node": {"match": "^/w1", "with": f"http://127.0.0.1:{worker_ports[1]}"}},
                    {"template": "^/~scheduler@1.0", "priority": 20,
-                    "node": {"prefix": f"http://127.0.0.1:{worker_ports[0]}"}}],
+                    "node": {"prefix": f"http://127.0.0.1:{worker_ports[0]}"}},
+                   {"template": "^/all/", "priority": 30, "nodes": [
+                       {"match": "^/all", "with": f"http://127.0.0.1:{free_port()}"},  # nothing listens there
+                       *({"match": "^/all", "with": f"http://127.0.0.1:{port}"} for port in worker_ports)]}],
     }, router_port))
     nodes: list[Node] = []
     try:
@@ -93,13 +96,13 @@ def test_workers_register_and_the_router_lists_them(cluster: Cluster) -> None:
         assert response.text == "Routes registered."
     table = client.get(cluster.router.url, "/~router@1.0/routes", {"http_only_result": False})
     assert table.status == "ok", table.value
-    registered = _get(cluster.router, "/~router@1.0/routes/3/template")
+    registered = _get(cluster.router, "/~router@1.0/routes/4/template")
     assert registered.text == TEMPLATE
-    prefixes = {_get(cluster.router, f"/~router@1.0/routes/3/nodes/{i}/prefix").text for i in (1, 2)}
+    prefixes = {_get(cluster.router, f"/~router@1.0/routes/4/nodes/{i}/prefix").text for i in (1, 2)}
     assert prefixes == {w.url for w in cluster.workers}
-    assert _get(cluster.router, "/~router@1.0/routes/3/nodes/3/prefix").status_code == 404
+    assert _get(cluster.router, "/~router@1.0/routes/4/nodes/3/prefix").status_code == 404
     assert _get(cluster.router, "/~router@1.0/routes/1/priority").text == "10"
-    assert _get(cluster.router, "/~router@1.0/routes/3/template").text == TEMPLATE
+    assert _get(cluster.router, "/~router@1.0/routes/4/template").text == TEMPLATE
 
 
 def test_preprocess_relays_to_a_worker_and_returns_its_signed_answer(cluster: Cluster) -> None:
@@ -110,6 +113,14 @@ def test_preprocess_relays_to_a_worker_and_returns_its_signed_answer(cluster: Cl
         found = set(signers(verified(response)))
         assert found & {w.address for w in cluster.worker_wallets}, found  # a worker signed it
         assert cluster.router_wallet.address not in found  # and the router passed it on as it was
+
+
+def test_a_route_to_all_nodes_relays_to_them_in_turn(cluster: Cluster) -> None:
+    """No strategy: a multirequest, one node after another until one answers (the first is
+    down); the answer is the first worker's, signed by it."""
+    response = _get(cluster.router, "/all/~message@1.0&hello=everyone/hello")
+    assert response.status_code == 200 and response.text == "everyone", response.text
+    assert cluster.worker_wallets[0].address in signers(verified(response))
 
 
 def test_signed_messages_are_scheduled_through_the_router(cluster: Cluster) -> None:
@@ -168,7 +179,7 @@ def test_only_route_owners_add_routes(cluster: Cluster) -> None:
         assert post(http, message).status_code == 200  # a replay is applied once
     assert _get(cluster.router, "/~router@1.0/routes/1/node").text == "http://new.example"
     assert _get(cluster.router, "/~router@1.0/routes/2/priority").text == "10"
-    assert _get(cluster.router, "/~router@1.0/routes/5/node").status_code == 404
+    assert _get(cluster.router, "/~router@1.0/routes/6/node").status_code == 404
 
 
 # --- the routing process (dynamic-router, §3.10; local_dynamic_router_test_) ---

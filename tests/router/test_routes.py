@@ -261,3 +261,7 @@ def test_match_with_rewrites_the_whole_path_up_to_a_bound() -> None:
     too_long = "/arweave/" + "x" * routes.MAX_REWRITE
     assert routes.rewrite(too_long, {"match": "^/arweave", "with": "https://a"}) is None
     assert routes.rewrite(too_long, {"prefix": "https://a"}) == "https://a" + too_long
+
+
+def test_a_relative_path_is_rewritten_with_its_leading_slash() -> None:
+    assert _uris(routes.route({"path": "user-path"}, [{"node": {"prefix": "http://h:1"}}])) == ["http://h:1/user-path"]
