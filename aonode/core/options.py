@@ -202,6 +202,7 @@ _DEFAULTS: dict[str, Any] = {
         {"template": "^/~p4@1.0/(balance|topup)$"},
         {"template": "^/~meta@1.0/"},
         {"template": "^/ledger~node-process@1.0/now/balance(/[A-Za-z0-9_-]+)?$"},
+        {"template": "^/ledger~node-process@1.0/commitments/keys/1$"},  # aos: the ledger's address
     ],
     "p4_recipient": None,
     "simple_pay_ledger": {},
