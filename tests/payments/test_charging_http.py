@@ -8,6 +8,7 @@ once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from aonode_process import post, response_message, signed
 from payments_helpers import LUA_PRICE, SIMPLE_PAY_PRICE, ask, body, ledger_balance, wallet
 
+from aonode.codecs import ans104
 from aonode.crypto import Wallet
 
 REQUESTS = 50
@@ -114,3 +116,25 @@ def test_lua_ledger_refuses_charges_not_signed_by_the_node(lua_node: httpx.Clien
     assert b"must be signed by the ledger's admin" in pushed.content
     assert ledger_balance(lua_ledger, operator.address) == before
     assert ledger_balance(lua_ledger, thief.address) == 0
+
+
+def test_the_aos_top_up_and_balance_requests(lua_node: httpx.Client, operator: Wallet) -> None:
+    """What aos (clients-legacy-users.md §1.3) sends: the ledger's address from its commitments,
+    a Transfer as a signed ANS-104 item pushed to `/<ledger>~process@1.0/push/serialize~json@1.0`,
+    and the balance read unsigned as text."""
+    aos_user, friend = Wallet.generate(), wallet()  # ANS-104 items need an RSA-4096 key
+    funded = signed({"action": "Transfer", "recipient": aos_user.address, "quantity": 30}, operator)
+    pushed = post(lua_node, signed({"path": "/ledger~node-process@1.0/push", "body": funded}, operator))
+    assert pushed.status_code == 200, pushed.text
+    ledger = lua_node.get("/ledger~node-process@1.0/commitments/keys/1")
+    assert ledger.status_code == 200 and len(ledger.text) == 43, ledger.text
+    item = ans104.to_wire(ans104.commit({"action": b"Transfer", "recipient": friend.address.encode(),
+                                         "quantity": b"12", "target": ledger.text.encode()}, aos_user))
+    answer = lua_node.post(f"/{ledger.text}~process@1.0/push/serialize~json@1.0", content=item,
+                           headers={"content-type": "application/ans104", "codec-device": "ans104@1.0"})
+    assert answer.status_code == 200, answer.text
+    # `commitments/keys/1` names one of the process's two commitments (the signature's ID or
+    # the HMAC's), as in the reference; either loads the process.
+    assert isinstance(json.loads(answer.content)["slot"], int)
+    assert ledger_balance(lua_node, friend.address) == 12
+    assert ledger_balance(lua_node, aos_user.address) == 18
