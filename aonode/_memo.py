@@ -42,7 +42,7 @@ class Memo(Generic[K, V]):
         if size < 1:
             raise ValueError(f"a memo keeps at least one entry, not {size}")
         self.size = size
-        self._cache: LRUCache[K, V] = LRUCache(maxsize=size)
+        self._cache: LRUCache[K, V] = LRUCache(maxsize=float(size))  # the stubs type maxsize as float
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

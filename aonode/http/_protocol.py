@@ -16,7 +16,11 @@ that announces 2^80 bytes is waited for. `guarded_protocol(limits)` makes a subc
   one address.
 
 Each answer is written straight to the transport (h11 is mid-request and cannot frame one)
-with `connection: close`, its reason in the body.
+with `connection: close`, its reason in the body. A connection refused mid-request (these
+answers and h11's own 400 for a malformed or oversized head) closes by lingering: the answer
+and a FIN go out, and what the client is still sending is read and dropped for up to
+`LINGER_SECONDS` or `LINGER_BYTES`. Closing at once with unread data makes the kernel send a
+reset, which can destroy the answer before the client reads it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["Limits", "guarded_protocol"]
+__all__ = ["LINGER_BYTES", "LINGER_SECONDS", "Limits", "guarded_protocol"]
+
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class Limits:
     max_connections_per_client: int
 
 
-_PHRASES = {408: b"Request Timeout", 413: b"Content Too Large", 429: b"Too Many Requests"}
+_PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 413: b"Content Too Large", 429: b"Too Many Requests"}
 
 
 def _refusal(status: int, reason: str) -> bytes:
@@ -61,6 +68,7 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
         _deadline: asyncio.TimerHandle | None = None
         _body_started: float = 0.0
         _counted: str | None = None
+        _lingering: int = -1  # bytes dropped since the answer; -1 while not lingering
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -90,6 +98,11 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering >= 0:
+                self._lingering += len(data)
+                if self._lingering > LINGER_BYTES:
+                    self.transport.close()
+                return
             waiting_for_head = self.conn.their_state is h11.IDLE
             super().data_received(data)
             if self.transport.is_closing():
@@ -153,7 +166,27 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                     return
                 self.cycle.response_complete = True  # the app's own answer, if any, is not sent
             self.transport.write(_refusal(status, reason))
-            self.transport.close()
+            self._linger()
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn's answer to a head h11 refuses (malformed, or over h11_max_incomplete_event_size),
+            # which would close at once.
+            self.transport.write(_refusal(400, msg))
+            self._linger()
+
+        def _linger(self) -> None:
+            if self._lingering >= 0 or self.transport.is_closing():
+                return
+            if not self.transport.can_write_eof():
+                self.transport.close()
+                return
+            self._cancel()
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
+            self._lingering = 0
+            self.transport.write_eof()
+            self._deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     GuardedH11Protocol.__name__ = "GuardedH11Protocol"
     return GuardedH11Protocol
