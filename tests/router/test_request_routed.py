@@ -144,3 +144,28 @@ def test_a_strategy_fails_over_to_its_next_choice_when_a_node_cannot_be_reached(
     erring = client.request_routed({"path": "/status/500"}, {"routes": [
         {"nodes": [{"prefix": one.url}, {"prefix": dead}], "strategy": "Random"}]})
     assert not client.unreached(erring)
+
+
+ADMISSIBLE = b"""
+function check(base, answer)
+    if answer["seen-path"] ~= nil then return "true" end
+    return "false"
+end
+"""
+
+
+def test_an_admissible_message_judges_each_answer(peers: tuple[Peer, Peer]) -> None:
+    """`admissible` is resolved with each answer (its `path` names the key): only an answer
+    it says `true` to counts."""
+    one, two = peers
+    admissible = {"device": "lua@5.3a", "path": "check",
+                  "module": {"content-type": "application/lua", "body": ADMISSIBLE}}
+    table = [{"template": "/a", "admissible": admissible, "nodes": [
+        {"match": "^/a", "with": one.url + "/status/200"},  # answers, but has no seen-path
+        {"match": "^/a", "with": two.url + "/echo"},
+    ]}]
+    answer = client.request_routed({"path": "/a"}, {"routes": table})
+    assert answer.status == "ok" and two.wallet.address in signers(answer.value)
+    table[0]["nodes"] = table[0]["nodes"][:1]  # type: ignore[index]
+    refused = client.request_routed({"path": "/a"}, {"routes": table})
+    assert refused.status == "error" and refused.value["status"] == 502
