@@ -137,4 +137,5 @@ def test_the_aos_top_up_and_balance_requests(lua_node: httpx.Client, operator: W
     # the HMAC's), as in the reference; either loads the process.
     assert isinstance(json.loads(answer.content)["slot"], int)
     assert ledger_balance(lua_node, friend.address) == 12
-    assert ledger_balance(lua_node, aos_user.address) == 18
+    # The push itself is a priced request of three messages, paid by its signer.
+    assert ledger_balance(lua_node, aos_user.address) == 30 - 12 - 3 * LUA_PRICE
