@@ -7,8 +7,9 @@ route-and-relay request hook (`dev_router`, node-services.md §3).
     route       where the request (its `route-path`, else `path`) goes: a URI text, or
                 `{uri, opts}`, or the route with its chosen `nodes` (several nodes).
     match       the first route of the base's `routes` that the request matches.
-    register    POST each `router_opts/offered` entry, signed by this node, to its
-                `registration-peer`'s `/~router@1.0/routes` (a worker announcing itself).
+    register    POST each `router_opts/offered` entry, signed by this node (or by its identity
+                `as` names, when the operator asks), to its `registration-peer`'s
+                `/~router@1.0/routes` (a worker announcing itself).
     preprocess  a `request` hook: a request the route table sends elsewhere is relayed
                 (relay@1.0 -> the peer's apply@1.0), the rest runs here.
     info        what the device offers.
@@ -385,6 +386,19 @@ class RouterDevice(Device):
         if not entries:
             return Result("error", {"status": 400, "body": b"router_opts/offered names no route to register"})
         wallet = opts.get("priv_wallet")
+        identity = request.get("as")
+        if identity is not None:
+            # Another of the node's identities signs (`hb_opts:as`): asked by the operator only.
+            from aonode.devices._scheduler_locations import local_wallets
+
+            operator = _operator(opts)
+            if operator is None or operator not in authority.signed_by(request, opts):
+                return Result("error", {"status": 403, "body": b"register `as` another identity is for the "
+                                                               b"operator alone"})
+            wallet = local_wallets(opts).get(_text(identity))
+            if wallet is None:
+                return Result("error", {"status": 400, "body": f"this node has no identity "
+                                                               f"'{_text(identity)[:100]}'".encode()})
         if not isinstance(wallet, Wallet):
             return Result("error", {"status": 503, "body": b"register needs the node's wallet (priv_wallet)"})
         for entry in entries:

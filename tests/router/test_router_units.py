@@ -257,3 +257,20 @@ def test_added_routes_are_kept_in_the_store_for_every_worker_and_restart(wallet:
     finally:
         first.close()
         second.close()
+
+
+def test_register_signs_as_another_identity_only_for_the_operator(make: Any, wallet: Wallet,
+                                                                   peers: tuple[Peer, Peer]) -> None:
+    one, _ = peers
+    other = Wallet.generate()
+    node = make(identities={"other": {"priv_wallet": other}},
+                router_opts={"offered": [{"registration-peer": one.url, "template": "/t", "prefix": "http://me"}]})
+    assert node.get("/~router@1.0/register?as=other").status_code == 403
+    before = len(one.requests)
+    answer = post(node, signed({"path": "/~router@1.0/register", "as": "other"}, wallet))
+    assert answer.status_code == 404 and "registration with" in answer.text  # the peer has no router
+    sent = one.requests[before:]
+    assert len(sent) == 1 and sent[0]["url-path"] == "/~router@1.0/routes" and sent[0]["signers"] == [other.address]
+    assert sent[0]["message"]["route"]["prefix"] == b"http://me"
+    plain = node.get("/~router@1.0/register")
+    assert plain.status_code == 404 and one.requests[-1]["signers"] == [wallet.address]
