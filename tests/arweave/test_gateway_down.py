@@ -102,6 +102,8 @@ def test_what_needs_the_gateway_names_it(node: Node, gateway: tuple[str, int]) -
     elapsed = time.monotonic() - started
     assert answer.status_code == (502 if kind == "refused" else 504), answer.text
     assert f"127.0.0.1:{port}" in answer.text
-    assert elapsed < 2 * TIMEOUT_MS / 1000 + 1, elapsed
+    # One timeout (the second gateway store does not ask the gateway that just failed), plus the
+    # node's own work.
+    assert elapsed < TIMEOUT_MS / 1000 + 1.5, elapsed
     # Still serving afterwards.
     assert httpx.get(f"{node.url}/~meta@1.0/info/address", timeout=10).status_code == 200
