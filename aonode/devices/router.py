@@ -15,9 +15,8 @@ route-and-relay request hook (`dev_router`, node-services.md §3).
     info        what the device offers.
 
 Routes POST (no registrar): the keys the owner's signature covers form the new route (`path`,
-`method` and `commitments` left out); the table is re-sorted by `priority` (numbers first,
-ascending; routes without one keep their order after them) and becomes the live node
-message's `routes`. A registration (`action: register` with a `route` map of `template`,
+`method` and `commitments` left out), first of the routes without a `priority`; the table is
+sorted by `priority` (numbers first, ascending; the order is otherwise kept). A registration (`action: register` with a `route` map of `template`,
 `prefix`, `price`, ... as `register` sends) adds the worker as a node of the route with that
 `template` (a new route with strategy `strategy` from the offer, else `Random`, when there is
 none), replacing an earlier node with the same `prefix`. An accepted change is kept in the
