@@ -16,14 +16,15 @@ route-and-relay request hook (`dev_router`, node-services.md §3).
 
 Routes POST (no registrar): the keys the owner's signature covers form the new route (`path`,
 `method` and `commitments` left out), first of the routes without a `priority`; the table is
-sorted by `priority` (numbers first, ascending; the order is otherwise kept). A registration (`action: register` with a `route` map of `template`,
-`prefix`, `price`, ... as `register` sends) adds the worker as a node of the route with that
-`template` (a new route with strategy `strategy` from the offer, else `Random`, when there is
-none), replacing an earlier node with the same `prefix`. An accepted change is kept in the
-node's store (`CHANGES`, durably before the answer) and applied over the `routes` option
-wherever the table is read, so every worker process of the node and every later start has it;
-a signed change is applied once, and its replay answers `Route added.` again and changes
-nothing. Without a store, the change goes into the live node message only.
+sorted by `priority` (numbers first, ascending; the order is otherwise kept). A registration
+(`action: register` with a `route` map of `template`, `prefix`, `price`, ... as `register`
+sends) adds the worker as a node of the route with that `template` (a new route with strategy
+`strategy` from the offer, else `Random`, when there is none), replacing an earlier node with
+the same `prefix`. An accepted change is kept in the node's store (`CHANGES`, durably before
+the answer) and applied over the `routes` option wherever the table is read, so every worker
+process of the node and every later start has it; a signed change is applied once, and its
+replay answers `Route added.` again and changes nothing. Without a store, the change goes into
+the live node message only.
 
 Differences from the reference (docs/compat.md): only verified, key-bound signers count as
 owners and only what they signed is added; a registration becomes a node of its template's
