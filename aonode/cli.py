@@ -431,6 +431,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
             opts = {**opts, "wasm_cache_dir": str(data / "wasm-cache")}
         node_opts = {**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)}
         count = workers if workers is not None else int(options.get(opts, "workers"))
+        node_opts["workers"] = count  # each worker shares its numbers with the others (dashboard)
         # Bind before anything claims to listen: a port in use is reported, not a crash later.
         from aonode.http._workers import bind as bind_socket
         bind = str(options.get(opts, "host"))

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aonode.codecs import httpsig
@@ -49,7 +50,7 @@ from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
 from aonode.devices import hyperbuddy, meta
 from aonode.errors import AOError, BadMessage, EncodeError
-from aonode.http import _inbound, _outbound
+from aonode.http import _inbound, _node_totals, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from aonode.http.metrics import METRICS_PATH, Metrics
 from aonode.message import Message
@@ -209,6 +210,12 @@ class NodeApp:
         self.cache = MessageCache(self._store)
         self.metrics = Metrics()
         self.metrics.registry.register(_NodeCollector())
+        self._started = time.time()
+        # Several worker processes (`--workers`) share the node's totals through files.
+        self.totals = _node_totals.Totals(
+            Path(str(options.get(node, "data_dir"))) / _node_totals.FOLDER, self._snapshot,
+            publish=int(options.get(node, "workers") or 1) > 1)
+        self.totals.start()
         _allow_deep_messages()
         self._executor = ThreadPoolExecutor(
             max_workers=int(options.get(node, "http_workers", DEFAULT_WORKERS)), thread_name_prefix="aonode-http",
@@ -238,6 +245,7 @@ class NodeApp:
         if self._closed:
             return
         self._closed = True
+        self.totals.stop()
         self._executor.shutdown(wait=True)
         self.node.close()
         if self._owns_store:
@@ -295,7 +303,8 @@ class NodeApp:
         if method == "OPTIONS":
             return 204, [(k.encode(), v) for k, v in _PREFLIGHT.items()], b""
         if raw_path == METRICS_PATH.encode() and not query and method in ("GET", "HEAD"):
-            return 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], self.metrics.render()
+            page = self.metrics.render() + _node_totals.render(self.totals.snapshots())
+            return 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], page
         if raw_path == b"/" and not query and not await self._named_host(headers, node):
             return 302, [(b"location", self._index_target(node).encode()),
                          *((k.encode(), v) for k, v in _outbound.CORS_HEADERS.items())], b""
@@ -338,6 +347,19 @@ class NodeApp:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})
+
+    def _snapshot(self) -> dict[str, float]:
+        """This worker's numbers for the node's totals (`_node_totals`)."""
+        def total(metric: Any, suffix: str) -> float:
+            return float(sum(sample.value for family in metric.collect() for sample in family.samples
+                             if sample.name.endswith(suffix)))
+        return {
+            "pid": float(os.getpid()),
+            "started": self._started,
+            "requests": total(self.metrics.requests, "_total"),
+            "executions": float(events.counters().get("process", {}).get("executed", 0)),
+            "inflight": total(self.metrics.in_flight, "in_flight"),
+        }
 
     # --- resolution (on a worker thread) --------------------------------------------
 

@@ -160,3 +160,22 @@ def test_a_first_wasm_compile_logs_its_progress(tmp_path: Path, caplog: pytest.L
     with caplog.at_level(logging.INFO, logger="aonode.wasm"):
         compile_module(wasm, tmp_path / "cache")  # from the cache: nothing to say
     assert not [r for r in caplog.records if r.name == "aonode.wasm"]
+
+
+def test_the_dashboard_numbers_are_the_whole_nodes_with_several_workers(tmp_path: Path) -> None:
+    """`make run` serves with one worker process per core; /metrics, answered by any one of them,
+    carries the node's totals over all of them (the dashboard's numbers)."""
+    with running(tmp_path / "node", extra=["--workers", "2"]) as started:
+        with httpx.Client(base_url=started.url, timeout=30) as client:
+            for _ in range(6):
+                assert client.get("/~meta@1.0/info/address").status_code == 200
+        time.sleep(2.5)  # each worker publishes its numbers once a second
+        for _ in range(4):  # new connections: any worker may answer
+            text = httpx.get(started.url + "/metrics", timeout=30).text
+            totals = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                      if line.startswith("aonode_node_")}
+            assert totals["aonode_node_workers"] == 2
+            assert totals["aonode_node_requests_total"] >= 6
+        shared = started.data_dir / "workers"
+        assert len(list(shared.glob("*.json"))) == 2
+    assert list(shared.glob("*.json")) == []  # a stopped worker takes its numbers away

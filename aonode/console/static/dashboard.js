@@ -36,15 +36,17 @@ async function poll() {
     const text = await fetch("/metrics").then((r) => r.text());
     const m = AO.parseMetrics(text);
     const now = Date.now() / 1000;
-    const started = AO.metricSum(m, "process_start_time_seconds");
-    const requests = AO.metricSum(m, "aonode_http_requests_total");
-    const executions = AO.metricSum(m, "aonode_events_total", (l) => l.topic === "process" && l.event === "executed");
+    // The node's totals over its worker processes (one, unless it runs with --workers).
+    const started = AO.metricSum(m, "aonode_node_start_time_seconds");
+    const requests = AO.metricSum(m, "aonode_node_requests_total");
+    const executions = AO.metricSum(m, "aonode_node_executions_total");
     const load = AO.metricSum(m, "aonode_system_load1");
     $("uptime").textContent = started ? AO.duration(now - started) : "?";
     $("load").textContent = load.toFixed(2);
     $("requests").textContent = String(requests);
     $("executions").textContent = String(executions);
-    $("inflight").textContent = String(AO.metricSum(m, "aonode_http_requests_in_flight"));
+    $("inflight").textContent = String(AO.metricSum(m, "aonode_node_requests_in_flight"));
+    $("workers").textContent = String(AO.metricSum(m, "aonode_node_workers"));
     if (previous) {
       const dt = Math.max(0.001, now - previous.now);
       charts.requests.push((requests - previous.requests) / dt);
