@@ -112,7 +112,11 @@ def uploads(msg: Mapping[str, Any], opts: Mapping[str, Any]) -> list[Upload]:
 
 
 def deliver(upload: Upload, opts: Mapping[str, Any]) -> Delivery:
-    """`POST <bundler>/tx`; accepted on a 2xx answer. Never raises for network failures."""
+    """`POST <bundler>/tx`; accepted on a 2xx answer. Never raises for network failures.
+
+    The bundler is an explicit URL, so no route applies (the reference posts to it directly
+    too); the request is the stored bytes exactly, on the node's shared HTTP client with its
+    `http_connect_timeout` and `http_request_send_timeout`."""
     import httpx
 
     from aonode.http.client import GATEWAY_TIMEOUT, shared_client
