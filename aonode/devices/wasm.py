@@ -128,7 +128,8 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
             raise NotFound(f"WASM image {_text(found)} is not in this node's store")
         found = loaded
     if isinstance(found, Mapping):
-        found = ensure_loaded(found.get("body", ABSENT), opts)
+        # An image read from Arweave (an ANS-104 item) holds its bytes as `data`.
+        found = ensure_loaded(found.get("body", found.get("data", ABSENT)), opts)
     if found is ABSENT or found is None:
         found = ensure_loaded(base.get("body", ABSENT), opts)
     if not isinstance(found, bytes) or not found:
