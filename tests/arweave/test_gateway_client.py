@@ -165,3 +165,14 @@ def test_another_nodes_graphql_as_the_gateway(peer: Node) -> None:
     found = gateway.read(uid, {"routes": routes})
     assert found is not None and found["note"] == b"on a peer" and found["data"] == b"peer data"
     verify(found)
+
+
+def test_a_wasm_image_from_arweave(arlocal: ArLocal, tmp_path: Path) -> None:
+    """wasm@1.0 reads its image by ID through the store chain: an item's bytes are its `data`."""
+    from aonode.devices.wasm import image_of
+
+    image = b"\0asm\x01\0\0\0"
+    [uid] = arlocal.publish([{"data": image, "tags": {"Content-Type": "application/wasm", "Type": "Module"}}]).ids
+    local = {"store-module": "lmdb", "name": str(tmp_path / "lmdb")}
+    cache = MessageCache(open_store([local, {"store-module": "gateway", "local-store": local, **opts(arlocal)}]))
+    assert image_of({"image": uid.encode()}, {"cache": cache}) == image
