@@ -2,7 +2,10 @@
 scheduler that owns a process (an aonode or HyperBEAM node, variant `ao.N.1`, or a legacy
 SU, variant `ao.TN.1`), the Arweave gateway (block information, scheduler-location records
 over GraphQL) and the bundler (uploads). All of it goes through `aonode.http.client`, so a
-network failure is a `Result("error", {"status": 502 | 504, ...})`, never an exception.
+network failure is a `Result("error", {"status": 502 | 504, ...})`, never an exception. The
+gateway is the `gateway` option when the node sets one; otherwise `/raw/...` and `/graphql`
+go where the node's route table sends them (`client.request_routed`), as the reference's
+gateway client does.
 
 Differences from the reference (docs/compat.md):
 
@@ -216,14 +219,23 @@ _LOCATION_QUERY = (
 )
 
 
+def _to_gateway(method: str, message: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+    """Send `message` to the Arweave gateway: to the `gateway` option when the node sets one
+    (tests and operators point it at their own gateway), else where the node's route table
+    sends its path (`/raw/...`, `/graphql`: the reference's gateway client routes them)."""
+    http_opts = {**opts, "http_only_result": False}
+    if "gateway" in opts:
+        return client.request(method, _text(opts["gateway"]), message, http_opts)
+    return client.request_routed({**message, "method": method}, http_opts)
+
+
 def fetch_data(item_id: str, opts: Mapping[str, Any]) -> bytes:
     """The data of a transaction from the gateway's `/raw/<id>`.
 
     Raises:
         AOError: the gateway does not have it (502).
     """
-    gateway = _text(options.get(opts, "gateway"))
-    result = client.get(gateway, f"/raw/{quote(item_id, safe='')}", {**opts, "http_only_result": False})
+    result = _to_gateway("GET", {"path": f"/raw/{quote(item_id, safe='')}"}, opts)
     body = result.value.get("body") if isinstance(result.value, Mapping) else None
     if result.status != "ok" or not isinstance(body, bytes):
         raise AOError(f"scheduler@1.0: the gateway has no data for {item_id}", status=502)
@@ -234,10 +246,9 @@ def gateway_scheduler_location(address: str, opts: Mapping[str, Any]) -> Message
     """The newest `Type: Scheduler-Location` transaction owned by `address`, as a message, from
     the gateway's GraphQL endpoint (`<gateway>/graphql`); None when there is none or the
     gateway cannot be asked."""
-    gateway = _text(options.get(opts, "gateway"))
+    gateway = _text(options.get(opts, "gateway")) if "gateway" in opts else "the routed gateway"
     query = json.dumps({"query": _LOCATION_QUERY, "variables": {"SchedulerAddrs": [address]}}).encode()
-    result = client.post(gateway, {"path": "/graphql", "content-type": b"application/json", "body": query},
-                         {**opts, "http_only_result": False})
+    result = _to_gateway("POST", {"path": "/graphql", "content-type": b"application/json", "body": query}, opts)
     if result.status != "ok":
         log.info("scheduler: no scheduler location for %s from %s (%s)", address, gateway, _status(result))
         return None

@@ -169,3 +169,24 @@ def test_an_admissible_message_judges_each_answer(peers: tuple[Peer, Peer]) -> N
     table[0]["nodes"] = table[0]["nodes"][:1]  # type: ignore[index]
     refused = client.request_routed({"path": "/a"}, {"routes": table})
     assert refused.status == "error" and refused.value["status"] == 502
+
+
+def test_the_schedulers_gateway_reads_follow_the_route_table_unless_a_gateway_is_set(
+        peers: tuple[Peer, Peer]) -> None:
+    """scheduler@1.0's `/raw` and `/graphql` reads go where the route table sends them on a node
+    without a `gateway` option (as the reference's gateway client), and to `gateway` when set."""
+    from aonode.devices import _scheduler_remote as remote
+    from aonode.errors import AOError
+
+    one, two = peers
+    table = [{"template": "^/raw/", "node": {"prefix": one.url}},
+             {"template": "^/graphql", "node": {"prefix": one.url}}]
+    before = len(one.requests)
+    with pytest.raises(AOError):  # the peer has no such item: 404
+        remote.fetch_data("some-item", {"routes": table})
+    assert remote.gateway_scheduler_location("addr", {"routes": table}) is None
+    assert [r["url-path"] for r in one.requests[before:]] == ["/raw/some-item", "/graphql"]
+    before_two = len(two.requests)
+    with pytest.raises(AOError):
+        remote.fetch_data("other-item", {"routes": table, "gateway": two.url})
+    assert [r["url-path"] for r in two.requests[before_two:]] == ["/raw/other-item"]
