@@ -124,11 +124,31 @@ def _is_chargeable(singleton: Mapping[str, Any], opts: Mapping[str, Any]) -> boo
     return first_route(routes, singleton) is None
 
 
-def _with_device(base: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+def _with_device(base: Mapping[str, Any], key: str,
+                 opts: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     device = base.get(key)
     if device is None:
         return None
-    return {**base, "device": device}
+    message = {**base, "device": device}
+    if opts is not None and _text(device) == "lua@5.3a" and "priv" not in base:
+        message = _with_thread_vm(message, opts)
+    return message
+
+
+def _with_thread_vm(message: dict[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
+    """`message` with this thread's Lua VM for its modules: a p4 client module keeps no state
+    between calls, and building its VM for every call (three per request) costs more than the
+    call. The VM is kept per thread (a VM runs one call at a time) and per module value."""
+    from aonode.devices.lua import initialize_vm, with_vm
+
+    cache: dict[int, tuple[Any, Any]] = getattr(_CURRENT, "vms", None) or {}
+    _CURRENT.vms = cache
+    module = message.get("module")
+    found = cache.get(id(module))
+    if found is None or found[0] is not module:
+        found = (module, initialize_vm(message, opts))  # keeps `module` alive, so its id stays its own
+        cache[id(module)] = found
+    return with_vm(message, found[1])
 
 
 def _ledger_key(base: Mapping[str, Any]) -> str:
@@ -198,7 +218,7 @@ class P4Device(Device):
         proceed = Result("ok", {"request": singleton, "body": messages})
         if not isinstance(singleton, Mapping) or not _is_chargeable(singleton, opts):
             return proceed
-        pricing, ledger = _with_device(base, "pricing-device"), _with_device(base, "ledger-device")
+        pricing, ledger = _with_device(base, "pricing-device"), _with_device(base, "ledger-device", opts)
         if pricing is None or ledger is None:
             return proceed
         estimated = resolve(pricing, {"path": "estimate", "request": singleton, "body": messages},
@@ -254,7 +274,7 @@ class P4Device(Device):
         try:
             if not isinstance(singleton, Mapping) or not _is_chargeable(singleton, opts) or _status(result) >= 400:
                 return passed
-            pricing, ledger = _with_device(base, "pricing-device"), _with_device(base, "ledger-device")
+            pricing, ledger = _with_device(base, "pricing-device"), _with_device(base, "ledger-device", opts)
             if pricing is None or ledger is None:
                 return passed
             quiet = {**opts, "hashpath": "ignore"}
