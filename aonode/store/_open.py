@@ -43,7 +43,6 @@ MODULES = {
     "lru": "memory",
     "hb_store_lru": "memory",
     "redis": "redis",
-    "hb_store_redis": "redis",
     "gateway": "gateway",  # aonode/store/_gateway.py (engineer F)
     "hb_store_gateway": "gateway",
     "remote-node": "remote-node",  # aonode/store/_remote_node.py (engineer F)
