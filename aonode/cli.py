@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -432,6 +433,7 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
         node_opts = {**opts, "priv_wallet": node_wallet, "priv_key_location": str(wallet_path)}
         count = workers if workers is not None else int(options.get(opts, "workers"))
         node_opts["workers"] = count  # each worker shares its numbers with the others (dashboard)
+        node_opts["priv_node_run"] = uuid.uuid4().hex  # the workers' shared log of run-time option changes
         # Bind before anything claims to listen: a port in use is reported, not a crash later.
         from aonode.http._workers import bind as bind_socket
         bind = str(options.get(opts, "host"))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from aonode.core.devices import BUILTIN_DEVICES, Device, known_devices
 from aonode.core.resolver import resolve_many
 from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
+from aonode.devices import _node_changes
 from aonode.errors import AOError, Conflict, Forbidden
 from aonode.message import Atom, is_private, normalize_key
 from aonode.store import Store
@@ -107,6 +109,11 @@ class NodeMessage:
 
     Devices that start background work for the node (`cron@1.0` tasks) register a callback
     with `on_close`; the server calls `close()` when the node shuts down.
+
+    Worker processes of one node (`aonode serve --workers N`) each hold one; they share the
+    changes through the store (`_node_changes`): `adopt` appends to the log of the node's run
+    (the `priv_node_run` option, the same in every worker) and `catch_up` applies what other
+    workers appended.
     """
 
     def __init__(self, opts: Mapping[str, Any]) -> None:
@@ -115,6 +122,8 @@ class NodeMessage:
         self._on_close: list[Callable[[], None]] = []
         self._closed = False
         self._applied: set[str] = set()
+        self._run = str(opts.get("priv_node_run") or uuid.uuid4().hex)
+        self._seen = 0  # entries of the run's change log applied here
 
     def __repr__(self) -> str:
         return f"NodeMessage({len(self._opts)} options)"
@@ -177,18 +186,42 @@ class NodeMessage:
             Forbidden: the node message is permanent (`initialized: permanent`).
             Conflict: the change `once` names was applied already.
         """
+        kept = {k: v for k, v in changes.items() if not is_private(k)}
         with self._lock:
-            old = self._opts
-            if options.get(old, "initialized") == "permanent":
+            if store is not None:
+                self._catch_up(store)
+            if options.get(self._opts, "initialized") == "permanent":
                 raise Forbidden(PERMANENT.decode())
             if once is not None:
                 self._record_once(once, store)
-            history = [*(options.get(old, "node_history") or []), dict(entry)]
-            new = {**old, **{k: v for k, v in changes.items() if not is_private(k)}}
-            new["node_history"] = history
-            new[NODE_KEY] = self
-            self._opts = new
-            return len(history)
+            if store is None:
+                self._apply(kept, entry)
+            else:
+                # Applied from the log, after any change another worker made first: every
+                # worker takes the changes in the same order.
+                _node_changes.append(self._run, kept, entry, store)
+                self._catch_up(store)
+            return len(options.get(self._opts, "node_history") or [])
+
+    def catch_up(self, store: Store | None) -> None:
+        """Apply the changes other workers of this node made since this one last looked."""
+        if store is None or _node_changes.count(self._run, store) <= self._seen:
+            return
+        with self._lock:
+            self._catch_up(store)
+
+    def _catch_up(self, store: Store) -> None:
+        for number in range(self._seen + 1, _node_changes.count(self._run, store) + 1):
+            changes, entry = _node_changes.read(self._run, number, store)
+            self._apply(changes, entry)
+            self._seen = number
+
+    def _apply(self, changes: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
+        old = self._opts
+        new = {**old, **changes}
+        new["node_history"] = [*(options.get(old, "node_history") or []), dict(entry)]
+        new[NODE_KEY] = self
+        self._opts = new
 
 
 # --- statuses (§10.3 embed_status) --------------------------------------------------------

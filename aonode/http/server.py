@@ -394,6 +394,7 @@ class NodeApp:
                  peer: str | None) -> _outbound.Response:
         request: Mapping[str, Any] = {}
         try:
+            self.node.catch_up(self._store)  # what an operator changed through another worker
             node = self.node.current()
             inbound = _inbound.to_singleton(method, target, _end_to_end(headers), body, node, peer=peer)
             request = inbound.singleton
