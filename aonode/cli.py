@@ -326,6 +326,11 @@ def _log_levels(level: str, debug_print: Any) -> None:
             logging.getLogger(name if name.startswith("aonode") else f"aonode.{name}").setLevel(logging.DEBUG)
 
 
+def _leave(signum: int, frame: object) -> None:
+    """A worker's handler outside uvicorn's: the node is stopping, so the worker ends (status 0)."""
+    raise SystemExit(0)
+
+
 def _handled(signum: int, frame: object) -> None:
     """The handler left in place while uvicorn runs: the signal has been dealt with."""
 
@@ -463,9 +468,9 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
     # seconds ends with an exit (status 1).
     grace = float(options.get(opts, "shutdown_timeout"))
 
-    def run(served: Any, sockets: list[Any] | None = None) -> None:
+    def run(served: Any, sockets: list[Any] | None = None, before: Callable[[int, Any], None] = _handled) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _handled)
+            signal.signal(sig, before)
         try:
             _server(uvicorn.Config(
                 served, host=bind, port=listen_port, lifespan="on", log_config=None, access_log=False,
@@ -480,7 +485,8 @@ def serve(port: int | None, host: str | None, data_dir: Path | None, config: Pat
         from aonode.http._workers import run_workers
 
         def worker(shared: Any) -> int:
-            run(create_app(node_opts), [shared])
+            # A signal before uvicorn handles them (a worker still starting) ends the worker.
+            run(create_app(node_opts), [shared], _leave)
             return 0
 
         code = run_workers(count, sock, worker, grace + 2)

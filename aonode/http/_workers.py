@@ -9,6 +9,8 @@ safe for several processes, and the scheduler's slot is made inside one LMDB wri
 transaction, which is exclusive across processes, so slots stay gapless and single-writer
 whichever worker takes a message (`_scheduler_log`; over Redis, the scheduler lease does it).
 What a worker keeps in memory (live process states, memos, in-flight requests) is its own.
+A worker whose parent dies (even by SIGKILL) is sent SIGTERM by the kernel (Linux), so no
+worker is left behind.
 
 The parent only supervises: SIGTERM or SIGINT is passed to every worker, which stops
 gracefully as a single node does; once the workers are gone (or `grace` seconds later, when
@@ -20,6 +22,8 @@ node stops.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -58,6 +62,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to send this worker SIGTERM when the supervising parent dies (even by SIGKILL),
+    so no worker is left serving the port alone. Elsewhere, nothing happens."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
 def _status(wait_status: int) -> int:
     if os.WIFEXITED(wait_status):
         return os.WEXITSTATUS(wait_status)
@@ -74,6 +91,7 @@ def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.soc
     if count < 1:
         raise ValueError(f"workers must be at least 1, got {count}")
     workers: dict[int, float] = {}  # pid -> start time
+    parent = os.getpid()
     stopping = False
     failure = 0
 
@@ -84,7 +102,12 @@ def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.soc
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _die_with_parent()
+                if os.getppid() != parent:  # the parent died before the request took effect
+                    os._exit(1)
                 code = serve_one(sock)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:

@@ -123,3 +123,17 @@ def test_sigterm_stops_every_worker(tmp_path: Path) -> None:
     assert stop(started, signal.SIGTERM) == 0
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    started = start(tmp_path / "node", extra=["--workers", "2"])
+    children = workers_of(started)
+    assert len(children) == 2
+    stop(started, signal.SIGKILL)  # the supervisor dies without a word to its workers
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.1)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    for pid in alive:  # do not leave them behind if the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the workers outlived their parent"
