@@ -149,13 +149,18 @@ def find_remote_scheduler(proc_id: str, entries: list[str], store: Store, opts: 
     Raises:
         NotFound: none of them has a known location.
     """
+    failures: list[remote.GatewayUnavailable] = []
     for entry in entries:
         hint = get_hint(entry, opts)
         if hint is not None:
             return redirect_to(hint)
         record = log_store.read_location(entry, store)
         if record is None:
-            record = remote.gateway_scheduler_location(entry, opts)
+            try:
+                record = remote.gateway_scheduler_location(entry, opts)
+            except remote.GatewayUnavailable as exc:
+                failures.append(exc)
+                continue
             if record is None:
                 continue
             try:
@@ -163,6 +168,10 @@ def find_remote_scheduler(proc_id: str, entries: list[str], store: Store, opts: 
             except AOError as exc:  # the redirect still works; only the cache is lost
                 log.info("scheduler: not caching the location of %s: %s", entry, exc)
         return redirect_to(record)
+    if failures:
+        raise remote.GatewayUnavailable(
+            f"Cannot locate the scheduler of process {proc_id} (schedulers: {', '.join(entries)}): "
+            + "; ".join(exc.message for exc in failures), status=max(exc.status for exc in failures))
     raise NotFound(f"No scheduler location is known for process {proc_id} (schedulers: {', '.join(entries)}).")
 
 
@@ -274,7 +283,11 @@ def post_location(base: Mapping[str, Any], request: Mapping[str, Any], opts: Map
 def _own_location(base: Mapping[str, Any], only: Message, wallet: Wallet, opts: Mapping[str, Any],
                   store: Store) -> Result:
     me = wallet.address
-    gateway = remote.gateway_scheduler_location(me, opts)
+    try:
+        gateway = remote.gateway_scheduler_location(me, opts)
+    except remote.GatewayUnavailable as exc:  # a new record needs no gateway; its nonce is then ours alone
+        log.info("scheduler: %s", exc.message)
+        gateway = None
     existing = max(_nonce_of(gateway), _nonce_of(log_store.read_location(me, store)))
     new = _int(only["nonce"], "nonce") if "nonce" in only else existing + 1
     if new <= existing:

@@ -242,16 +242,27 @@ def fetch_data(item_id: str, opts: Mapping[str, Any]) -> bytes:
     return body
 
 
+class GatewayUnavailable(AOError):
+    """The gateway could not be asked where a scheduler is (502; 504 when it was too slow)."""
+
+    status = 502
+
+
 def gateway_scheduler_location(address: str, opts: Mapping[str, Any]) -> Message | None:
     """The newest `Type: Scheduler-Location` transaction owned by `address`, as a message, from
-    the gateway's GraphQL endpoint (`<gateway>/graphql`); None when there is none or the
-    gateway cannot be asked."""
-    gateway = _text(options.get(opts, "gateway")) if "gateway" in opts else "the routed gateway"
+    the gateway's GraphQL endpoint (`/graphql` through the node's routes, or `<gateway>/graphql`
+    when the `gateway` option is given); None when the gateway knows none.
+
+    Raises:
+        GatewayUnavailable: the gateway did not answer, or answered something unusable.
+    """
+    gateway = _text(options.get(opts, "gateway")) if "gateway" in opts else "the routed gateway (/graphql)"
     query = json.dumps({"query": _LOCATION_QUERY, "variables": {"SchedulerAddrs": [address]}}).encode()
     result = _to_gateway("POST", {"path": "/graphql", "content-type": b"application/json", "body": query}, opts)
     if result.status != "ok":
-        log.info("scheduler: no scheduler location for %s from %s (%s)", address, gateway, _status(result))
-        return None
+        status = _status(result)
+        raise GatewayUnavailable(f"{gateway} did not say where scheduler {address} is: it answered {status}",
+                                 status=504 if status in (408, 504) else 502)
     try:
         found = _json_body(result, "the GraphQL answer")
         edges = found["data"]["transactions"]["edges"]
@@ -259,8 +270,8 @@ def gateway_scheduler_location(address: str, opts: Mapping[str, Any]) -> Message
             return None
         return gql_item_to_message(edges[0]["node"], lambda ref: fetch_data(ref, opts))
     except (AOError, KeyError, TypeError, IndexError) as exc:
-        log.warning("scheduler: unusable scheduler location for %s from %s: %s", address, gateway, exc)
-        return None
+        raise GatewayUnavailable(f"{gateway} gave an unusable location record for scheduler {address}: "
+                                 f"{exc}") from exc
 
 
 # -- remote scheduling (§2.10), slots (§2.7) and schedules (§2.6) -------------------------------

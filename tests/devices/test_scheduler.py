@@ -5,6 +5,10 @@ result that says what was wrong."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -395,8 +399,45 @@ def test_redirect_from_a_cached_location(owner: Wallet, opts: dict[str, Any]) ->
 
 def test_no_known_location_is_a_404(owner: Wallet, opts: dict[str, Any]) -> None:
     process = commit(scheduler_process("D" * 43), owner)
-    status, body = error_body(post(process, process, {**opts, "gateway": "http://127.0.0.1:9"}))
-    assert status == 404 and b"No scheduler location" in body
+    with _graphql_gateway(b'{"data": {"transactions": {"edges": []}}}') as gateway:
+        routes = [{"template": "^/graphql", "node": {"prefix": gateway}}]
+        status, body = error_body(post(process, process, {**opts, "routes": routes}))
+    assert status == 404 and b"No scheduler location" in body and b"D" * 43 in body
+
+
+def test_an_unreachable_gateway_is_a_502_naming_the_scheduler(owner: Wallet, opts: dict[str, Any]) -> None:
+    """Issue 18 item 7: the location is asked through the node's routes, and a gateway that cannot
+    be asked is the gateway's failure (502), not an unknown scheduler."""
+    process = commit(scheduler_process("E" * 43), owner)
+    routes = [{"template": "^/graphql", "node": {"prefix": "http://127.0.0.1:9"}}]  # nobody listens
+    status, body = error_body(post(process, process, {**opts, "routes": routes}))
+    assert status == 502 and b"E" * 43 in body and b"/graphql" in body
+
+
+@contextmanager
+def _graphql_gateway(answer: bytes) -> Iterator[str]:
+    """A real HTTP server on loopback answering every POST with `answer` (JSON)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- the rest of the surface ------------------------------------------------------------------------

@@ -184,7 +184,8 @@ def test_the_schedulers_gateway_reads_follow_the_route_table_unless_a_gateway_is
     before = len(one.requests)
     with pytest.raises(AOError):  # the peer has no such item: 404
         remote.fetch_data("some-item", {"routes": table})
-    assert remote.gateway_scheduler_location("addr", {"routes": table}) is None
+    with pytest.raises(remote.GatewayUnavailable):  # the peer answers /graphql with a 404
+        remote.gateway_scheduler_location("addr", {"routes": table})
     assert [r["url-path"] for r in one.requests[before:]] == ["/raw/some-item", "/graphql"]
     before_two = len(two.requests)
     with pytest.raises(AOError):
