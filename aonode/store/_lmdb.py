@@ -35,8 +35,8 @@ size plus the free space of its disk less `DISK_RESERVE`: when that leaves no ro
 itself is full and the answer is a 507 that says so (as is a write the disk refuses, ENOSPC).
 LMDB remaps the file on a resize, so no transaction of this OS process may be open meanwhile:
 every transaction passes a gate (`_Gate`) that a resize closes while it waits for the open ones
-to end. (Another OS process on the same directory, e.g. a CLI tool, sees the larger map only
-when it reopens it.)
+to end. Another OS process on the same directory (a worker of `aonode serve --workers`) finds
+the larger map when it next begins a transaction (LMDB says MAP_RESIZED) and adopts it.
 """
 
 from __future__ import annotations
@@ -173,6 +173,37 @@ class _Shared:
                 except lmdb.Error as exc:
                     raise StoreError(f"store: the LMDB map could not grow to {wanted} bytes: {exc}") from exc
 
+    def begin(self, write: bool) -> Txn:
+        """A new transaction; the caller has entered the gate. When another OS process has grown
+        the map (a worker of `aonode serve --workers`), LMDB refuses until this one adopts the
+        new size: adopt it, then begin again.
+
+        Raises:
+            StoreError: LMDB failed (503 when the map could not be adopted in time).
+        """
+        try:
+            return self.env.begin(write=write)
+        except lmdb.MapResizedError:
+            pass
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        self.gate.leave()  # adopting waits for this process's open transactions, ours included
+        try:
+            with self.grow_lock, self.gate.closed(RESIZE_WAIT) as ready:
+                if not ready:
+                    raise StoreError("store: another process grew the LMDB map and it could not be adopted "
+                                     "while other requests read it; ask again", status=503)
+                try:
+                    self.env.set_mapsize(0)  # 0: the size the other process set
+                except lmdb.Error as exc:
+                    raise _store_error(exc) from exc
+        finally:
+            self.gate.enter()
+        try:
+            return self.env.begin(write=write)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+
     def ensure_room(self) -> None:
         """Grow the map if less than `GROW_BELOW` of it is free (before a write transaction)."""
         size, used = self.room()
@@ -291,7 +322,7 @@ class LMDBStore(Store):
         gate = self._shared.gate
         gate.enter()
         try:
-            with self._shared.env.begin(write=write) as txn:
+            with self._shared.begin(write) as txn:
                 return fn(txn)
         except lmdb.Error as exc:
             raise _store_error(exc) from exc
@@ -314,7 +345,7 @@ class LMDBStore(Store):
         shared.gate.enter()
         try:
             try:
-                txn = shared.env.begin(write=True)
+                txn = shared.begin(True)
             except lmdb.Error as exc:
                 raise _store_error(exc) from exc
             local.txn, local.write = txn, True
@@ -351,7 +382,7 @@ class LMDBStore(Store):
         gate.enter()
         try:
             try:
-                txn = self._shared.env.begin(write=False)
+                txn = self._shared.begin(False)
             except lmdb.Error as exc:
                 raise _store_error(exc) from exc
             local.txn = txn
@@ -468,7 +499,7 @@ class LMDBStore(Store):
                 gate = self._shared.gate
                 gate.enter()
                 try:
-                    with self._shared.env.begin() as txn:
+                    with self._shared.begin(False) as txn:
                         found = self._lookup(txn, path)
                 finally:
                     gate.leave()
