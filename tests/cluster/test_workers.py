@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from process_http import CONFIG, HERE, check_chain, node_wallet, process_message
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet
+from aonode.store import LMDBStore
 
 CLIENTS = 4
 PER_CLIENT = 30
@@ -137,3 +140,23 @@ def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
     for pid in alive:  # do not leave them behind if the test fails
         os.kill(pid, signal.SIGKILL)
     assert not alive, "the workers outlived their parent"
+
+
+def test_a_map_grown_by_another_worker_is_adopted(tmp_path: Path) -> None:
+    """Workers share one LMDB directory; when one grows the map, the others' next transaction
+    finds MAP_RESIZED, which they adopt (reads were a 500 until this one wrote)."""
+    capacity = 1 << 20
+    store = LMDBStore(tmp_path / "lmdb", capacity=capacity)
+    try:
+        store.write("before", b"1")
+        grow = (f"import os\nfrom aonode.store import LMDBStore\nstore = LMDBStore({str(tmp_path / 'lmdb')!r}, "
+                f"capacity={capacity})\nfor i in range(400):\n    store.write(f'big/{{i}}', os.urandom(8000))\n")
+        subprocess.run([sys.executable, "-c", grow], check=True, timeout=120)
+        assert store.read("before") == b"1"  # a read first: it must adopt the new size itself
+        assert store.read("big/399") is not None and len(store.list("big") or []) == 400
+        with store.snapshot():
+            assert store.read("big/0") is not None
+        store.write("after", b"2")
+        assert store.read("after") == b"2"
+    finally:
+        store.close()
