@@ -153,7 +153,7 @@ _DEFAULTS: dict[str, Any] = {
     "arweave_outbox_retry": 2000,  # ms between retries of pending uploads (doubling to 60 s).
     # true: the derived default `store` is the reference chain (local LMDB, then gateway stores
     # narrowed to Data-Protocol ao and plain, caching into it), on the node's routes.
-    "gateway_store": False,
+    "gateway_store": True,
     # --- Scheduling and compute ---
     "scheduling_mode": "local_confirmation",  # aggressive | local_confirmation | remote_confirmation | disabled
     "compute_mode": "lazy",  # aggressive | lazy

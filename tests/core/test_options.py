@@ -116,8 +116,11 @@ def test_store_defaults_follow_data_dir() -> None:
     assert default_store("d") == [{"store-module": "lmdb", "name": str(Path("d") / "lmdb")}]
     assert default_priv_store("d") == [{"store-module": "fs", "name": str(Path("d") / "priv")}]
     assert DEFAULTS["store"] == default_store("aonode-data")
-    assert get({}, "store") == default_store("aonode-data")
-    assert get({"data_dir": "/srv/node"}, "store") == default_store("/srv/node")
+    # The reference's chain: the local LMDB, then two gateway stores caching into it.
+    assert [s["store-module"] for s in get({}, "store")] == ["lmdb", "gateway", "gateway"]
+    assert get({}, "store")[0] == default_store("aonode-data")[0]
+    assert get({"data_dir": "/srv/node"}, "store")[0] == default_store("/srv/node")[0]
+    assert get({"data_dir": "/srv/node", "gateway_store": False}, "store") == default_store("/srv/node")
     assert get({"data_dir": "/srv/node"}, "priv_store") == default_priv_store("/srv/node")
     assert get({"data_dir": "/srv/node", "store": []}, "store") == []
     assert get({}, "port_external") == 8734
@@ -180,7 +183,7 @@ def test_with_defaults_spells_everything_out() -> None:
     full = with_defaults({"data_dir": "x", "port": 1})
     assert full["port"] == 1
     assert full["port_external"] == 1
-    assert full["store"] == default_store("x")
+    assert full["store"][0] == default_store("x")[0]
     assert full["cache_control"] == ["no-cache", "no-store"]
     assert set(DEFAULTS) <= set(full)
 

@@ -60,7 +60,11 @@ def start(workdir: Path, *, config: str | None = None, extra: list[str] | None =
     data = data_dir or workdir / "data"
     cmd = [sys.executable, "-m", "aonode.cli", "serve", "--port", str(port), "--host", "127.0.0.1",
            "--data-dir", str(data)]
-    if config is not None:
+    if "--config" not in (extra or []):
+        config = config or ""
+        if "gateway_store" not in config:
+            # Tests are hermetic: no Arweave gateway in the store chain unless a test routes one.
+            config = (config if not config or config.endswith("\n") else config + "\n") + "gateway_store: false\n"
         (workdir / "node.flat").write_text(config)
         cmd += ["--config", str(workdir / "node.flat")]
     cmd += extra or []

@@ -23,7 +23,9 @@ def test_defaults() -> None:
     assert options.get(opts, "port") == 8734
     assert options.get(opts, "host") == "localhost"
     assert options.get(opts, "data_dir") == "aonode-data"
-    assert options.get(opts, "store") == [{"store-module": "lmdb", "name": "aonode-data/lmdb"}]
+    store = options.get(opts, "store")
+    assert store[0] == {"store-module": "lmdb", "name": "aonode-data/lmdb"}
+    assert [s["store-module"] for s in store[1:]] == ["gateway", "gateway"]  # the reference's chain
 
 
 def test_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
