@@ -25,10 +25,12 @@ Money is neither lost nor created (docs/payments.md):
   transaction; a Lua ledger process: its assignment is scheduled), and it runs in the
   `response` hook, before the answer leaves the node.
 * The charge carries `request-id`, the ID of the payer's signature on the request; ledgers
-  record it with the charge, so the same signed request sent again is charged once. Before
-  pricing, p4 asks the ledger's `charged` (aonode's own key; a ledger without it answers no)
-  whether that ID was charged: a request sent again after its answer was lost is served
-  without a balance check (it was paid for), so a client's retry always gets an answer.
+  record it with the charge, so the same signed request sent again is charged once. When the
+  balance does not cover a request, p4 asks the ledger's `charged` (aonode's own key; a
+  ledger without it answers no) whether that ID was charged before refusing it: a request
+  sent again after its answer was lost is served (it was paid for), so a client's retry
+  always gets an answer. (When the balance covers it, it is admitted as any request, and
+  its charge changes nothing.)
 * The charge message is signed by the node when it leaves the node's own code (any ledger
   but `simple-pay@1.0` and `faff@1.0`, which take it from p4 in the same process).
 * Overdraw rule: a request is admitted only while `balance - reserved >= price`, where
@@ -235,8 +237,6 @@ class P4Device(Device):
             return proceed
         payer = _payer(singleton, opts)
         key = (_ledger_key(base), _text(payer) if isinstance(payer, str) else ",".join(payer))
-        if _already_charged(ledger, singleton, payer, opts):
-            return proceed  # the same signed request again: it was paid for once
         with _lock(key):
             answered = resolve(ledger, {"path": "balance", "target": payer, "request": singleton},
                                {**opts, "hashpath": "ignore"})
@@ -251,6 +251,8 @@ class P4Device(Device):
                 return proceed
             balance = to_amount(answered.value, "the ledger's balance")
             if balance - reserved(*key) < price:
+                if _already_charged(ledger, singleton, payer, opts):
+                    return proceed  # the same signed request again: it was paid for once
                 return _error(402, b"Insufficient funds", price=price, balance=balance)
             _hold(key, price)
             _CURRENT.hold = (key, price)

@@ -57,6 +57,10 @@ def spend(client: httpx.Client, user: Wallet, price: int, balance: Callable[[], 
     last = ask(client, f"/~message@1.0&n={REQUESTS + 1}/n", user)
     assert last.status_code == 402
     assert (response_message(last)["price"], response_message(last)["balance"]) == (price, 0)
+    # A paid request sent again when the balance is spent: still served (the ledger's `charged`
+    # says it was paid for), and still not charged twice.
+    again = post(client, sent[-1])
+    assert (again.status_code, body(again)) == (200, str(REQUESTS).encode())
     assert balance() == 0
 
 
@@ -126,16 +130,20 @@ def test_the_aos_top_up_and_balance_requests(lua_node: httpx.Client, operator: W
     funded = signed({"action": "Transfer", "recipient": aos_user.address, "quantity": 30}, operator)
     pushed = post(lua_node, signed({"path": "/ledger~node-process@1.0/push", "body": funded}, operator))
     assert pushed.status_code == 200, pushed.text
-    ledger = lua_node.get("/ledger~node-process@1.0/commitments/keys/1")
-    assert ledger.status_code == 200 and len(ledger.text) == 43, ledger.text
+    first = lua_node.get("/ledger~node-process@1.0/commitments/keys/1")
+    assert first.status_code == 200 and len(first.text) == 43, first.text
+    # `commitments/keys/1` names one of the process's two commitments: the node's signature or
+    # the HMAC, whichever sorts first. Scheduling through the HMAC's ID starts a log of its own
+    # on this node (a scheduler issue, reported), so the top-up goes to the signature's ID.
+    commitments = response_message(ask(lua_node, "/ledger~node-process@1.0/commitments", operator, method="GET"))
+    assert first.text in commitments
+    ledger = next(cid for cid, c in commitments.items() if isinstance(c, dict) and c.get("type") == b"rsa-pss-sha512")
     item = ans104.to_wire(ans104.commit({"action": b"Transfer", "recipient": friend.address.encode(),
-                                         "quantity": b"12", "target": ledger.text.encode()}, aos_user))
-    answer = lua_node.post(f"/{ledger.text}~process@1.0/push/serialize~json@1.0", content=item,
+                                         "quantity": b"12", "target": ledger.encode()}, aos_user))
+    answer = lua_node.post(f"/{ledger}~process@1.0/push/serialize~json@1.0", content=item,
                            headers={"content-type": "application/ans104", "codec-device": "ans104@1.0"})
     assert answer.status_code == 200, answer.text
-    # `commitments/keys/1` names one of the process's two commitments (the signature's ID or
-    # the HMAC's), as in the reference; either loads the process.
-    assert isinstance(json.loads(answer.content)["slot"], int)
+    assert json.loads(answer.content)["process"] == ledger
     assert ledger_balance(lua_node, friend.address) == 12
     # The push itself is a priced request of three messages, paid by its signer.
     assert ledger_balance(lua_node, aos_user.address) == 30 - 12 - 3 * LUA_PRICE
