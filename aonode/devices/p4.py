@@ -62,7 +62,7 @@ from aonode.core.devices import Device
 from aonode.core.resolver import resolve
 from aonode.core.terms import Result
 from aonode.crypto import Wallet
-from aonode.devices.simple_pay import INFINITY, first_route, operator_address, to_amount
+from aonode.devices.simple_pay import CHARGING, FROM_P4, INFINITY, first_route, operator_address, to_amount
 from aonode.errors import BadMessage
 from aonode.message import is_id
 
@@ -297,7 +297,7 @@ class P4Device(Device):
             # The charge is durable before the reservation goes (`finally`): a balance check in
             # between counts this request twice (refusing, at worst, one that could have paid),
             # never zero times.
-            charged = resolve(ledger, charge, quiet)
+            charged = resolve(ledger, charge, {**quiet, CHARGING: FROM_P4})
             if charged.ok:
                 return passed
             return Result("error", _passed_on(charged.value))

@@ -5,7 +5,8 @@ node-services.md §4.2). It is the pricing and the ledger device of a `p4@1.0` h
               `router_opts/offered` its path matches; else `simple_pay_price` (default 1) per
               message of its path, an `apply@1.0` request priced as the request it applies
     charge    take `quantity` from the account of the signer of `request` (the node's charge
-              message names it); the balance may go below zero, and then the answer is a 402
+              message names it); the balance may go below zero, and then the answer is a 402.
+              Only p4 charges (a 403 otherwise: see `CHARGING`)
     charged   (aonode's own) whether the signed request `request-id` names was charged
     balance   the balance of the signer of `request`, else of the request's signer, else of
               `target`
@@ -26,7 +27,8 @@ again (the same signed message) changes the balance once.
 
 Differences from the reference (docs/compat.md): `balance` of an unsigned request without a
 `target` is a 400 (the reference crashes, a 500); balances and prices are integers whatever
-type the ledger option held; a replayed top-up is applied once.
+type the ledger option held; a replayed top-up is applied once; `charge` answers only p4
+(the reference's can be called over HTTP with anyone's signed request as `request`).
 """
 
 from __future__ import annotations
@@ -43,10 +45,15 @@ from aonode.crypto import Wallet
 from aonode.errors import BadMessage
 from aonode.store import Store
 
-__all__ = ["INFINITY", "SimplePayDevice", "balance_of", "estimate_price", "first_route", "ledger_store",
-           "operator_address", "to_amount"]
+__all__ = ["CHARGING", "FROM_P4", "INFINITY", "SimplePayDevice", "balance_of", "estimate_price", "first_route",
+           "ledger_store", "operator_address", "to_amount"]
 
 NAME = "simple-pay@1.0"
+CHARGING = "simple_pay_charging"
+"""The option under which `p4@1.0` passes `FROM_P4` when it charges. `charge` is refused
+without it: options never come from a client, so no HTTP request can charge an account (the
+reference lets anyone charge whoever signed a request they hold)."""
+FROM_P4 = object()
 PREFIX = "~simple-pay@1.0"
 INFINITY = b"infinity"
 # Addresses and IDs become store path segments: base64url (and `unknown`), nothing else.
@@ -220,6 +227,8 @@ class SimplePayDevice(Device):
         return Result("ok", _estimate(inner, opts, steps=steps if isinstance(steps, list) else None))
 
     def charge(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        if opts.get(CHARGING) is not FROM_P4:
+            return Result("error", {"status": 403, "body": b"Charges come from the node's p4@1.0 hook only."})
         inner = request.get("request")
         payers = _signers(inner, opts)
         if not payers:

@@ -14,7 +14,7 @@ from aonode.codecs import commit
 from aonode.core import resolve
 from aonode.crypto import Wallet
 from aonode.devices.faff import allowed
-from aonode.devices.simple_pay import balance_of, first_route, to_amount
+from aonode.devices.simple_pay import CHARGING, FROM_P4, balance_of, first_route, to_amount
 from aonode.errors import BadMessage
 from aonode.store import MessageCache, open_store
 
@@ -55,7 +55,7 @@ def _charge(payer: Wallet, quantity: int, request_id: str | None, opts: Any) -> 
     charge: dict[str, Any] = {"path": "charge", "quantity": quantity, "request": request}
     if request_id is not None:
         charge["request-id"] = request_id.encode()
-    return resolve(SIMPLE_PAY, charge, opts)
+    return resolve(SIMPLE_PAY, charge, {**opts, CHARGING: FROM_P4})
 
 
 def test_a_request_id_is_charged_once(opts: Any) -> None:
@@ -76,7 +76,7 @@ def test_concurrent_charges_lose_no_update(opts: Any) -> None:
 
     def charge(n: int) -> None:
         resolve(SIMPLE_PAY, {"path": "charge", "quantity": 7, "request": requests[n],
-                             "request-id": f"{n:043d}".encode()}, opts)
+                             "request-id": f"{n:043d}".encode()}, {**opts, CHARGING: FROM_P4})
 
     threads = [threading.Thread(target=charge, args=(n,)) for n in range(40)]
     for thread in threads:
@@ -87,6 +87,17 @@ def test_concurrent_charges_lose_no_update(opts: Any) -> None:
 
 
 def test_unsigned_charge_and_balance(opts: Any) -> None:
-    assert resolve(SIMPLE_PAY, {"path": "charge", "quantity": 5, "request": {"path": "/x"}}, opts).value is False
+    unsigned = {"path": "charge", "quantity": 5, "request": {"path": "/x"}}
+    assert resolve(SIMPLE_PAY, unsigned, {**opts, CHARGING: FROM_P4}).value is False
     answered = resolve(SIMPLE_PAY, {"path": "balance", "request": {"path": "/x"}}, opts)
     assert answered.status == "error" and answered.value["status"] == 400
+
+
+def test_only_p4_charges(opts: Any) -> None:
+    victim = wallet()
+    opts["simple_pay_ledger"] = {victim.address: 50}
+    # Someone holding a request the victim signed asks simple-pay to charge it (as over HTTP).
+    held = commit({"path": "/x"}, victim)
+    refused = resolve(SIMPLE_PAY, {"path": "charge", "quantity": 50, "request": held}, opts)
+    assert refused.status == "error" and refused.value["status"] == 403
+    assert balance_of(victim.address, opts) == 50
