@@ -1,9 +1,10 @@
 """Every core of one machine: N worker processes serving one listening socket (issue 20).
 
 A Python process runs its node code on one core at a time (the GIL), so `aonode serve
---workers N` forks N processes that each run a whole node (`serve_one`) on the same socket,
-which the parent bound before forking. The kernel hands each new connection to a worker that
-is waiting in `accept`, so a busy worker takes fewer. Each worker opens its own stores after
+--workers N` forks N processes that each run a whole node (`serve_one`) on the same port: the
+parent reserves the address before forking (so a port in use fails at once), and each worker
+listens on a socket of its own with `SO_REUSEPORT`, over which the kernel spreads new
+connections evenly (by a hash of the connection's addresses). Each worker opens its own stores after
 the fork (an LMDB environment must not cross a fork), and they share the data on disk: LMDB is
 safe for several processes, and the scheduler's slot is made inside one LMDB write
 transaction, which is exclusive across processes, so slots stay gapless and single-writer
@@ -42,7 +43,9 @@ BACKLOG = 2048
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on `host:port`, inheritable by forked workers.
+    """Reserve `host:port` for the workers: a socket bound with `SO_REUSEPORT` but not listening,
+    so an address in use fails here, before any worker starts. (Only listening sockets take
+    connections, so this one takes none.)
 
     Raises:
         OSError: the address cannot be bound (in use, or not local).
@@ -51,14 +54,26 @@ def bind(host: str, port: int) -> socket.socket:
     if host == "localhost":
         host, family = "127.0.0.1", socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
-    sock.set_inheritable(True)
+    return sock
+
+
+def _listener(reserved: socket.socket) -> socket.socket:
+    """A worker's own listening socket on the reserved address: the kernel spreads new
+    connections over the workers' sockets evenly. (One socket shared by all would let the
+    worker that wakes first accept every connection waiting, keep-alive ones included, and do
+    all the work.)"""
+    sock = socket.socket(reserved.family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(reserved.getsockname())
+    sock.listen(BACKLOG)
     return sock
 
 
@@ -82,8 +97,9 @@ def _status(wait_status: int) -> int:
 
 
 def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.socket], int], grace: float) -> int:
-    """Fork `count` workers, each running `serve_one(sock)` (a node serving on the socket until
-    it is told to stop; it returns the worker's exit status), and supervise them.
+    """Fork `count` workers, each running `serve_one(listening)` on a listening socket of its own
+    at the address `sock` reserved (`bind`): a node serving until it is told to stop, returning
+    the worker's exit status. Then supervise them.
 
     Returns:
         The exit status for the node: 0 after a clean stop, else the first failure's.
@@ -105,7 +121,9 @@ def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.soc
                 _die_with_parent()
                 if os.getppid() != parent:  # the parent died before the request took effect
                     os._exit(1)
-                code = serve_one(sock)
+                listening = _listener(sock)
+                sock.close()
+                code = serve_one(listening)
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             except BaseException:
