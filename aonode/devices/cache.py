@@ -10,7 +10,9 @@
            `operation: item` (aonode), its `body` is a signed ANS-104 data item, verified and
            stored as a message → `{status 200, path: <item ID>}` (422 if it does not verify). No body → 400
            "No body to write."; any other shape → 400 "Invalid write type."
-    link   for trusted writers: links `source` → `destination`
+    link   for trusted writers: links `source` → `destination`. The destination must be a
+           message ID or a hashpath of IDs that holds nothing yet (403 / 409 otherwise), so a
+           writer cannot repoint another client's message, a name or a balance
 
 Writers are checked against the request's verified signers (`aonode.core.authority`), so a
 key merely named in the request proves nothing. Unlike the reference, a map `body` is written
@@ -20,6 +22,7 @@ writes maps that way): the reply's `path` is the message's ID.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +41,10 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+# A message ID: 43 characters of base64url.
+_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 def _refused(status: int, why: str) -> Result:
     return Result("error", {"status": status, "body": why.encode()})
 
@@ -51,14 +58,26 @@ def is_writer(request: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
     return bool(allowed) and any(s in allowed for s in authority.signed_by(request, opts))
 
 
+def _id_path(path: str) -> bool:
+    """Whether `path` is a message ID or a hashpath of IDs (`ID/ID/...`)."""
+    return all(_ID.fullmatch(segment) for segment in path.split("/"))
+
+
 def _link(source: Any, destination: Any, opts: Mapping[str, Any]) -> Result:
     if not isinstance(source, (bytes, str)) or not isinstance(destination, (bytes, str)):
         return _refused(400, "A link needs a `source` and a `destination`.")
-    cache = opts["cache"]
+    cache, new = opts["cache"], _text(destination)
+    # A writer adds what it replicates; it may not repoint what is stored (another client's
+    # message, a content hash) nor the node's own paths (names, balances, route changes).
+    if not _id_path(new):
+        return _refused(403, "A link's destination must be a message ID or a hashpath of IDs; "
+                             "the store's other paths belong to the node.")
     try:
-        cache.link(_text(source), _text(destination))
-    except AOError as exc:
-        return _refused(400, f"Cannot link: {exc.message}")
+        if cache.store.type(new) is not None:
+            return _refused(409, f"{new} is already stored: a link does not replace it.")
+        cache.link(_text(source), new)
+    except AOError as exc:  # an upstream store (a gateway) that failed is named as such
+        return _refused(exc.status if exc.status in (502, 503, 504) else 400, f"Cannot link: {exc.message}")
     return Result("ok", {"status": 200})
 
 
