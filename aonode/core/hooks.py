@@ -3,7 +3,9 @@ resolution-paths-cache-node.md §11.3).
 
 The node's `on` option maps a hook name (`request`, `response`, `step`, `start`) to a handler
 message or a list of them. `on(name, request, opts)` runs the handlers in order, each one's
-`ok` result feeding the next; any other status stops the chain and is returned.
+`ok` result feeding the next; any other status stops the chain and is returned. A handler
+that raises an `AOError` stops it with that error's status (a request a hook cannot read is
+the client's 4xx, not the node's 500); any other exception is a `failure` (500).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aonode.core.terms import Result
+from aonode.errors import AOError
 
 __all__ = ["handlers", "on", "step"]
 
@@ -42,6 +45,8 @@ def _execute(name: str, handler: Any, request: Mapping[str, Any], opts: Mapping[
     }
     try:
         result = resolve(handler, step_request, {**opts, "hashpath": "ignore"})
+    except AOError as exc:  # a typed fault keeps its status: a request a hook finds malformed is a 4xx
+        return Result("error", {"status": exc.status, "body": exc.message.encode()})
     except Exception as exc:  # a broken hook must not take the node down
         return Result("failure", f"Handler for hook `{name}` raised an exception: {exc}".encode())
     mode = hook.get("result", b"return")

@@ -176,7 +176,10 @@ def _apply_price(request: Mapping[str, Any], steps: list[Any], opts: Mapping[str
             inner = dict(source) if isinstance(source, Mapping) else dict(request)
             inner.pop("device", None)
             inner["path"] = inner_path
-            inner_price = _estimate(inner, opts, depth + 1)
+            try:
+                inner_price = _estimate(inner, opts, depth + 1)
+            except BadMessage:  # a path that does not parse: the request will fail; price it plainly
+                return price * len(steps)
             if inner_price == INFINITY:
                 return 0
             assert isinstance(inner_price, int)

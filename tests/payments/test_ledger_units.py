@@ -11,7 +11,7 @@ import pytest
 from payments_helpers import wallet
 
 from aonode.codecs import commit
-from aonode.core import resolve
+from aonode.core import hooks, resolve
 from aonode.crypto import Wallet
 from aonode.devices.faff import allowed
 from aonode.devices.simple_pay import CHARGING, FROM_P4, balance_of, first_route, to_amount
@@ -101,3 +101,12 @@ def test_only_p4_charges(opts: Any) -> None:
     refused = resolve(SIMPLE_PAY, {"path": "charge", "quantity": 50, "request": held}, opts)
     assert refused.status == "error" and refused.value["status"] == 403
     assert balance_of(victim.address, opts) == 50
+
+
+def test_a_hook_that_finds_the_request_malformed_answers_with_its_status(opts: Any) -> None:
+    # A request hook that raises a typed fault (here apply@1.0 on a path that does not parse)
+    # stops the request with that fault's status: the client's 400, not the node's 500.
+    handler = {"device": b"apply@1.0", "path": b"user-path", "user-path": b"/%zz"}
+    result = hooks.on("request", {"body": []}, {**opts, "on": {"request": handler}})
+    assert result.status == "error" and result.value["status"] == 400
+    assert b"percent-escape" in result.value["body"]

@@ -92,6 +92,11 @@ def test_apply_is_priced_as_the_request_it_applies(pay_node: httpx.Client, walle
     assert body(ask(pay_node, "/~p4@1.0/balance", applier)) == 60
 
 
+def test_an_apply_of_a_malformed_path_is_a_client_error(pay_node: httpx.Client) -> None:
+    response = ask(pay_node, "/~apply@1.0/user-path", wallet(), **{"user-path": "/%zz"})
+    assert 400 <= response.status_code < 500, response.text
+
+
 # --- dynamic_router_pricing_test: offered routes carry their own price -------------------
 
 def test_offered_routes_price_their_requests(pay_node: httpx.Client) -> None:
