@@ -10,7 +10,8 @@ node-services.md §4.2). It is the pricing and the ledger device of a `p4@1.0` h
     charged   (aonode's own) whether the signed request `request-id` names was charged
     balance   the balance of the signer of `request`, else of the request's signer, else of
               `target`
-    topup     the operator adds `amount` to `recipient`'s balance
+    topup     the operator adds `amount` to `recipient`'s balance (unsigned: 401; signed by
+              anyone else: 403; the reference answers 400 to both)
 
 The ledger lives in the store, not in the node message (the reference keeps it in the
 `simple_pay_ledger` option and changes it with `set_opts`, so a restart forgets every charge):
@@ -279,8 +280,11 @@ class SimplePayDevice(Device):
 
     def topup(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         operator = operator_address(opts)
-        if operator is None or operator not in _signers(request, opts):
-            return Result("error", {"status": 400, "body": b"Unauthorized"})
+        signers_now = _signers(request, opts)
+        if not signers_now:
+            return Result("error", {"status": 401, "body": b"Unauthorized: a top-up must be signed by the operator."})
+        if operator is None or operator not in signers_now:
+            return Result("error", {"status": 403, "body": b"Unauthorized: only the operator tops up."})
         said = authority.vouched(request, opts, operator)
         if "recipient" not in said:
             return Result("error", {"status": 400, "body": b"topup needs a signed `recipient`."})
