@@ -200,6 +200,7 @@ _DEFAULTS: dict[str, Any] = {
     # opening balances, the price of one message, the allow-list.
     "p4_non_chargable_routes": [
         {"template": "^/~p4@1.0/(balance|topup)$"},
+        {"template": "^/~simple-pay@1.0/topup$"},  # operator-only: others are refused, not charged
         {"template": "^/~meta@1.0/"},
         {"template": "^/ledger~node-process@1.0/now/balance(/[A-Za-z0-9_-]+)?$"},
         {"template": "^/ledger~node-process@1.0/commitments/keys/1$"},  # aos: the ledger's address
