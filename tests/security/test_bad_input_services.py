@@ -711,8 +711,6 @@ def test_operator_only_actions_are_refused(client: httpx.Client, upstreams: Upst
         assert answer.status_code in (401, 403) and answer.content.strip(), (path, answer.status_code, answer.text)
 
 
-@pytest.mark.xfail(strict=True, reason="simple-pay@1.0 (engineer B): a topup not signed by the operator is refused "
-                   "with 400 'Unauthorized' instead of 401/403")
 @pytest.mark.parametrize("who", ["attacker", "unsigned"])
 def test_known_topup_refusal_is_401_or_403(client: httpx.Client, who: str) -> None:
     answer = _ask(client, "/~simple-pay@1.0/topup", ATTACKER if who == "attacker" else None,
