@@ -28,13 +28,13 @@ set-up and the ratios to (a); (e) over (c) is the three-node scaling on this mac
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import itertools
 import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -81,64 +81,98 @@ def presign(kind: str, pids: list[str], count: int) -> list[tuple[str, dict[str,
         return [item for part in pool.map(_sign, jobs) for item in part][:count]
 
 
-class Load:
-    """The mixed load against some nodes; counts the 200 answers."""
+def raw_request(method: str, path: str, port: int, headers: dict[str, str], body: bytes) -> bytes:
+    """One HTTP/1.1 request as bytes, sent as it is (the client then costs nearly nothing)."""
+    lines = [f"{method} {path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "content-length"]
+    lines.append(f"content-length: {len(body)}")
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
 
-    def __init__(self, urls: list[str], posts: list[Any], slots: list[tuple[int, Any]], concurrency: int) -> None:
-        self.urls = urls
-        self.posts = itertools.cycle(posts)  # a signed read may be sent again
-        self.slots = iter(slots)  # each slot request once: a resend would be answered from the index
+
+async def read_status(reader: asyncio.StreamReader) -> int:
+    """Read one response (content-length or chunked) and return its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length, chunked = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await reader.readexactly(length)
+    return status
+
+
+class Load:
+    """The mixed load against some nodes over keep-alive connections, from pre-encoded request
+    bytes on one asyncio loop (a Python HTTP client per thread cost more CPU than the node, on
+    the same two cores); counts the 200 answers."""
+
+    def __init__(self, ports: list[int], posts: list[Any], slots: list[tuple[int, Any]], concurrency: int) -> None:
+        self.ports = ports
+        self.posts = itertools.cycle([raw_request("POST", "/key1", ports[0], h, b) for h, b in posts])
+        self.read = raw_request("GET", READ_PATH, ports[0], {}, b"")
+        # Each slot request once: a resend would be answered from the index.
+        self.slots = iter([(node, raw_request("POST", "/~scheduler@1.0/schedule", ports[node],
+                                              {**h, "accept-bundle": "true"}, b)) for node, (h, b) in slots])
         self.concurrency = concurrency
         self.done = 0
         self.failed = 0
-        self.lock = threading.Lock()
-        # One client per node, shared by the threads (httpx clients are thread-safe): making one
-        # costs an SSL context, which would be measured instead of the nodes.
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.clients = [httpx.Client(base_url=url, timeout=60, limits=limits) for url in urls]
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.close()
 
     def run(self, seconds: float) -> float:
+        return asyncio.run(self._run(seconds))
+
+    async def _run(self, seconds: float) -> float:
         stop_at = time.monotonic() + seconds
-        threads = [threading.Thread(target=self._client, args=(n, stop_at)) for n in range(self.concurrency)]
         began = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        await asyncio.gather(*(self._client(n, stop_at) for n in range(self.concurrency)))
         return self.done / (time.monotonic() - began)
 
-    def _client(self, index: int, stop_at: float) -> None:
-        clients = self.clients
-        for turn in itertools.count(index):
-            if time.monotonic() >= stop_at:
-                return
-            # Every node gets every kind of request: the node turns over every third request.
-            client = clients[(turn // 3 + index) % len(clients)]
-            kind = turn % 3
-            try:
+    async def _client(self, index: int, stop_at: float) -> None:
+        connections: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+        try:
+            for turn in itertools.count(index):
+                if time.monotonic() >= stop_at:
+                    return
+                # Every node gets every kind of request: the node turns over every third request.
+                node = (turn // 3 + index) % len(self.ports)
+                kind = turn % 3
                 if kind == 0:
-                    with self.lock:
-                        headers, body = next(self.posts)
-                    response = client.post("/key1", headers=headers, content=body)
+                    request = next(self.posts)
                 elif kind == 1:
-                    response = client.get(READ_PATH)
+                    request = self.read
                 else:
-                    with self.lock:
-                        node, (headers, body) = next(self.slots)
-                    response = clients[node].post("/~scheduler@1.0/schedule",
-                                           headers={**headers, "accept-bundle": "true"}, content=body)
-                ok = response.status_code == 200
-            except (httpx.HTTPError, StopIteration):
-                ok = False
-            with self.lock:
+                    found = next(self.slots, None)
+                    if found is None:
+                        self.failed += 1
+                        continue
+                    node, request = found
+                try:
+                    if node not in connections:
+                        connections[node] = await asyncio.open_connection("127.0.0.1", self.ports[node])
+                    reader, writer = connections[node]
+                    writer.write(request)
+                    ok = await read_status(reader) == 200
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    connections.pop(node, None)
+                    ok = False
                 if ok:
                     self.done += 1
                 else:
                     self.failed += 1
+        finally:
+            for _, writer in connections.values():
+                writer.close()
 
 
 def _process(scheduler: Wallet) -> dict[str, Any]:
@@ -181,13 +215,10 @@ def measure(label: str, urls: list[str], scheduler: Wallet, seconds: float, conc
         pids.append(pid)
     signed_slots = presign("slot", pids, int((seconds + 1) * 80))  # more than any set-up here takes
     slots = [(preferred(target, len(urls)), (headers, body)) for target, headers, body in signed_slots]
-    load = Load(urls, posts, slots, concurrency)
-    try:
-        load.run(1.0)  # warm up: imports, first LMDB pages, connection pools
-        load.done = load.failed = 0
-        rate = load.run(seconds)
-    finally:
-        load.close()
+    load = Load([int(url.rsplit(":", 1)[1]) for url in urls], posts, slots, concurrency)
+    load.run(1.0)  # warm up: imports, first LMDB pages, connections
+    load.done = load.failed = 0
+    rate = load.run(seconds)
     print(f"{label:<58} {rate:8.1f} req/s  ({load.failed} failed)", flush=True)
     return rate
 
