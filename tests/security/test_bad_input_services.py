@@ -101,11 +101,31 @@ class Garbage:
         body = b'{"data": {"transactions": {"edges": [{"node": {"id": 5}}], "pageInfo": "x"}}}'
         return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
 
+    @staticmethod
+    def _request(conn: socket.socket) -> bytes:
+        """The request's head and body (as far as its content-length says, 1 MiB at most): a
+        marker may be in either."""
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 1 << 20:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        wanted = min(int(length.group(1)), 1 << 20) if length else 0
+        while len(body) < wanted:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(2)
             try:
-                conn.sendall(self._answer(conn.recv(65536)))
+                conn.sendall(self._answer(self._request(conn)))
             except OSError:
                 pass
 
@@ -693,6 +713,7 @@ def _operator_only(up: Upstreams) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("/~router@1.0/routes", {"template": "^/evil", "node": {"prefix": dead}}),
         ("/~local-name@1.0/register", {"key": "evil", "value": "A" * 43}),
+        ("/~simple-pay@1.0/topup", {"amount": 1000, "recipient": ATTACKER.address}),
         ("/~greenzone@1.0/init", {}),
         ("/~greenzone@1.0/join", {"peer-location": dead, "peer-id": "A" * 43}),
         ("/~greenzone@1.0/become", {"peer-location": dead, "peer-id": "A" * 43}),
@@ -709,13 +730,6 @@ def test_operator_only_actions_are_refused(client: httpx.Client, upstreams: Upst
     for path, keys in _operator_only(upstreams):
         answer = _ask(client, path, signer, **keys)
         assert answer.status_code in (401, 403) and answer.content.strip(), (path, answer.status_code, answer.text)
-
-
-@pytest.mark.parametrize("who", ["attacker", "unsigned"])
-def test_known_topup_refusal_is_401_or_403(client: httpx.Client, who: str) -> None:
-    answer = _ask(client, "/~simple-pay@1.0/topup", ATTACKER if who == "attacker" else None,
-                  amount=5, recipient=ATTACKER.address)
-    assert answer.status_code in (401, 403), (answer.status_code, answer.text)
 
 
 def test_a_topup_by_anyone_but_the_operator_changes_no_balance(client: httpx.Client) -> None:
@@ -832,6 +846,15 @@ def test_known_gateway_garbage_is_not_named(client: httpx.Client, upstreams: Ups
     tx = (NOT_JSON + "A" * 43)[:43]
     answer = client.get("/~arweave@2.9-pre/tx", params={"tx": tx, "data": "false"})
     assert judge(answer, upstreams) is None, (answer.status_code, answer.text)
+
+
+@pytest.mark.xfail(strict=True, reason="router@1.0 preprocess + p4@1.0 (engineers E and B): with the router's "
+                   "preprocess before p4 in on/request, preprocess's result ({body} without `request`) reaches p4, "
+                   "which then admits without a price or balance check: an unsigned request is served free (200), "
+                   "a signed unfunded one runs and is refused only by the response hook's charge")
+def test_known_router_preprocess_skips_p4(client: httpx.Client) -> None:
+    answer = client.get("/~message@1.0&n=1/n")
+    assert answer.status_code in (400, 402), (answer.status_code, answer.text)
 
 
 def test_still_serving(client: httpx.Client) -> None:
