@@ -306,7 +306,9 @@ class RedisStore(Store):
         return raw
 
     def _remember(self, path: str, raw: bytes | None) -> None:
-        """Keep a `data/<hash>` value that exists: it is content-addressed, so it never changes."""
+        """Keep a `data/<hash>` value that exists: it is content-addressed, so it never changes
+        (short of a `reset()`, which empties this memory too; a reset by another process is not
+        seen here, so reset a shared store only with its nodes stopped)."""
         if raw is not None and raw[0] == _VALUE and path.startswith("data/") and len(raw) <= KNOWN_DATA_BYTES:
             with self._known_lock:
                 known = self._known_data
