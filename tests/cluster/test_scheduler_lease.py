@@ -22,7 +22,7 @@ from aonode.devices._scheduler_lease import LeaseHeld, SchedulerLease, publish_l
 from aonode.store import StoreError
 from aonode.store._redis import RedisStore
 
-TTL = 400  # ms
+TTL = 1000  # ms: longer than a few assignments take on a loaded machine
 PID = "L" * 43
 
 
