@@ -20,6 +20,7 @@ for unsigned requests; an unsigned or other-wallet `topup` changes no balance; a
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import socket
@@ -38,7 +39,7 @@ from aonode.codecs import ans104, to_tabm
 from aonode.crypto import Wallet
 
 SEED = 20261208
-COUNT = 1200
+COUNT = 2000
 SLOWEST = 5.0  # seconds for any one answer
 TIMEOUT_MS = 1000  # the node's upstream timeouts
 FIXTURES = Path("/work/shared/fixtures")
@@ -192,7 +193,7 @@ def node_config(up: Upstreams) -> dict[str, Any]:
         "bundler_ans104": dead,
         "bundler_httpsig": garbage,
         "http_connect_timeout": TIMEOUT_MS, "http_request_send_timeout": TIMEOUT_MS,
-        "query_timeout": 2000,
+        "query_timeout": 1000,
         "routes": [
             {"template": "^/w/", "priority": 1, "node": {"match": "^/w", "with": dead}},
             {"template": "^/g/", "priority": 2, "node": {"match": "^/g", "with": garbage}},
@@ -589,6 +590,11 @@ def generate(up: Upstreams) -> Iterator[Bad]:
 
 # --- checks -----------------------------------------------------------------------------------
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _log_size(node: Node) -> int:
     return node.log.stat().st_size
 
@@ -669,6 +675,7 @@ def test_generated_hostile_clients(node: Node, client: httpx.Client, upstreams: 
     seen_known: dict[str, int] = {}
     victim_before = _balance(client, VICTIM)
     assert victim_before == VICTIM_FUNDS
+    cpu_before = (_cpu_seconds(node.process.pid), time.process_time())
     for bad in generate(upstreams):
         kinds[bad.kind] = kinds.get(bad.kind, 0) + 1
         what = f"{bad.kind} {bad.method} {bad.target[:100]!r}"
@@ -692,6 +699,10 @@ def test_generated_hostile_clients(node: Node, client: httpx.Client, upstreams: 
             failures.append(f"{what}: {why}\n  log: {_log_excerpt(node, log_at)}")
         if took > SLOWEST:
             failures.append(f"{what}: answered in {took:.1f} s")
+    # CPU seconds the run took (node, this client): what its wall time is on an idle machine
+    # (the two take turns), whatever the machine's load while it ran.
+    print("cpu seconds (node, client):", round(_cpu_seconds(node.process.pid) - cpu_before[0], 1),
+          round(time.process_time() - cpu_before[1], 1))
     print("known failures seen:", seen_known)
     print("seconds by kind:", {k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])})
     assert client.get("/~meta@1.0/info/address").status_code == 200
