@@ -23,6 +23,7 @@ in the tests exactly as in a shell.
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -232,6 +233,10 @@ class NodeConsole:
 
 
 def _loop(lines: _Lines, prompt: str, handle: Callable[[str], bool], say: Callable[[str], None]) -> int:
+    # Ctrl-C is how a user leaves, even when the console was started from a shell that ignores
+    # SIGINT for what it runs (a background job, nohup): Python then installs no handler.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             line = lines.read(prompt)
