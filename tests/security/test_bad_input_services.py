@@ -235,7 +235,10 @@ def node(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iter
 
 @pytest.fixture(scope="module")
 def client(node: Node) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.url, timeout=SLOWEST + 10) as c:
+    # A connection per request: on a kept-alive connection each answer with a body waits about
+    # 40 ms more (reported to the server's owner), which would be most of this run's time.
+    with httpx.Client(base_url=node.url, timeout=SLOWEST + 10,
+                      limits=httpx.Limits(max_keepalive_connections=0)) as c:
         yield c
 
 
@@ -648,7 +651,8 @@ KNOWN = [
     # resolver then fails with the reference's 500.
     Known("empty-path-with-request-hook", 500, "Attempted to resolve an empty message sequence"),
     # router@1.0 preprocess / relay@1.0: an upstream answering an invalid status line.
-    Known("relayed-invalid-status", 500, "^Internal Server Error"),
+    # (only for the paths the route table relays)
+    Known("relayed-invalid-status", 500, r"^Internal Server Error: /(g|both|w|arweave|graphql|raw|result|dry-run)\b"),
     # routes: a route whose template is found in the path but whose `match` regex is not is
     # relayed to `http://http:/user-path`.
     Known("route-match-miss", 502, "POST http://http:/user-path"),
@@ -675,6 +679,7 @@ def test_generated_hostile_clients(node: Node, client: httpx.Client, upstreams: 
     statuses: dict[int, int] = {}
     spent: dict[str, float] = {}
     seen_known: dict[str, int] = {}
+    slowest: list[tuple[float, str, int]] = []
     victim_before = _balance(client, VICTIM)
     assert victim_before == VICTIM_FUNDS
     cpu_before = (_cpu_seconds(node.process.pid), time.process_time())
@@ -692,6 +697,7 @@ def test_generated_hostile_clients(node: Node, client: httpx.Client, upstreams: 
             continue
         took = time.monotonic() - started
         spent[bad.kind] = spent.get(bad.kind, 0.0) + took
+        slowest.append((took, what, response.status_code))
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         why = judge(response, upstreams)
         known = _known(response) if why is not None else None
@@ -706,6 +712,8 @@ def test_generated_hostile_clients(node: Node, client: httpx.Client, upstreams: 
     print("cpu seconds (node, client):", round(_cpu_seconds(node.process.pid) - cpu_before[0], 1),
           round(time.process_time() - cpu_before[1], 1))
     print("known failures seen:", seen_known)
+    print("slowest:", *(f"{t:.2f}s {status} {what}" for t, what, status in sorted(slowest, reverse=True)[:12]),
+          sep="\n  ")
     print("seconds by kind:", {k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])})
     assert client.get("/~meta@1.0/info/address").status_code == 200
     assert _balance(client, VICTIM) == victim_before
