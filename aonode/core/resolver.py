@@ -158,7 +158,8 @@ def resolve_many(messages: Any, opts: Mapping[str, Any] | None = None) -> Result
     if isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], Resolve):
         return resolve_many(messages[0].messages, opts)
     if not messages:
-        return Result("failure", b"Attempted to resolve an empty message sequence.")
+        # Always a path a client gave that names nothing (the reference's failure is a 500).
+        return Result("error", {"status": 400, "body": b"Attempted to resolve an empty message sequence."})
     current = messages[0]
     for step in messages[1:]:
         result = _stage1(current, step, opts)

@@ -87,6 +87,7 @@ log = logging.getLogger("aonode.meta")
 UNINITIALIZED = b"Node must be initialized before use."
 PERMANENT = b"The node message of this machine is already permanent. It cannot be changed."
 UNAUTHORIZED = b"Unauthorized"
+EMPTY_PATH = b"The request's path is empty: there is nothing to resolve. Name a key, an ID or a device."
 UNSIGNED_PATH = (b"The operator's signature must cover the request's `path`: a change signed for "
                  b"another purpose is not a change of the node message.")
 # Store paths recording the signed changes applied (one each), so that a replay is refused.
@@ -502,6 +503,9 @@ def handle(singleton: Mapping[str, Any], node: NodeMessage, runtime: Mapping[str
     if hooked.status != "ok":
         return embed_status(_force_message(hooked))
     messages = hooked.value
+    if isinstance(messages, list) and not messages:
+        # The hooks routed nothing either (`/?a=1`): the client's request names nothing.
+        return embed_status(Result("error", {"status": 400, "body": EMPTY_PATH}))
     if isinstance(messages, list) and len(messages) == 1 and isinstance(messages[0], As):
         # `/~dev@1.0&k=v` alone: the message itself. The reference returns the `{as, ...}`
         # tuple, which it then fails to encode (a 500).
