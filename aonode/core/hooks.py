@@ -3,7 +3,11 @@ resolution-paths-cache-node.md §11.3).
 
 The node's `on` option maps a hook name (`request`, `response`, `step`, `start`) to a handler
 message or a list of them. `on(name, request, opts)` runs the handlers in order, each one's
-`ok` result feeding the next; any other status stops the chain and is returned. A handler
+`ok` result feeding the next; any other status stops the chain and is returned. Every
+handler sees the hook's `request`: a handler whose `ok` result is a message without one (the
+reference's `router@1.0` `preprocess` answers `{body}` alone) passes the `request` it was given
+on, so a later handler (`p4@1.0` pricing the request before any work is done) still has it
+(node-services.md §17.3). A handler
 that raises an `AOError` stops it with that error's status (a request a hook cannot read is
 the client's 4xx, not the node's 500); any other exception is a `failure` (500).
 """
@@ -65,8 +69,16 @@ def on(name: str, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result
         result = _execute(name, handler, current, opts)
         if result.status != "ok":
             return result
-        current = result.value
+        current = _keeping_request(current, result.value)
     return Result("ok", current)
+
+
+def _keeping_request(given: Any, returned: Any) -> Any:
+    """`returned`, with the `request` of `given` when `returned` is a message that dropped it."""
+    if (isinstance(given, Mapping) and "request" in given and isinstance(returned, Mapping)
+            and "request" not in returned):
+        return {**returned, "request": given["request"]}
+    return returned
 
 
 def step(base: Any, request: Any, result: Result, opts: Mapping[str, Any]) -> Result:

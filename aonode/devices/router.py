@@ -427,7 +427,7 @@ class RouterDevice(Device):
         singleton = request.get("request")
         body = request.get("body")
         if not isinstance(singleton, Mapping):
-            return Result("ok", {"body": body})
+            return Result("ok", {**request, "body": body})
         found: routes.Target | routes.Multi | None
         if routes.target_path(singleton).startswith(("http://", "https://")):
             found = None  # a path that is itself a URL is never relayed: the node is not an open proxy
@@ -440,11 +440,11 @@ class RouterDevice(Device):
                 return Result("error", {"status": exc.status, "body": exc.message.encode()})
         if found is None:
             if _text(options.get(opts, "router_preprocess_default", "local")) == "error":
-                return Result("ok", {"body": [{"status": 404, "message": NO_TEMPLATE, "body": NO_TEMPLATE}]})
-            return Result("ok", {"body": body})
+                return Result("ok", {**request, "body": [{"status": 404, "message": NO_TEMPLATE, "body": NO_TEMPLATE}]})
+            return Result("ok", {**request, "body": body})
         commit_request = isinstance(base, Mapping) and _text(base.get("commit-request", "false")).lower() == "true"
         try:
-            return Result("ok", {"body": preprocess_body(singleton, found, commit_request)})
+            return Result("ok", {**request, "body": preprocess_body(singleton, found, commit_request)})
         except AOError as exc:  # the request cannot be wrapped (a value no codec expresses)
             return Result("error", {"status": 400 if exc.status == 500 else exc.status,
                                     "body": f"the request cannot be relayed: {exc.message}".encode()})
