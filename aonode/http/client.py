@@ -26,7 +26,7 @@ resolution-paths-cache-node.md §10.6).
 
 Failures of the network never raise: a timeout gives `Result("error", {"status": 504, ...})`,
 a refused or broken connection `Result("error", {"status": 502, ...})` (no connection at all
-is marked `priv/unreached`: see `unreached`), a response whose
+is marked `priv/unreached`: see `unreached`), a response whose status is not 100-599 a 502, a response whose
 signature does not verify `Result("error", {"status": 502, ...})`; each `body` says what
 happened and to whom.
 """
@@ -293,6 +293,10 @@ def _exchange(client: httpx.Client, method: str, url: str, headers: Mapping[str,
         return _fail(BAD_GATEWAY, f"{method} {url}: the request cannot be sent: {exc}")
     except httpx.HTTPError as exc:
         return _fail(BAD_GATEWAY, f"{method} {url}: {type(exc).__name__}: {exc or 'connection failed'}")
+    if not 100 <= response.status_code <= 599:
+        # RFC 9110 §15: a status is 100-599. Passed on, 999 would be this node's own status (a 500).
+        return _fail(BAD_GATEWAY, f"{method} {url}: the peer answered an invalid HTTP status "
+                                  f"{response.status_code} (RFC 9110 allows 100-599)")
     found, cookies = _headers_of(response)
     return response.status_code, found, cookies, b"".join(chunks)
 
