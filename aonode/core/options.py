@@ -276,6 +276,7 @@ _DEFAULTS: dict[str, Any] = {
     "router_opts": {"routes": []},
     "router_preprocess_default": "local",  # router@1.0 preprocess: a request no route matches runs here (`error`: 404)
     "relay_allow_commit_request": False,  # relay@1.0 may sign relayed requests with the node wallet only when true
+    "relay_max_hops": 8,  # relay@1.0 refuses (508) to relay a request that has come through this many relays
     "routes": [
         {"template": "/result/.*", "node": {"prefix": "http://localhost:6363"}},
         {"template": "/snapshot/.*", "node": {"prefix": "http://localhost:6363"}},
@@ -285,8 +286,10 @@ _DEFAULTS: dict[str, Any] = {
             {"prefix": "https://arweave-search.goldsky.com", "opts": dict(_HTTPC)},
             {"prefix": "https://arweave.net", "opts": dict(_GUN)},
         ]},
-        {"template": "/arweave", "node": {"match": "^/arweave", "with": "https://arweave.net", "opts": dict(_HTTPC)}},
-        {"template": "/raw", "node": {"prefix": "https://arweave.net", "opts": dict(_GUN)}},
+        # Anchored, unlike the reference's: `/arweave` and `/raw` found inside a path
+        # (`/~copycat@1.0/arweave`) are this node's own, not the gateway's (docs/compat.md).
+        {"template": "^/arweave", "node": {"match": "^/arweave", "with": "https://arweave.net", "opts": dict(_HTTPC)}},
+        {"template": "^/raw", "node": {"prefix": "https://arweave.net", "opts": dict(_GUN)}},
         # snp@1.0: AMD's Key Distribution Service (VCEKs and ASK/ARK chains; aonode/tee/kds.py)
         {"template": "^/vcek/v1/", "node": {"prefix": "https://kdsintf.amd.com", "opts": dict(_HTTPC)}},
     ],
