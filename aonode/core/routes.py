@@ -29,7 +29,9 @@ else every match of regex `match` replaced by `with` (`&` and `\\N` as in Erlang
 nodes: a multirequest, see `aonode.http.client`), or None (no route matches). Defects of the
 reference fixed here (docs/compat.md): `choose` above the number of nodes picks them all (the
 reference crashes); several chosen nodes make a proper `Multi`; a node map with no rewrite rule
-is not viable (the reference crashes); a table of 10 or more routes is tried in list order.
+is not viable (the reference crashes), nor is one whose `match` is not found in the path (the
+reference sends the unchanged path as the URI), and a route without a viable node gives way to
+the next matching route; a table of 10 or more routes is tried in list order.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import importlib
 import math
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -313,13 +315,18 @@ def match_route(message: Mapping[str, Any], routes: Any) -> dict[str, Any] | Non
     """The first route of `routes` whose template `message` matches, with `reference` set to
     `routes/<n>` (1-based); `{node: URL, reference: explicit}` for an absolute URL path; None
     when nothing matches."""
+    return next(_matching_routes(message, routes), None)
+
+
+def _matching_routes(message: Mapping[str, Any], routes: Any) -> Iterator[dict[str, Any]]:
+    """Every route of `routes` whose template `message` matches, in order (see `match_route`)."""
     path = target_path(message)
     if _explicit(path):
-        return {"node": path, "reference": "explicit"}
+        yield {"node": path, "reference": "explicit"}
+        return
     for index, candidate in enumerate(route_list(routes), start=1):
         if template_matches(message, candidate.get("template")):
-            return {**candidate, "reference": f"routes/{index}"}
-    return None
+            yield {**candidate, "reference": f"routes/{index}"}
 
 
 # --- rewriting ---
@@ -351,14 +358,17 @@ def _erlang_replacement(template: str) -> Any:
 def rewrite(path: str, node: Mapping[str, Any]) -> str | None:
     """The URI a node map gives for `path`: `prefix` + path, path + `suffix`, or `match`
     replaced by `with` everywhere; None when the node has none of these, or an unusable
-    `match` pattern, or a path longer than `MAX_REWRITE` to rewrite with it."""
+    `match` pattern, or a `match` that is not found in `path`, or a path longer than
+    `MAX_REWRITE` to rewrite with it."""
     if "prefix" in node:
         return _text(node["prefix"]) + path
     if "suffix" in node:
         return path + _text(node["suffix"])
     if "match" in node and "with" in node:
         compiled = safe_pattern(_text(node["match"]))
-        if compiled is None or len(path) > MAX_REWRITE:
+        if compiled is None or len(path) > MAX_REWRITE or compiled.search(path) is None:
+            # Nothing to replace: the reference sends the path itself as the URI
+            # (`http://http:/user-path` once relayed). This node is not viable for this path.
             return None
         return compiled.sub(_erlang_replacement(_text(node["with"])), path)
     if isinstance(node.get("uri"), (str, bytes)):
@@ -516,14 +526,27 @@ def _choose_count(route: Mapping[str, Any]) -> int:
 
 def route(message: Mapping[str, Any], routes: Any, *, rng: random.Random | None = None) -> Target | Multi | None:
     """Where `message` goes by the route table `routes` (§3.2): a `Target`, a `Multi`, or None
-    when no route matches or the matched route has no viable node.
+    when no route matches with a viable node. A matching route none of whose nodes is viable
+    for the path (no rewrite rule, or a `match` not found in it) is passed over for the next.
 
     Raises:
         ValueError: the matched route names an unknown strategy or an invalid `choose`.
     """
-    found = match_route(message, routes)
-    if found is None:
-        return None
+    for found in _matching_routes(message, routes):
+        chosen = _route_to(message, found, rng)
+        if chosen is not None:
+            return chosen
+    return None
+
+
+def _route_to(message: Mapping[str, Any], found: Mapping[str, Any], rng: random.Random | None
+              ) -> Target | Multi | None:
+    """Where the matched route `found` sends `message`; None when none of its nodes is viable
+    for the message's path (`route` then tries the next matching route).
+
+    Raises:
+        ValueError: the route names an unknown strategy or an invalid `choose`.
+    """
     reference = _text(found.get("reference", ""))
     node = found.get("node")
     if node is not None:

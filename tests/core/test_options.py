@@ -102,7 +102,7 @@ def test_documented_default(key: str) -> None:
 
 def test_default_routes_and_hooks() -> None:
     templates = [r["template"] for r in DEFAULTS["routes"]]
-    assert templates == ["/result/.*", "/snapshot/.*", "/dry-run.*", "/graphql", "/arweave", "/raw", "^/vcek/v1/"]
+    assert templates == ["/result/.*", "/snapshot/.*", "/dry-run.*", "/graphql", "^/arweave", "^/raw", "^/vcek/v1/"]
     graphql = DEFAULTS["routes"][3]["nodes"]
     assert [n["prefix"] for n in graphql] == [
         "https://ao-search-gateway.goldsky.com", "https://arweave-search.goldsky.com", "https://arweave.net",
