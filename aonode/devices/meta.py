@@ -50,7 +50,7 @@ from aonode.core.devices import BUILTIN_DEVICES, Device, known_devices
 from aonode.core.resolver import resolve_many
 from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
-from aonode.devices import _node_changes
+from aonode.devices import _node_changes, relay
 from aonode.errors import AOError, Conflict, Forbidden
 from aonode.message import Atom, is_private, normalize_key
 from aonode.store import Store
@@ -495,6 +495,8 @@ def handle(singleton: Mapping[str, Any], node: NodeMessage, runtime: Mapping[str
         AOError: a device raised (the caller turns it into an error response).
     """
     runtime = runtime or {}
+    if relay.HOPS_KEY in singleton:  # how many relays brought the request: relay@1.0 stops a loop
+        runtime = {**runtime, relay.HOPS_OPTION: singleton[relay.HOPS_KEY]}
     opts = {**node.current(), **runtime}
     steps = hyperpath.parse(singleton)
     if options.get(opts, "initialized") is False:

@@ -34,7 +34,12 @@
    not be connected to: it never saw the request), else where the node's route table sends `path`
    (`client.request_routed`: an absolute URL goes there, a relative path to its route's node;
    no matching route answers 502).
-5. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
+5. Hop limit (aonode's own): the message goes with `ao-relay-hops`, the count of relays the
+   request being served came through plus one (not signed over). When that would exceed
+   `relay_max_hops` (default 8), nothing is sent: the answer is 508 Loop Detected saying why.
+   A chain of relays through this node to itself so holds at most `relay_max_hops` + 1 worker
+   threads, and its end answers at once instead of timing out.
+6. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
    `error`, 5xx as `failure`, a network failure as `error` with status 502/504) is returned
    unchanged.
 """
@@ -57,15 +62,23 @@ from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
 from aonode.http import client
 from aonode.message import Atom, is_private, normalize_key
 
-__all__ = ["RelayDevice", "find_target"]
+__all__ = ["HOPS_KEY", "HOPS_OPTION", "RelayDevice", "find_target", "hops_of"]
 
 log = logging.getLogger(__name__)
 
+# RFC 5842 §7.2: the server found an infinite loop (here: more relays than relay_max_hops).
+LOOP_DETECTED = 508
 # The reference's hb_opts default for `relay_http_client` (§2, §15).
 DEFAULT_RELAY_HTTP_CLIENT = "httpc"
 # The options a base's `relay-opts` may set: how the request travels, nothing else.
 _CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", "http_request_send_timeout",
                              "http_keepalive", "http_reference"})
+# How many relays a request has come through: every outbound relay carries the count it arrived
+# with plus one, beside the message (never signed over, like `ao-peer-port`: signatures hold).
+HOPS_KEY = "ao-relay-hops"
+# The runtime option under which meta@1.0 passes the inbound request's HOPS_KEY to the devices
+# (private: never shown, never sent).
+HOPS_OPTION = "priv_relay_hops"
 # Devices whose keys read as plain message keys: reading through them costs a resolution for nothing.
 _PLAIN_DEVICES = frozenset({"message@1.0", "relay@1.0"})
 
@@ -133,6 +146,21 @@ def _fallbacks(m1: Any, opts: Mapping[str, Any]) -> list[str]:
     return [_text(peer) for peer in found if isinstance(peer, (str, bytes))]
 
 
+def hops_of(opts: Mapping[str, Any]) -> int:
+    """How many relays the request being served came through (its `ao-relay-hops`; 0 without).
+
+    Raises:
+        BadMessage: the count is not a non-negative integer.
+    """
+    found = opts.get(HOPS_OPTION)
+    if found is None:
+        return 0
+    text = _text(found) if isinstance(found, (str, bytes)) else str(found)
+    if not text.strip().isdigit() or len(text.strip()) > 6:
+        raise BadMessage(f"relay@1.0: {HOPS_KEY} must be a small non-negative integer, not {text[:40]!r}")
+    return int(text.strip())
+
+
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, (str, bytes)) and _text(value).lower() == "true")
 
@@ -193,6 +221,15 @@ class RelayDevice(Device):
             verify(outbound)
         except InvalidSignature as exc:
             raise InvalidSignature("relay@1.0: the message to relay does not verify") from exc
+        hops = hops_of(opts) + 1
+        limit = options.get(opts, "relay_max_hops")
+        if hops > int(limit):
+            # A chain of relays (through this node to itself, or a routing loop between nodes):
+            # each hop holds a worker thread until the next answers, so it ends here.
+            return Result("error", {"status": LOOP_DETECTED, "body": (
+                f"relay@1.0: this request came through {hops - 1} relays ({HOPS_KEY}); relaying it again "
+                f"would exceed relay_max_hops ({limit}): a relay loop?").encode()})
+        outbound[HOPS_KEY] = str(hops).encode()  # after signing: not part of what a signature covers
         http_client = _plain("http-client", target, opts)
         if http_client is ABSENT:
             http_client = _relay_opts(m1, opts).get("http_client", opts.get("relay_http_client",
