@@ -38,7 +38,10 @@
    request being served came through plus one (not signed over). When that would exceed
    `relay_max_hops` (default 8), nothing is sent: the answer is 508 Loop Detected saying why.
    A chain of relays through this node to itself so holds at most `relay_max_hops` + 1 worker
-   threads, and its end answers at once instead of timing out.
+   threads, and its end answers at once instead of timing out. Relays to this node itself
+   (a `peer`, fallback or absolute path at a loopback address or the node's `host`, on its
+   `port`) that wait at once are at most half of `http_workers` per process; one more answers
+   503 at once, so concurrent chains cannot take every thread and wait for themselves.
 6. An `ok` answer comes back without `set-cookie`; any other answer (the peer's 4xx as
    `error`, 5xx as `failure`, a network failure as `error` with status 502/504) is returned
    unchanged.
@@ -48,8 +51,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from aonode.codecs import commit, verify
 from aonode.core import options
@@ -161,6 +166,52 @@ def hops_of(opts: Mapping[str, Any]) -> int:
     return int(text.strip())
 
 
+_SELF_LOCK = threading.Lock()
+_self_waiting = 0  # relays of this process to this node itself now waiting for their answer
+
+
+def _self_addressed(url: str, opts: Mapping[str, Any]) -> bool:
+    """Whether `url` (a peer or an absolute URL) is this node: a loopback or unspecified
+    address, or the node's `host`, at the node's `port` (or `port_external`)."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    own_ports = {options.get(opts, "port"), options.get(opts, "port_external")}
+    if port not in {int(p) for p in own_ports if isinstance(p, int) or (isinstance(p, str) and p.isdigit())}:
+        return False
+    host = (parts.hostname or "").lower()
+    own_host = _text(options.get(opts, "host") or "").lower()
+    return host in ("localhost", "0.0.0.0", "::", "::1", own_host) or host.startswith("127.")
+
+
+@contextmanager
+def _self_slot(urls: list[str], opts: Mapping[str, Any]) -> Iterator[bool]:
+    """A place among the relays to this node itself that may wait at once (half of
+    `http_workers`): True when taken (or not needed), False when every place is taken.
+
+    A relay to the node itself holds this worker thread until another one answers it: were
+    every thread so waiting, none would be left to answer, and each would wait for its
+    timeout. With at most half of them waiting, the rest always answer (a hop that finds no
+    place answers 503 at once, and the chain unwinds)."""
+    global _self_waiting
+    if not any(_self_addressed(url, opts) for url in urls):
+        yield True
+        return
+    limit = max(1, int(options.get(opts, "http_workers")) // 2)
+    with _SELF_LOCK:
+        taken = _self_waiting < limit
+        if taken:
+            _self_waiting += 1
+    try:
+        yield taken
+    finally:
+        if taken:
+            with _SELF_LOCK:
+                _self_waiting -= 1
+
+
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, (str, bytes)) and _text(value).lower() == "true")
 
@@ -236,6 +287,17 @@ class RelayDevice(Device):
                                                                              DEFAULT_RELAY_HTTP_CLIENT))
         http_opts = {**opts, **_relay_opts(m1, opts), "http_client": _text(http_client), "http_only_result": False}
         relay_route = _plain("relay-route", m1, opts)
+        urls = [_text(peer), *_fallbacks(m1, opts)] if peer is not ABSENT else [_text(path)]
+        with _self_slot(urls, opts) as slot:
+            if not slot:
+                return Result("error", {"status": 503, "body": (
+                    b"relay@1.0: as many relays to this node itself as may wait at once (half of http_workers) "
+                    b"are waiting already: relaying to itself now could leave no thread to answer")})
+            return self._send(m1, relay_route, peer, outbound, method_text, path, http_opts, opts)
+
+    def _send(self, m1: Mapping[str, Any], relay_route: Any, peer: Any, outbound: dict[str, Any], method_text: str,
+              path: Any, http_opts: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
+        """Send `outbound` where `call` decided, and return the answer (see `call`)."""
         if isinstance(relay_route, Mapping):
             result = client.request_routed(outbound, {**http_opts, "routes": [relay_route]})
         elif peer is ABSENT:

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -871,7 +872,8 @@ def test_router_preprocess_leaves_p4_its_check(client: httpx.Client) -> None:
 
 def test_a_self_relay_chain_ends_at_the_hop_limit(node: Node) -> None:
     """Regression: a chain of relays through this node to itself deeper than `http_workers`
-    (16) held every worker thread until `http_request_send_timeout`, then ended in a 504."""
+    (16), or several shorter ones at once, held every worker thread until
+    `http_request_send_timeout`, then ended in a 504."""
     url = f"{node.url}/~meta@1.0/info/address"
     for _ in range(40):
         url = f"{node.url}/~relay@1.0/call?relay-path={quote(url, safe='')}"
@@ -879,6 +881,13 @@ def test_a_self_relay_chain_ends_at_the_hop_limit(node: Node) -> None:
     answer = httpx.get(url, timeout=SLOWEST + 10)
     assert answer.status_code == 508 and "relay_max_hops (8)" in answer.text, (answer.status_code, answer.text[:300])
     assert time.monotonic() - started < TIMEOUT_MS / 1000, "the chain waited for an upstream timeout"
+    # several chains at once: relays to the node itself never take every worker thread (at most
+    # half of them wait), so each chain ends at once, in a 503 or at the hop limit
+    started = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, timeout=SLOWEST + 10), range(3)))
+    assert all(a.status_code in (503, 508) and "relay" in a.text for a in answers), [a.text[:200] for a in answers]
+    assert time.monotonic() - started < TIMEOUT_MS / 1000, "the chains waited for an upstream timeout"
     # a chain within the limit is relayed as before
     url = f"{node.url}/~meta@1.0/info/address"
     for _ in range(3):
