@@ -16,8 +16,8 @@ worker is left behind.
 The parent only supervises: SIGTERM or SIGINT is passed to every worker, which stops
 gracefully as a single node does; once the workers are gone (or `grace` seconds later, when
 it kills those left) it exits with the first failing worker's status, or 0. A worker that
-dies while the node runs (a crash, the OOM killer) is started again, unless it dies within
-`STARTUP_FAILURE` seconds of its start (a bad configuration: every worker would): then the
+dies while the node runs (a crash, the OOM killer) is started again, unless it exits by itself
+within `STARTUP_FAILURE` seconds of its start (a bad configuration: every worker would): then the
 node stops.
 """
 
@@ -53,6 +53,13 @@ def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     if host == "localhost":
         host, family = "127.0.0.1", socket.AF_INET
+    # SO_REUSEPORT lets any process of this user bind a port another one listens on with it
+    # (another aonode, say), and share its connections: first make sure nothing listens there.
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        if port == 0:
+            port = probe.getsockname()[1]
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -179,7 +186,10 @@ def run_workers(count: int, sock: socket.socket, serve_one: Callable[[socket.soc
             if stopping:
                 failure = failure or code
                 continue
-            if time.monotonic() - started < STARTUP_FAILURE:
+            # A worker that exits by itself soon after starting has a bad configuration (every
+            # worker would fail the same way); one killed by a signal (SIGKILL, the OOM killer)
+            # does not, however soon.
+            if time.monotonic() - started < STARTUP_FAILURE and not os.WIFSIGNALED(wait_status):
                 log.error("worker %d exited with %d while starting; stopping the node", pid, code)
                 failure = code or 1
                 stop(signal.SIGTERM, None)
