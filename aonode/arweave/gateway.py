@@ -33,7 +33,7 @@ from aonode.core import options
 from aonode.core.terms import Result
 from aonode.crypto._b64 import b64url_encode
 from aonode.errors import AOError, DecodeError, InvalidSignature
-from aonode.http.client import request_routed
+from aonode.http.client import request_routed, routed_to
 from aonode.message import Message, is_id
 
 __all__ = ["GatewayError", "UnverifiedItem", "data", "message_from_node", "query", "read", "scheduler_location"]
@@ -121,11 +121,12 @@ def query(text: str, variables: Mapping[str, Any] | None, opts: Mapping[str, Any
     }
     result = request_routed(request, opts)
     if not result.ok or _status_of(result.value) != 200:
-        raise _failure("POST /graphql", result)
+        raise _failure(f"POST /graphql to {routed_to(request, opts)}", result)
     try:
         return json.loads(_body(result.value))
     except (ValueError, DecodeError) as exc:
-        raise GatewayError(f"POST /graphql: the gateway's answer is not JSON: {exc}") from exc
+        raise GatewayError(f"POST /graphql: the gateway's answer ({routed_to(request, opts)}) is not JSON: "
+                           f"{exc}") from exc
 
 
 def data(item_id: str, opts: Mapping[str, Any]) -> bytes:
@@ -134,9 +135,10 @@ def data(item_id: str, opts: Mapping[str, Any]) -> bytes:
     Raises:
         GatewayError: the gateway failed, or does not have the data.
     """
-    result = request_routed({"path": f"/raw/{item_id}", "method": "GET"}, opts)
+    request = {"path": f"/raw/{item_id}", "method": "GET"}
+    result = request_routed(request, opts)
     if not result.ok or _status_of(result.value) != 200:
-        raise _failure(f"GET /raw/{item_id}", result)
+        raise _failure(f"GET /raw/{item_id} from {routed_to(request, opts)}", result)
     return _body(result.value)
 
 

@@ -39,7 +39,7 @@ from aonode.codecs import json as json_codec
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.errors import AOError, BadMessage, InvalidSignature
-from aonode.http.client import request_routed
+from aonode.http.client import request_routed, routed_to
 from aonode.message import is_id
 
 __all__ = ["ArweaveDevice", "BLOCK_PREFIX"]
@@ -61,18 +61,20 @@ def _get_json(path: str, opts: Mapping[str, Any]) -> Any:
     Raises:
         GatewayError: the gateway failed or answered an error.
     """
-    result = request_routed({"path": f"/arweave{path}", "method": "GET"}, opts)
+    request = {"path": f"/arweave{path}", "method": "GET"}
+    result = request_routed(request, opts)
     value = result.value
     status = value.get("status", 200) if isinstance(value, Mapping) else 200
     body = value.get("body", b"") if isinstance(value, Mapping) else value
     if not result.ok or status != 200:
         detail = _text(body)[:300]
-        raise GatewayError(f"GET /arweave{path}: the gateway answered {status}: {detail}",
-                           status=504 if status == 504 else (404 if status == 404 else 502))
+        raise GatewayError(f"GET /arweave{path}: the gateway ({routed_to(request, opts)}) answered {status}: "
+                           f"{detail}", status=504 if status == 504 else (404 if status == 404 else 502))
     try:
         return json.loads(body)
     except (TypeError, ValueError) as exc:
-        raise GatewayError(f"GET /arweave{path}: the gateway's answer is not JSON") from exc
+        raise GatewayError(f"GET /arweave{path}: the gateway's answer ({routed_to(request, opts)}) is not JSON"
+                           ) from exc
 
 
 def _message(found: Any) -> Any:

@@ -479,6 +479,20 @@ def _shown(value: Any) -> str:
     return str(value)[:300]
 
 
+def routed_to(message: Mapping[str, Any], opts: Mapping[str, Any]) -> str:
+    """Where `request_routed` sends `message`, for error messages: the URI, or the URIs of a
+    multirequest joined by ` and `; "no route" when the table has none for it."""
+    try:
+        found = find_route(message, opts)
+    except RouteError:
+        return "no route"
+    if found is None:
+        return "no route"
+    if isinstance(found, routes.Target):
+        return found.uri
+    return " and ".join(node.uri for node in found.nodes)
+
+
 def find_route(message: Mapping[str, Any], opts: Mapping[str, Any]) -> routes.Target | routes.Multi | None:
     """Where the node's route table sends `message` (`dev_router:route/2`); see
     `aonode.core.routes.route`.
