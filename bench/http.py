@@ -30,6 +30,7 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.a
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import importlib  # noqa: E402
+import runpy  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -122,36 +123,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def raw_request(method: str, path: str, port: int, headers: dict[str, bytes] | None = None,
-                body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1".encode(), f"host: 127.0.0.1:{port}".encode()]
-    lines += [name.encode() + b": " + value for name, value in (headers or {}).items()]
-    lines.append(f"content-length: {len(body)}".encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
-
-
-async def read_response(reader: asyncio.StreamReader) -> int:
-    """Read one HTTP/1.1 response (content-length or chunked) and return its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length, chunked = 0, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if chunked:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif length:
-        await reader.readexactly(length)
-    return status
+# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+_RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
+raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 
 
 async def load(port: int, request: bytes, seconds: float, concurrency: int) -> tuple[float, int]:
@@ -167,7 +141,7 @@ async def load(port: int, request: bytes, seconds: float, concurrency: int) -> t
             try:
                 while time.monotonic() < deadline:
                     writer.write(request)
-                    status = await read_response(reader)
+                    status = await read_status(reader)
                     if status == 200:
                         done += 1
                     else:

@@ -33,6 +33,7 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.a
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import runpy  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -117,35 +118,12 @@ def signed_requests(wallet: Wallet, count: int) -> list[tuple[str, dict[str, byt
     return out
 
 
-def raw(path: str, headers: dict[str, bytes], body: bytes, port: int) -> bytes:
-    lines = [f"POST {path} HTTP/1.1".encode(), f"host: 127.0.0.1:{port}".encode()]
-    lines += [name.encode() + b": " + value for name, value in headers.items()]
-    lines.append(f"content-length: {len(body)}".encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
-    """Read one HTTP/1.1 response (content-length or chunked) and return its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length, chunked = 0, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if chunked:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif length:
-        await reader.readexactly(length)
-    return status
+
+# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+_RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
+raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 
 
 async def load(port: int, pending: Iterator[bytes], seconds: float, concurrency: int) -> tuple[int, float, int, bool]:
@@ -165,7 +143,7 @@ async def load(port: int, pending: Iterator[bytes], seconds: float, concurrency:
                     ran_out = True
                     return
                 writer.write(request)
-                if await read_response(reader) == 200:
+                if await read_status(reader) == 200:
                     done += 1
                 else:
                     bad += 1
@@ -183,7 +161,7 @@ def measure(payer: Wallet, requests: list[tuple[str, dict[str, bytes], bytes]], 
     times, so that a change in the machine's load weighs on all of them alike."""
     nodes = {mode: start(mode, payer.address, workdir) for _, mode in MODES}
     try:
-        pending = {mode: iter([raw(path, headers, body, port) for path, headers, body in requests])
+        pending = {mode: iter([raw_request("POST", path, port, headers, body) for path, headers, body in requests])
                    for mode, (_, port) in nodes.items()}
         for mode, (_, port) in nodes.items():  # imports, the ledger process's spawn
             warm = [next(pending[mode]) for _ in range(2 * concurrency)]

@@ -33,6 +33,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import runpy
 import sys
 import tempfile
 import time
@@ -81,36 +82,9 @@ def presign(kind: str, pids: list[str], count: int) -> list[tuple[str, dict[str,
         return [item for part in pool.map(_sign, jobs) for item in part][:count]
 
 
-def raw_request(method: str, path: str, port: int, headers: dict[str, str], body: bytes) -> bytes:
-    """One HTTP/1.1 request as bytes, sent as it is (the client then costs nearly nothing)."""
-    lines = [f"{method} {path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
-    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "content-length"]
-    lines.append(f"content-length: {len(body)}")
-    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
-
-
-async def read_status(reader: asyncio.StreamReader) -> int:
-    """Read one response (content-length or chunked) and return its status."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length, chunked = 0, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if chunked:
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif length:
-        await reader.readexactly(length)
-    return status
+# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+_RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
+raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 
 
 class Load:
