@@ -212,7 +212,8 @@ class ArLocal:
 
         spec = {"items": [entry(it) for it in items], "raw": [base64.b64encode(r).decode() for r in raw],
                 "broken": [entry(it) for it in broken]}
-        out = json.loads(_node(["publish", self.url, str(wallet or self.wallet)], stdin=json.dumps(spec)))
+        args = ["publish", self.url, str(wallet or self.wallet), self.bundler_url + "/mine"]
+        out = json.loads(_node(args, stdin=json.dumps(spec)))
         return Published(out["ids"], out["raw_ids"], out["bundles"], [base64.b64decode(b) for b in out["raw"]])
 
     def verify(self, item_id: str) -> dict[str, Any]:
@@ -222,7 +223,8 @@ class ArLocal:
         return found
 
     def mine(self) -> None:
-        httpx.get(self.url + "/mine", timeout=10).raise_for_status()
+        # Through the harness, which runs one mine at a time (see arlocal_harness.mjs).
+        httpx.get(self.bundler_url + "/mine", timeout=30).raise_for_status()
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> Any:
         """POST a GraphQL query to arlocal and return its `data`."""

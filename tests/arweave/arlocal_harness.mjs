@@ -5,7 +5,10 @@
 //
 //   node arlocal_harness.mjs serve <arlocal-port> <bundler-port> <db-dir> <bundler-wallet.json>
 //   node arlocal_harness.mjs wallet <out.json>
-//   node arlocal_harness.mjs publish <arlocal-url> <wallet.json> < spec.json
+//   node arlocal_harness.mjs publish <arlocal-url> <wallet.json> <mine-url> < spec.json
+//
+// Every /mine goes through the serve process (`GET <bundler>/mine`), one at a time: arlocal
+// unbundles on /mine, and two concurrent mines index the same bundle's items twice.
 //
 // `publish` reads {"items": [{"data": <base64>, "tags": [{"name","value"}], "target"?: <b64url>}],
 //                  "raw": [<base64 of a signed item>...], "broken": [<as items; data altered after signing>]}
@@ -33,8 +36,8 @@ async function call(url, init) {
 }
 
 // Posts a bundle of signed items as one L1 transaction, signed and paid by `jwk`, and mines it
-// so arlocal unbundles and indexes the items.
-async function postBundle(base, jwk, items) {
+// (GET `mineUrl`) so arlocal unbundles and indexes the items.
+async function postBundle(base, jwk, items, mineUrl) {
   // A parsed item does not count as signed for bundleAndSignData, which would sign it again
   // (a new ID): mark each item signed with the signature it already carries.
   for (const item of items) if (!item.isSigned()) item.rawId = item.rawId;
@@ -46,7 +49,7 @@ async function postBundle(base, jwk, items) {
   await arweave.transactions.sign(tx, jwk);
   const res = await arweave.transactions.post(tx);
   if (res.status >= 300) throw new Error(`posting bundle ${tx.id}: ${res.status} ${JSON.stringify(res.data)}`);
-  await call(`${base}/mine`);
+  await call(mineUrl);
   return tx.id;
 }
 
@@ -72,6 +75,11 @@ function readBody(req) {
 // application/octet-stream, answers {"id": <item id>} once the item is on the (local) chain.
 function bundlerFront(arlocalUrl, jwk) {
   let queue = Promise.resolve();
+  const serially = (work) => {
+    const job = queue.then(work);
+    queue = job.catch(() => {});
+    return job;
+  };
   return http.createServer(async (req, res) => {
     const answer = (status, body) => {
       res.writeHead(status, { "content-type": "application/json" });
@@ -79,6 +87,10 @@ function bundlerFront(arlocalUrl, jwk) {
     };
     try {
       if (req.method === "GET" && (req.url === "/" || req.url === "/info")) return answer(200, { bundler: "arlocal" });
+      if (req.method === "GET" && req.url === "/mine") {
+        await serially(() => call(`${arlocalUrl}/mine`));
+        return answer(200, { mined: true });
+      }
       if (req.method !== "POST" || !/^\/tx\/?$/.test(req.url.split("?")[0])) return answer(404, { error: "not found" });
       const body = await readBody(req);
       let item;
@@ -88,13 +100,11 @@ function bundlerFront(arlocalUrl, jwk) {
       } catch (e) {
         return answer(400, { error: `not an ANS-104 data item: ${e.message}` });
       }
-      // One bundle at a time: arlocal mines everything pending on each /mine.
-      const job = queue.then(async () => {
+      // Posted and mined in the queue: the mine itself must not wait for the queue.
+      const bundleId = await serially(async () => {
         await mintOwners(arlocalUrl, [item]);
-        return postBundle(arlocalUrl, jwk, [item]);
+        return postBundle(arlocalUrl, jwk, [item], `${arlocalUrl}/mine`);
       });
-      queue = job.catch(() => {});
-      const bundleId = await job;
       console.log(`bundler: item ${item.id} in bundle ${bundleId}`);
       return answer(200, { id: item.id, bundle: bundleId });
     } catch (e) {
@@ -116,6 +126,12 @@ async function serve([port, bundlerPort, dbDir, walletPath]) {
   // Logs on: the tests count the requests a node makes. persist: a restart keeps the chain.
   const arlocal = new ArLocal(Number(port), true, dbDir, true);
   await arlocal.start();
+  // On a restart arlocal resumes from the block with the latest created_at, a time in whole
+  // seconds: of two blocks mined in one second it may take the lower, and then mine a second
+  // block at a height already used (GraphQL then lists that block's items twice). Resume
+  // from the highest block instead.
+  const [top] = await arlocal.connection("blocks").orderBy("height", "desc").limit(1);
+  if (top) Object.assign(arlocal.app.context.network, { current: top.id, height: top.height, blocks: top.height + 1 });
   const jwk = JSON.parse(fs.readFileSync(walletPath, "utf8"));
   const arlocalUrl = `http://127.0.0.1:${port}`;
   const front = bundlerFront(arlocalUrl, jwk);
@@ -136,7 +152,7 @@ async function wallet([out]) {
   console.log(JSON.stringify({ address: await Arweave.init({}).wallets.jwkToAddress(jwk) }));
 }
 
-async function publish([base, walletPath]) {
+async function publish([base, walletPath, mineUrl]) {
   const spec = JSON.parse(fs.readFileSync(0, "utf8"));
   const jwk = JSON.parse(fs.readFileSync(walletPath, "utf8"));
   const signer = new ArweaveSigner(jwk);
@@ -160,8 +176,8 @@ async function publish([base, walletPath]) {
   await mintOwners(base, [...items, ...raw]);
   const out = { ids: items.map((i) => i.id), raw_ids: raw.map((i) => i.id), bundles: [] };
   // Each group in its own bundle: arlocal leaves a whole bundle unmined when one item fails.
-  if (items.length) out.bundles.push(await postBundle(base, jwk, items));
-  for (const r of raw) out.bundles.push(await postBundle(base, jwk, [r]));
+  if (items.length) out.bundles.push(await postBundle(base, jwk, items, mineUrl));
+  for (const r of raw) out.bundles.push(await postBundle(base, jwk, [r], mineUrl));
   out.raw = items.map((i) => Buffer.from(i.getRaw()).toString("base64"));
   console.log(JSON.stringify(out));
 }

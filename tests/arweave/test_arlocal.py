@@ -28,3 +28,14 @@ def test_bundler_front_takes_a_signed_item_and_refuses_a_broken_one(arlocal: ArL
     refused = httpx.post(arlocal.bundler_url + "/tx", content=broken, timeout=60)
     assert refused.status_code == 400
     assert "verify" in refused.json()["error"]
+
+
+def test_a_restart_resumes_from_the_highest_block(arlocal: ArLocal) -> None:
+    # Two blocks in one second (arlocal's created_at resolution), then a restart: the chain must
+    # go on from the higher one, or the next block reuses a height and GraphQL lists items twice.
+    arlocal.mine()
+    arlocal.mine()
+    height = httpx.get(arlocal.url + "/info", timeout=10).json()["height"]
+    arlocal.stop()
+    arlocal.start()
+    assert httpx.get(arlocal.url + "/info", timeout=10).json()["height"] == height
