@@ -2,6 +2,7 @@
 
     <dir>/pending/<key>.json     waiting for a bundler (written and fsynced before anyone is told)
     <dir>/rejected/<key>.json    a bundler refused it with a 4xx: kept, with the reason, never retried
+    <dir>/locks/<n>.lock         flock stripes: one attempt at a time per upload, across workers
 
 `submit(upload)` stores the upload and tries it once at once; what the bundler did not accept
 stays pending. A worker thread (one per outbox directory and process) retries pending uploads
@@ -14,10 +15,14 @@ and its answer.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ log = logging.getLogger("aonode.arweave")
 
 _MAX_WAIT = 60.0
 _RETRYABLE_4XX = (408, 425, 429)
+_CLAIM_STRIPES = 64
 
 
 @dataclass
@@ -60,8 +66,10 @@ class Outbox:
         self.directory = directory
         self.pending_dir = directory / "pending"
         self.rejected_dir = directory / "rejected"
+        self.locks_dir = directory / "locks"
         self.pending_dir.mkdir(parents=True, exist_ok=True)
         self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
         self.opts = dict(opts)
         self.status = _Status()
         self._wake = threading.Event()
@@ -84,32 +92,51 @@ class Outbox:
         """Store `upload` durably, try it once, and say what the bundler did. Unless it was
         accepted or refused, it stays pending and the worker retries it."""
         path = self.pending_dir / f"{upload.key}.json"
-        if not path.exists():
-            _write_durably(path, upload.to_json())
+        # Stored and tried under the upload's claim: no retry worker (of any process on this
+        # outbox) takes it before its submitter has heard the bundler's first answer.
+        with self._claim(upload.key, wait=True):
+            if not path.exists():
+                _write_durably(path, upload.to_json())
+            delivery = self._attempt(path, upload)
         self.start()
-        return self._attempt(path, upload)
+        return delivery
 
     def _attempt(self, path: Path, upload: Upload) -> Delivery:
-        with self._lock:
-            if not path.exists():
-                return Delivery(True, 200, b"already delivered")
-            delivery = deliver(upload, self.opts)
-            if delivery.accepted:
-                path.unlink(missing_ok=True)
-                self.status.delivered += 1
-                log.info("outbox: %s accepted by %s", upload.key, upload.bundler)
-            elif 400 <= delivery.status < 500 and delivery.status not in _RETRYABLE_4XX:
-                reason = delivery.answer.decode("utf-8", "replace")[:500]
-                _write_durably(self.rejected_dir / path.name, upload.to_json()[:-1] + b', "reason": '
-                               + _json_text(f"{delivery.status} {reason}") + b"}")
-                path.unlink(missing_ok=True)
-                log.error("outbox: %s refused by %s: %s %s", upload.key, upload.bundler, delivery.status, reason)
-            else:
-                self.status.failures += 1
-                self.status.last_error = delivery.answer.decode("utf-8", "replace")[:500]
-                log.warning("outbox: %s not delivered to %s (%s): %s; will retry", upload.key, upload.bundler,
-                            delivery.status, self.status.last_error)
-            return delivery
+        """One delivery of the pending upload at `path`; the caller holds its claim."""
+        delivery = deliver(upload, self.opts)
+        if delivery.accepted:
+            path.unlink(missing_ok=True)
+            self.status.delivered += 1
+            log.info("outbox: %s accepted by %s", upload.key, upload.bundler)
+        elif 400 <= delivery.status < 500 and delivery.status not in _RETRYABLE_4XX:
+            reason = delivery.answer.decode("utf-8", "replace")[:500]
+            _write_durably(self.rejected_dir / path.name, upload.to_json()[:-1] + b', "reason": '
+                           + _json_text(f"{delivery.status} {reason}") + b"}")
+            path.unlink(missing_ok=True)
+            log.error("outbox: %s refused by %s: %s %s", upload.key, upload.bundler, delivery.status, reason)
+        else:
+            self.status.failures += 1
+            self.status.last_error = delivery.answer.decode("utf-8", "replace")[:500]
+            log.warning("outbox: %s not delivered to %s (%s): %s; will retry", upload.key, upload.bundler,
+                        delivery.status, self.status.last_error)
+        return delivery
+
+    @contextmanager
+    def _claim(self, key: str, *, wait: bool) -> Iterator[bool]:
+        """Hold the lock of upload `key` (yields True), or yield False when `wait` is false and
+        another thread or process holds it. flock on one of a fixed set of stripe files: held per
+        open file, so it excludes this process's threads as well as other workers."""
+        stripe = int.from_bytes(hashlib.sha256(key.encode()).digest()[:2], "big") % _CLAIM_STRIPES
+        fd = os.open(self.locks_dir / f"{stripe}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def retry_now(self) -> None:
         """Wake the worker for a round at once."""
@@ -119,14 +146,19 @@ class Outbox:
         """Try every pending upload once; how many were delivered."""
         delivered = 0
         for path in sorted(self.pending_dir.glob("*.json")):
-            try:
-                upload = Upload.from_json(path.read_bytes())
-            except (OSError, ValueError, KeyError) as exc:
-                log.error("outbox: %s is unreadable (%s); moved to rejected/", path.name, exc)
-                os.replace(path, self.rejected_dir / path.name)
-                continue
-            if self._attempt(path, upload).accepted:
-                delivered += 1
+            with self._claim(path.stem, wait=False) as claimed:
+                if not claimed:
+                    continue  # its submitter is trying it now
+                try:
+                    upload = Upload.from_json(path.read_bytes())
+                except FileNotFoundError:
+                    continue  # delivered meanwhile
+                except (OSError, ValueError, KeyError) as exc:
+                    log.error("outbox: %s is unreadable (%s); moved to rejected/", path.name, exc)
+                    os.replace(path, self.rejected_dir / path.name)
+                    continue
+                if self._attempt(path, upload).accepted:
+                    delivered += 1
         return delivered
 
     def start(self) -> None:
@@ -153,8 +185,6 @@ class Outbox:
 
 
 def _json_text(text: str) -> bytes:
-    import json
-
     return json.dumps(text).encode()
 
 
