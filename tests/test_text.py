@@ -1,0 +1,60 @@
+"""`aonode.text`: each policy on good and bad UTF-8, and each non-bytes form."""
+
+from __future__ import annotations
+
+import pytest
+
+from aonode.errors import BadMessage
+from aonode.message import Atom, Link, to_bytes
+from aonode.text import decode, key_text, text
+
+BAD = b"ok\xff\xfe"
+
+
+def test_good_utf8_is_the_same_under_every_policy() -> None:
+    raw = "caf\u00e9 \u2603".encode()
+    assert {decode(raw, errors=e) for e in ("strict", "replace", "surrogateescape")} == {"caf\u00e9 \u2603"}
+
+
+def test_strict_raises_bad_message_naming_where_and_the_byte() -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode(BAD, errors="strict", where="the header 'x-name'")
+    assert caught.value.status == 400
+    assert caught.value.message == "the header 'x-name' is not UTF-8 text (byte 2: \\xff)"
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+
+
+def test_replace_is_lossy_and_surrogateescape_round_trips() -> None:
+    assert decode(BAD, errors="replace") == "ok\ufffd\ufffd"
+    kept = decode(BAD, errors="surrogateescape")
+    assert kept != decode(BAD, errors="replace")
+    assert to_bytes(kept) == BAD
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="errors must be one of"):
+        decode(b"x", errors="ignore")  # type: ignore[arg-type]
+
+
+def test_text_of_values_that_are_not_bytes() -> None:
+    assert text("already", errors="strict") == "already"
+    assert text(12, errors="strict") == "12"
+    assert text(True, errors="strict") == "True"
+    assert text(None, errors="strict") == "None"
+    assert text(None, errors="strict", none="") == ""
+    assert text(Atom("ok"), errors="strict") == str(Atom("ok"))
+    assert text(Atom("ok"), errors="strict", atoms=True) == "ok"
+    assert text(Link("x" * 43), errors="strict", atoms=True) == str(Link("x" * 43))
+    with pytest.raises(BadMessage, match="^target is not UTF-8"):
+        text(BAD, errors="strict", where="target")
+
+
+def test_key_text_is_the_key_form() -> None:
+    assert key_text(b"a\xff", errors="replace") == "a\ufffd"
+    assert key_text(b"a\xff", errors="surrogateescape") == "a\udcff"
+    assert [key_text(v, errors="strict") for v in ("k", 7, Atom("at"), True, False, None, ["a", b"b"])] == [
+        "k", "7", "at", "true", "false", "null", "a/b"]
+    with pytest.raises(TypeError):
+        key_text(1.5, errors="strict")
+    with pytest.raises(BadMessage):
+        key_text(BAD, errors="strict")
