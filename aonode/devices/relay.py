@@ -60,6 +60,7 @@ from aonode.codecs import commit, verify
 from aonode.core import options
 from aonode.core.access import get
 from aonode.core.devices import Device
+from aonode.core.node import HOPS_KEY, HOPS_OPTION
 from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
@@ -67,7 +68,7 @@ from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
 from aonode.http import client
 from aonode.message import Atom, is_private, normalize_key
 
-__all__ = ["HOPS_KEY", "HOPS_OPTION", "RelayDevice", "find_target", "hops_of"]
+__all__ = ["RelayDevice", "find_target", "hops_of"]
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,6 @@ DEFAULT_RELAY_HTTP_CLIENT = "httpc"
 # The options a base's `relay-opts` may set: how the request travels, nothing else.
 _CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", "http_request_send_timeout",
                              "http_keepalive", "http_reference"})
-# How many relays a request has come through: every outbound relay carries the count it arrived
-# with plus one, beside the message (never signed over, like `ao-peer-port`: signatures hold).
-HOPS_KEY = "ao-relay-hops"
-# The runtime option under which meta@1.0 passes the inbound request's HOPS_KEY to the devices
-# (private: never shown, never sent).
-HOPS_OPTION = "priv_relay_hops"
 # Devices whose keys read as plain message keys: reading through them costs a resolution for nothing.
 _PLAIN_DEVICES = frozenset({"message@1.0", "relay@1.0"})
 

@@ -78,7 +78,7 @@ def _text(value: Any) -> str:
 
 
 def _holder(opts: Mapping[str, Any]) -> Any:
-    from aonode.devices.meta import NODE_KEY, NodeMessage
+    from aonode.core.node import NODE_KEY, NodeMessage
 
     found = opts.get(NODE_KEY)
     return found if isinstance(found, NodeMessage) else None

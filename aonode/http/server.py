@@ -4,7 +4,7 @@
 
 Every HTTP request takes the same path:
 
-    bytes --_inbound--> singleton --meta.handle--> result --_outbound--> signed reply
+    bytes --_inbound--> singleton --core.node.handle--> result --_outbound--> signed reply
 
 Resolution is synchronous CPU (and store) work, so it runs on a thread pool of
 `http_workers` threads; the event loop keeps accepting, reading bodies, and answering
@@ -46,9 +46,10 @@ from typing import Any
 from aonode.codecs import httpsig
 from aonode.core import authority, events, hooks, hyperpath, options
 from aonode.core.devices import DeviceNotLoadable, load_device
+from aonode.core.node import NodeMessage, handle
 from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
-from aonode.devices import hyperbuddy, meta
+from aonode.devices import hyperbuddy
 from aonode.errors import AOError, BadMessage, EncodeError
 from aonode.http import _inbound, _node_totals, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -206,7 +207,7 @@ class NodeApp:
         # a node runs only the hooks its configuration names.
         node.setdefault("on", {})
         self.wallet = wallet
-        self.node = meta.NodeMessage(node)
+        self.node = NodeMessage(node)
         self.cache = MessageCache(self._store)
         self.metrics = Metrics()
         self.metrics.registry.register(_NodeCollector())
@@ -403,7 +404,7 @@ class NodeApp:
                 self._store_signed(inbound.signed)
             runtime = {"cache": self.cache, authority.VERIFIED_REQUEST: inbound.signed,
                        "priv_metrics": self.metrics}
-            message = meta.handle(inbound.singleton, self.node, runtime)
+            message = handle(inbound.singleton, self.node, runtime)
         except AOError as exc:
             message = _outbound.error_message(exc)
         except RecursionError as exc:  # its traceback alone would be ~150,000 log lines

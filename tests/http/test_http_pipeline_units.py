@@ -7,9 +7,9 @@ import json
 import pytest
 
 from aonode.codecs import commit, encode
+from aonode.core.node import embed_status, status_code
 from aonode.core.terms import NOT_FOUND, Result
 from aonode.crypto import Wallet
-from aonode.devices.meta import embed_status, status_code
 from aonode.errors import BadMessage, InvalidSignature, NotFound, Unsupported
 from aonode.http._inbound import mime_to_codec, to_singleton
 from aonode.http._outbound import accept_to_codec, error_message
