@@ -15,8 +15,8 @@ from typing import Any
 
 from aonode.core.access import get
 from aonode.core.devices import Device
+from aonode.core.node import is_operator, operator_said
 from aonode.core.terms import NOT_FOUND, Result
-from aonode.devices.meta import is_operator, operator_said
 from aonode.errors import BadMessage
 from aonode.message import normalize_key
 
