@@ -123,9 +123,9 @@ def test_async_writes_are_flushed(wallet: Wallet, opts: dict[str, Any]) -> None:
 
 
 def test_node_shutdown_flushes_the_writer(wallet: Wallet, recorder: Recorder) -> None:
-    from aonode.devices import meta
+    from aonode.core.node import NodeMessage
 
-    holder = meta.NodeMessage(node_opts(wallet, preloaded_devices={"recorder@1.0": recorder},
+    holder = NodeMessage(node_opts(wallet, preloaded_devices={"recorder@1.0": recorder},
                                         process_async_cache=True))
     node = holder.current()
     proc = recorder_process(wallet)
