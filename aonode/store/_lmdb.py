@@ -20,10 +20,25 @@ does not block the next one (the half-written transaction is simply absent).
 
 Concurrency: LMDB allows one environment per file per process, so every
 LMDBStore on one directory shares one environment (reference counted; the
-first open's capacity applies). Each thread gets its own transactions;
-writers from several threads queue on LMDB's writer lock. `transaction()`
-holds one write transaction for the calling thread, `snapshot()` one read
-transaction; operations inside either block run in it.
+first open's capacity applies). Each thread gets its own read transactions.
+`transaction()` gives the calling thread a write transaction for its block,
+`snapshot()` a read transaction; operations inside either block run in it.
+
+Group commit (issue 20, 21). Every commit costs two fsyncs (data, then the meta page), which
+dominated writes under concurrency: each request's transaction queued on LMDB's one writer and
+paid its own fsyncs. So the writes of concurrent threads share one LMDB transaction and one
+commit (`_Batch`), leader/follower style: a writer that finds no batch running becomes its
+leader, begins the LMDB transaction, runs its own block, then hands the transaction to the
+writers that queued meanwhile, one at a time, each block in a nested transaction of its own
+(a block that raises rolls back its own writes only), and commits once for all. A writer's
+`transaction()` (or single write) returns only after the commit that covers it, so a caller
+told "done" is durable exactly as before. A lone writer waits for nothing: it leads at once
+and commits when its block ends. Several OS processes on one directory (`--workers`) still
+take turns on LMDB's writer lock, a batch at a time. Inside a block the thread reads its own
+writes and those of the batch's earlier blocks, which commit with it; other threads see none
+of them until the commit. Contract for callers, as with any exclusive writer lock: a block
+must not wait for another thread's write (nor for a lock such a writer holds while it waits
+for its commit); the blocks here are short store work.
 
 Growth (issue 17): the map size (`capacity`) only bounds the file, and a full map used to turn
 every write into a 507. Now, before a write transaction that is not nested in another, the
@@ -46,6 +61,7 @@ import errno
 import os
 import shutil
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
 
@@ -128,6 +144,57 @@ class _Gate:
                 self._changed.notify_all()
 
 
+# The most blocks one commit covers: a bound on how long the first of them waits for the last.
+MAX_BATCH = 64
+
+
+class _Member:
+    """One writer waiting in (or leading) a batch: the hand-over of the transaction and the result."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Event()  # set by the leader: run your block now (or lead, if `lead`)
+        self.finished = threading.Event()  # set by the member: my block has ended
+        self.done = threading.Event()  # set by the leader: the commit covering the block has ended
+        self.lead = False
+        self.parent: Txn | None = None
+        self.error: BaseException | None = None  # the commit's failure, for every member
+        self.map_full = False  # the member's block found the map full
+
+
+class _Batch:
+    """The writers of one OS process that share the next commit (see "Group commit")."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.leading = False
+        self.queue: deque[_Member] = deque()
+        self.commits = 0  # LMDB write transactions committed by batches (for tests and benchmarks)
+
+    def join(self, member: _Member) -> bool:
+        """Queue `member`; True when it leads (no batch was running), else wait for its turn."""
+        with self.lock:
+            if not self.leading:
+                self.leading = True
+                return True
+            self.queue.append(member)
+        member.turn.wait()
+        return member.lead
+
+    def next(self) -> _Member | None:
+        with self.lock:
+            return self.queue.popleft() if self.queue else None
+
+    def hand_on(self) -> None:
+        """The leader is done: the first writer still queued leads the next batch."""
+        with self.lock:
+            if not self.queue:
+                self.leading = False
+                return
+            heir = self.queue.popleft()
+        heir.lead = True
+        heir.turn.set()
+
+
 class _Shared:
     """One open environment and the stores using it."""
 
@@ -140,6 +207,7 @@ class _Shared:
         self.max_key = env.max_key_size()
         self.gate = _Gate()
         self.grow_lock = threading.Lock()
+        self.batch = _Batch()
 
     def room(self) -> tuple[int, int]:
         """The map size and the bytes of it in use (up to the last page written)."""
@@ -294,35 +362,44 @@ class LMDBStore(Store):
     # -- transactions -------------------------------------------------------------------------
 
     def _run(self, write: bool, fn: Callable[[Txn], T]) -> T:
-        """Run `fn` in the thread's current transaction, or in a new one that commits after it
-        (a write that finds the map full grows it and runs once more)."""
+        """Run `fn` in the thread's current transaction, or in a new one: a read transaction of
+        its own, or a place in the next write batch (a write that finds the map full grows it
+        and runs once more)."""
         self._check_open()
         shared = self._shared
         local = shared.local
-        try:
-            txn = local.txn
-            if txn is not None and (local.write or not write):
+        txn = local.txn
+        if txn is not None and (local.write or not write):
+            try:
                 return fn(txn)
-        except lmdb.Error as exc:
-            raise _store_error(exc) from exc
+            except lmdb.Error as exc:
+                raise _store_error(exc) from exc
+        if not write:
+            return self._alone(fn)
         alone = txn is None
-        if write and alone:
+        if alone:
             shared.ensure_room()
         for attempt in range(GROW_ATTEMPTS):
             try:
-                return self._alone(write, fn)
+                with self._batched():
+                    batched = local.txn
+                    assert batched is not None
+                    try:
+                        return fn(batched)
+                    except lmdb.Error as exc:
+                        raise _store_error(exc) from exc
             except _MapFull:
                 if attempt == GROW_ATTEMPTS - 1 or not alone:
                     raise
                 shared.grow(full=True)
         raise AssertionError("unreachable")
 
-    def _alone(self, write: bool, fn: Callable[[Txn], T]) -> T:
-        """`fn` in a new transaction of its own."""
+    def _alone(self, fn: Callable[[Txn], T]) -> T:
+        """`fn` in a new read transaction of its own."""
         gate = self._shared.gate
         gate.enter()
         try:
-            with self._shared.begin(write) as txn:
+            with self._shared.begin(False) as txn:
                 return fn(txn)
         except lmdb.Error as exc:
             raise _store_error(exc) from exc
@@ -330,45 +407,130 @@ class LMDBStore(Store):
             gate.leave()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One write transaction for the block; it commits (durably) when the block ends, and is
-        aborted if the block raises. Nested blocks join it."""
-        self._check_open()
+    def _batched(self) -> Iterator[None]:
+        """A write transaction for the block, in the next batch (see "Group commit"): the block
+        runs in a nested transaction of the batch's, and the context ends once the commit that
+        covers it has ended. A block that raises rolls back its own writes only.
+
+        Raises:
+            StoreError: the commit failed (`_MapFull` when the block or the commit found the map
+                full); the block's writes are then not stored.
+        """
+        shared = self._shared
+        batch = shared.batch
+        member = _Member()
+        if not batch.join(member):
+            parent = member.parent
+            assert parent is not None
+            try:
+                with self._nested(parent, member):
+                    yield
+            finally:
+                member.finished.set()
+            member.done.wait()
+            if isinstance(member.error, lmdb.Error):
+                raise _store_error(member.error) from member.error
+            if member.error is not None:
+                raise member.error
+            return
+        # The leader: begin, run its own block, then the blocks queued meanwhile, commit once.
+        shared.gate.enter()
+        try:
+            parent = shared.begin(True)
+        except BaseException:
+            shared.gate.leave()
+            batch.hand_on()
+            raise
+        members = [member]
+        own: BaseException | None = None
+        failure: BaseException | None = None
+        try:
+            try:
+                with self._nested(parent, member):
+                    yield
+            except BaseException as exc:  # re-raised below, once the others are committed
+                own = exc
+            while len(members) < MAX_BATCH and not any(m.map_full for m in members):
+                follower = batch.next()
+                if follower is None:
+                    break
+                members.append(follower)
+                follower.parent = parent
+                follower.turn.set()
+                follower.finished.wait()
+            parent.commit()  # the one commit (and its fsyncs) for every block of the batch
+            with batch.lock:
+                batch.commits += 1
+        except BaseException as exc:
+            failure = exc
+            with contextlib.suppress(lmdb.Error):
+                parent.abort()
+        finally:
+            shared.gate.leave()
+            for follower in members[1:]:
+                follower.error = failure
+                follower.done.set()
+            batch.hand_on()
+        if isinstance(failure, lmdb.Error):
+            raise _store_error(failure) from failure
+        if failure is not None:
+            raise failure
+        if own is not None:
+            raise own
+
+    @contextlib.contextmanager
+    def _nested(self, parent: Txn, member: _Member) -> Iterator[None]:
+        """The thread's writes in a transaction nested in the batch's `parent` for the block."""
         local = self._shared.local
+        outer, outer_write = local.txn, local.write
+        try:
+            child = self._shared.env.begin(write=True, parent=parent)
+        except lmdb.Error as exc:
+            raise _store_error(exc) from exc
+        local.txn, local.write = child, True
+        try:
+            try:
+                yield
+            except BaseException as exc:
+                child.abort()
+                member.map_full = isinstance(exc, _MapFull)
+                raise
+            try:
+                child.commit()  # into the parent: no disk write yet
+            except lmdb.Error as exc:
+                error = _store_error(exc)
+                member.map_full = isinstance(error, _MapFull)
+                raise error from exc
+        finally:
+            local.txn, local.write = outer, outer_write
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for the block; it commits (durably) before the block's `with`
+        returns, and its writes are dropped if the block raises. Nested blocks join it. The
+        commit may also cover the blocks of other threads (see "Group commit")."""
+        self._check_open()
+        shared = self._shared
+        local = shared.local
         if local.txn is not None and local.write:
             yield
             return
         outer = local.txn
-        shared = self._shared
         if outer is None:
             shared.ensure_room()
-        shared.gate.enter()
         try:
-            try:
-                txn = shared.begin(True)
-            except lmdb.Error as exc:
-                raise _store_error(exc) from exc
-            local.txn, local.write = txn, True
-            try:
+            with self._batched():
                 yield
-            except BaseException:
-                txn.abort()
-                raise
-            else:
-                try:
-                    txn.commit()
-                except lmdb.Error as exc:
-                    raise _store_error(exc) from exc
-            finally:
-                local.txn, local.write = outer, False
         except _MapFull:
-            shared.gate.leave()
             if outer is not None:
                 raise
             shared.grow(full=True)  # raises 507 when the disk is full
             raise StoreError("store: the LMDB map was full and has grown; ask again", status=503) from None
-        else:
-            shared.gate.leave()
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions this OS process has committed on the environment."""
+        return self._shared.batch.commits
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
