@@ -26,7 +26,7 @@ else every match of regex `match` replaced by `with` (`&` and `\\N` as in Erlang
 `re:replace`); its `opts` are options for that one request (`http_client`, ...).
 
 `route(message, routes)` answers a `Target` (one URI and its options), a `Multi` (several
-nodes: a multirequest, see `aonode.http.client`), or None (no route matches). Defects of the
+nodes: a multirequest, see `aonode.net.client`), or None (no route matches). Defects of the
 reference fixed here (docs/compat.md): `choose` above the number of nodes picks them all (the
 reference crashes); several chosen nodes make a proper `Multi`; a node map with no rewrite rule
 is not viable (the reference crashes), nor is one whose `match` is not found in the path (the

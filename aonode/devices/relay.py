@@ -65,8 +65,8 @@ from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
-from aonode.http import client
 from aonode.message import Atom, is_private, normalize_key
+from aonode.net import client
 
 __all__ = ["RelayDevice", "find_target", "hops_of"]
 

@@ -20,8 +20,8 @@ sorted by `priority` (numbers first, ascending; the order is otherwise kept). A 
 (`action: register` with a `route` map of `template`, `prefix`, `price`, ... as `register`
 sends) adds the worker as a node of the route with that `template` (a new route with strategy
 `strategy` from the offer, else `Random`, when there is none), replacing an earlier node with
-the same `prefix`. An accepted change is kept in the node's store (`CHANGES`, durably before
-the answer) and applied over the `routes` option wherever the table is read, so every worker
+the same `prefix`. An accepted change is kept in the node's store (`aonode.core.stored_routes`,
+durably before the answer) and applied over the `routes` option wherever the table is read, so every worker
 process of the node and every later start has it; a signed change is applied once, and its
 replay answers `Route added.` again and changes nothing. Without a store, the change goes into
 the live node message only.
@@ -38,8 +38,6 @@ is itself a URL, and relays several chosen nodes as a multirequest.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,23 +45,18 @@ from aonode.codecs import commit, signers
 from aonode.core import authority, hyperpath, options, routes
 from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded, resolve_many
+from aonode.core.stored_routes import record_change, table_with
 from aonode.core.terms import Result
 from aonode.crypto import Wallet
-from aonode.errors import AOError, BadMessage, Conflict
-from aonode.http import client
+from aonode.errors import AOError, Conflict
 from aonode.message import Atom, normalize_key
+from aonode.net import client
 from aonode.store import Store
 
-__all__ = ["CHANGES", "NO_TEMPLATE", "RouterDevice", "preprocess_body", "record_change", "stored_table", "table_with"]
+__all__ = ["NO_TEMPLATE", "RouterDevice", "preprocess_body"]
 
 NO_TEMPLATE = "No matching template found in the given routes."
-CHANGES = "~router@1.0/changes"
-"""Where accepted routes POSTs are kept in the store (one entry per signed change)."""
 ROUTE_ADDED = b"Route added."
-# Keys of a routes POST that say how it travelled, not what the route is.
-_NOT_ROUTE_KEYS = frozenset({"path", "method", "commitments", "accept-bundle", "ao-peer-port", "ao-peer"})
-# Keys of an offered route that describe the offer rather than the node.
-_OFFER_ONLY = frozenset({"template", "registration-peer", "strategy", "choose", "priority"})
 # Options a route node's `opts` may set on the relayed request (client settings only).
 _CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", "http_request_send_timeout",
                              "http_keepalive", "http_reference"})
@@ -105,130 +98,6 @@ def route_owners(opts: Mapping[str, Any]) -> list[str]:
         return [operator] if operator else []
     items = found if isinstance(found, (list, tuple)) else _text(found).split(",")
     return [_text(item).strip() for item in items if _text(item).strip()]
-
-
-def _priority(route: Any) -> tuple[int, float]:
-    value = route.get("priority") if isinstance(route, Mapping) else None
-    if value is None:
-        return (1, 0.0)
-    try:
-        return (0, float(_text(value)))
-    except ValueError:
-        return (1, 0.0)
-
-
-def _registration(offered: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The template and the node map of an offered route.
-
-    Raises:
-        BadMessage: the offer has no `prefix` (a node must say where it is).
-    """
-    node = {k: v for k, v in offered.items() if normalize_key(k) not in _OFFER_ONLY}
-    if "prefix" not in node:
-        raise BadMessage("a registration's route needs a `prefix` (where the worker is reached)")
-    return offered.get("template"), node
-
-
-def table_with(table: list[Any], said: Mapping[str, Any]) -> list[Any]:
-    """The route table after a routes POST whose signed keys are `said` (see the module
-    docstring), sorted by priority.
-
-    Raises:
-        BadMessage: a registration without a `route` map or `prefix`, or an empty route.
-    """
-    new = [dict(r) if isinstance(r, Mapping) else r for r in table]
-    action = said.get("action")
-    if action is not None and _text(action).lower() == "register":
-        offered = said.get("route")
-        if not isinstance(offered, Mapping):
-            raise BadMessage("a registration needs a `route` message (template, prefix, ...)")
-        template, node = _registration(offered)
-        for entry in new:
-            if isinstance(entry, dict) and entry.get("template") == template and "nodes" in entry:
-                nodes = [n for n in routes.route_list(entry["nodes"]) if n.get("prefix") != node["prefix"]]
-                entry["nodes"] = [*nodes, node]
-                break
-        else:
-            route: dict[str, Any] = {"template": template, "strategy": offered.get("strategy", "Random"),
-                                     "nodes": [node]}
-            if template is None:
-                route.pop("template")
-            for key in ("choose", "priority"):
-                if key in offered:
-                    route[key] = offered[key]
-            new.append(route)
-    else:
-        route = {k: v for k, v in said.items() if normalize_key(k) not in _NOT_ROUTE_KEYS}
-        if "node" not in route and "nodes" not in route:
-            raise BadMessage("a route needs `node` or `nodes` (signed by a route owner)")
-        new.insert(0, route)
-    return sorted(new, key=_priority)
-
-
-def _plain_value(value: Any) -> Any:
-    """`value` as JSON can hold it: text for bytes and atoms, maps with text keys."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    if isinstance(value, Mapping):
-        return {normalize_key(k): _plain_value(v) for k, v in value.items() if not str(k).startswith("priv")}
-    if isinstance(value, (list, tuple)):
-        return [_plain_value(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def record_change(store: Store, change: str, said: Mapping[str, Any]) -> None:
-    """Keep an accepted routes POST (`said`, the keys its owner signed) in the store, durably,
-    under its signed change's ID, so that every worker of the node and every later start sees
-    it (`stored_table`).
-
-    Raises:
-        Conflict: this change was recorded before (a replay).
-    """
-    path = f"{CHANGES}/{change}"
-    with store.transaction():
-        if store.type(path) is not None:
-            raise Conflict(f"this routes change ({change}) was applied already")
-        entry = {"at": time.time_ns(), "change": _plain_value({k: v for k, v in said.items() if k != "commitments"})}
-        store.write(path, json.dumps(entry, sort_keys=True).encode())
-
-
-_TABLES: dict[tuple[int, str, tuple[str, ...]], list[Any]] = {}
-
-
-def stored_table(table: Any, opts: Mapping[str, Any]) -> Any:
-    """`table` (the `routes` option) with the routes POSTs kept in the node's store applied,
-    oldest first; `table` itself when the store has none (or the options name no store)."""
-    store = _store_of(opts)
-    names = store.list(CHANGES) if store is not None else None
-    if store is None or not names:
-        return table
-    base = json.dumps(_plain_value(routes.route_list(table)), sort_keys=True)
-    key = (id(store), base, tuple(names))
-    found = _TABLES.get(key)
-    if found is None:
-        changes = []
-        for name in names:
-            raw = store.read(f"{CHANGES}/{name}")
-            try:
-                entry = json.loads(raw) if raw is not None else None
-            except ValueError:
-                entry = None
-            if isinstance(entry, dict) and isinstance(entry.get("change"), dict):
-                changes.append((int(entry.get("at", 0)), name, entry["change"]))
-        found = routes.route_list(table)
-        for _, _, change in sorted(changes, key=lambda c: (c[0], c[1])):
-            try:
-                found = table_with(found, change)
-            except AOError:
-                continue  # was valid when accepted; a table that changed since may not take it
-        if len(_TABLES) > 64:
-            _TABLES.clear()
-        _TABLES[key] = found
-    return found
 
 
 def _user_request(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from aonode.core import Result, resolve, resolve_path
 from aonode.crypto import Wallet
 from aonode.devices.relay import find_target
 from aonode.errors import BadMessage, Forbidden
-from aonode.http import client
+from aonode.net import client
 
 RELAY = {"device": "relay@1.0"}
 

@@ -1,4 +1,4 @@
-"""The outbound client (`aonode.http.client`) against a real peer on loopback (`peer_server`)."""
+"""The outbound client (`aonode.net.client`) against a real peer on loopback (`peer_server`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aonode.codecs import signers, verify
 from aonode.core import Result
 from aonode.crypto import Wallet
 from aonode.errors import Unauthorized
-from aonode.http import client
+from aonode.net import client
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from peer_server import Peer, running_peer
 
 from aonode.codecs import signers, verify
 from aonode.core import routes
-from aonode.http import client
+from aonode.net import client
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from aonode_process import InProcess, Node, free_port, post, signed, start, stop
 
 from aonode.codecs import commit, message_id, signers
 from aonode.crypto import Wallet
-from aonode.http import client
 from aonode.http.server import create_app
+from aonode.net import client
 from aonode.routing import router_options
 from aonode.store import MemoryStore
 

@@ -17,8 +17,8 @@ from aonode.codecs import commit, signers
 from aonode.core import routes
 from aonode.core.resolver import resolve_path
 from aonode.crypto import Wallet
-from aonode.http import client
 from aonode.http.server import NodeApp, create_app
+from aonode.net import client
 from aonode.routing import router_options
 from aonode.store import MemoryStore
 

@@ -44,10 +44,11 @@ import httpx
 
 from aonode.codecs import ans104, commit, decode, encode, httpsig, verify, with_only_committed
 from aonode.core import options, routes
+from aonode.core.stored_routes import stored_table
 from aonode.core.terms import Result
 from aonode.errors import AOError, InvalidSignature, Unauthorized
-from aonode.http import _multi
 from aonode.message import Message, is_private, normalize_key
+from aonode.net import _multi
 
 __all__ = [
     "BAD_GATEWAY",
@@ -439,7 +440,7 @@ class RouteError(AOError):
 def load_routes(opts: Mapping[str, Any]) -> Any:
     """The node's route table (§3.2 `load_routes`): the result of resolving
     `router_opts/provider` (or the older `route_provider`) when one is set, else `routes` with
-    the routes POSTs the node's store keeps applied (`aonode.devices.router.stored_table`).
+    the routes POSTs the node's store keeps applied (`aonode.core.stored_routes.stored_table`).
 
     The provider is resolved on every call, so a routing process's latest table is used; while
     it resolves, requests it sends itself are routed by `routes` (no provider loop).
@@ -453,8 +454,6 @@ def load_routes(opts: Mapping[str, Any]) -> Any:
         provider = options.get(opts, "route_provider", None)
     if provider is None or getattr(_loading, "active", False):
         # A provider whose resolution sends requests of its own routes them by the static table.
-        from aonode.devices.router import stored_table
-
         return stored_table(options.get(opts, "routes", []), opts)
     from aonode.core.resolver import ensure_loaded, resolve_path
 
@@ -544,7 +543,7 @@ def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = 
     (`aonode.core.routes.route`): an absolute `http(s)://` path goes there; a relative one to
     the URI its route gives (with that node's `opts` over `opts`; when that node cannot be
     connected to, the strategy's next choices in turn: it never saw the request); a route with several nodes
-    (strategy All, or `choose` above 1) is a multirequest (`aonode.http._multi`). The method is
+    (strategy All, or `choose` above 1) is a multirequest (`aonode.net._multi`). The method is
     the message's `method` (default `GET`); `path`, `route-path` and `host` are not sent as keys.
 
     Returns:
