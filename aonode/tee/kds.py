@@ -5,7 +5,7 @@
 
 The TCB in the query is the report's `reported_tcb` (the reference uses `current_tcb`, which
 names the wrong certificate after a firmware update; docs/compat.md). The paths are relative:
-the node's route table says where they go (`aonode.http.client.request_routed`; the default
+the node's route table says where they go (`aonode.net.client.request_routed`; the default
 table sends `^/vcek/v1/` to `https://kdsintf.amd.com`). A chain that verified is kept in a
 process-wide memo by (product, chip, TCB, pinned roots), so later reports of the same chip cost
 one ECDSA verification; where it came from does not matter, as it is checked against the roots.
@@ -42,7 +42,7 @@ def vcek_path(product: str, report: Report) -> str:
 
 
 def _fetch(path: str, opts: Mapping[str, Any]) -> bytes:
-    from aonode.http.client import request_routed  # the HTTP layer sits above this one
+    from aonode.net.client import request_routed  # the HTTP layer sits above this one
 
     result = request_routed({"path": path, "method": "GET"}, opts)
     value = result.value
