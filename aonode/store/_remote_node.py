@@ -43,7 +43,7 @@ class RemoteNodeStore(GatewayStore):
 
     def _read(self, uid: str) -> Any:
         from aonode.arweave.gateway import GatewayError, UnverifiedItem
-        from aonode.http.client import request
+        from aonode.net.client import request
 
         what = f"GET {self.node}/~cache@1.0/read?target={uid}"
         result = request("GET", self.node, {"path": f"/~cache@1.0/read?target={uid}"}, self.opts)
