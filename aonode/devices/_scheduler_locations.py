@@ -41,8 +41,8 @@ from aonode.crypto import Wallet, b64url_encode
 from aonode.devices import _scheduler_log as log_store
 from aonode.devices import _scheduler_remote as remote
 from aonode.errors import AOError, BadMessage, EncodeError, NotFound
-from aonode.http import client
 from aonode.message import Message, is_id
+from aonode.net import client
 from aonode.store import Store
 
 __all__ = [
