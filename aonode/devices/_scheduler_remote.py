@@ -1,7 +1,7 @@
 """Everything `scheduler@1.0` asks of other machines (processes-compute.md §2.5-2.10): the
 scheduler that owns a process (an aonode or HyperBEAM node, variant `ao.N.1`, or a legacy
 SU, variant `ao.TN.1`), the Arweave gateway (block information, scheduler-location records
-over GraphQL) and the bundler (uploads). All of it goes through `aonode.http.client`, so a
+over GraphQL) and the bundler (uploads). All of it goes through `aonode.net.client`, so a
 network failure is a `Result("error", {"status": 502 | 504, ...})`, never an exception. The
 gateway is the `gateway` option when the node sets one; otherwise `/raw/...` and `/graphql`
 go where the node's route table sends them (`client.request_routed`), as the reference's
@@ -47,8 +47,8 @@ from aonode.devices._scheduler_formats import (
     ordered_assignments,
 )
 from aonode.errors import AOError
-from aonode.http import client
 from aonode.message import Message
+from aonode.net import client
 from aonode.store import Store, cache
 
 __all__ = [
