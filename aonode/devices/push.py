@@ -47,8 +47,8 @@ from aonode.crypto import Wallet
 from aonode.devices import _scheduler_locations as locations
 from aonode.devices.process import process_id
 from aonode.errors import AOError, BadMessage
-from aonode.http import client
 from aonode.message import is_private
+from aonode.net import client
 from aonode.store import Store
 
 __all__ = ["PushDevice", "local_wallets"]
