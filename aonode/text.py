@@ -12,8 +12,8 @@ keyword has no default, so each caller says which it means:
     "replace"          lossy: undecodable bytes become U+FFFD. Only for text shown to people
                        (error bodies, pages, logs) or compared with an ASCII constant.
 
-How a value that is not bytes becomes text is a second, separate choice: `text` uses
-`str(value)` (with two keywords for `None` and atoms), `key_text` uses the key form
+How a value that is not bytes becomes text is a second, separate choice: `as_text` uses
+`str(value)` (with keywords for `None`, atoms and booleans), `key_text` uses the key form
 (`aonode.message.normalize_key`: atoms by name, booleans as `true`/`false`, None as
 `null`). This module sits in the values layer: it imports only `aonode.errors` and the
 value types.
@@ -26,7 +26,7 @@ from typing import Literal
 from aonode.errors import BadMessage, shown
 from aonode.message._values import Atom, normalize_key
 
-__all__ = ["Errors", "decode", "key_text", "text"]
+__all__ = ["Errors", "as_text", "decode", "key_text"]
 
 Errors = Literal["strict", "replace", "surrogateescape"]
 _POLICIES = ("strict", "replace", "surrogateescape")
@@ -59,13 +59,14 @@ def decode(raw: bytes | bytearray, *, errors: Errors, where: str = "value") -> s
         raise BadMessage(f"{where} is not UTF-8 text (byte {exc.start}: {bad})") from exc
 
 
-def text(
+def as_text(
     value: object,
     *,
     errors: Errors,
     where: str = "value",
     none: str | None = None,
     atoms: bool = False,
+    bools: bool = False,
 ) -> str:
     """`value` as text: bytes through `decode`, a str as it is, anything else `str(value)`.
 
@@ -76,6 +77,7 @@ def text(
         none: when given, what `None` becomes (`""` at most call sites that take absent
             values); when not, `None` becomes `"None"` like any other `str(value)`.
         atoms: when true, an `Atom` becomes its name (not the dataclass's repr).
+        bools: when true, `True` and `False` become `true` and `false` (AO-Core's spelling).
 
     Returns:
         The text.
@@ -91,6 +93,8 @@ def text(
         return none
     if atoms and isinstance(value, Atom):
         return value.name
+    if bools and isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from aonode.errors import BadMessage
 from aonode.message import Atom, Link, to_bytes
-from aonode.text import decode, key_text, text
+from aonode.text import as_text, decode, key_text
 
 BAD = b"ok\xff\xfe"
 
@@ -37,16 +37,17 @@ def test_an_unknown_policy_is_refused() -> None:
 
 
 def test_text_of_values_that_are_not_bytes() -> None:
-    assert text("already", errors="strict") == "already"
-    assert text(12, errors="strict") == "12"
-    assert text(True, errors="strict") == "True"
-    assert text(None, errors="strict") == "None"
-    assert text(None, errors="strict", none="") == ""
-    assert text(Atom("ok"), errors="strict") == str(Atom("ok"))
-    assert text(Atom("ok"), errors="strict", atoms=True) == "ok"
-    assert text(Link("x" * 43), errors="strict", atoms=True) == str(Link("x" * 43))
+    assert as_text("already", errors="strict") == "already"
+    assert as_text(12, errors="strict") == "12"
+    assert as_text(True, errors="strict") == "True"
+    assert [as_text(v, errors="strict", bools=True) for v in (True, False, 1)] == ["true", "false", "1"]
+    assert as_text(None, errors="strict") == "None"
+    assert as_text(None, errors="strict", none="") == ""
+    assert as_text(Atom("ok"), errors="strict") == str(Atom("ok"))
+    assert as_text(Atom("ok"), errors="strict", atoms=True) == "ok"
+    assert as_text(Link("x" * 43), errors="strict", atoms=True) == str(Link("x" * 43))
     with pytest.raises(BadMessage, match="^target is not UTF-8"):
-        text(BAD, errors="strict", where="target")
+        as_text(BAD, errors="strict", where="target")
 
 
 def test_key_text_is_the_key_form() -> None:
