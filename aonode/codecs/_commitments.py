@@ -18,8 +18,8 @@ from aonode.crypto import Wallet
 from aonode.errors import AOError, BadMessage, InvalidSignature, Unsupported
 from aonode.message import TABM, Message, Value
 
-__all__ = ["VERIFIERS", "commit", "committed_keys", "signers", "verify", "verify_tree", "with_only_committed",
-           "without_false_commitments"]
+__all__ = ["VERIFIERS", "commit", "commit_with_tabm", "committed_keys", "signers", "verify", "verify_tree",
+           "with_only_committed", "without_false_commitments"]
 
 Verifier = Callable[..., None]
 """verify(tabm, commitment_id, commitment, *, secret=None) -> None, raising InvalidSignature."""
@@ -52,6 +52,25 @@ def commit(
         Unauthorized: `type="signed"` without a wallet.
         EncodeError: a value has no encoding.
     """
+    return commit_with_tabm(msg, wallet, type=type, committed=committed, bundle=bundle, secret=secret)[0]
+
+
+def commit_with_tabm(
+    msg: Message,
+    wallet: Wallet | None = None,
+    *,
+    type: str = "signed",
+    committed: list[str] | None = None,
+    bundle: bool = False,
+    secret: bytes | None = None,
+) -> tuple[Message, TABM]:
+    """`commit`, and the TABM of the committed message in the same mode (`to_tabm(out,
+    bundle=bundle)`, built once: a reply is signed and then encoded from it).
+
+    Raises:
+        Unauthorized: `type="signed"` without a wallet.
+        EncodeError: a value has no encoding.
+    """
     tabm = to_tabm(msg, bundle=bundle)
     if not isinstance(tabm, dict):
         raise Unsupported("a binary message cannot carry commitments")
@@ -64,7 +83,8 @@ def commit(
     )
     out = dict(msg)
     out["commitments"] = cast(Value, new["commitments"])
-    return out
+    # `structured.from_wire` writes a TABM's keys in bytewise order, `commitments` among them.
+    return out, dict(sorted(new.items(), key=lambda kv: kv[0].encode("utf-8", "surrogateescape")))
 
 
 _Tabms = dict[tuple[bool, frozenset[str]], TABM]

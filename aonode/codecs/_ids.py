@@ -30,10 +30,33 @@ Selector = Union[Literal["none", "all"], list[str]]
 def to_tabm(msg: Value, *, bundle: bool = False) -> TABM | bytes:
     """The TABM of a rich message: children as `key+link` IDs, or inline when `bundle`.
 
+    Memoised by content (`fingerprint`); the caller gets its own copy, which it may change.
+
     Raises:
         EncodeError: a value has no encoding.
     """
-    return structured.from_wire(msg, link=None if bundle else _child_id)
+    if isinstance(msg, (bytes, str)):
+        return structured.from_wire(msg)
+    try:
+        found_print = fingerprint(msg)
+    except TypeError:  # no wire form: the conversion says where
+        found_print = None
+    # Only an exact fingerprint (the marshal form, key order included) names one TABM: the
+    # canonical one ignores the order of commitments, which their encodings keep.
+    if not (isinstance(found_print, tuple) and found_print[0] == "m"):
+        return structured.from_wire(msg, link=None if bundle else _child_id)
+    key = ("tabm", found_print, bundle)
+    dump = _TABMS.get(key)
+    if dump is None:
+        tabm = structured.from_wire(msg, link=None if bundle else _child_id)
+        dump = marshal.dumps(tabm, 2)
+        if len(dump) > _TABM_LIMIT:
+            return tabm
+        _TABMS.put(key, dump)
+        return tabm
+    # A TABM is bytes and dicts only: its marshal form is an exact copy, made at C speed.
+    found: TABM = marshal.loads(dump)
+    return found
 
 
 def _child_id(child: Value) -> str:
@@ -80,6 +103,12 @@ def select_commitments(
 _MEMO: Memo[tuple[object, str, str], str] = Memo(4096)
 
 
+# TABMs by content, kept as their marshal form (a copy for every caller). A reply is turned
+# into its TABM to be signed and again to be encoded, and repeated messages (the node's info,
+# a process definition) come again and again.
+_TABMS: Memo[tuple[str, object, bool], bytes] = Memo(512)
+_TABM_LIMIT = 64 * 1024
+
 # Whole messages up to this size (serialised) get the quick fingerprint below.
 _QUICK_LIMIT = 64 * 1024
 
@@ -87,7 +116,7 @@ _QUICK_LIMIT = 64 * 1024
 def fingerprint(value: object) -> object:
     """A hashable value such that two messages with equal fingerprints have equal IDs.
 
-    A plain dict of plain values (bytes, text, numbers, booleans, None, lists, tuples, dicts:
+    A plain dict or list of plain values (bytes, text, numbers, booleans, None, lists, tuples, dicts:
     what decoded messages hold) is fingerprinted by the SHA-256 of its `marshal` form without its
     top-level private keys: C speed, exact about types (`True`, `1` and `1.0` differ) and about
     key order (so the same message built in another order is merely a second entry). Anything
@@ -98,8 +127,9 @@ def fingerprint(value: object) -> object:
     Raises:
         TypeError: the value holds something with no wire form (a function, an object).
     """
-    if type(value) is dict:
-        public = {k: v for k, v in value.items() if not (isinstance(k, str) and is_private(k))}
+    if type(value) is dict or type(value) is list:
+        public = value if type(value) is list else {
+            k: v for k, v in value.items() if not (isinstance(k, str) and is_private(k))}
         try:
             dump = marshal.dumps(public, 2)  # version 2: no back-references, so no identity in it
         except ValueError:  # an Atom, a Link, a live object: the structural form decides

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import functools
 import hmac
+import marshal
 import re
 from collections.abc import Iterable, Mapping
 
-from aonode.codecs import _keyid, _multipart, _sf
+from aonode._memo import Memo
+from aonode.codecs import _keyid, _multipart, _sf, _spring2025
 from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
 from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized, shown
 from aonode.message import TABM, erlang_key_order, is_id, is_private
@@ -136,11 +138,37 @@ def _group_ids(fields: dict[str, bytes | TABM], wire: bool = False) -> None:
     ).encode("utf-8", "surrogateescape")
 
 
+# Encoded forms by content: a request's and its reply's keys are encoded for the signature
+# base of each commitment, for the HMAC beside a signature, for the components of each
+# `signature-input` and for the wire, and the same messages (the node's info) come again.
+_ENCODED: Memo[tuple[bytes, bool], tuple[dict[str, bytes], list[str], bool]] = Memo(1024)
+# Inputs larger than this (serialised) are encoded each time: hashing them costs about as much.
+_ENCODED_LIMIT = 64 * 1024
+
+
 def _encode(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
             ) -> tuple[dict[str, bytes], list[str], bool]:
-    """§3.1 steps 1-6. Returns (headers with `body`, body keys, whether the body is multipart).
+    """§3.1 steps 1-6. Returns (headers with `body`, body keys, whether the body is multipart),
+    each a new object the caller may change.
 
     `wire`: also move keys that cannot be HTTP headers into the body (`header_allowed`)."""
+    try:
+        dump = marshal.dumps(tabm, 2)
+    except ValueError:  # not a TABM (a caller's mistake): the encoder says what is wrong
+        dump = b""
+    if not dump or len(dump) > _ENCODED_LIMIT:
+        return _encode_now(tabm, wire=wire)
+    key = (sha256(dump), wire)
+    found = _ENCODED.get(key)
+    if found is None:
+        found = _encode_now(tabm, wire=wire)
+        _ENCODED.put(key, (dict(found[0]), list(found[1]), found[2]))
+        return found
+    return dict(found[0]), list(found[1]), found[2]
+
+
+def _encode_now(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
+                ) -> tuple[dict[str, bytes], list[str], bool]:
     fields: dict[str, bytes | TABM] = {
         k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
     }
@@ -548,7 +576,8 @@ def signature_bases(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, b
     map order), then, if it differs, the one in the order of the commitment's `committed`
     list, which for a decoded commitment is the client's `signature-input` order (RFC 9421
     §2.5; docs/compat.md). Both cover the same lines; the order is signed in the
-    `@signature-params` line.
+    `@signature-params` line. For a bare keyid, last, the spring-2025 form's base
+    (`_spring2025`: unquoted lines in the `committed` order, no `alg`).
 
     Raises:
         InvalidSignature: a committed key is missing from the message.
@@ -556,7 +585,10 @@ def signature_bases(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, b
     """
     canonical = _base(tabm, commitment)[0]
     ordered = _base(tabm, commitment, client_order=True)[0]
-    return [canonical] if ordered == canonical else [canonical, ordered]
+    bases = [canonical] if ordered == canonical else [canonical, ordered]
+    # A nested message signed in the spring-2025 form (a bare keyid): its unquoted lines.
+    older = _spring2025.signature_base(tabm, commitment)
+    return bases if older is None else [*bases, older]
 
 
 def _keys_to_commit(tabm: TABM, committed: list[str] | None) -> list[str]:

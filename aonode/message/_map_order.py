@@ -80,6 +80,8 @@ from functools import lru_cache
 from itertools import groupby
 from struct import Struct
 
+from aonode._memo import Memo
+
 __all__ = ["erlang_key_order"]
 
 # erl_map.h MAP_SMALL_MAP_LIMIT: maps up to this size are flatmaps (sorted keys).
@@ -219,5 +221,13 @@ def erlang_key_order(keys: Iterable[str]) -> list[str]:
         by_bytes.setdefault(key.encode("utf-8", "surrogateescape"), key)
     if len(by_bytes) <= FLATMAP_MAX_KEYS:
         return [by_bytes[b] for b in sorted(by_bytes)]
-    walk = _walk_order(list(by_bytes), 0)
-    return [by_bytes[b] for b in reversed(walk)]
+    # The order depends only on the set of keys, and messages come with the same sets again.
+    members = frozenset(by_bytes)
+    walk = _HAMT_ORDERS.get(members)
+    if walk is None:
+        walk = tuple(reversed(_walk_order(list(by_bytes), 0)))
+        _HAMT_ORDERS.put(members, walk)
+    return [by_bytes[b] for b in walk]
+
+
+_HAMT_ORDERS: Memo[frozenset[bytes], tuple[bytes, ...]] = Memo(1024)
