@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aonode.codecs import ans104, commit, encode, flat, httpsig, signers, to_tabm
+from aonode.codecs import ans104, commit, commit_with_tabm, encode, flat, httpsig, signers, to_tabm
 from aonode.codecs import json as json_codec
 from aonode.crypto import Wallet
 from aonode.errors import AOError, EncodeError, shown
@@ -138,8 +138,10 @@ def _no_private(tabm: TABM) -> TABM:
 def _httpsig(message: Message, bundle: bool, wallet: Wallet | None, index: IndexFn | None
              ) -> tuple[dict[str, bytes], bytes]:
     if wallet is not None and _needs_signature(message):
-        message = commit(message, wallet, bundle=bundle)
-    wire = httpsig.to_wire(to_tabm(message, bundle=bundle))
+        message, tabm = commit_with_tabm(message, wallet, bundle=bundle)  # the TABM once
+    else:
+        tabm = to_tabm(message, bundle=bundle)
+    wire = httpsig.to_wire(tabm)
     if index is not None and not bundle and "body" not in wire and "content-type" not in wire:
         page = index(message)
         if isinstance(page, Mapping):
