@@ -17,6 +17,10 @@ Encoding, in the reference's terms:
 
 Decoding splits on the boundary, reads each part's headers up to the first
 CRLF CRLF, names it from `content-disposition`, and un-flattens the names.
+
+A part with its own `signature`/`signature-input` headers (a nested message signed in the
+spring-2025 form) keeps them as keys and also gets the commitments they describe; such a
+level is encoded without those commitments, which its headers carry (`_spring2025`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Union
 
-from aonode.codecs import _depth, _sf
+from aonode.codecs import _depth, _sf, _spring2025
 from aonode.crypto import b64url_encode, sha256
 from aonode.errors import DecodeError
 from aonode.message import TABM, erlang_key_order
@@ -37,6 +41,8 @@ CRLF = b"\r\n"
 EMPTY_MESSAGE = b"empty-message"
 
 Part = Union[bytes, dict[str, bytes]]
+# A decoded part: its headers, and the commitments its own signature headers describe.
+Parsed = Union[bytes, dict[str, "bytes | TABM"]]
 
 
 def group(body_map: Mapping[str, bytes | TABM]) -> dict[str, Part]:
@@ -54,6 +60,10 @@ def _group_level(level: TABM, path: str, grouped: dict[str, Part]) -> None:
     if not level:
         grouped[path] = {"ao-types": EMPTY_MESSAGE}
         return
+    if _spring2025.carries_own_commitments(level):
+        # Its own signature headers carry these commitments (the spring-2025 form): written
+        # as parts too, they would change the bytes a signature over this body covers.
+        level = {k: v for k, v in level.items() if k != "commitments"}
     headers: dict[str, bytes] = {}
     for key, value in level.items():
         child = f"{path}/{key}"
@@ -139,7 +149,7 @@ def decode(body: bytes, boundary: bytes, inline_key: str) -> tuple[TABM, list[st
     if start < 0 or end < start + len(opener) - len(CRLF):
         raise DecodeError("httpsig@1.0: multipart body is truncated or its boundary does not match")
     inner = body[start + len(opener) : max(end, start + len(opener))]
-    flat: dict[str, Part] = {}
+    flat: dict[str, Parsed] = {}
     body_keys: list[str] = []
     for raw in inner.split(CRLF + b"--" + boundary + CRLF):
         name, value = _parse_part(raw, inline_key)
@@ -148,7 +158,7 @@ def decode(body: bytes, boundary: bytes, inline_key: str) -> tuple[TABM, list[st
     return unflatten(flat), body_keys
 
 
-def _parse_part(raw: bytes, inline_key: str) -> tuple[str, Part]:
+def _parse_part(raw: bytes, inline_key: str) -> tuple[str, Parsed]:
     head, sep, part_body = raw.partition(CRLF + CRLF)
     headers: dict[str, bytes] = {}
     for line in head.split(CRLF):
@@ -172,7 +182,13 @@ def _parse_part(raw: bytes, inline_key: str) -> tuple[str, Part]:
         return name, part_body
     if part_body:
         headers["body"] = part_body
-    return name, headers
+    out: dict[str, bytes | TABM] = dict(headers)
+    commitments = _spring2025.commitments_of(headers)
+    if commitments:
+        # A part signed in the spring-2025 form keeps its `signature` keys (as main reads
+        # them, so the body re-encodes alike) and gains the commitments they describe.
+        out["commitments"] = commitments
+    return name, out
 
 
 def unflatten(flat: Mapping[str, Part | TABM]) -> TABM:

@@ -1,0 +1,122 @@
+"""Issue 18 item 3: nested messages signed in the spring-2025 `httpsig@1.0` form, against a
+real node over HTTP.
+
+The older form (permaweb/HyperBEAM 52ac9325, `dev_codec_httpsig*.erl`) puts a nested
+message's signature in its own multipart part, as `signature`/`signature-input` headers. The
+signer here writes that form from its facts (docs/compat.md, `aonode/codecs/_spring2025.py`):
+components in the signer's order, lines `name: value` without quotes, no `alg` in the
+`@signature-params` line, a bare base64url keyid, a label without `comm-`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aonode_process import Node, post, response_message, signed, start, stop
+from oracle import FIXTURES
+
+from aonode.codecs import decode, encode, verify
+from aonode.crypto import Wallet, b64_encode, b64url_encode, sha256
+from aonode.errors import InvalidSignature
+
+NESTED = {"zeta": b"last in byte order", "action": b"Transfer", "quantity": b"100", "memo": b"older form"}
+# Not sorted: the older form signs in the signer's order.
+ORDER = ["zeta", "action", "quantity", "memo"]
+
+
+def older_form(wallet: Wallet, message: dict[str, bytes], order: list[str]) -> dict[str, bytes]:
+    """`message` with the `signature`/`signature-input` keys a spring-2025 client gave it."""
+    keyid = b64url_encode(wallet.modulus)
+    inner = "(" + " ".join(f'"{k}"' for k in order) + ")"
+    base = b"\n".join(k.encode() + b": " + message[k] for k in order)
+    base += b'\n"@signature-params": ' + f'{inner};keyid="{keyid}"'.encode()
+    signature = wallet.sign(base, "sha512")
+    label = b64url_encode(sha256(signature)).lower()
+    extra = f';commitment-device="httpsig@1.0";committer="{wallet.address}";type="rsa-pss-sha512"'
+    return {
+        **message,
+        "signature": f"{label}=:{b64_encode(signature)}:".encode(),
+        "signature-input": f'{label}={inner};alg="rsa-pss-sha512";keyid="{keyid}"{extra}'.encode(),
+    }
+
+
+@pytest.fixture(scope="module")
+def wallets() -> tuple[Wallet, Wallet]:
+    keys = [FIXTURES / "key-1.json", FIXTURES / "key-2.json"]
+    if all(k.exists() for k in keys):
+        return Wallet.load(keys[0]), Wallet.load(keys[1])
+    return Wallet.generate(), Wallet.generate()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    running = start(Path(tmp_path_factory.mktemp("spring2025")))
+    try:
+        yield running
+    finally:
+        stop(running)
+
+
+@pytest.fixture(scope="module")
+def client(node: Node) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=node.url, timeout=30) as http:
+        yield http
+
+
+def _request(path: str, nested: dict[str, bytes]) -> dict[str, Any]:
+    return {"path": path, "method": "POST", "target": "nested", "nested": nested}
+
+
+def test_the_part_decodes_with_a_commitment_that_verifies(wallets: tuple[Wallet, Wallet]) -> None:
+    inner, outer = wallets
+    msg = signed(_request("/~message@1.0/verify", older_form(inner, NESTED, ORDER)), outer)
+    wire = encode(msg, "httpsig@1.0", bundle=True)
+    # The nested message is one part with its own signature headers, as the older form wrote it.
+    assert b'name="nested"' in wire["body"] and b"\r\nsignature-input: " in wire["body"]
+    decoded = decode(wire, "httpsig@1.0")
+    assert isinstance(decoded, dict)
+    commitments = decoded["nested"]["commitments"]
+    assert [c["committer"] for c in commitments.values()] == [inner.address.encode()]
+    assert verify(decoded["nested"]) == [inner.address]
+    # The top-level signature covers the body as it came: it still holds.
+    assert outer.address in verify(decoded)
+    # Re-encoding gives back the received bytes (the commitments ride in the part's headers).
+    assert encode(decoded, "httpsig@1.0", bundle=True)["body"] == wire["body"]
+    tampered = dict(decoded["nested"], quantity=b"1000000")
+    with pytest.raises(InvalidSignature):
+        verify(tampered)
+
+
+def test_a_node_accepts_the_older_form_and_verifies_it(client: httpx.Client,
+                                                       wallets: tuple[Wallet, Wallet]) -> None:
+    inner, outer = wallets
+    nested = older_form(inner, NESTED, ORDER)
+    answer = post(client, signed(_request("/~message@1.0/verify", nested), outer))
+    assert answer.status_code == 200, answer.text
+    assert response_message(answer)["body"] is True
+    # The commitment covers the keys in the signer's order, and names the part's signer.
+    listed = post(client, {**_request("/~message@1.0/committed", nested), "committers": "all"})
+    assert listed.status_code == 200, listed.text
+    keys = response_message(listed)
+    assert [keys[str(i)] for i in range(1, 5)] == [k.encode() for k in ORDER]
+    signer = post(client, {**_request("/~message@1.0/committed", nested), "committers": inner.address})
+    assert signer.status_code == 200, signer.text
+    assert response_message(signer)["1"] == b"zeta"
+
+
+def test_a_tampered_part_is_refused_naming_it(client: httpx.Client, wallets: tuple[Wallet, Wallet]) -> None:
+    inner, _ = wallets
+    nested = older_form(inner, NESTED, ORDER)
+    nested["quantity"] = b"1000000"
+    answer = post(client, _request("/~message@1.0/verify", nested))
+    assert answer.status_code == 400, answer.text
+    assert "nested" in answer.text and "does not verify" in answer.text
+    # The same values in any other order than the one signed do not verify either.
+    reordered = older_form(inner, NESTED, ORDER)
+    reordered["signature-input"] = reordered["signature-input"].replace(b'"zeta" "action"', b'"action" "zeta"')
+    answer = post(client, _request("/~message@1.0/verify", reordered))
+    assert answer.status_code == 400, answer.text
+    assert "nested" in answer.text
