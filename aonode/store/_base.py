@@ -169,6 +169,20 @@ class Store(ABC):
     def _children(self, path: str) -> Names | None:
         """The sorted child names of the group at exactly `path`, or None when it is no group."""
 
+    def _probe(self, path: str) -> tuple[str | None, Kind | None, bytes | None]:
+        """All that is at exactly `path` (links not followed): the link target, the kind and the
+        value (the value only for a `simple` entry). Backends that fetch one entry for all three
+        (Redis: one round trip) override it; a chain of stores asks its later stores this way."""
+        target = self._link_target(path)
+        if target is not None:
+            return target, None, None
+        kind = self._kind(path)
+        return None, kind, self._get(path) if kind == "simple" else None
+
+    def _probe_many(self, paths: Sequence[str]) -> list[tuple[str | None, Kind | None, bytes | None]]:
+        """`_probe` of several paths (Redis: in one round trip)."""
+        return [self._probe(path) for path in paths]
+
     # -- writers ------------------------------------------------------------------------------
 
     @abstractmethod
@@ -240,6 +254,12 @@ class Store(ABC):
         """Read from one consistent view inside the block, where the backend can (LMDB: one
         read transaction). Writes in the block may not be visible to its reads."""
         yield
+
+    def prefetch(self, paths: Sequence[str]) -> None:  # noqa: B027 (a hint: ignoring it is right here)
+        """A hint, inside `transaction()`: the block is about to look at these exact paths (say,
+        the existence checks of a message write). Stores that answer them faster together
+        (Redis: one round trip instead of one per path) fetch them now and answer the block's
+        lookups from what they fetched; the others ignore it. Never changes what is read."""
 
     def match(self, pairs: Sequence[tuple[str, str]]) -> Names:
         """The groups in which, for every `(key, target)` pair, the child `key` links to `target`.

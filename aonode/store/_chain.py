@@ -13,11 +13,26 @@ store's answer, which with LMDB first hides links held further down).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeAlias
 
-from aonode.store._base import Kind, Names, Store
+from aonode.store._base import Kind, Names, Store, normalize_path
 
 __all__ = ["StoreChain"]
+
+
+Probe: TypeAlias = tuple[str | None, Kind | None, bytes | None]
+
+
+class _Memo(threading.local):
+    """The later stores' answers a thread's `transaction()` block has had, by (store, path)."""
+
+    depth: int = 0
+    found: dict[tuple[int, str], Probe]
+
+    def __init__(self) -> None:
+        self.found = {}
 
 
 class StoreChain(Store):
@@ -35,6 +50,7 @@ class StoreChain(Store):
         if not self.stores:
             raise ValueError("stores must hold at least one store")
         self.scope = self.stores[0].scope
+        self._memo = _Memo()
 
     def __repr__(self) -> str:
         return f"StoreChain({list(self.stores)!r})"
@@ -46,43 +62,78 @@ class StoreChain(Store):
 
     # -- primitives: the first store that has the path answers --------------------------------
 
+    def _look(self, index: int, path: str) -> tuple[str | None, Kind | None, bytes | None]:
+        """`_probe` of store `index`; inside `transaction()`, a later store's answer is kept for
+        the rest of the block (see `prefetch`)."""
+        store = self.stores[index]
+        memo = self._memo
+        if not index or not memo.depth:
+            return store._probe(path)
+        key = (index, path)
+        found = memo.found.get(key)
+        if found is None:
+            found = memo.found[key] = store._probe(path)
+        return found
+
     def _link_target(self, path: str) -> str | None:
-        for store in self.stores:
-            target = store._link_target(path)
+        for index in range(len(self.stores)):
+            target, kind, _ = self._look(index, path)
             if target is not None:
                 return target
-            if store._kind(path) is not None:
+            if kind is not None:
                 return None  # a value or group here shadows links further down
         return None
 
     def _get(self, path: str) -> bytes | None:
-        for store in self.stores:
-            if store._link_target(path) is not None:
+        for index in range(len(self.stores)):
+            target, kind, value = self._look(index, path)
+            if target is not None:
                 return None
-            kind = store._kind(path)
             if kind is not None:
-                return store._get(path) if kind == "simple" else None
+                return value
         return None
 
     def _kind(self, path: str) -> Kind | None:
-        for store in self.stores:
-            if store._link_target(path) is not None:
+        for index in range(len(self.stores)):
+            target, kind, _ = self._look(index, path)
+            if target is not None:
                 return None
-            kind = store._kind(path)
             if kind is not None:
                 return kind
         return None
 
     def _children(self, path: str) -> Names | None:
-        for store in self.stores:
-            if store._link_target(path) is not None:
+        for index, store in enumerate(self.stores):
+            target, kind, _ = self._look(index, path)
+            if target is not None:
                 return None
             names = store._children(path)
             if names is not None:
                 return names
-            if store._kind(path) is not None:
+            if kind is not None:
                 return None
         return None
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """Inside `transaction()`: look `paths` up in the later stores now, each store asked for
+        all the paths the stores before it do not hold at once (`_probe_many`: one round trip to
+        Redis), and answer the block's lookups of them from that. The later stores take no writes
+        from this chain, so what was read stays this block's view; the first store, which takes
+        them, is always asked afresh."""
+        memo = self._memo
+        if not memo.depth:
+            return
+        wanted = list(dict.fromkeys(normalize_path(p) for p in paths))
+        self.first.prefetch(wanted)
+        wanted = [p for p in wanted if self.first._probe(p) == (None, None, None)]
+        for index in range(1, len(self.stores)):
+            asking = [p for p in wanted if (index, p) not in memo.found]
+            if asking:
+                memo.found.update(zip(((index, p) for p in asking), self.stores[index]._probe_many(asking),
+                                      strict=True))
+            wanted = [p for p in wanted if memo.found[(index, p)] == (None, None, None)]
+            if not wanted:
+                break
 
     # -- writers: the first store only --------------------------------------------------------
 
@@ -100,8 +151,18 @@ class StoreChain(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.first.transaction():
-            yield
+        """The first store's transaction; the later stores' answers are kept for the block."""
+        memo = self._memo
+        if not memo.depth:
+            memo.found = {}
+        memo.depth += 1
+        try:
+            with self.first.transaction():
+                yield
+        finally:
+            memo.depth -= 1
+            if not memo.depth:
+                memo.found = {}
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -625,6 +625,14 @@ class LMDBStore(Store):
     def _children(self, path: str) -> Names | None:
         return self._run(False, lambda txn: self._children_in(txn, path))
 
+    def _probe(self, path: str) -> tuple[str | None, Kind | None, bytes | None]:
+        raw = self._run(False, lambda txn: self._entry(txn, path))
+        if raw is None:
+            return None, None, None
+        if raw[0] == _LINK:
+            return _text(raw[1:]), None, None
+        return (None, "simple", raw[1:]) if raw[0] == _VALUE else (None, "composite", None)
+
     def _children_in(self, txn: Txn, path: str) -> Names | None:
         if path:
             raw = self._entry(txn, path)

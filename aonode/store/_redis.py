@@ -45,7 +45,7 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -155,6 +155,17 @@ def _text(raw: bytes | str) -> str:
     return raw if isinstance(raw, str) else raw.decode("utf-8", "surrogateescape")
 
 
+def _probed(raw: bytes | None) -> tuple[str | None, Kind | None, bytes | None]:
+    """What `Store._probe` says of a raw entry."""
+    if raw is None:
+        return None, None, None
+    if raw[0] == _LINK:
+        return _text(raw[1:]), None, None
+    if raw[0] == _VALUE:
+        return None, "simple", raw[1:]
+    return None, "composite", None
+
+
 class RedisStore(Store):
     """A store in Redis (one server, or a Redis Cluster).
 
@@ -262,6 +273,11 @@ class RedisStore(Store):
         return self._fetch(paths)
 
     def _fetch(self, paths: builtins.list[str]) -> builtins.list[bytes | None]:
+        remembered = {p: raw for p in paths if (raw := self._known_data.get(p)) is not None}
+        if remembered:  # content-addressed values seen before: no need to ask
+            wanted = [p for p in paths if p not in remembered]
+            asked = dict(zip(wanted, self._fetch(wanted), strict=True))
+            return [remembered[p] if p in remembered else asked[p] for p in paths]
         if not paths:
             return []
         if len(paths) == 1:
@@ -343,6 +359,18 @@ class RedisStore(Store):
             if raw is None or raw[0] != _GROUP:
                 return None
         return self._members(path)
+
+    def _probe(self, path: str) -> tuple[str | None, Kind | None, bytes | None]:
+        return _probed(self._entry(path))
+
+    def _probe_many(self, paths: Sequence[str]) -> builtins.list[tuple[str | None, Kind | None, bytes | None]]:
+        return [_probed(raw) for raw in self._entries(builtins.list(paths))]
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """Inside `transaction()`: fetch the entries of `paths` the block does not know yet, in
+        one round trip (MGET), so that its lookups of them ask Redis nothing more."""
+        if self._txn.depth:
+            self._entries([normalize_path(p) for p in paths])
 
     # -- readers: the direct lookup first, as the LMDB store --------------------------------
 
