@@ -258,6 +258,10 @@ def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, s
     # The IDs first, so that a commitment key that is no ID fails before anything is written.
     all_committers = _all_committers_id(uid, commitments)
     all_commitments = _accumulate(list(commitments)) if commitments else uid
+    # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
+    alternatives = {*commitments, all_committers, all_commitments} - {uid}
+    store.prefetch([uid, *(data_path(v) for v in tabm.values() if isinstance(v, bytes)),
+                    *alternatives, *(f"{SETS}/{a}" for a in alternatives)])
     store.make_group(uid)
     for key, value in tabm.items():
         if not isinstance(value, bytes):
