@@ -32,6 +32,7 @@ __all__ = [
     "parse_list",
     "serialize_dictionary",
     "serialize_item",
+    "serialize_params",
     "serialize_string",
 ]
 
@@ -283,8 +284,12 @@ def _bare(value: Bare) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.1f}"
 
 
-def _params(params: dict[str, Bare]) -> str:
+def serialize_params(params: dict[str, Bare]) -> str:
+    """Write the parameters of an item (`;key=value`, `;key` for true), in the given order."""
     return "".join(f";{k}" if v is True else f";{k}={_bare(v)}" for k, v in params.items())
+
+
+_params = serialize_params
 
 
 def serialize_item(item: Item) -> str:

@@ -152,26 +152,26 @@ def _encode(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
     each a new object the caller may change.
 
     `wire`: also move keys that cannot be HTTP headers into the body (`header_allowed`)."""
+    fields: dict[str, bytes | TABM] = {
+        k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
+    }
     try:
-        dump = marshal.dumps(tabm, 2)
+        dump = marshal.dumps(fields, 2)
     except ValueError:  # not a TABM (a caller's mistake): the encoder says what is wrong
         dump = b""
     if not dump or len(dump) > _ENCODED_LIMIT:
-        return _encode_now(tabm, wire=wire)
+        return _encode_fields(fields, wire=wire)
     key = (sha256(dump), wire)
     found = _ENCODED.get(key)
     if found is None:
-        found = _encode_now(tabm, wire=wire)
+        found = _encode_fields(fields, wire=wire)
         _ENCODED.put(key, (dict(found[0]), list(found[1]), found[2]))
         return found
     return dict(found[0]), list(found[1]), found[2]
 
 
-def _encode_now(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
-                ) -> tuple[dict[str, bytes], list[str], bool]:
-    fields: dict[str, bytes | TABM] = {
-        k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
-    }
+def _encode_fields(fields: dict[str, bytes | TABM], *, wire: bool = False
+                   ) -> tuple[dict[str, bytes], list[str], bool]:
     _group_ids(fields, wire)
     inline_key, headers = _inline_key(fields)
     body_map: dict[str, bytes | TABM] = {}
@@ -239,6 +239,25 @@ def committed_list(commitment: Mapping[str, bytes | TABM]) -> list[str]:
     if not isinstance(numbered, dict):
         raise BadMessage("commitment has no committed key list")
     try:
+        key = tuple(numbered.items())
+        found = _COMMITTED.get(key)
+    except TypeError:  # a nested value: the checks below say what is wrong
+        key, found = None, None
+    if found is not None:
+        return list(found)
+    out = _committed_list(numbered)
+    if key is not None:
+        _COMMITTED.put(key, tuple(out))
+    return out
+
+
+# Committed lists by their numbered form: each commitment's list is read for its signature
+# base, its `signature-input`, its verification and by every device asking what it covers.
+_COMMITTED: Memo[tuple[tuple[str, object], ...], tuple[str, ...]] = Memo(1024)
+
+
+def _committed_list(numbered: TABM) -> list[str]:
+    try:
         order = sorted(numbered, key=int)
     except ValueError as exc:
         raise BadMessage("commitment's committed list is not numbered") from exc
@@ -252,7 +271,15 @@ def committed_list(commitment: Mapping[str, bytes | TABM]) -> list[str]:
 
 
 def _numbered(keys: list[str]) -> TABM:
-    return {str(i): _bkey(k) for i, k in enumerate(keys, 1)}
+    given = tuple(keys)
+    found = _NUMBERED.get(given)
+    if found is None:
+        found = {str(i): _bkey(k) for i, k in enumerate(keys, 1)}
+        _NUMBERED.put(given, found)
+    return dict(found)
+
+
+_NUMBERED: Memo[tuple[str, ...], TABM] = Memo(1024)
 
 
 def _alg(commitment: Mapping[str, bytes | TABM]) -> str:
@@ -293,7 +320,7 @@ def _param(value: bytes) -> _sf.Bare:
 
 def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, bytes]:
     signatures: dict[str, _sf.Item] = {}
-    inputs: dict[str, _sf.Item] = {}
+    inputs: dict[str, str] = {}
     for cid in commitments:
         commitment = commitments[cid]
         if not isinstance(commitment, dict):
@@ -310,12 +337,25 @@ def _siginfo(tabm: Mapping[str, bytes | TABM], commitments: TABM) -> dict[str, b
             if key not in _NOT_PARAMS:
                 params[key] = _param(value) if isinstance(value, bytes) else _flatten_param(value)
         signatures[label] = _sf.Item(raw)
-        inputs[label] = _sf.Item([_sf.Item(n) for n in names], params)
+        # `_sf.serialize_item` of the inner list, its component names written once per set.
+        inputs[label] = f"{_inner_list(tuple(names))}{_sf.serialize_params(params)}"
     order = sorted(signatures)
     return {
         "signature": _sf.serialize_dictionary({k: signatures[k] for k in order}).encode("ascii"),
-        "signature-input": _sf.serialize_dictionary({k: inputs[k] for k in order}).encode("utf-8"),
+        "signature-input": ", ".join(f"{k}={inputs[k]}" for k in order).encode("utf-8"),
     }
+
+
+_INNER_LISTS: Memo[tuple[str, ...], str] = Memo(1024)
+
+
+def _inner_list(names: tuple[str, ...]) -> str:
+    """An SF inner list of strings without parameters, as `_sf.serialize_item` writes it."""
+    found = _INNER_LISTS.get(names)
+    if found is None:
+        found = _sf.serialize_item(_sf.Item([_sf.Item(n) for n in names]))
+        _INNER_LISTS.put(names, found)
+    return found
 
 
 def _components(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]) -> list[str]:

@@ -216,18 +216,24 @@ def erlang_key_order(keys: Iterable[str]) -> list[str]:
         UnicodeEncodeError: a key holds a lone surrogate outside the
             surrogateescape range U+DC80..U+DCFF.
     """
+    given = tuple(keys)
+    # Messages come with the same keys again (a signature base, its `signature-input`, the
+    # wire), in the same order or another: remember the answer for the keys as given.
+    found = _ORDERS.get(given)
+    if found is None:
+        found = tuple(_key_order(given))
+        _ORDERS.put(given, found)
+    return list(found)
+
+
+_ORDERS: Memo[tuple[str, ...], tuple[str, ...]] = Memo(2048)
+
+
+def _key_order(keys: tuple[str, ...]) -> list[str]:
     by_bytes: dict[bytes, str] = {}
     for key in keys:
         by_bytes.setdefault(key.encode("utf-8", "surrogateescape"), key)
     if len(by_bytes) <= FLATMAP_MAX_KEYS:
         return [by_bytes[b] for b in sorted(by_bytes)]
-    # The order depends only on the set of keys, and messages come with the same sets again.
-    members = frozenset(by_bytes)
-    walk = _HAMT_ORDERS.get(members)
-    if walk is None:
-        walk = tuple(reversed(_walk_order(list(by_bytes), 0)))
-        _HAMT_ORDERS.put(members, walk)
-    return [by_bytes[b] for b in walk]
-
-
-_HAMT_ORDERS: Memo[frozenset[bytes], tuple[bytes, ...]] = Memo(1024)
+    walk = _walk_order(list(by_bytes), 0)
+    return [by_bytes[b] for b in reversed(walk)]
