@@ -31,6 +31,7 @@ own store (docs/compat.md).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import os
@@ -46,10 +47,10 @@ from typing import Any
 from aonode.codecs import httpsig
 from aonode.core import authority, events, hooks, hyperpath, options
 from aonode.core.devices import DeviceNotLoadable, load_device
+from aonode.core.names import host_name, names_message
 from aonode.core.node import NodeMessage, handle
 from aonode.core.resolver import resolve
 from aonode.crypto import Wallet
-from aonode.devices import hyperbuddy
 from aonode.errors import AOError, BadMessage, EncodeError
 from aonode.http import _inbound, _node_totals, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -103,6 +104,12 @@ log = logging.getLogger("aonode.http")
 # Command-line clients that read a reply as text: a bodiless message gets its text index.
 _TEXT_CLIENTS = re.compile(r"^(curl|wget|httpie|xh)/", re.IGNORECASE)
 _UI_INDEX: Mapping[str, Any] = options.DEFAULTS["default_index"]
+# The device of the default index (the web console): it also serves the text index (`format`)
+# and the browsers' error pages (`404`, `500`). Named by the default options, not imported: the
+# HTTP layer reaches devices through the registry only.
+_UI_DEVICE = _UI_INDEX["device"]
+# An error page when the console has none: `{{error}}` and `{{status}}` are filled in.
+_BARE_ERROR_PAGE = b"<pre>{{error}}</pre>"
 
 
 def client_kind(headers: Mapping[str, bytes]) -> str:
@@ -369,8 +376,6 @@ class NodeApp:
         Resolving the name may read the store or ask a resolver: on a worker thread."""
         if not node.get("name_resolvers"):
             return False
-        from aonode.devices.name import host_name, names_message
-
         host = next((v for k, v in headers if k.lower() == b"host"), None)
         if host_name(host) is None:
             return False
@@ -430,7 +435,7 @@ class NodeApp:
         elif kind == "browser":
             chosen = configured
         elif kind == "text":
-            chosen = {"device": hyperbuddy.NAME, "path": "format"}
+            chosen = {"device": _UI_DEVICE, "path": "format"}
         else:
             chosen = None
         return lambda message: self._index(message, chosen)
@@ -441,9 +446,24 @@ class NodeApp:
         return not bundle and _outbound.accept_to_codec(request, None, default) == httpsig.NAME
 
     def _error_page(self, status: int, message: Mapping[str, Any], request: Mapping[str, Any]) -> _outbound.Response:
-        page = hyperbuddy.error_page(status, _error_text(message, request))
+        """The HTML page a browser gets for a 404 or any 5xx: the console's `404` or `500` page,
+        with the error text (escaped) in place of `{{error}}` and the status in place of `{{status}}`."""
+        template = self._console_page("404" if status == 404 else "500") or _BARE_ERROR_PAGE
+        error = html.escape(_error_text(message, request))
+        page = template.decode("utf-8").replace("{{error}}", error).replace("{{status}}", str(status)).encode("utf-8")
         headers = [(k.encode(), v) for k, v in _outbound.CORS_HEADERS.items()]
         return status, [*headers, (b"content-type", b"text/html; charset=utf-8")], page
+
+    def _console_page(self, key: str) -> bytes | None:
+        """The body the console device (`_UI_DEVICE`) serves for `key`, or None."""
+        opts = {**self.node.current(), "cache": self.cache, "hashpath": "ignore",
+                "cache_control": ["no-cache", "no-store"]}
+        try:
+            result = resolve({"device": _UI_DEVICE}, {"path": key}, opts)
+        except Exception:  # a page is optional: any failure means the bare page
+            return None
+        body = result.value.get("body") if result.ok and isinstance(result.value, Mapping) else None
+        return body if isinstance(body, bytes) else None
 
     def _store_signed(self, signed: Message) -> None:
         try:
