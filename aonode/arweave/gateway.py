@@ -35,6 +35,7 @@ from aonode.crypto._b64 import b64url_encode
 from aonode.errors import AOError, DecodeError, InvalidSignature
 from aonode.http.client import request_routed, routed_to
 from aonode.message import Message, is_id
+from aonode.text import as_text
 
 __all__ = ["GatewayError", "UnverifiedItem", "data", "message_from_node", "query", "read", "scheduler_location"]
 
@@ -53,22 +54,19 @@ class UnverifiedItem(AOError):
     status = 422
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
 def _failure(what: str, result: Result) -> GatewayError:
     value = result.value
     status = 502
     detail: Any = value
     if isinstance(value, Mapping):
         raw = value.get("status", 502)
-        status = int(raw) if isinstance(raw, int) or (isinstance(raw, (str, bytes)) and _text(raw).isdigit()) else 502
+        digits = isinstance(raw, (str, bytes)) and as_text(raw, errors="surrogateescape").isdigit()
+        status = int(raw) if isinstance(raw, int) or digits else 502
         detail = value.get("body", b"")
-    text = _text(detail)[:500]
+    text = as_text(detail, errors="surrogateescape")[:500]
     # Several gateways on the route: each one's failure is listed ("<url>: error <status>");
     # when every one of them timed out, so did the request.
-    statuses = set(re.findall(r": error (\d{3})", _text(detail)))
+    statuses = set(re.findall(r": error (\d{3})", as_text(detail, errors="surrogateescape")))
     if statuses == {"504"}:
         status = 504
     if status == 504:
@@ -152,7 +150,7 @@ def message_from_node(node: Mapping[str, Any], body: bytes, opts: Mapping[str, A
         DecodeError: the node is malformed.
     """
     item = _gql.item_from_node(node, body)
-    claimed = _text(node.get("id", ""))
+    claimed = as_text(node.get("id", ""), errors="surrogateescape")
     trusted = bool(options.get(opts, "ans104_trust_gql", False))
     problem = None
     try:
@@ -177,7 +175,8 @@ def _subindex(value: Any) -> list[Mapping[str, Any]]:
     if not value:
         return []
     if isinstance(value, Mapping):
-        value = [value[k] for k in sorted(value, key=lambda k: int(k) if _text(k).isdigit() else 0)]
+        value = [value[k] for k in sorted(
+            value, key=lambda k: int(k) if as_text(k, errors="surrogateescape").isdigit() else 0)]
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
         raise DecodeError(f"subindex must be a list of {{name, value}}, got {value!r}")
     return list(value)
@@ -226,6 +225,6 @@ def scheduler_location(address: str, opts: Mapping[str, Any]) -> Message | None:
     if node is None:
         return None
     size = _gql.data_size(node)
-    item_id = _text(node.get("id", ""))
+    item_id = as_text(node.get("id", ""), errors="surrogateescape")
     body = data(item_id, opts) if size else b""
     return message_from_node(node, body, opts)

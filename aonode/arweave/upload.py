@@ -23,14 +23,11 @@ from typing import Any
 from aonode.codecs import ans104, encode, httpsig, message_id, with_only_committed
 from aonode.core import options
 from aonode.errors import BadMessage
+from aonode.text import as_text
 
 __all__ = ["Delivery", "Upload", "deliver", "uploads"]
 
 _CODEC_OPTION = {ans104.NAME: "bundler_ans104", httpsig.NAME: "bundler_httpsig"}
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,8 @@ def _devices(msg: Mapping[str, Any]) -> list[str]:
         raise BadMessage("Only committed messages can be uploaded: this one has no commitments.")
     devices = []
     for commitment in found.values():
-        device = _text(commitment.get("commitment-device", "")) if isinstance(commitment, Mapping) else ""
+        device = (as_text(commitment.get("commitment-device", ""), errors="surrogateescape")
+                  if isinstance(commitment, Mapping) else "")
         if device in _CODEC_OPTION and device not in devices and "committer" in commitment:
             devices.append(device)
     if not devices:
@@ -104,10 +102,11 @@ def uploads(msg: Mapping[str, Any], opts: Mapping[str, Any]) -> list[Upload]:
         else:
             wire = encode(committed, httpsig.NAME, bundle=True)
             raw = wire.pop("body", b"")
-            headers = {k: _text(v) for k, v in wire.items()}
-            body = raw if isinstance(raw, bytes) else _text(raw).encode()
+            headers = {k: as_text(v, errors="surrogateescape") for k, v in wire.items()}
+            body = raw if isinstance(raw, bytes) else as_text(raw, errors="surrogateescape").encode()
             uid = message_id(committed, committers="all")
-        out.append(Upload(f"{uid}.{device.replace('@', '-')}", uid, device, _text(bundler).rstrip("/"), headers, body))
+        out.append(Upload(f"{uid}.{device.replace('@', '-')}", uid, device,
+                          as_text(bundler, errors="surrogateescape").rstrip("/"), headers, body))
     return out
 
 

@@ -24,19 +24,12 @@ from typing import Any
 from aonode.codecs import message_id, signers
 from aonode.errors import AOError
 from aonode.message import erlang_key_order
+from aonode.text import as_text
 
 __all__ = ["dry_run_answer", "encode", "env_json", "header_case", "message_json", "response", "results"]
 
 # Keys that are fields of the legacy message, not tags.
 _FIELDS = ("id", "anchor", "owner", "data", "target", "signature", "commitments", "priv", "path", "method")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
 
 
 def header_case(key: str) -> str:
@@ -49,7 +42,9 @@ def _ans104_commitment(msg: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if not isinstance(commitments, Mapping):
         return None
     for commitment in commitments.values():
-        if isinstance(commitment, Mapping) and _text(commitment.get("commitment-device")) == "ans104@1.0":
+        if not isinstance(commitment, Mapping):
+            continue
+        if as_text(commitment.get("commitment-device"), errors="replace", none="", bools=True) == "ans104@1.0":
             return commitment
     return None
 
@@ -59,7 +54,7 @@ def _key_tags(msg: Mapping[str, Any], skip: set[str]) -> list[dict[str, str]]:
     for key in erlang_key_order([k for k in msg if k not in _FIELDS and k.lower() not in skip]):
         value = msg[key]
         if isinstance(value, (bytes, str, int, float, bool)):
-            tags.append({"name": header_case(key), "value": _text(value)})
+            tags.append({"name": header_case(key), "value": as_text(value, errors="replace", none="", bools=True)})
     return tags
 
 
@@ -72,7 +67,8 @@ def _tags(msg: Mapping[str, Any]) -> list[dict[str, str]]:
         original = [original[k] for k in sorted(original, key=lambda k: int(k) if k.isdigit() else 0)]
     if not isinstance(original, list):
         return _key_tags(msg, set())
-    tags = [{"name": _text(t.get("name")), "value": _text(t.get("value"))} for t in original
+    tags = [{"name": as_text(t.get("name"), errors="replace", none="", bools=True),
+             "value": as_text(t.get("value"), errors="replace", none="", bools=True)} for t in original
             if isinstance(t, Mapping)]
     return tags + _key_tags(msg, {t["name"].lower() for t in tags})
 
@@ -89,7 +85,7 @@ def _signature(msg: Mapping[str, Any]) -> str:
     if isinstance(commitments, Mapping):
         for commitment in commitments.values():
             if isinstance(commitment, Mapping) and commitment.get("signature") is not None:
-                return _text(commitment["signature"])
+                return as_text(commitment["signature"], errors="replace", none="", bools=True)
     return ""
 
 
@@ -97,12 +93,12 @@ def _core(msg: Mapping[str, Any]) -> dict[str, Any]:
     owner = (signers(dict(msg)) or [""])[0]
     return {
         "Id": _id(msg),
-        "Anchor": _text(msg.get("anchor")),
+        "Anchor": as_text(msg.get("anchor"), errors="replace", none="", bools=True),
         "Owner": owner,
-        "From": _text(msg.get("from-process")) or owner,
+        "From": as_text(msg.get("from-process"), errors="replace", none="", bools=True) or owner,
         "Tags": _tags(msg),
-        "Target": _text(msg.get("target")),
-        "Data": _text(msg.get("data")),
+        "Target": as_text(msg.get("target"), errors="replace", none="", bools=True),
+        "Data": as_text(msg.get("data"), errors="replace", none="", bools=True),
         "Signature": _signature(msg),
     }
 
@@ -119,11 +115,11 @@ def message_json(msg: Mapping[str, Any], *, module: str, assignment: Mapping[str
         "Timestamp": int(assigned.get("timestamp") or 0),
         "Nonce": int(assigned.get("slot") or 0),
         "Epoch": 0,
-        "Hash-Chain": _text(assigned.get("hash-chain")),
+        "Hash-Chain": as_text(assigned.get("hash-chain"), errors="replace", none="", bools=True),
         "Cron": False,
     })
     if not out["Target"] and assignment is not None:
-        out["Target"] = _text(assigned.get("process"))
+        out["Target"] = as_text(assigned.get("process"), errors="replace", none="", bools=True)
     return out
 
 
@@ -142,7 +138,7 @@ def _tag_map(tags: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tag in tags.values() if isinstance(tags, Mapping) else tags if isinstance(tags, list) else []:
         if isinstance(tag, Mapping) and "name" in tag:
-            out[_text(tag["name"])] = tag.get("value", b"")
+            out[as_text(tag["name"], errors="replace", none="", bools=True)] = tag.get("value", b"")
     return out
 
 

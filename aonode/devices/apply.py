@@ -25,6 +25,7 @@ from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.resolver import resolve, resolve_many
 from aonode.core.terms import Result
+from aonode.text import as_text
 
 __all__ = ["ApplyDevice"]
 
@@ -32,17 +33,15 @@ _EXCLUDED = ("keys", "set", "set-path", "set_path", "remove")
 _MISSING = object()
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _plain(msg: Mapping[str, Any]) -> Mapping[str, Any]:
-    return {k: v for k, v in msg.items() if k != "device"} if _text(msg.get("device", "")) == "apply@1.0" else msg
+    if as_text(msg.get("device", ""), errors="replace") != "apply@1.0":
+        return msg
+    return {k: v for k, v in msg.items() if k != "device"}
 
 
 def _find(path: Any, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Any:
     """The value at key path `path`, read from the message its prefix names (request first)."""
-    text = _text(path)
+    text = as_text(path, errors="replace")
     # A message whose device is apply@1.0 is read as plain keys: through the device, a read
     # would call this function again (router@1.0 preprocess sends such messages to workers;
     # an HTTP request's keys are on both its base and its request).
@@ -78,7 +77,7 @@ class ApplyDevice(Device):
         if source_key is not None:
             source = _find(source_key, base, request, opts)
             if source is _MISSING or not isinstance(source, Mapping):
-                return _not_found(f"no message at `source` ({_text(source_key)}).")
+                return _not_found(f"no message at `source` ({as_text(source_key, errors='replace')}).")
         else:
             source = {k: v for k, v in base.items() if k != "device"}
         path = _find(key, base, request, opts)

@@ -41,14 +41,11 @@ from aonode.core.terms import Result
 from aonode.errors import AOError, BadMessage, InvalidSignature
 from aonode.http.client import request_routed, routed_to
 from aonode.message import is_id
+from aonode.text import as_text
 
 __all__ = ["ArweaveDevice", "BLOCK_PREFIX"]
 
 BLOCK_PREFIX = "~arweave@2.9/block"
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _refused(status: int, text: str) -> Result:
@@ -67,7 +64,7 @@ def _get_json(path: str, opts: Mapping[str, Any]) -> Any:
     status = value.get("status", 200) if isinstance(value, Mapping) else 200
     body = value.get("body", b"") if isinstance(value, Mapping) else value
     if not result.ok or status != 200:
-        detail = _text(body)[:300]
+        detail = as_text(body, errors="replace")[:300]
         raise GatewayError(f"GET /arweave{path}: the gateway ({routed_to(request, opts)}) answered {status}: "
                            f"{detail}", status=504 if status == 504 else (404 if status == 404 else 502))
     try:
@@ -104,7 +101,8 @@ class ArweaveDevice(Device):
 
     def tx(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """POST: upload the signed request; GET: a transaction's header and data."""
-        method = _text(request.get("method", "GET") if isinstance(request, Mapping) else "GET").upper()
+        method = as_text(request.get("method", "GET") if isinstance(request, Mapping) else "GET",
+                         errors="replace").upper()
         if method == "POST":
             return self._post_tx(request, opts)
         return self._get_tx(base, request, opts)
@@ -138,9 +136,10 @@ class ArweaveDevice(Device):
                     answers.append(delivery.answer)
             elif 400 <= delivery.status < 500 and delivery.status not in (408, 425, 429):
                 return _refused(400, f"arweave@2.9-pre: {upload.bundler} refused {upload.message_id}: "
-                                     f"{delivery.status} {_text(delivery.answer)[:300]}")
+                                     f"{delivery.status} {as_text(delivery.answer, errors='replace')[:300]}")
             else:
-                queued.append(f"{upload.bundler} failed ({delivery.status}: {_text(delivery.answer)[:200]})")
+                answer = as_text(delivery.answer, errors="replace")[:200]
+                queued.append(f"{upload.bundler} failed ({delivery.status}: {answer})")
         ids = [u.message_id for u in planned]
         if queued:
             return Result("ok", {"status": 202, "id": ids[0].encode(),
@@ -153,14 +152,14 @@ class ArweaveDevice(Device):
         tx_id = _param("tx", base, request)
         if tx_id is None:
             return _refused(404, "arweave@2.9-pre: no `tx` given.")
-        tx_text = _text(tx_id)
+        tx_text = as_text(tx_id, errors="replace")
         if not is_id(tx_text) or len(tx_text) != 43:
             return _refused(400, f"arweave@2.9-pre: `tx` must be a 43-character ID, not {tx_text[:60]!r}.")
         try:
             header = _message(_get_json(f"/tx/{tx_text}", opts))
         except AOError as exc:
             return _failed(exc)
-        want = _text(_param("data", base, request) or "true").lower()
+        want = as_text(_param("data", base, request) or "true", errors="replace").lower()
         if want != "false":
             try:
                 header["data"] = data(tx_text, opts)
@@ -173,7 +172,7 @@ class ArweaveDevice(Device):
         """A block by `current`, ID (indep_hash) or height, from the block cache or the gateway."""
         ref = _param("block", base, request)
         cache = opts.get("cache")
-        text = _text(ref) if ref is not None else "current"
+        text = as_text(ref, errors="replace") if ref is not None else "current"
         if text == "current":
             path = "/block/current"
         elif len(text) in (43, 64):
@@ -202,11 +201,12 @@ class ArweaveDevice(Device):
         store = cache.store
         for key in ("indep_hash", "hash"):
             value = block.get(key)
-            if isinstance(value, (bytes, str)) and _text(value):
-                store.make_link(uid, f"{BLOCK_PREFIX}/hash/{_text(value)}")
+            if isinstance(value, (bytes, str)) and as_text(value, errors="replace"):
+                store.make_link(uid, f"{BLOCK_PREFIX}/hash/{as_text(value, errors='replace')}")
         height = block.get("height")
-        if isinstance(height, int) or (isinstance(height, (bytes, str)) and _text(height).isdigit()):
-            store.make_link(uid, f"{BLOCK_PREFIX}/height/{int(_text(height))}")
+        if isinstance(height, int) or (
+                isinstance(height, (bytes, str)) and as_text(height, errors="replace").isdigit()):
+            store.make_link(uid, f"{BLOCK_PREFIX}/height/{int(as_text(height, errors='replace'))}")
 
     def current(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The current block (`GET /block/current`)."""
@@ -223,7 +223,7 @@ class ArweaveDevice(Device):
     def outbox(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The outbox's pending and rejected uploads (its retries start if they had not)."""
         found = outbox_for(opts)
-        if isinstance(request, Mapping) and _text(request.get("method", "GET")).upper() == "POST":
+        if isinstance(request, Mapping) and as_text(request.get("method", "GET"), errors="replace").upper() == "POST":
             found.retry_now()
         return Result("ok", {"pending": [k.encode() for k in found.pending()],
                              "rejected": [k.encode() for k in found.rejected()],

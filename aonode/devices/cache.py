@@ -33,12 +33,9 @@ from aonode.core.terms import Result
 from aonode.crypto import b64url_encode
 from aonode.devices.lookup import answer, read_target
 from aonode.errors import AOError, BadMessage, InvalidSignature
+from aonode.text import as_text
 
 __all__ = ["CacheDevice", "is_writer"]
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 # A message ID: 43 characters of base64url.
@@ -54,7 +51,7 @@ def is_writer(request: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
     writers = opts.get("cache_writers") or []
     if isinstance(writers, (bytes, str)):
         writers = [writers]
-    allowed = {_text(w) for w in writers}
+    allowed = {as_text(w, errors="replace") for w in writers}
     return bool(allowed) and any(s in allowed for s in authority.signed_by(request, opts))
 
 
@@ -66,7 +63,7 @@ def _id_path(path: str) -> bool:
 def _link(source: Any, destination: Any, opts: Mapping[str, Any]) -> Result:
     if not isinstance(source, (bytes, str)) or not isinstance(destination, (bytes, str)):
         return _refused(400, "A link needs a `source` and a `destination`.")
-    cache, new = opts["cache"], _text(destination)
+    cache, new = opts["cache"], as_text(destination, errors="replace")
     # A writer adds what it replicates; it may not repoint what is stored (another client's
     # message, a content hash) nor the node's own paths (names, balances, route changes).
     if not _id_path(new):
@@ -75,7 +72,7 @@ def _link(source: Any, destination: Any, opts: Mapping[str, Any]) -> Result:
     try:
         if cache.store.type(new) is not None:
             return _refused(409, f"{new} is already stored: a link does not replace it.")
-        cache.link(_text(source), new)
+        cache.link(as_text(source, errors="replace"), new)
     except AOError as exc:  # an upstream store (a gateway) that failed is named as such
         return _refused(exc.status if exc.status in (502, 503, 504) else 400, f"Cannot link: {exc.message}")
     return Result("ok", {"status": 200})
@@ -84,7 +81,7 @@ def _link(source: Any, destination: Any, opts: Mapping[str, Any]) -> Result:
 def _write_single(msg: Any, opts: Mapping[str, Any]) -> Result:
     if not isinstance(msg, Mapping):
         return _refused(400, "Invalid write type.")
-    operation = _text(msg.get("operation", "write"))
+    operation = as_text(msg.get("operation", "write"), errors="replace")
     if operation == "link":
         return _link(msg.get("source"), msg.get("destination"), opts)
     if operation == "item":
@@ -139,7 +136,7 @@ class CacheDevice(Device):
             return _refused(403, "Not authorized to write to the cache.")
         if opts.get("cache") is None:
             raise BadMessage("cache@1.0: this node has no cache")
-        kind = _text(request.get("type", "single"))
+        kind = as_text(request.get("type", "single"), errors="replace")
         if kind == "single":
             return _write_single(request, opts)
         if kind == "batch":

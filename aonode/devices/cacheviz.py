@@ -29,8 +29,9 @@ from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.devices.hyperbuddy import static_file
 from aonode.errors import BadMessage
-from aonode.message import Atom, is_private
+from aonode.message import is_private
 from aonode.store import MessageCache, Store
+from aonode.text import as_text
 
 __all__ = ["CacheVizDevice", "Graph", "store_graph", "to_dot"]
 
@@ -42,14 +43,6 @@ _NOT_MESSAGES = frozenset({"data", "commitment-sets"})
 _DOT_TIMEOUT = 20.0
 
 Graph = dict[str, list[dict[str, str]]]
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value)
 
 
 def _label(path: str) -> str:
@@ -88,7 +81,7 @@ def store_graph(store: Store, roots: list[str] | None, max_size: int = DEFAULT_M
             child = f"{here}/{name}"
             kind = store.type(child)
             if name.endswith("+link") and kind == "simple":
-                target_id = _text(store.read(child) or b"")
+                target_id = as_text(store.read(child) or b"", errors="replace", atoms=True)
                 target = store.resolve(target_id) if target_id else ""
                 target_kind = store.type(target) if target else None
                 if target and add(target, target_kind or "unknown", target_id):
@@ -135,13 +128,16 @@ def _int(value: Any, default: int) -> int:
     if value is None:
         return default
     try:
-        return int(_text(value))
+        return int(as_text(value, errors="replace", atoms=True))
     except ValueError as exc:
-        raise BadMessage(f"cacheviz@1.0: '{_text(value)[:40]}' is not a number") from exc
+        shown_value = as_text(value, errors="replace", atoms=True)[:40]
+        raise BadMessage(f"cacheviz@1.0: '{shown_value}' is not a number") from exc
 
 
 def _flag(value: Any) -> bool:
-    return value is True or _text(value).lower() == "true" if value is not None else False
+    if value is None:
+        return False
+    return value is True or as_text(value, errors="replace", atoms=True).lower() == "true"
 
 
 class CacheVizDevice(Device):
@@ -158,7 +154,8 @@ class CacheVizDevice(Device):
         target = request.get("target")
         roots: list[str] | None
         if target is not None:
-            roots = None if _text(target) == "." else [_text(target).strip("/")]
+            start = as_text(target, errors="replace", atoms=True)
+            roots = None if start == "." else [start.strip("/")]
         elif isinstance(base, Mapping) and any(k != "device" and not is_private(k) for k in base):
             # A signed message (a process, say) is graphed as it is stored: its committed keys,
             # not the request's headers that reached this step with it.

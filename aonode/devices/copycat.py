@@ -30,6 +30,7 @@ from aonode.core.resolver import resolve
 from aonode.core.terms import Result
 from aonode.devices.meta import is_operator
 from aonode.errors import AOError, BadMessage
+from aonode.text import as_text
 
 __all__ = ["CopycatDevice", "Indexed", "filter_query", "index_graphql"]
 
@@ -49,20 +50,16 @@ class Indexed:
     pages: int
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _quoted(value: Any) -> str:
-    return json.dumps(_text(value))
+    return json.dumps(as_text(value, errors="replace"))
 
 
 def filter_query(spec: Mapping[str, Any]) -> str | None:
     """The GraphQL query (with an `$after` variable) for a copycat filter, or None when the spec
     names no filter."""
     query = spec.get("query")
-    if isinstance(query, (bytes, str)) and _text(query).strip():
-        return _text(query)
+    if isinstance(query, (bytes, str)) and as_text(query, errors="replace").strip():
+        return as_text(query, errors="replace")
     if isinstance(query, Mapping) and query:
         tags = ", ".join(f"{{name: {_quoted(k)}, values: [{_quoted(v)}]}}" for k, v in query.items())
         args = f"tags: [{tags}]"
@@ -138,7 +135,8 @@ def _gateway_store(opts: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Non
 
     def store_node(node: Mapping[str, Any]) -> None:
         size = node.get("data", {}).get("size") if isinstance(node.get("data"), Mapping) else 0
-        body = gateway.data(_text(node.get("id", "")), opts) if int(_text(size or 0) or 0) else b""
+        sized = int(as_text(size or 0, errors="replace") or 0)
+        body = gateway.data(as_text(node.get("id", ""), errors="replace"), opts) if sized else b""
         cache.write(gateway.message_from_node(node, body, opts))
 
     return store_node
@@ -183,10 +181,11 @@ class CopycatDevice(Device):
             raise BadMessage("copycat@1.0: `variables` must be a JSON object")
         operation = spec.get("operationname", spec.get("operationName"))
         try:
-            max_pages = int(_text(spec.get("max-pages", MAX_PAGES)))
+            max_pages = int(as_text(spec.get("max-pages", MAX_PAGES), errors="replace"))
         except ValueError as exc:
             raise BadMessage(f"copycat@1.0: `max-pages` is a number of pages: {exc}") from exc
-        done = index_graphql(query, variables, _fetch_page(opts, _text(operation) if operation else None),
+        named = as_text(operation, errors="replace") if operation else None
+        done = index_graphql(query, variables, _fetch_page(opts, named),
                              _gateway_store(opts), max(1, min(max_pages, MAX_PAGES)))
         return Result("ok", {"written": done.written, "skipped": done.skipped, "pages": done.pages})
 
@@ -197,8 +196,8 @@ class CopycatDevice(Device):
         spec = _merged(base, request)
         device = {"device": "arweave@2.9-pre"}
         try:
-            start = int(_text(spec["from"])) if "from" in spec else None
-            stop = int(_text(spec.get("to", 0)))
+            start = int(as_text(spec["from"], errors="replace")) if "from" in spec else None
+            stop = int(as_text(spec.get("to", 0), errors="replace"))
         except ValueError as exc:
             raise BadMessage(f"copycat@1.0: `from` and `to` are block heights: {exc}") from exc
         if start is None:
@@ -206,7 +205,7 @@ class CopycatDevice(Device):
             height = current.value.get("height") if current.ok and isinstance(current.value, Mapping) else None
             if height is None:
                 return Result("error", {"status": 502, "body": b"copycat@1.0: the current height is unknown."})
-            start = int(_text(height))
+            start = int(as_text(height, errors="replace"))
         for h in range(start, stop, -1):
             found = resolve(device, {"path": "block", "block": h}, opts)
             if not found.ok:

@@ -50,6 +50,7 @@ from aonode.errors import AOError, BadMessage, Conflict, DecodeError, Forbidden
 from aonode.http import client
 from aonode.message import normalize_key
 from aonode.tee import attest, zone
+from aonode.text import as_text
 
 __all__ = ["GreenZoneDevice"]
 
@@ -65,12 +66,6 @@ _RESTORED = "priv_green_zone_restored"
 _LOCK = threading.Lock()
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
-
-
 def _refuse(status: int, reason: str) -> Result:
     return Result("error", {"status": status, "body": reason.encode()})
 
@@ -84,7 +79,7 @@ def _holder(opts: Mapping[str, Any]) -> NodeMessage:
 
 def _state_path(node: Mapping[str, Any]) -> Path | None:
     data_dir = options.get(node, "data_dir")
-    return Path(_text(data_dir)) / _STATE_FILE if data_dir else None
+    return Path(as_text(data_dir, errors="surrogateescape")) / _STATE_FILE if data_dir else None
 
 
 def _stamp(node: Mapping[str, Any]) -> tuple[int, int]:
@@ -112,13 +107,14 @@ def _save(node: dict[str, Any]) -> None:
         "required_opts": options.get(node, "green_zone_required_opts") or {},
         "trusted_nodes": options.get(node, "trusted_nodes") or {},
         "identity": zone_wallet.to_jwk() if isinstance(zone_wallet, Wallet) else None,
-        "operator": _text(node["operator"]) if isinstance(zone_wallet, Wallet) and node.get("operator") else None,
+        "operator": (as_text(node["operator"], errors="surrogateescape")
+                     if isinstance(zone_wallet, Wallet) and node.get("operator") else None),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(state, fh, default=_text)
+        json.dump(state, fh, default=lambda value: as_text(value, errors="surrogateescape"))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -191,7 +187,7 @@ def _peer(node: Mapping[str, Any]) -> tuple[str, str] | None:
     location, peer_id = options.get(node, "green_zone_peer_location"), options.get(node, "green_zone_peer_id")
     if not location or not peer_id:
         return None
-    return _text(location), _text(peer_id)
+    return as_text(location, errors="surrogateescape"), as_text(peer_id, errors="surrogateescape")
 
 
 def _signed_by(response: Mapping[str, Any], peer_id: str) -> bool:
@@ -202,7 +198,7 @@ def _signed_by(response: Mapping[str, Any], peer_id: str) -> bool:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b or _text(a) == _text(b)
+    return a == b or as_text(a, errors="surrogateescape") == as_text(b, errors="surrogateescape")
 
 
 def _check_required(peer_node: Any, required: Mapping[str, Any]) -> None:
@@ -259,7 +255,8 @@ class GreenZoneDevice(Device):
         required = options.get(node, "green_zone_required_config") or {}
         if not isinstance(required, Mapping):
             raise BadMessage("green_zone_required_config must be a map of option to value")
-        processed = {normalize_key(k): (options.get(node, k) if _text(v) == "self" else v) for k, v in required.items()}
+        processed = {normalize_key(k): (options.get(node, k) if as_text(v, errors="surrogateescape") == "self" else v)
+                     for k, v in required.items()}
         _wallet(node)
         key = node.get(_ZONE_KEY)
         _update(opts, {
@@ -302,7 +299,8 @@ class GreenZoneDevice(Device):
             holder = _holder(opts)
             current = holder.current()
             members = dict(options.get(current, "trusted_nodes") or {})
-            members[attested.address] = {"report": _text(message["report"]), "public_key": _text(raw_key)}
+            members[attested.address] = {"report": as_text(message["report"], errors="surrogateescape"),
+                                         "public_key": as_text(raw_key, errors="surrogateescape")}
             updated = {**current, "trusted_nodes": members}
             _save(updated)
             holder.replace(updated)
@@ -337,7 +335,7 @@ class GreenZoneDevice(Device):
             if status in (502, 504) and not reply.get("commitments"):
                 return _refuse(503, "Peer node is unreachable.")
             reason = reply.get("body", b"")
-            text = _text(reason) if isinstance(reason, (bytes, str)) else "refused"
+            text = as_text(reason, errors="surrogateescape") if isinstance(reason, (bytes, str)) else "refused"
             return _refuse(status if 400 <= status < 500 else 502, f"The green zone host refused: {text}")
         if not _signed_by(reply, peer_id):
             return _refuse(502, _BAD_PEER)

@@ -35,6 +35,7 @@ from aonode.core.devices import Device
 from aonode.core.terms import NOT_FOUND, Result
 from aonode.errors import AOError
 from aonode.message import Atom, Link, is_private
+from aonode.text import as_text
 
 __all__ = ["CONTENT_TYPES", "HyperbuddyDevice", "error_page", "format_message", "static_file"]
 
@@ -86,14 +87,6 @@ def error_page(status: int, error: str) -> bytes:
     template = static_file("404.html" if status == 404 else "500.html") or b"<pre>{{error}}</pre>"
     text = template.decode("utf-8")
     return text.replace("{{error}}", html.escape(error)).replace("{{status}}", str(status)).encode("utf-8")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value)
 
 
 def _scalar(value: Any) -> str:
@@ -194,13 +187,13 @@ class HyperbuddyDevice(Device):
         # The text index (a request that is only `path: format`) shows the message alone, without
         # the `device` and `path` the index message (`{device: hyperbuddy@1.0, path: format}`) added.
         message = _without(base, "device")
-        if isinstance(message, Mapping) and _text(message.get("path", b"")) == "format":
+        if isinstance(message, Mapping) and as_text(message.get("path", b""), errors="replace", atoms=True) == "format":
             message = _without(message, "path")
         shown: Any = {"base": message, "request": asked} if asked else message
         return {"body": (format_message(shown) + "\n").encode("utf-8"), "content-type": b"text/plain; charset=utf-8"}
 
     def throw(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
-        if _text(options.get(opts, "mode")) == "debug":
+        if as_text(options.get(opts, "mode"), errors="replace", atoms=True) == "debug":
             # A 500 on purpose: no traceback in the log, since any client may ask for it.
             raise AOError("Forced-throw: the 500 page, as asked for (mode is debug).", status=500)
         raise AOError("Forced-throw unavailable in `prod` mode.", status=400)

@@ -15,6 +15,7 @@ from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.devices._legacy_message import message_json
 from aonode.errors import BadMessage
+from aonode.text import as_text
 
 __all__ = ["AOS2", "LookupDevice", "aos2_json", "read_target"]
 
@@ -22,21 +23,17 @@ AOS2 = "application/aos-2"
 _LEGACY_ONLY = ("Module", "Block-Height", "Timestamp", "Nonce", "Epoch", "Hash-Chain", "Cron")
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def aos2_json(msg: Any) -> bytes:
     """A stored message as `application/aos-2` JSON (a binary as its text)."""
     if not isinstance(msg, Mapping):
-        return json.dumps({"Data": _text(msg)}).encode()
+        return json.dumps({"Data": as_text(msg, errors="replace")}).encode()
     legacy = {k: v for k, v in message_json(msg, module="").items() if k not in _LEGACY_ONLY}
     return json.dumps(legacy, separators=(",", ":")).encode()
 
 
 def _wants_aos2(request: Mapping[str, Any]) -> bool:
     accept = request.get("accept")
-    return isinstance(accept, (bytes, str)) and AOS2 in _text(accept)
+    return isinstance(accept, (bytes, str)) and AOS2 in as_text(accept, errors="replace")
 
 
 def read_target(request: Any, opts: Mapping[str, Any]) -> tuple[str, Any]:
@@ -46,12 +43,12 @@ def read_target(request: Any, opts: Mapping[str, Any]) -> tuple[str, Any]:
         BadMessage: no `target`, or the node has no cache.
     """
     target = request.get("target") if isinstance(request, Mapping) else None
-    if not isinstance(target, (bytes, str)) or not _text(target):
+    if not isinstance(target, (bytes, str)) or not as_text(target, errors="replace"):
         raise BadMessage("a `target` (a message ID or a store path) is needed")
     cache = opts.get("cache")
     if cache is None:
         raise BadMessage("this node has no cache")
-    return _text(target), cache.read(_text(target))
+    return as_text(target, errors="replace"), cache.read(as_text(target, errors="replace"))
 
 
 def answer(found: Any, request: Mapping[str, Any]) -> Result:

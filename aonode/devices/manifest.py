@@ -34,6 +34,7 @@ from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.errors import AOError, BadMessage
 from aonode.message import is_id
+from aonode.text import as_text
 
 __all__ = ["CONTENT_TYPE", "ManifestDevice", "is_manifest", "parse_manifest"]
 
@@ -45,16 +46,12 @@ _ABSENT: Any = object()
 MAX_MANIFEST = 10 * 1024 * 1024
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def is_manifest(msg: Any) -> bool:
     """Whether a message is an Arweave path manifest by its content type."""
     if not isinstance(msg, Mapping):
         return False
     ct = msg.get("content-type", msg.get("Content-Type"))
-    return isinstance(ct, (bytes, str)) and _text(ct).split(";")[0].strip().lower() == CONTENT_TYPE
+    return isinstance(ct, (bytes, str)) and as_text(ct, errors="replace").split(";")[0].strip().lower() == CONTENT_TYPE
 
 
 def parse_manifest(base: Any) -> dict[str, Any]:
@@ -106,7 +103,7 @@ def served(item: Any) -> Any:
     data = item.get("data", item.get("body", b""))
     if isinstance(data, Mapping):
         return item
-    out: dict[str, Any] = {"body": data if isinstance(data, bytes) else _text(data).encode()}
+    out: dict[str, Any] = {"body": data if isinstance(data, bytes) else as_text(data, errors="replace").encode()}
     ct = item.get("content-type")
     if isinstance(ct, (bytes, str)):
         out["content-type"] = ct
@@ -137,7 +134,7 @@ def _entry(paths: Mapping[str, Any], path: str) -> tuple[str, Any]:
 
 def _prefix(base: Any) -> str:
     found = base.get(VIEW, b"") if isinstance(base, Mapping) else b""
-    return _text(found)
+    return as_text(found, errors="replace")
 
 
 def route(key: str, base: Any, opts: Mapping[str, Any]) -> Result:
@@ -188,7 +185,7 @@ class ManifestDevice(Device):
     def route(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         """The entry at the request's `route-path` (a whole path, `/` included)."""
         path = request.get(ROUTE_PATH) if isinstance(request, Mapping) else None
-        key = _text(path).strip("/") if isinstance(path, (bytes, str)) else ""
+        key = as_text(path, errors="replace").strip("/") if isinstance(path, (bytes, str)) else ""
         if not key or (key == "index" and "index" not in parse_manifest(base).get("paths", {})):
             return index(base, opts)
         return route(key, base, opts)
@@ -205,7 +202,7 @@ class ManifestDevice(Device):
         steps = request.get("body")
         if not isinstance(steps, list) or not steps or not isinstance(steps[0], (str, bytes)):
             return Result("ok", request)
-        ref = _text(steps[0])
+        ref = as_text(steps[0], errors="replace")
         cache = opts.get("cache")
         if not is_id(ref) or cache is None:
             return Result("ok", request)
@@ -220,7 +217,8 @@ class ManifestDevice(Device):
             return Result("ok", {**request, "body": [ref, {"path": "index", "method": b"GET"}]})
         singleton = request.get("request")
         shared = {k: v for k, v in singleton.items() if k != "path"} if isinstance(singleton, Mapping) else {}
-        segments = [_text(step["path"]) for step in rest if isinstance(step, Mapping) and "path" in step
+        segments = [as_text(step["path"], errors="replace") for step in rest
+                    if isinstance(step, Mapping) and "path" in step
                     and all(k == "path" or shared.get(k, _ABSENT) == v for k, v in step.items())]
         if len(segments) != len(rest):
             return Result("ok", request)  # a step with keys of its own: resolve it segment by segment

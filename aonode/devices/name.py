@@ -22,18 +22,15 @@ from aonode.core.resolver import resolve
 from aonode.core.terms import Result
 from aonode.errors import AOError
 from aonode.message import is_id
+from aonode.text import as_text
 
 __all__ = ["NameDevice", "host_name", "names_message", "resolve_name"]
 
 NAME = "name@1.0"
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _false(value: Any) -> bool:
-    return value is False or (isinstance(value, (bytes, str)) and _text(value).lower() == "false")
+    return value is False or (isinstance(value, (bytes, str)) and as_text(value, errors="replace").lower() == "false")
 
 
 def resolve_name(key: str, opts: Mapping[str, Any]) -> Any:
@@ -57,9 +54,10 @@ def _loaded(value: Any, opts: Mapping[str, Any]) -> Result:
     if not isinstance(value, (bytes, str)):
         return Result("ok", value)
     cache = opts.get("cache")
-    found = cache.read(_text(value)) if cache is not None else None
+    found = cache.read(as_text(value, errors="replace")) if cache is not None else None
     if found is None:
-        return Result("error", {"status": 404, "body": f"name@1.0: the named {_text(value)} is not stored".encode()})
+        named = as_text(value, errors="replace")
+        return Result("error", {"status": 404, "body": f"name@1.0: the named {named} is not stored".encode()})
     return Result("ok", found)
 
 
@@ -75,7 +73,7 @@ def host_name(host: Any) -> str | None:
     """The name a `host` header carries: its first label, when there are more (not an IP)."""
     if not isinstance(host, (bytes, str)):
         return None
-    text = _text(host).strip().lower()
+    text = as_text(host, errors="replace").strip().lower()
     if text.startswith("["):
         return None  # an IPv6 literal
     text = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
@@ -97,7 +95,7 @@ def names_message(host: Any, opts: Mapping[str, Any]) -> bool:
         found = resolve_name(name, opts)
     except AOError:
         return False
-    return isinstance(found, (bytes, str)) and is_id(_text(found))
+    return isinstance(found, (bytes, str)) and is_id(as_text(found, errors="replace"))
 
 
 class NameDevice(Device):
@@ -116,8 +114,8 @@ class NameDevice(Device):
         if name is None or not isinstance(steps, list):
             return Result("ok", request)
         found = resolve_name(name, opts)
-        if not isinstance(found, (bytes, str)) or not is_id(_text(found)):
+        if not isinstance(found, (bytes, str)) or not is_id(as_text(found, errors="replace")):
             return Result("ok", request)
         if steps and isinstance(steps[0], Mapping) and "path" not in steps[0]:
             steps = steps[1:]  # the request itself as the base: the named message replaces it
-        return Result("ok", {**request, "body": [_text(found), *steps]})
+        return Result("ok", {**request, "body": [as_text(found, errors="replace"), *steps]})

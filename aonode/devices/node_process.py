@@ -24,6 +24,7 @@ from aonode.core.terms import NOT_FOUND, Result
 from aonode.crypto import Wallet
 from aonode.devices.local_name import lookup_name, register_name
 from aonode.errors import BadMessage
+from aonode.text import as_text
 
 __all__ = ["NodeProcessDevice"]
 
@@ -31,16 +32,12 @@ __all__ = ["NodeProcessDevice"]
 _SPAWNING = threading.Lock()
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
 def _addresses(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
-        return [_text(v) for v in value]
-    return [part.strip() for part in _text(value).split(",") if part.strip()]
+        return [as_text(v, errors="surrogateescape") for v in value]
+    return [part.strip() for part in as_text(value, errors="surrogateescape").split(",") if part.strip()]
 
 
 def _augmented(definition: Mapping[str, Any], address: str) -> dict[str, Any]:
@@ -60,7 +57,7 @@ def _spawn(name: str, opts: Mapping[str, Any]) -> Result:
     wallet = opts.get("priv_wallet")
     if not isinstance(wallet, Wallet):
         raise BadMessage("node-process@1.0: the node needs a wallet to sign its processes")
-    codec = _text(options.get(opts, "node_process_spawn_codec") or "httpsig@1.0")
+    codec = as_text(options.get(opts, "node_process_spawn_codec") or "httpsig@1.0", errors="surrogateescape")
     signed = commit_as(codec, _augmented(definition, wallet.address), wallet)
     scheduled = resolve(signed, {"path": "schedule", "method": "POST", "body": signed}, opts)
     if not scheduled.ok:
@@ -81,7 +78,7 @@ def _lookup(name: str, base: Any, request: Any, opts: Mapping[str, Any]) -> Resu
             if found is None:
                 return _spawn(name, opts)
     cache = opts.get("cache")
-    process = cache.read(_text(found)) if cache is not None else None
+    process = cache.read(as_text(found, errors="surrogateescape")) if cache is not None else None
     return NOT_FOUND if process is None else Result("ok", process)
 
 

@@ -37,6 +37,7 @@ from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import BadMessage
 from aonode.message import Atom, erlang_key_order
+from aonode.text import as_text
 
 __all__ = ["PatchDevice"]
 
@@ -66,18 +67,12 @@ def _source(raw: Any, base: Any, request: Any) -> tuple[Any, list[str]]:
     return base, found
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return value
-
-
 def _is_patch(entry: Any) -> bool:
     if not isinstance(entry, Mapping):
         return False
     method, device = lookup("method", entry), lookup("device", entry)
-    return (method is not ABSENT and _text(method) == "PATCH") or (
-        device is not ABSENT and _text(device) == "patch@1.0"
+    return (method is not ABSENT and as_text(method, errors="surrogateescape") == "PATCH") or (
+        device is not ABSENT and as_text(device, errors="surrogateescape") == "patch@1.0"
     )
 
 

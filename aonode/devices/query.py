@@ -30,6 +30,7 @@ from aonode.errors import AOError, BadMessage
 from aonode.graphql import SCHEMA, QueryTimeout, RequestError, execute
 from aonode.message import normalize_key
 from aonode.store.cache import MessageCache
+from aonode.text import as_text
 
 __all__ = ["QueryDevice", "has_results", "run_graphql"]
 
@@ -46,10 +47,6 @@ JSON = b"application/json"
 DEFAULT_TIMEOUT_MS = 10_000
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def _cache(opts: Mapping[str, Any]) -> MessageCache:
     cache = opts.get("cache")
     if not isinstance(cache, MessageCache):
@@ -59,11 +56,12 @@ def _cache(opts: Mapping[str, Any]) -> MessageCache:
 
 def _names(value: Any) -> list[str]:
     if isinstance(value, (bytes, str)):
-        return [normalize_key(n.strip()) for n in _text(value).split(",") if n.strip()]
+        return [normalize_key(n.strip()) for n in as_text(value, errors="replace").split(",") if n.strip()]
     if isinstance(value, list):
-        return [normalize_key(_text(n)) for n in value]
+        return [normalize_key(as_text(n, errors="replace")) for n in value]
     if isinstance(value, Mapping):  # a numbered map from a structured list
-        return [normalize_key(_text(v)) for _, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+        ordered = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return [normalize_key(as_text(v, errors="replace")) for _, v in ordered]
     raise BadMessage(f"query@1.0: `only` must name keys, not a {type(value).__name__}")
 
 
@@ -96,7 +94,7 @@ def _search(mode: str, base: Any, request: Any, opts: Mapping[str, Any]) -> Resu
     if mode != "only":
         excluded |= TRANSPORT_KEYS
     spec = {k: v for k, v in spec.items() if k not in excluded and not k.startswith("!")}
-    mode_out = normalize_key(_text(request.get("return", "paths")))
+    mode_out = normalize_key(as_text(request.get("return", "paths"), errors="replace"))
     if mode_out not in RETURN_MODES:
         raise BadMessage(f"query@1.0: `return` must be one of {', '.join(RETURN_MODES)}, not {mode_out!r}")
     if not spec:
@@ -157,7 +155,7 @@ def _graphql_request(request: Mapping[str, Any]) -> tuple[str, dict[str, Any], s
         raise BadMessage("query@1.0/graphql: a request needs a `query` (JSON body {query, variables?})")
     if isinstance(variables, (bytes, str)):
         try:
-            variables = json.loads(variables) if _text(variables).strip() else {}
+            variables = json.loads(variables) if as_text(variables, errors="replace").strip() else {}
         except ValueError as exc:
             raise BadMessage(f"query@1.0/graphql: `variables` is not JSON: {exc}") from exc
     if variables is None:

@@ -21,6 +21,7 @@ from aonode.core import options
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.devices.meta import NODE_KEY, NodeMessage
+from aonode.text import as_text
 
 __all__ = ["WhoisDevice", "ensure_host"]
 
@@ -28,33 +29,29 @@ UNSET = ("", "unknown", "localhost")
 LEARNED = "priv_whois_host"  # private: never shown in the node message
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def ensure_host(opts: Mapping[str, Any]) -> Result:
     """This node's address: the `host` option, else learned from `host_bootstrap_node`."""
     learned = opts.get(LEARNED)
     if isinstance(learned, str):
         return Result("ok", learned.encode())
-    host = _text(opts.get("host", "unknown"))
+    host = as_text(opts.get("host", "unknown"), errors="replace")
     bootstrap = opts.get("host_bootstrap_node")
-    if not isinstance(bootstrap, (bytes, str)) or not _text(bootstrap):
+    if not isinstance(bootstrap, (bytes, str)) or not as_text(bootstrap, errors="replace"):
         if host not in UNSET:
             return Result("ok", host.encode())
         return Result("error", {"status": 404, "body": b"No bootstrap node configured."})
     from aonode.http.client import request_routed
 
-    node = _text(bootstrap).rstrip("/")
+    node = as_text(bootstrap, errors="replace").rstrip("/")
     port = options.get(opts, "port_external") or options.get(opts, "port")
     # Through the route table like every outbound request (an absolute URL goes where it says).
     answer = request_routed({"path": f"{node}/~whois@1.0/echo", "method": "GET",
                              "ao-peer-port": str(port).encode()}, opts)
     body = answer.value.get("body") if answer.ok and isinstance(answer.value, Mapping) else answer.value
-    if not answer.ok or not isinstance(body, (bytes, str)) or _text(body) in ("", "unknown"):
+    if not answer.ok or not isinstance(body, (bytes, str)) or as_text(body, errors="replace") in ("", "unknown"):
         return Result("error", {"status": 502, "body": f"whois@1.0: bootstrap node {node} did not say who we are"
                                                       .encode()})
-    learned = _text(body)
+    learned = as_text(body, errors="replace")
     holder = opts.get(NODE_KEY)
     if isinstance(holder, NodeMessage):
         holder.replace({**holder.current(), LEARNED: learned})

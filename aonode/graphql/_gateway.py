@@ -34,6 +34,7 @@ from aonode.errors import AOError, DecodeError
 from aonode.graphql._executor import FieldError, Obj, Resolver
 from aonode.message import is_id
 from aonode.store.cache import MessageCache, data_path
+from aonode.text import as_text
 
 __all__ = ["SCHEMA", "Item", "cursor_of", "item_of", "matching", "transaction_ids"]
 
@@ -66,12 +67,6 @@ class Item:
     content_type: str | None
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
 def _commitment_id(commitment: Mapping[str, Any]) -> str | None:
     sig = commitment.get("signature")
     if not isinstance(sig, (bytes, str)) or "committer" not in commitment:
@@ -89,7 +84,7 @@ def _ans104_item(msg: Mapping[str, Any], cid: str) -> Item | None:
         return None
     if b64url_encode(item.id) != cid:
         return None
-    tags = tuple((_text(n), _text(v)) for n, v in item.tags)
+    tags = tuple((as_text(n, errors="replace", none=""), as_text(v, errors="replace", none="")) for n, v in item.tags)
     content_type = next((v for n, v in tags if n.lower() == "content-type"), None)
     return Item(
         id=cid,
@@ -105,23 +100,24 @@ def _ans104_item(msg: Mapping[str, Any], cid: str) -> Item | None:
 
 
 def _message_item(msg: Mapping[str, Any], cid: str, commitment: Mapping[str, Any]) -> Item:
-    keyid = _text(commitment.get("keyid"))
+    keyid = as_text(commitment.get("keyid"), errors="replace", none="")
     data = msg.get("data", msg.get("body", b""))
     size = len(data) if isinstance(data, (bytes, str)) else 0
-    tags = tuple((k, _text(v)) for k, v in msg.items()
+    tags = tuple((k, as_text(v, errors="replace", none="")) for k, v in msg.items()
                  if k not in ("data", "body", "commitments") and isinstance(v, (bytes, str, int)))
     anchor = commitment.get("field-anchor", b"")
     target = commitment.get("field-target", msg.get("target", b""))
     return Item(
         id=cid,
-        signature=_text(commitment.get("signature")),
-        owner_address=_text(commitment.get("committer")),
+        signature=as_text(commitment.get("signature"), errors="replace", none=""),
+        owner_address=as_text(commitment.get("committer"), errors="replace", none=""),
         owner_key=keyid.rpartition(":")[2],
-        recipient=_text(target) if isinstance(target, (bytes, str)) else "",
-        anchor=b64url_encode(anchor) if isinstance(anchor, bytes) and len(anchor) == 32 else _text(anchor),
+        recipient=as_text(target, errors="replace", none="") if isinstance(target, (bytes, str)) else "",
+        anchor=(b64url_encode(anchor) if isinstance(anchor, bytes) and len(anchor) == 32
+                else as_text(anchor, errors="replace", none="")),
         tags=tags,
         data_size=size,
-        content_type=_text(msg["content-type"]) if "content-type" in msg else None,
+        content_type=as_text(msg["content-type"], errors="replace", none="") if "content-type" in msg else None,
     )
 
 
@@ -139,7 +135,7 @@ def item_of(cache: MessageCache, cid: str) -> Item | None:
     commitment = commitments[cid]
     if not isinstance(commitment, Mapping) or "committer" not in commitment:
         return None
-    if _text(commitment.get("commitment-device")) == ANS104:
+    if as_text(commitment.get("commitment-device"), errors="replace", none="") == ANS104:
         only = {**msg, "commitments": {cid: commitment}}
         return _ans104_item(only, cid)
     return _message_item(msg, cid, commitment)
@@ -346,14 +342,15 @@ def _message(_: Any, args: dict[str, Any], ctx: Any) -> Obj:
             value = k.get("value")
             if isinstance(value, list):
                 raise FieldError("multivalue_tag_search_not_supported")
-            pairs.append((_text(k.get("name")).lower(), _text(value).encode()))
+            pairs.append((as_text(k.get("name"), errors="replace", none="").lower(),
+                          as_text(value, errors="replace", none="").encode()))
         matched = _match(cache, pairs)
         found = cache.read(matched[0]) if matched else None
     if not isinstance(found, dict):
         return Obj("Message", {"id": "not-found", "keys": []})
     from aonode.codecs import message_id
 
-    keys_out = [{"name": k, "value": _text(v)} for k, v in found.items()
+    keys_out = [{"name": k, "value": as_text(v, errors="replace", none="")} for k, v in found.items()
                 if k not in ("data", "body", "commitments") and isinstance(v, (bytes, str, int))]
     return Obj("Message", {"id": message_id(found, "all"), "keys": keys_out})
 
@@ -405,7 +402,7 @@ def _blocks(_: Any, args: dict[str, Any], ctx: Any) -> Obj:
 
 def _int(value: Any) -> int:
     try:
-        return int(_text(value)) if not isinstance(value, int) else value
+        return int(as_text(value, errors="replace", none="")) if not isinstance(value, int) else value
     except ValueError:
         return 0
 
@@ -462,10 +459,10 @@ SCHEMA: Mapping[str, Mapping[str, Resolver]] = {
     "MetaData": {"size": lambda item, a, c: str(item.data_size), "type": lambda item, a, c: item.content_type or ""},
     "Tag": {"name": lambda t, a, c: t[0], "value": lambda t, a, c: t[1]},
     "Block": {
-        "id": lambda b, a, c: _text(b.get("indep_hash", b.get("id"))),
+        "id": lambda b, a, c: as_text(b.get("indep_hash", b.get("id")), errors="replace", none=""),
         "timestamp": lambda b, a, c: _int(b.get("timestamp")),
         "height": lambda b, a, c: _int(b.get("height")),
-        "previous": lambda b, a, c: _text(b.get("previous_block", b.get("previous"))),
+        "previous": lambda b, a, c: as_text(b.get("previous_block", b.get("previous")), errors="replace", none=""),
     },
     "Message": {
         "id": lambda m, a, c: m["id"],

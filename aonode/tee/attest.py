@@ -50,17 +50,12 @@ from aonode.tee.errors import (
 )
 from aonode.tee.measurement import launch_digest, layout_from_option
 from aonode.tee.report import Report
+from aonode.text import as_text
 
 __all__ = ["DEFAULT_PRODUCT", "Attested", "check", "nonce_for", "trusted_match"]
 
 DEFAULT_PRODUCT = "Milan"
 """The product of a version-2 report, which does not say (the reference assumes Milan always)."""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
 
 
 def _native_id(value: str, what: str) -> bytes:
@@ -79,14 +74,14 @@ def nonce_for(address: str, node_message_id: str) -> bytes:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b or _text(a) == _text(b)
+    return a == b or as_text(a, errors="surrogateescape") == as_text(b, errors="surrogateescape")
 
 
 def trusted_match(local: Mapping[str, Any], trusted: Any, enforced: Sequence[Any]) -> bool:
     """Whether the local hashes match some trusted entry on every enforced key they hold."""
     if not isinstance(trusted, list):
         return False
-    keys = [_text(k) for k in enforced]
+    keys = [as_text(k, errors="surrogateescape") for k in enforced]
     for entry in trusted:
         if isinstance(entry, Mapping) and all(k not in local or (k in entry and _same(local[k], entry[k]))
                                               for k in keys):
@@ -125,17 +120,17 @@ def check(message: Mapping[str, Any], signers: Sequence[str], opts: Mapping[str,
         raise NonceMismatch("the message needs a signed `address` and `nonce`")
     if not isinstance(report_json, (str, bytes)):
         raise ReportMalformed("the message needs a signed `report` (the report's JSON)")
-    address = _text(address)
+    address = as_text(address, errors="surrogateescape")
     node_message = message.get("node-message")
     if isinstance(node_message, Mapping):
         node_id = message_id(dict(node_message))
     elif isinstance(message.get("node-message-id"), (str, bytes)):
-        node_id = _text(message["node-message-id"])
+        node_id = as_text(message["node-message-id"], errors="surrogateescape")
     else:
         raise MissingNodeMessage("the message carries neither `node-message` nor `node-message-id`")
     expected = nonce_for(address, node_id)
     try:
-        given = b64url_decode(_text(nonce))
+        given = b64url_decode(as_text(nonce, errors="surrogateescape"))
     except (ValueError, binascii.Error, AOError) as exc:
         raise NonceMismatch("the nonce is not base64url") from exc
     if given != expected:
@@ -151,14 +146,16 @@ def check(message: Mapping[str, Any], signers: Sequence[str], opts: Mapping[str,
     local = message.get("local-hashes")
     if not isinstance(local, Mapping):
         raise UntrustedSoftware("the message has no signed `local-hashes`")
-    local = {_text(k): v for k, v in local.items()}
+    local = {as_text(k, errors="surrogateescape"): v for k, v in local.items()}
     enforced = options.get(opts, "snp_enforced_keys") or []
     if not trusted_match(local, options.get(opts, "snp_trusted") or [], enforced):
-        raise UntrustedSoftware("the local hashes match no snp_trusted entry on " + ", ".join(map(_text, enforced)))
+        names = ", ".join(as_text(k, errors="surrogateescape") for k in enforced)
+        raise UntrustedSoftware("the local hashes match no snp_trusted entry on " + names)
     layout = layout_from_option(options.get(opts, "snp_ovmf"))
     if launch_digest(local, layout) != report.measurement:
         raise MeasurementMismatch("the launch digest recomputed from local-hashes is not the report's measurement")
-    product = report.product or _text(options.get(opts, "snp_default_product", DEFAULT_PRODUCT) or DEFAULT_PRODUCT)
+    configured = options.get(opts, "snp_default_product", DEFAULT_PRODUCT) or DEFAULT_PRODUCT
+    product = report.product or as_text(configured, errors="surrogateescape")
     roots = roots_from_option(options.get(opts, "snp_ark_roots"))
     vcek = kds.vcek_for(report, product, roots, opts)
     verify_report_signature(report, vcek)
