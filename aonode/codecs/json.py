@@ -5,7 +5,9 @@ other atoms are typed, in an `ao-types` string field. (The reference writes
 the three JSON literals as typed strings too; both forms decode to the same
 message, and clients such as aoconnect read a legacy result's `Output.print`
 as a JSON boolean: docs/compat.md.) Binaries are JSON strings (so they must be UTF-8);
-nested maps and lists become `key+link` IDs unless the message is bundled.
+nested maps and lists become `key+link` IDs unless the message is bundled. A bundled message
+has no links at all: given a `load` function, `dumps` writes each `Link` as the message it
+names, inline (`dev_codec_json:to/3` loads every link in bundle mode, `hb_cache:ensure_all_loaded`).
 Decoding turns JSON `true`/`false`/`null` into those atoms and applies any
 `ao-types` and `+link` fields. Signatures over JSON messages are `httpsig@1.0`
 commitments: they cover the httpsig base, never the JSON text.
@@ -37,7 +39,13 @@ def _text(value: bytes | str, where: str) -> str:
         raise EncodeError(f"{NAME}: value at '{shown(where)}' is not UTF-8, so it has no JSON form") from exc
 
 
-def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> Any:
+Loader = Callable[[Link], Value]
+"""Reads the message a link names (the caller's store); raises when it has none."""
+
+
+def _to_json(value: Value, link: Callable[[Value], str] | None, where: str, load: Loader | None = None) -> Any:
+    if isinstance(value, Link) and load is not None:
+        return _to_json(load(value), link, where, load)
     if isinstance(value, (bytes, str)):
         return _text(value, where)
     if isinstance(value, bool) or value is None:
@@ -52,13 +60,14 @@ def _to_json(value: Value, link: Callable[[Value], str] | None, where: str) -> A
         # Only map values carry ao-types; inside a list an atom is plain text, as in the reference.
         return value.name
     if isinstance(value, list):
-        return [_to_json(v, link, f"{where}/{i}") for i, v in enumerate(value, 1)]
+        return [_to_json(v, link, f"{where}/{i}", load) for i, v in enumerate(value, 1)]
     if isinstance(value, Mapping):
-        return _object(value, link, where)
+        return _object(value, link, where, load)
     raise EncodeError(f"{NAME}: {type(value).__name__} at '{shown(where)}' has no JSON form")
 
 
-def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where: str) -> dict[str, Any]:
+def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where: str,
+            load: Loader | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     atoms: list[tuple[str, str]] = []
     for raw_key, value in msg.items():
@@ -67,7 +76,7 @@ def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where
             continue
         if key == "commitments" and isinstance(value, Mapping):
             out[key] = _to_json(value, None, "commitments")
-        elif isinstance(value, Link):
+        elif isinstance(value, Link) and (link is not None or load is None):
             out[key + "+link"] = value.id
         elif isinstance(value, (dict, list)) and link is not None:
             out[key + "+link"] = link(value)
@@ -77,20 +86,23 @@ def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where
             out[key] = structured.encode_scalar(value)[0].decode("utf-8")
             atoms.append((key, "atom"))
         else:
-            out[key] = _to_json(value, link, f"{where}/{key}")
+            out[key] = _to_json(value, link, f"{where}/{key}", load)
     if atoms:
         atoms.sort(key=lambda kt: kt[0].encode("utf-8", "surrogateescape"))
         out["ao-types"] = ", ".join(f'{structured.escape_key(k)}="{t}"' for k, t in atoms)
     return dict(sorted(out.items(), key=lambda kv: kv[0].encode("utf-8", "surrogateescape")))
 
 
-def dumps(msg: Value, *, link: Callable[[Value], str] | None = None) -> bytes:
+def dumps(msg: Value, *, link: Callable[[Value], str] | None = None, load: Loader | None = None) -> bytes:
     """Encode a rich message as JSON; with `link`, nested maps and lists become `key+link` IDs.
+    Without `link` (a bundle) and with `load`, every `Link` is written as the message it names.
 
     Raises:
         EncodeError: a binary is not UTF-8 or a float is not finite.
+        AOError: whatever `load` raises (a link to a message the store does not have).
     """
-    return _json.dumps(_to_json(msg, link, ""), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _json.dumps(_to_json(msg, link, "", load if link is None else None), separators=(",", ":"),
+                       ensure_ascii=False).encode("utf-8")
 
 
 def _from_json(value: Any) -> Value:
