@@ -27,6 +27,7 @@ from typing import Any
 from aonode import codecs
 from aonode.core.access import get
 from aonode.core.devices import Device
+from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.crypto import Wallet
 from aonode.errors import AOError, BadMessage, InvalidSignature
@@ -102,6 +103,13 @@ class CodecDevice(Device):
 class JsonDevice(CodecDevice):
     name = codecs.json.NAME
     mime = "application/json"
+
+    def to(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
+        if not _flag(request, "bundle"):
+            return super().to(base, request, opts)
+        # A bundle holds no links: each is loaded from the node's stores and written inline, as
+        # `dev_codec_json:to/3` does (`hb_cache:ensure_all_loaded`); a missing one is a 404.
+        return codecs.json.dumps(_public(base), load=lambda link: ensure_loaded(link, opts))
 
 
 class HttpsigDevice(CodecDevice):
