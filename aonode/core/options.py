@@ -192,6 +192,11 @@ _DEFAULTS: dict[str, Any] = {
     # where compiled modules are kept (None: in memory only), Binaryen's wasm-opt for modules in
     # the legacy exception form (None: look on PATH).
     "wasm_fuel": 50_000_000_000,
+    # How a WASM call's work is bounded: "fuel" (counted instructions, `wasm_fuel`: the same on
+    # every machine) or "epoch" (wall time, `wasm_time_limit` seconds: faster, machine-dependent);
+    # docs/decisions.md.
+    "wasm_metering": "fuel",
+    "wasm_time_limit": 30.0,
     "wasm_memory_limit": 1024 * 1024 * 1024,
     "wasm_cache_dir": None,
     "wasm_opt": None,
