@@ -18,8 +18,9 @@ in its `priv` that reports them (a Lua VM's `memory_used()`, a WASM instance's
 are in the store, and the next request for the process restores that snapshot and computes the
 slots after it again (§3.4).
 
-The registry also owns the background writer used when `process_async_cache` is true: one
-thread, so results land in the order they were computed. Node shutdown (`NodeMessage.on_close`)
+The registry also owns the background writer: it stores snapshots (packed off the request's
+path) and, when `process_async_cache` is true, computed results; one thread, so writes land in
+the order they were computed. Node shutdown (`NodeMessage.on_close`)
 waits for it; so does interpreter exit, as for any `ThreadPoolExecutor`.
 """
 
@@ -32,7 +33,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from aonode.core import options
@@ -99,6 +100,7 @@ class Registry:
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._writer: ThreadPoolExecutor | None = None
         self._on_close: dict[str, Callable[[str, int, dict[str, Any]], None]] = {}
+        self._last: Future[None] | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -177,7 +179,14 @@ class Registry:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aonode-process-cache")
             writer = self._writer
-        writer.submit(write)
+        self._last = writer.submit(_logged(write))
+
+    def drain(self) -> None:
+        """Wait for every write submitted so far, leaving the writer running (a reader that
+        needs the stored snapshots calls it first)."""
+        last = self._last
+        if last is not None:
+            last.result()
 
     def flush(self) -> None:
         """Wait for every write submitted so far."""
@@ -207,6 +216,18 @@ class Registry:
                     log.exception("process %s: keeping the live state at shutdown failed", proc_id)
         self.flush()
         self.clear()
+
+
+def _logged(write: Callable[[], None]) -> Callable[[], None]:
+    """`write`, with a failure logged: nobody waits on a background write's outcome, and a lost
+    write loses only time (the state is computed again from the schedule)."""
+    def run() -> None:
+        try:
+            write()
+        except Exception:
+            log.exception("process: a background write of a computed state failed")
+
+    return run
 
 
 def memory_of(state: Mapping[str, Any]) -> int:
@@ -253,9 +274,9 @@ def registry(opts: Mapping[str, Any]) -> Registry:
         if found is not None:
             return found
         found = _REGISTRIES[cache] = Registry()
-    from aonode.devices import meta
+    from aonode.core.node import NODE_KEY, NodeMessage
 
-    holder = opts.get(meta.NODE_KEY)
-    if isinstance(holder, meta.NodeMessage):
+    holder = opts.get(NODE_KEY)
+    if isinstance(holder, NodeMessage):
         holder.on_close(found.close)
     return found

@@ -252,7 +252,7 @@ class GenesisWasmDevice(Device):
     def snapshot(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         instance = _live_wasm(base) if isinstance(base, Mapping) else None
         if instance is not None:
-            return Result("ok", memory_snapshot(instance))
+            return Result("ok", memory_snapshot(instance, opts))
         return LuaDevice().snapshot(base, request, opts)
 
     def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:

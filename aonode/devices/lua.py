@@ -61,6 +61,7 @@ from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import AOError, BadMessage, NotFound
 from aonode.message import Link, is_id
+from aonode.runtime import snapshot_body
 from aonode.runtime.lua import Failure, LuaVM, ModuleError, SnapshotError
 from aonode.runtime.lua_ao import AoLibrary, sandbox_opts
 
@@ -198,20 +199,6 @@ def _limits(opts: Mapping[str, Any]) -> dict[str, Any]:
         "wall_time_limit": float(options.get(opts, "lua_wall_time_limit")),
         "memory_budget": int(options.get(opts, "lua_memory_budget")),
     }
-
-
-# Deflate a snapshot only when a sample of it shrinks: an incompressible 100 MB state would
-# otherwise cost two seconds of CPU for nothing.
-_SAMPLE = 1024 * 1024
-_WORTH = 0.9
-
-
-def _packed(state: bytes) -> dict[str, Any]:
-    """A snapshot message for a VM state: deflated when that pays (see the module docstring)."""
-    sample = state[:_SAMPLE]
-    if len(state) > 4096 and len(zlib.compress(sample, 1)) < _WORTH * len(sample):
-        return {"body": zlib.compress(state, 1), "content-encoding": b"deflate"}
-    return {"body": state}
 
 
 def _unpacked(snap: Mapping[str, Any], body: bytes, opts: Mapping[str, Any]) -> bytes:
@@ -363,7 +350,7 @@ class LuaDevice(Device):
         if vm is None:
             return Result("error", b"Cannot snapshot Lua state: state not initialized.")
         try:
-            return Result("ok", _packed(vm.snapshot()))
+            return Result("ok", snapshot_body.body(vm.snapshot(), opts))
         except SnapshotError as exc:
             return Result("error", exc.message.encode())
 

@@ -83,6 +83,7 @@ from aonode.devices._process_worker import Live, registry
 from aonode.devices.message import ABSENT, deep_merge, lookup
 from aonode.errors import AOError, BadMessage, EncodeError
 from aonode.message import Atom, normalize_key
+from aonode.runtime import snapshot_body
 from aonode.store import MessageCache
 
 __all__ = [
@@ -337,9 +338,12 @@ def _due_at_target(slot: int, state: Mapping[str, Any], opts: Mapping[str, Any])
     return _clock(opts) > last + seconds or (every is not None and slot - last_slot >= every)
 
 
-def _snapshot(state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
-    """The execution device's snapshot of `state` (`{path: snapshot, mode: Map}`)."""
+def _snapshot(state: Mapping[str, Any], opts: Mapping[str, Any], *, raw: bool = False) -> Result:
+    """The execution device's snapshot of `state` (`{path: snapshot, mode: Map}`); with `raw`,
+    its VM bodies unpacked (`snapshot_body`: a copy in memory, or packed later off the request's path)."""
     quiet = {**opts, "cache_control": ["no-cache", "no-store"], "hashpath": "ignore"}
+    if raw:
+        quiet[snapshot_body.RAW_OPTION] = True
     result = _guarded("execution", state, {"path": "snapshot", "mode": b"Map"}, quiet)
     if result.status == "error" and result.value == _NOT_FOUND:
         result = Result("ok", {})  # a device with no snapshot keeps all its state in the message
@@ -360,26 +364,49 @@ def _write(proc_id: str, slot: int, msg: dict[str, Any], cache: MessageCache) ->
                     proc_id, slot, exc)
 
 
+# A snapshot this big or bigger is packed and stored by the background writer; a smaller one
+# (a few Lua tables, a small WASM memory) takes less time to write now than the state twice.
+BACKGROUND_SNAPSHOT_BYTES = 1 << 20
+
+
 def _store_result(force: bool, proc_id: str, slot: int, state: dict[str, Any], opts: Mapping[str, Any]
                   ) -> dict[str, Any]:
-    """Store the state after `slot`, with a snapshot when forced or due; return it without one."""
+    """Store the state after `slot`, with a snapshot when forced or due; return it without one.
+
+    The state itself is written before this returns (unless `process_async_cache`). A snapshot
+    is read raw here, while the live VM is at `slot` (the next slot changes it), and packed and
+    written by the registry's background writer, off the request's path: until then the stored
+    state after `slot` has no snapshot, and a node killed in between restores an older one and
+    computes the slots after it again from the schedule (the durable record)."""
     cache = _cache(opts)
     if cache is None:
         return state
-    stored = state
+    background = options.get(opts, "process_async_cache") is True
     if force or _should_snapshot(slot, state, opts):
-        snap = _snapshot(state, opts)
+        snap = _snapshot(state, opts, raw=True)
         if snap.ok:
             now = int(_clock(opts))
             priv = {**(state.get("priv") or {}), "last-snapshot": now, "last-snapshot-slot": slot}
             state = {**state, "priv": priv}
-            stored = {**state, "snapshot": {**snap.value, "taken": now}}
-        else:
-            log.warning("process %s: no snapshot at slot %d: %r", proc_id, slot, snap.value)
-    if options.get(opts, "process_async_cache") is True:
-        registry(opts).submit(lambda: _write(proc_id, slot, stored, cache))
+            raw = snap.value
+            with_snapshot = state
+
+            def write_snapshot() -> None:
+                _write(proc_id, slot, {**with_snapshot, "snapshot": {**snapshot_body.pack_tree(raw), "taken": now}},
+                       cache)
+
+            if background or snapshot_body.size(raw) >= BACKGROUND_SNAPSHOT_BYTES:
+                if not background:
+                    _write(proc_id, slot, state, cache)
+                registry(opts).submit(write_snapshot)
+            else:
+                write_snapshot()  # small: cheaper to write now than to write the state twice
+            return state
+        log.warning("process %s: no snapshot at slot %d: %r", proc_id, slot, snap.value)
+    if background:
+        registry(opts).submit(lambda: _write(proc_id, slot, state, cache))
     else:
-        _write(proc_id, slot, stored, cache)
+        _write(proc_id, slot, state, cache)
     return state
 
 
@@ -399,6 +426,8 @@ def _init(state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
 def _restore(state: Mapping[str, Any], proc_id: str, limit: int | None, opts: Mapping[str, Any]) -> Result:
     """The latest stored snapshot at or below `limit`, normalised; else a fresh `init`."""
     cache = _cache(opts)
+    if cache is not None:
+        registry(opts).drain()  # a snapshot still on its way to the store is the newest one
     found = results_cache.latest(proc_id, cache, "snapshot", limit) if cache is not None else None
     if found is None or not isinstance(found[1], dict):
         return _init(state, opts)
@@ -670,12 +699,16 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
     snapshot while a recent one exists (`_due_at_target`). Then the newest state is computed
     (live, or replayed from that snapshot) and copied through an in-memory snapshot.
     """
-    loaded = _restore(state, proc_id, limit, opts)
     cache = _cache(opts)
+    computed = [n for n in results_cache.slots(proc_id, cache.store) if limit is None or n <= limit] \
+        if cache is not None else []
+    newest = computed[-1] if computed else None
+    copied = _live_copy(state, proc_id, limit, newest, opts)
+    if copied is not None:
+        return copied
+    loaded = _restore(state, proc_id, limit, opts)
     if not loaded.ok or cache is None:
         return loaded
-    computed = [n for n in results_cache.slots(proc_id, cache.store) if limit is None or n <= limit]
-    newest = computed[-1] if computed else None
     restored = _integer(loaded.value.get("at-slot"))
     if newest is None or restored is None or restored >= newest:
         return loaded
@@ -685,7 +718,7 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
             return reached
         with registry(opts).hold(proc_id, opts) as live:
             current = live.at(newest)
-            snap = _snapshot(current, opts) if current is not None else None
+            snap = _snapshot(current, opts, raw=True) if current is not None else None
         if current is not None and snap is not None:
             if not snap.ok:
                 return snap
@@ -693,6 +726,26 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
                                   opts)
     return _error(503, f"Process {proc_id}: its newest state could not be kept in memory for a dry run; "
                   "ask again.")
+
+
+def _live_copy(state: Mapping[str, Any], proc_id: str, limit: int | None, newest: int | None,
+               opts: Mapping[str, Any]) -> Result | None:
+    """A dry run's starting state copied from the live state, or None when there is no live
+    state at or below `limit` and at least as new as the newest stored one (`newest`).
+
+    The copy is the live VM's raw snapshot (a WASM memory, a Lua dump), taken under the
+    process's lock so no computation changes it meanwhile, and written into fresh VMs by the
+    execution device's `normalize`: the live objects are never shared with the dry run, and
+    nothing is read from the store or deflated."""
+    with registry(opts).hold(proc_id, opts) as live:
+        held = live.held
+        if held is None or (limit is not None and held[0] > limit) or (newest is not None and held[0] < newest):
+            return None
+        slot, current = held
+        snap = _snapshot(current, opts, raw=True)
+    if not snap.ok:
+        return None  # the slower way (a stored snapshot) gives the answer, or the error
+    return _from_snapshot(state, proc_id, slot, {**_without(current, "priv"), "snapshot": snap.value}, opts)
 
 
 def _group(base: Any, request: Any, opts: Mapping[str, Any]) -> Any:

@@ -19,8 +19,8 @@ resolved on that message (plus `state`: the current state) with `module`, `func`
 `func-sig`; the reply's `state` becomes the current state and its `results` the values. An
 import nobody serves returns zeros and is recorded under `results/<prefix>/undefined-calls`.
 
-Every call runs with `wasm_fuel` fuel (an endless loop is an error result, the node keeps
-serving) and the instance's memory under its limit: the process's `memory-limit` (the legacy
+Every call runs with `wasm_fuel` fuel, or under `wasm_metering: epoch` for `wasm_time_limit`
+seconds (an endless loop is an error result, the node keeps serving) and the instance's memory under its limit: the process's `memory-limit` (the legacy
 `Memory-Limit` tag: bytes, or `1-gb`, `512-mb`, ...) when it asks for less than the node's
 `wasm_memory_limit`, else that option. emscripten's heap growth (`emscripten_resize_heap`) is
 served up to that limit by the WASM host. A call that traps drops the instance and closes it
@@ -50,9 +50,10 @@ from aonode.devices.message import ABSENT, lookup
 from aonode.devices.stack import input_prefix, output_prefix
 from aonode.errors import AOError, BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
-from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, compile_module, result_count
+from aonode.runtime import snapshot_body
+from aonode.runtime.wasm import METERINGS, WasmError, WasmInstance, WasmTrap, compile_module, result_count
 
-__all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_limit", "memory_of",
+__all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_limit", "memory_of", "metering",
            "memory_snapshot", "with_instance"]
 
 NAME = "wasm-64@1.0"
@@ -139,14 +140,28 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
     return found
 
 
+def metering(opts: Mapping[str, Any]) -> str:
+    """The node's `wasm_metering` (`fuel` or `epoch`).
+
+    Raises:
+        Unsupported: the option has another value.
+    """
+    found = _text(options.get(opts, "wasm_metering") or "fuel")
+    if found not in METERINGS:
+        raise Unsupported(f"wasm_metering must be one of {', '.join(METERINGS)}, not {found!r}")
+    return found
+
+
 def compiled(wasm: bytes, opts: Mapping[str, Any]) -> wasmtime.Module:
-    """`wasm` compiled (kept in memory by content, and in `wasm_cache_dir` when set)."""
+    """`wasm` compiled for the node's `wasm_metering` (kept in memory by content, and in
+    `wasm_cache_dir` when set)."""
     cache_dir = options.get(opts, "wasm_cache_dir")
     wasm_opt = options.get(opts, "wasm_opt")
+    kind = metering(opts)
     return _MODULES.get_or_compute(
-        hashlib.sha256(wasm).hexdigest(),
+        f"{kind}:{hashlib.sha256(wasm).hexdigest()}",
         lambda: compile_module(wasm, Path(cache_dir) if cache_dir else None,
-                               wasm_opt=str(wasm_opt) if wasm_opt else None))
+                               wasm_opt=str(wasm_opt) if wasm_opt else None, metering=kind))
 
 
 class _Imports:
@@ -237,9 +252,11 @@ def memory_limit(opts: Mapping[str, Any], *asking: Any) -> int:
     return node
 
 
-def limits(opts: Mapping[str, Any], *asking: Any) -> dict[str, int]:
-    """The `fuel` and `memory_limit` of instances, from the node's options (see `memory_limit`)."""
-    return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": memory_limit(opts, *asking)}
+def limits(opts: Mapping[str, Any], *asking: Any) -> dict[str, Any]:
+    """The `fuel`, `memory_limit`, `metering` and `time_limit` of instances, from the node's
+    options (see `memory_limit`): `WasmInstance`'s keyword arguments."""
+    return {"fuel": int(options.get(opts, "wasm_fuel")), "memory_limit": memory_limit(opts, *asking),
+            "metering": metering(opts), "time_limit": float(options.get(opts, "wasm_time_limit"))}
 
 
 def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,11 +272,11 @@ def _start(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
     return with_instance(handler.end(), prefix, instance)
 
 
-def memory_snapshot(instance: WasmInstance) -> dict[str, Any]:
-    """`{body, content-encoding: deflate}`: the instance's memory, compressed. An AOS memory is
-    tens of MB, mostly zeros, and a compute request ends with a snapshot; deflate at level 1
-    makes it about 80 times smaller in a few tens of ms."""
-    return {"body": zlib.compress(instance.snapshot(), 1), "content-encoding": b"deflate"}
+def memory_snapshot(instance: WasmInstance, opts: Mapping[str, Any]) -> dict[str, Any]:
+    """`{body, content-encoding: deflate}`: the instance's memory, compressed
+    (`aonode.runtime.snapshot_body`); raw when the resolution asks for it (a dry run's copy, a
+    snapshot stored in the background)."""
+    return snapshot_body.body(instance.snapshot(), opts)
 
 
 def memory_of(snapshot: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes | None:
@@ -346,7 +363,7 @@ class WasmDevice(Device):
         instance = instance_of(base, output_prefix(base, None, opts)) if isinstance(base, Mapping) else None
         if instance is None:
             return Result("error", b"No WASM instance to snapshot.")
-        return Result("ok", memory_snapshot(instance))
+        return Result("ok", memory_snapshot(instance, opts))
 
     def normalize(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         if not isinstance(base, Mapping):

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_FUEL",
     "DEFAULT_MEMORY_LIMIT",
     "HOST_CALL_FUEL",
+    "METERINGS",
     "ImportHandler",
     "WasmError",
     "WasmInstance",
@@ -103,23 +104,54 @@ class WasmTrap(AOError):
 
 
 _ENGINE_LOCK = threading.Lock()
-_ENGINE: wasmtime.Engine | None = None
-# The settings every compiled module depends on: part of the cache key.
-_SETTINGS = "memory64,exceptions,fuel,speed"
+_ENGINES: dict[str, wasmtime.Engine] = {}
+# How a call's work is bounded (the `wasm_metering` option; docs/decisions.md):
+#   fuel    wasmtime counts instructions: a call that runs out fails the same way on every
+#           machine, at the cost of a counter update in every basic block.
+#   epoch   wasmtime checks a counter a background thread raises every `EPOCH_TICK` seconds: no
+#           per-instruction cost, but when a call runs out depends on the machine and its load.
+METERINGS = ("fuel", "epoch")
+EPOCH_TICK = 0.01
+DEFAULT_TIME_LIMIT = 30.0
+# The settings every compiled module depends on: part of the cache key (the fuel key is the one
+# used before the epoch engine existed, so compiled modules already cached stay valid).
+_SETTINGS = {"fuel": "memory64,exceptions,fuel,speed", "epoch": "memory64,exceptions,epoch,speed"}
 
 
-def engine() -> wasmtime.Engine:
-    """The node's one wasmtime engine (memory64, exceptions, fuel, Cranelift `speed`)."""
-    global _ENGINE
+def _checked(metering: str) -> str:
+    if metering not in METERINGS:
+        raise WasmError(f"unknown WASM metering {metering!r}: use one of {', '.join(METERINGS)}")
+    return metering
+
+
+def engine(metering: str = "fuel") -> wasmtime.Engine:
+    """The node's wasmtime engine for `metering` (memory64, exceptions, Cranelift `speed`, and
+    fuel or epoch interruption); the first epoch engine starts the thread that ticks it.
+
+    Raises:
+        WasmError: `metering` is neither `fuel` nor `epoch`.
+    """
+    _checked(metering)
     with _ENGINE_LOCK:
-        if _ENGINE is None:
+        found = _ENGINES.get(metering)
+        if found is None:
             config = wasmtime.Config()
             config.wasm_memory64 = True
             config.wasm_exceptions = True
-            config.consume_fuel = True
+            config.consume_fuel = metering == "fuel"
+            config.epoch_interruption = metering == "epoch"
             config.cranelift_opt_level = "speed"
-            _ENGINE = wasmtime.Engine(config)
-        return _ENGINE
+            found = _ENGINES[metering] = wasmtime.Engine(config)
+            if metering == "epoch":
+                threading.Thread(target=_tick, args=(found,), name="aonode-wasm-epoch", daemon=True).start()
+        return found
+
+
+def _tick(ticked: wasmtime.Engine) -> None:
+    """Raise `ticked`'s epoch every `EPOCH_TICK` seconds, for the life of the OS process."""
+    while True:
+        time.sleep(EPOCH_TICK)
+        ticked.increment_epoch()
 
 
 def _letter(kind: wasmtime.ValType) -> str:
@@ -180,24 +212,27 @@ def _translate(wasm: bytes, wasm_opt: str | None) -> bytes:
         return target.read_bytes()
 
 
-def _cache_file(cache_dir: Path, wasm: bytes) -> Path:
-    key = hashlib.sha256(wasm + _SETTINGS.encode()).hexdigest()
+def _cache_file(cache_dir: Path, wasm: bytes, metering: str) -> Path:
+    key = hashlib.sha256(wasm + _SETTINGS[metering].encode()).hexdigest()
     return cache_dir / f"{key}.cwasm"
 
 
-def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str | None = None) -> wasmtime.Module:
-    """The compiled form of `wasm`, from `cache_dir` when it was compiled before.
+def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str | None = None,
+                   metering: str = "fuel") -> wasmtime.Module:
+    """The compiled form of `wasm` for the `metering` engine, from `cache_dir` when it was
+    compiled before.
 
     Raises:
         WasmError: the bytes are not a module wasmtime accepts (after any translation).
         Unsupported: the module needs a translation and no `wasm-opt` is available.
     """
+    _checked(metering)
     if not wasm.startswith(b"\0asm"):  # wasmtime would read anything else as the text format
         raise WasmError("not a WASM module: the bytes do not start with \\0asm")
-    found = _cache_file(cache_dir, wasm) if cache_dir is not None else None
+    found = _cache_file(cache_dir, wasm, metering) if cache_dir is not None else None
     if found is not None and found.exists():
         try:
-            return wasmtime.Module.deserialize_file(engine(), str(found))
+            return wasmtime.Module.deserialize_file(engine(metering), str(found))
         except wasmtime.WasmtimeError:
             found.unlink(missing_ok=True)  # another wasmtime build wrote it: compile again
     # A first compile of a large module (AOS: ~10 MiB) takes tens of seconds: say so, then how long.
@@ -205,12 +240,12 @@ def compile_module(wasm: bytes, cache_dir: Path | None = None, *, wasm_opt: str 
               "starts reuse the compiled code", len(wasm) / 2**20, f" into {cache_dir}" if cache_dir else "")
     started = time.monotonic()
     try:
-        module = wasmtime.Module(engine(), wasm)
+        module = wasmtime.Module(engine(metering), wasm)
     except wasmtime.WasmtimeError as exc:
         if _LEGACY_EH not in str(exc):
             raise WasmError(f"not a valid WASM module: {str(exc).splitlines()[0]}") from None
         try:
-            module = wasmtime.Module(engine(), _translate(wasm, wasm_opt))
+            module = wasmtime.Module(engine(metering), _translate(wasm, wasm_opt))
         except wasmtime.WasmtimeError as again:
             raise WasmError(f"not a valid WASM module: {str(again).splitlines()[0]}") from None
     _log.info("compiled the WASM module in %.1f s", time.monotonic() - started)
@@ -337,14 +372,19 @@ class WasmInstance:
     """A module instantiated in its own store. Not thread-safe: one call at a time."""
 
     def __init__(self, module: wasmtime.Module, on_import: ImportHandler, *, fuel: int = DEFAULT_FUEL,
-                 memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT, metering: str = "fuel",
+                 time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+        """`module` must be compiled for the `metering` engine (`compile_module(..., metering=)`):
+        with `fuel`, each call may burn `fuel`; with `epoch`, it may run `time_limit` seconds."""
         self.module = module
         self.fuel = fuel
+        self.metering = _checked(metering)
+        self._ticks = max(1, math.ceil(time_limit / EPOCH_TICK))
         self.memory_limit = memory_limit
         self.closed = False
-        self._store = wasmtime.Store(engine())
+        self._store = wasmtime.Store(engine(metering))
         self._store.set_limits(memory_size=memory_limit)
-        self._store.set_fuel(fuel)
+        self._arm()
         self.on_import = on_import
         imports = [self._import(imp) for imp in module.imports]
         try:
@@ -403,10 +443,20 @@ class WasmInstance:
 
         return wasmtime.Func(self._store, kind, trampoline)
 
+    def _arm(self) -> None:
+        """Give the next call its whole budget: `fuel`, or `time_limit` from now."""
+        if self.metering == "fuel":
+            self._store.set_fuel(self.fuel)
+        else:
+            self._store.set_epoch_deadline(self._ticks)
+
     def _charge(self, what: str) -> None:
         """Take `HOST_CALL_FUEL` from the call's budget: fuel counts WASM instructions only, and a
         module that loops on a host call (an import it lacks, a write that never completes) would
-        otherwise burn it thousands of times slower than it runs, holding the node for hours."""
+        otherwise burn it thousands of times slower than it runs, holding the node for hours.
+        (Under epoch metering the time limit counts host calls already.)"""
+        if self.metering != "fuel":
+            return
         remaining = self._store.get_fuel()
         if remaining < HOST_CALL_FUEL:
             self._store.set_fuel(0)
@@ -546,13 +596,15 @@ class WasmInstance:
         export = self._callable(name)
         if len(args) != len(export.params):
             raise WasmError(f"{name} takes {len(export.params)} arguments, {len(args)} given")
-        self._store.set_fuel(self.fuel)
+        self._arm()
         try:
             return export.call(self._store, args)
         except wasmtime.Trap as exc:
             message = _cause(str(exc))
             if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
                 message = "the call ran out of fuel (its instruction budget)"
+            elif exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+                message = "the call ran out of time (its time limit, under epoch metering)"
             raise WasmTrap(f"WASM trap in {name}: {message}") from None
         except _LongJump:
             raise WasmTrap(f"WASM trap in {name}: a longjmp with no matching setjmp") from None
