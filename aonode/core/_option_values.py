@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aonode.errors import BadMessage
 from aonode.message import Atom, Link, normalize_key
 
 
@@ -19,7 +20,7 @@ def config_key(key: object) -> str:
 
 
 
-class Invalid(Exception):
+class Invalid(BadMessage):
     """A converter's complaint; `path` holds nested keys below the option, innermost last."""
 
     def __init__(self, problem: str, path: tuple[str, ...] = ()) -> None:

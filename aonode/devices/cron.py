@@ -46,8 +46,9 @@ from aonode.core import authority, options
 from aonode.core.access import get
 from aonode.core.devices import Device
 from aonode.core.terms import Result
+from aonode.errors import AOError, BadMessage
 from aonode.devices import meta
-from aonode.message import normalize_key
+from aonode.text import key_text
 
 __all__ = ["CronDevice", "Task", "TaskRegistry", "parse_interval", "task_registry"]
 
@@ -74,14 +75,9 @@ NOT_FOUND = b"Task not found."
 BAD_VALUE = b"Invalid interval value."
 
 
-class IntervalError(ValueError):
-    """An interval that `parse_interval` cannot read; the text is the answer's body."""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return normalize_key(value)
+class IntervalError(BadMessage, ValueError):
+    """An interval that `parse_interval` cannot read; the text is the answer's body. Still a
+    ValueError, as it was before it joined the `aonode.errors` tree."""
 
 
 def parse_interval(value: Any) -> int:
@@ -92,7 +88,7 @@ def parse_interval(value: Any) -> int:
     """
     if not isinstance(value, (bytes, str)):
         raise IntervalError("Invalid interval: expected <amount>-<unit>, such as 500-milliseconds.")
-    amount, dash, unit = _text(value).partition("-")
+    amount, dash, unit = key_text(value, errors="replace").partition("-")
     if not dash or not _AMOUNT.fullmatch(amount.strip()):
         raise IntervalError("Invalid interval: expected <amount>-<unit>, such as 500-milliseconds.")
     lowered = unit.strip().lower()
@@ -121,8 +117,14 @@ class Task:
         return self.thread is not None and self.thread.is_alive()
 
 
-class TooManyTasks(Exception):
-    """A node runs its `cron_max_tasks` tasks already."""
+class TooManyTasks(AOError):
+    """A node runs its `cron_max_tasks` tasks already; `limit` is that number."""
+
+    status = 503
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This node runs {limit} cron tasks already (its cron_max_tasks); stop one first.")
+        self.limit = limit
 
 
 class TaskRegistry:
@@ -263,9 +265,9 @@ def _cron_path(request: Any, opts: Mapping[str, Any]) -> str | Result:
     found = get("cron-path", request, None, opts)
     if found is None:
         return Result("error", NO_PATH)
-    if not isinstance(found, (bytes, str)) or not _text(found).strip():
+    if not isinstance(found, (bytes, str)) or not key_text(found, errors="replace").strip():
         return Result("error", b"cron-path must be a path, such as /~meta@1.0/info.")
-    return _text(found)
+    return key_text(found, errors="replace")
 
 
 class CronDevice(Device):
@@ -324,8 +326,7 @@ class CronDevice(Device):
         except RuntimeError:
             return Result("error", {"status": 503, "body": b"The node is shutting down."})
         except TooManyTasks as exc:
-            return Result("error", {"status": 503, "body": f"This node runs {exc.args[0]} cron tasks already (its "
-                                                           f"cron_max_tasks); stop one first.".encode()})
+            return Result("error", {"status": exc.status, "body": exc.message.encode()})
         log.info("cron task %s: %s %s", started.id, started.kind, started.path)
         return Result("ok", started.id.encode())
 
@@ -335,7 +336,7 @@ class CronDevice(Device):
             return Result("error", NO_TASK_ID)
         if not isinstance(task_id, (bytes, str)):
             return Result("error", NOT_FOUND)
-        task = task_registry(opts).stop(_text(task_id))
+        task = task_registry(opts).stop(key_text(task_id, errors="replace"))
         if task is None:
             return Result("error", NOT_FOUND)
         log.info("cron task %s: stopped", task.id)

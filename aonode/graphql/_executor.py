@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aonode.errors import BadMessage
 from aonode.graphql._parser import (
     NO_DEFAULT,
     Document,
@@ -46,16 +47,19 @@ Resolver = Callable[[Any, dict[str, Any], Any], Any]
 Schema = Mapping[str, Mapping[str, Resolver]]
 
 
-class RequestError(ValueError):
-    """The request cannot be executed at all (the message is the GraphQL error)."""
+class RequestError(BadMessage, ValueError):
+    """The request cannot be executed at all (the message is the GraphQL error). Still a
+    ValueError, as it was before it joined the `aonode.errors` tree."""
 
 
-class FieldError(ValueError):
+class FieldError(BadMessage, ValueError):
     """A resolver's refusal: the field becomes null and the message is reported."""
 
 
 class QueryTimeout(RequestError):
     """The query ran past its deadline (checked before each field is resolved)."""
+
+    status = 503
 
 
 def _operation(doc: Document, name: str | None) -> Operation:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from aonode.errors import BadMessage
+
 __all__ = [
     "Document",
     "Field",
@@ -30,7 +32,7 @@ MAX_DEPTH = 64
 MAX_LENGTH = 100_000
 
 
-class SyntaxError_(ValueError):
+class SyntaxError_(BadMessage, ValueError):
     """The document is not valid GraphQL (the message says where)."""
 
 
