@@ -8,8 +8,10 @@ rate and their ratio (aonode / bare):
 * store write, batched: 100 writes in one `transaction()` vs 100 puts in one txn;
 * store read: `LMDBStore.read` (its own read txn) vs `txn.get` in a fresh txn;
 * store read, snapshot: reads inside one `snapshot()` vs gets in one txn;
-* cache write: `cache.write` of a 10-key message (TABM, ID, dedup, links; one commit)
-  vs putting the same 10 values in one txn;
+* cache write: `cache.write` of a new 10-key message each time (TABM, ID, links; one
+  commit) vs putting 10 new values in one txn;
+* cache write again: `cache.write` of a message already written (skipped once the store
+  confirms it holds it) vs one get in a read txn;
 * cache read: `cache.read` of it by ID (fully typed message) vs 10 gets in one txn.
 
 The engine section resolves a three-step path (`a/b/c`) and, in the same run, makes
@@ -111,13 +113,25 @@ def store_section(root: Path, seconds: float) -> list[Row]:
     tabm_items = [(f"msg/{k}".encode(), str(v).encode() if not isinstance(v, bytes) else v) for k, v in MESSAGE.items()]
     uid = cache.write(MESSAGE, store)
 
+    fresh = count()
+
     def cache_write() -> None:
-        cache.write(MESSAGE, store)
+        # A new message each time (its `count` differs): a real write, never the skip of one
+        # already written, which `cache_rewrite` times.
+        cache.write({**MESSAGE, "count": next(fresh)}, store)
 
     def bare_message_write() -> None:
+        n = next(fresh)
         with bare.begin(write=True) as txn:
             for key, value in tabm_items:
-                txn.put(key, value)
+                txn.put(b"%d/" % n + key, value)
+
+    def cache_rewrite() -> None:
+        cache.write(MESSAGE, store)
+
+    def bare_message_rewrite() -> None:
+        with bare.begin() as txn:  # what the skip amounts to: is the message there?
+            txn.get(tabm_items[0][0])
 
     def cache_read() -> None:
         cache.read(uid, store)
@@ -133,7 +147,8 @@ def store_section(root: Path, seconds: float) -> list[Row]:
         ("store read (1 txn each)", rate(store_read, seconds), rate(bare_read, seconds)),
         (f"store read, {BATCH} per snapshot", BATCH * rate(store_snapshot, seconds),
          BATCH * rate(bare_snapshot, seconds)),
-        ("cache write, 10-key message", rate(cache_write, seconds), rate(bare_message_write, seconds)),
+        ("cache write, new 10-key message", rate(cache_write, seconds), rate(bare_message_write, seconds)),
+        ("cache write, same message again", rate(cache_rewrite, seconds), rate(bare_message_rewrite, seconds)),
         ("cache read, 10-key message", rate(cache_read, seconds), rate(bare_message_read, seconds)),
     ]
     store.close()
