@@ -10,9 +10,13 @@ measured. In one run:
 * (c) `GET /` on a bare ASGI app that answers `hello` (the ceiling of the ASGI server);
 * (a) `GET /~meta@1.0/info` on aonode (the node message, signed by the node);
 * (b) a signed `POST /key1` with `key1` in the message (verify the request, resolve
-  `message@1.0`, sign the answer).
+  `message@1.0`, sign the answer);
+* (d) `GET /~message@1.0&a=1&b=2/a` with `accept: application/json` on a node that does not
+  sign its answers (`force_signed: false`): a two-step HyperPATH answered in JSON;
+* (r) bare RSA-4096 signing (RSA-PSS, SHA-512, as the node signs) with `cryptography` in one
+  thread of a process of its own, the floor of every signed answer, for `--seconds`.
 
-It prints requests/s for each and the ratios a/c and b/c.
+It prints requests/s for each and the ratios a/r (goal >= 0.6), d/c (goal >= 0.3), a/c and b/c.
 
     .venv/bin/python bench/http.py [--seconds N] [--concurrency N]
 """
@@ -93,7 +97,8 @@ def serve(kind: str, port: int) -> None:
 
         create_app = importlib.import_module("aonode.http.server").create_app
         data_dir = tempfile.mkdtemp(prefix="aonode-bench-")
-        app = create_app({"priv_wallet": Wallet.generate(), "port": port, "data_dir": data_dir})
+        app = create_app({"priv_wallet": Wallet.generate(), "port": port, "data_dir": data_dir,
+                          "force_signed": kind != "aonode-unsigned"})
     # The settings `aonode serve` uses (aonode/cli.py; docs/decisions.md), for both apps.
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on",
                 server_header=False, http="h11", h11_max_incomplete_event_size=64 * 1024)
@@ -177,11 +182,36 @@ def signed_post(port: int) -> bytes:
     return raw_request("POST", "/key1", port, wire, body)
 
 
+def rsa_signing(seconds: float) -> float:
+    """Signatures/s of bare RSA-4096 PSS SHA-512 signing of a 2 KiB base (about what the
+    node's info reply signs), in a process of its own like the servers."""
+    code = f"""
+import time
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+pss = padding.PSS(padding.MGF1(hashes.SHA512()), hashes.SHA512.digest_size)
+data = bytes(range(256)) * 8
+key.sign(data, pss, hashes.SHA512())
+done, start = 0, time.perf_counter()
+while (elapsed := time.perf_counter() - start) < {seconds!r}:
+    key.sign(data, pss, hashes.SHA512())
+    done += 1
+print(done / elapsed)
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
+def json_hyperpath(port: int) -> bytes:
+    return raw_request("GET", "/~message@1.0&a=1&b=2/a", port, {"accept": "application/json"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("--serve", choices=["hello", "aonode"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["hello", "aonode", "aonode-unsigned"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -194,6 +224,7 @@ def main() -> None:
         ("(c) bare ASGI hello-world, GET /", "hello", lambda port: raw_request("GET", "/", port)),
         ("(a) aonode GET /~meta@1.0/info", "aonode", lambda port: raw_request("GET", "/~meta@1.0/info", port)),
         ("(b) aonode signed POST /key1", "aonode", signed_post),
+        ("(d) unsigned JSON, 2-step HyperPATH", "aonode-unsigned", json_hyperpath),
     ]
     rates: dict[str, float] = {}
     print(f"uvicorn (h11), 1 worker, {args.concurrency} connections, {args.seconds:g} s each, {os.cpu_count()} cores")
@@ -202,6 +233,10 @@ def main() -> None:
         rates[label[:3]] = rate
         note = f"  ({bad} non-200 answers)" if bad else ""
         print(f"  {label:<36} {rate:9.1f} req/s{note}")
+    rates["(r)"] = rsa_signing(args.seconds)
+    print(f"  {'(r) bare RSA-4096 PSS signing':<36} {rates['(r)']:9.1f} signatures/s")
+    print(f"  ratio a/r (goal >= 0.6) {rates['(a)'] / rates['(r)']:10.3f}")
+    print(f"  ratio d/c (goal >= 0.3) {rates['(d)'] / rates['(c)']:10.3f}")
     print(f"  ratio a/c {rates['(a)'] / rates['(c)']:24.3f}")
     print(f"  ratio b/c {rates['(b)'] / rates['(c)']:24.3f}")
 
