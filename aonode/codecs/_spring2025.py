@@ -48,6 +48,10 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
+def _breaks_line(value: bytes) -> bool:
+    return b"\n" in value or b"\r" in value
+
+
 def _numbered(keys: list[str]) -> TABM:
     return {str(i): k.encode("utf-8", "surrogateescape") for i, k in enumerate(keys, 1)}
 
@@ -143,7 +147,9 @@ def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, by
     names: list[str] = []
     for key in keys:
         value = tabm.get(key)
-        if not isinstance(value, bytes):
+        if not isinstance(value, bytes) or _breaks_line(value) or _breaks_line(key.encode("utf-8", "surrogateescape")):
+            # A line break would let one key's value pose as further lines (`k: a\nj: b`),
+            # which the unquoted names cannot tell apart: no base of this form for it.
             return None
         if key == "body":
             name, value = _DIGEST, b"sha-256=:" + b64_encode(sha256(value)).encode("ascii") + b":"

@@ -18,7 +18,7 @@ import pytest
 from aonode_process import Node, post, response_message, signed, start, stop
 from oracle import FIXTURES
 
-from aonode.codecs import decode, encode, verify
+from aonode.codecs import _spring2025, decode, encode, verify
 from aonode.crypto import Wallet, b64_encode, b64url_encode, sha256
 from aonode.errors import InvalidSignature
 
@@ -120,3 +120,17 @@ def test_a_tampered_part_is_refused_naming_it(client: httpx.Client, wallets: tup
     answer = post(client, _request("/~message@1.0/verify", reordered))
     assert answer.status_code == 400, answer.text
     assert "nested" in answer.text
+
+
+def test_a_value_with_a_line_break_cannot_pose_as_another_line(wallets: tuple[Wallet, Wallet]) -> None:
+    """Unquoted lines are ambiguous once a value holds a line break: `k: a` + `j: b\\nj: c` is
+    also `k: a\\nj: b` + `j: c`. No base of the older form is built for such values."""
+    inner, _ = wallets
+    honest = older_form(inner, {"k": b"a", "j": b"b\nj: c"}, ["k", "j"])
+    commitments = _spring2025.commitments_of(honest)
+    assert len(commitments) == 1
+    forged = {"k": b"a\nj: b", "j": b"c", "commitments": commitments}
+    with pytest.raises(InvalidSignature):
+        verify(forged)
+    clean = older_form(inner, {"k": b"a", "j": b"b"}, ["k", "j"])
+    assert verify({"k": b"a", "j": b"b", "commitments": _spring2025.commitments_of(clean)}) == [inner.address]
