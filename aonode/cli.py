@@ -5,6 +5,11 @@
     aonode process upload FILE | spawn --module ID | message PID | result PID SLOT | results PID
                    | dryrun PID | console PID   (each with --wallet PATH [--node URL] [--timeout S])
     aonode console [--node URL]    an interactive console for any node (requests as lines)
+    aonode info [--node URL] [--json]   a node's configuration: a table, or JSON for scripts
+
+Output meant for scripts (IDs, slots, JSON) goes to stdout alone. What is for people alone (a
+spinner while the node works, the `info` table) is drawn with `rich`; the spinner is drawn on
+stderr and only when stderr is a terminal, so captured or piped output never holds it.
 
 `--node` defaults to the `AONODE_URL` environment variable, else http://localhost:8734; a URL
 without a scheme (`localhost:8734`) is taken as http.
@@ -22,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,8 +164,20 @@ def _data(data: str | None, data_file: Path | None) -> bytes | str | None:
     return data
 
 
-def _call(node_url: str, wallet_path: Path, timeout: float, action: Callable[[Client], Any]) -> Any:
-    """Run `action` with a client, turning every failure into a one-line error and exit status 1."""
+def _waiting(what: str | None) -> AbstractContextManager[Any]:
+    """A spinner saying `what` on stderr while the node works; nothing when `what` is None or
+    stderr is no terminal (rich draws live displays on terminals only)."""
+    if what is None:
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
+def _call(node_url: str, wallet_path: Path, timeout: float, action: Callable[[Client], Any],
+          waiting: str | None = None) -> Any:
+    """Run `action` with a client, turning every failure into a one-line error and exit status 1.
+    `waiting`, when given, is shown beside a spinner until the node answers (see `_waiting`)."""
     try:
         signer = Wallet.load(wallet_path)
     except OSError as exc:
@@ -167,7 +185,7 @@ def _call(node_url: str, wallet_path: Path, timeout: float, action: Callable[[Cl
     except AOError as exc:
         raise click.ClickException(f"{wallet_path}: {exc.message}") from exc
     try:
-        with Client(node_url, signer, timeout=timeout) as client:
+        with Client(node_url, signer, timeout=timeout) as client, _waiting(waiting):
             return action(client)
     except AOError as exc:  # ClientError and its kinds: the node's status and words
         raise click.ClickException(exc.message) from exc
@@ -189,7 +207,8 @@ def process_upload(file: Path, content_type: str, node_url: str, wallet_path: Pa
         source = file.read_bytes()
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
-    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.upload_module(source, content_type)))
+    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.upload_module(source, content_type),
+                     f"uploading {file.name} ({len(source):,} bytes) to {node_url}"))
 
 
 @process.command("spawn")
@@ -205,7 +224,8 @@ def process_spawn(module: str, scheduler: str | None, authority: str | None, no_
     """Spawn a legacy process running MODULE and print its ID."""
     pairs, body = _tags(tags), _data(data, data_file)
     click.echo(_call(node_url, wallet_path, timeout, lambda c: c.spawn(
-        module, tags=pairs, data=body, scheduler=scheduler, authority=authority, check_module=not no_check_module)))
+        module, tags=pairs, data=body, scheduler=scheduler, authority=authority, check_module=not no_check_module),
+        f"spawning a process of {module} on {node_url}"))
 
 
 @process.command("message")
@@ -216,7 +236,8 @@ def process_message(pid: str, tags: tuple[str, ...], data: str | None, data_file
                     node_url: str, wallet_path: Path, timeout: float) -> None:
     """Send a message to the process PID and print its slot."""
     pairs, body = _tags(tags), _data(data, data_file)
-    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.message(pid, tags=pairs, data=body)))
+    click.echo(_call(node_url, wallet_path, timeout, lambda c: c.message(pid, tags=pairs, data=body),
+                     f"scheduling the message on {node_url}"))
 
 
 @process.command("result")
@@ -225,7 +246,8 @@ def process_message(pid: str, tags: tuple[str, ...], data: str | None, data_file
 @_client_options
 def process_result(pid: str, slot: str, node_url: str, wallet_path: Path, timeout: float) -> None:
     """Print the result of SLOT of the process PID (JSON: Output, Messages, Spawns, Assignments, Error)."""
-    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.result(pid, slot)))
+    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.result(pid, slot),
+                     f"computing slot {slot} on {node_url}"))
 
 
 @process.command("results")
@@ -233,7 +255,7 @@ def process_result(pid: str, slot: str, node_url: str, wallet_path: Path, timeou
 @_client_options
 def process_results(pid: str, node_url: str, wallet_path: Path, timeout: float) -> None:
     """Print the latest result of the process PID (JSON: a list of {slot, result})."""
-    found = _call(node_url, wallet_path, timeout, lambda c: c.results(pid))
+    found = _call(node_url, wallet_path, timeout, lambda c: c.results(pid), f"computing the latest slot on {node_url}")
     _echo_json([{"slot": slot, "result": result} for slot, result in found])
 
 
@@ -245,7 +267,8 @@ def process_dryrun(pid: str, tags: tuple[str, ...], data: str | None, data_file:
                    node_url: str, wallet_path: Path, timeout: float) -> None:
     """Run a message against the process PID without scheduling it, and print the result (JSON)."""
     pairs, body = _tags(tags), _data(data, data_file)
-    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.dryrun(pid, tags=pairs, data=body)))
+    _echo_json(_call(node_url, wallet_path, timeout, lambda c: c.dryrun(pid, tags=pairs, data=body),
+                     f"dry-running on {node_url}"))
 
 
 @process.command("console")
@@ -283,6 +306,68 @@ def node_console(node_url: str, timeout: float) -> None:
 
     stdin = None if sys.stdin.isatty() else sys.stdin
     sys.exit(NodeConsole(node_url, sys.stdout, stdin, timeout=timeout).run())
+
+
+INFO_PATH = "/~meta@1.0/info"
+INFO_VALUE_WIDTH = 200
+"""Characters of a value the `info` table shows; `--json` shows all of it."""
+
+
+def _fetch_info(node_url: str, timeout: float) -> dict[str, Any]:
+    """The node's `meta@1.0` info as JSON (an unsigned GET, as a browser asks).
+
+    Raises:
+        click.ClickException: no answer, a status outside 2xx, or an answer that is no JSON object.
+    """
+    import httpx
+
+    where = node_url + INFO_PATH
+    try:
+        response = httpx.get(where, headers={"accept": "application/json"}, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise click.ClickException(f"GET {where}: no answer within {timeout:g} s") from exc
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"GET {where}: cannot reach the node: {exc}") from exc
+    if not response.is_success:
+        raise click.ClickException(f"GET {where}: {response.status_code} {response.text[:300]}")
+    try:
+        found = json.loads(response.content)
+    except ValueError as exc:
+        raise click.ClickException(f"GET {where}: the answer is not JSON ({exc})") from exc
+    if not isinstance(found, dict):
+        raise click.ClickException(f"GET {where}: the answer is not a JSON object")
+    return found
+
+
+def _shown(value: Any) -> str:
+    """A value as one table cell: text as it is, anything else as compact JSON, cut to
+    `INFO_VALUE_WIDTH` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= INFO_VALUE_WIDTH else text[:INFO_VALUE_WIDTH - 1] + "…"
+
+
+@main.command("info")
+@_node_url_option
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+              show_default=True, help="Seconds to wait for the node.")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON (for scripts).")
+def node_info(node_url: str, timeout: float, as_json: bool) -> None:
+    """Show a node's configuration (`/~meta@1.0/info`): its options as a table, or as JSON."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    with _waiting(f"asking {node_url}"):
+        found = _fetch_info(node_url, timeout)
+    if as_json:
+        _echo_json(found)
+        return
+    table = Table(title=f"{escape(node_url)}: {len(found)} options", title_justify="left")
+    table.add_column("option", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key in sorted(found):
+        table.add_row(escape(key), escape(_shown(found[key])))
+    Console().print(table)
 
 
 WALLET_FILE = "wallet.json"

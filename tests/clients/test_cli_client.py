@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from aonode_process import Node
+from click.testing import CliRunner
 
+from aonode.cli import main
 from aonode.crypto import b64url_encode
 
 HERE = Path(__file__).parent
@@ -166,3 +168,29 @@ def test_help_lists_the_commands() -> None:
     assert run.code == 0
     for command in ("upload", "spawn", "message", "result", "results", "dryrun"):
         assert command in run.out
+
+
+
+def test_info_is_json_for_scripts_and_a_table_for_people(node: Node) -> None:
+    # In-process (CliRunner: the real command, stdout and stderr captured apart) to spare two
+    # interpreter start-ups; the commands above run as subprocesses.
+    runner = CliRunner()
+    as_json = runner.invoke(main, ["info", "--node", node.url, "--json"])
+    assert as_json.exit_code == 0 and as_json.stderr == "", as_json.output
+    found = json.loads(as_json.stdout)
+    assert found["port"] == int(node.url.rsplit(":", 1)[1])
+    table = runner.invoke(main, ["info", "--node", node.url], env={"COLUMNS": "160"})
+    assert table.exit_code == 0 and table.stderr == "", table.output  # no spinner: stderr is no terminal
+    lines = table.stdout.splitlines()
+    assert lines[0].strip() == f"{node.url}: {len(found)} options"
+    assert any(line.startswith("│ port ") and f"│ {found['port']} " in line for line in lines), table.stdout
+
+
+def test_info_of_a_node_that_is_not_running() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = CliRunner().invoke(main, ["info", "--node", f"127.0.0.1:{port}", "--timeout", "5"])
+    assert run.exit_code == 1 and run.stdout == ""
+    expected = f"Error: GET http://127.0.0.1:{port}/~meta@1.0/info: cannot reach the node"
+    assert run.stderr.startswith(expected), run.stderr
