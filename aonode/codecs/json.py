@@ -24,7 +24,7 @@ from aonode.codecs import _depth, structured
 from aonode.errors import DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, Message, Value, normalize_key
 
-__all__ = ["CONTENT_TYPE", "NAME", "dumps", "loads"]
+__all__ = ["CONTENT_TYPE", "NAME", "Loader", "dumps", "loads"]
 
 NAME = "json@1.0"
 CONTENT_TYPE = "application/json"
@@ -40,12 +40,16 @@ def _text(value: bytes | str, where: str) -> str:
 
 
 Loader = Callable[[Link], Value]
-"""Reads the message a link names (the caller's store); raises when it has none."""
+"""Reads the message a link names (the caller's store). When it cannot, it raises, or returns
+the link itself to have it written as a `key+link` ID."""
 
 
 def _to_json(value: Value, link: Callable[[Value], str] | None, where: str, load: Loader | None = None) -> Any:
     if isinstance(value, Link) and load is not None:
-        return _to_json(load(value), link, where, load)
+        loaded = load(value)
+        if isinstance(loaded, Link):
+            raise EncodeError(f"{NAME}: the message linked at '{shown(where)}' is not available")
+        return _to_json(loaded, link, where, load)
     if isinstance(value, (bytes, str)):
         return _text(value, where)
     if isinstance(value, bool) or value is None:
@@ -76,8 +80,12 @@ def _object(msg: Mapping[Any, Value], link: Callable[[Value], str] | None, where
             continue
         if key == "commitments" and isinstance(value, Mapping):
             out[key] = _to_json(value, None, "commitments")
-        elif isinstance(value, Link) and (link is not None or load is None):
-            out[key + "+link"] = value.id
+        elif isinstance(value, Link):
+            loaded = load(value) if link is None and load is not None else value
+            if isinstance(loaded, Link):
+                out[key + "+link"] = loaded.id
+            else:
+                out[key] = _to_json(loaded, link, f"{where}/{key}", load)
         elif isinstance(value, (dict, list)) and link is not None:
             out[key + "+link"] = link(value)
         elif isinstance(value, bool) or value is None:

@@ -94,3 +94,18 @@ def test_now_nested_maps_inline_with_their_commitments_or_linked(client: httpx.C
         fetched = _document(client.get(f"/{linked[key]}", headers={"require-codec": "application/json",
                                                                    "accept-bundle": "true"}))
         assert fetched[expected[0]] == expected[1], (key, fetched)
+
+
+def test_a_bundled_json_reply_writes_links_inline(client: httpx.Client, process: str) -> None:
+    """The node's own JSON answer with `accept-bundle` (as aoconnect asks) goes through the same
+    codec: a result holding a link (here `message@1.0` echoing a `proc+link` request key) has
+    the linked message inline; one the node lacks stays a link rather than failing the reply."""
+    asked = {"accept": "application/json", "accept-bundle": "true"}
+    inline = _document(client.get("/~message@1.0", headers={**asked, "proc+link": process}))
+    assert "proc+link" not in inline and process in inline["proc"]["commitments"]
+    assert inline["proc"]["settings"]["mode"] == "strict"
+    missing = "B" * 43
+    kept = _document(client.get("/~message@1.0", headers={**asked, "proc+link": missing}))
+    assert kept["proc+link"] == missing
+    linked = _document(client.get("/~message@1.0", headers={"accept": "application/json", "proc+link": process}))
+    assert linked["proc+link"] == process
