@@ -188,12 +188,15 @@ def _scalar_headers(message: Message) -> dict[str, bytes]:
     return {k: v for k, v in out.items() if httpsig.header_allowed(k, v)}
 
 
-def _other(codec: str, message: Message, bundle: bool, wallet: Wallet | None) -> tuple[dict[str, bytes], bytes]:
+def _other(codec: str, message: Message, bundle: bool, wallet: Wallet | None,
+           load: json_codec.Loader | None = None) -> tuple[dict[str, bytes], bytes]:
     if wallet is not None and _needs_signature(message):
         message = commit(message, wallet, bundle=bundle)
     if codec == flat.NAME:
         tabm = to_tabm(message, bundle=bundle)
         body = flat.serialize(tabm) if isinstance(tabm, dict) else tabm
+    elif codec == json_codec.NAME and bundle and load is not None:
+        body = json_codec.dumps(message, load=load)  # a bundle's links are written inline
     else:
         body = encode(message, codec, bundle=bundle)
     headers = _scalar_headers(message)
@@ -221,6 +224,7 @@ def encode_reply(
     index: IndexFn | None = None,
     request_headers: Mapping[str, bytes] | None = None,
     default_codec: str = DEFAULT_CODEC,
+    load: json_codec.Loader | None = None,
 ) -> Response:
     """Encode a result for the client that sent `request` (`hb_http:reply`).
 
@@ -231,6 +235,7 @@ def encode_reply(
         index: resolves an index page for bodiless results (None: no index pages).
         request_headers: the raw request headers (for CORS).
         default_codec: the codec when the request names none.
+        load: reads a linked message, for `json@1.0` bundles (None: links stay `key+link`).
 
     Raises:
         EncodeError: the message cannot be expressed in the chosen codec or as HTTP headers.
@@ -246,7 +251,7 @@ def encode_reply(
     elif codec == httpsig.NAME:
         headers, body = _httpsig(message, bundle, wallet, index)
     else:
-        headers, body = _other(codec, message, bundle, wallet)
+        headers, body = _other(codec, message, bundle, wallet, load)
     pairs = _header_pairs({**cors(request_headers), **headers})
     return status, pairs, body
 

@@ -49,13 +49,13 @@ from aonode.core import authority, events, hooks, hyperpath, options
 from aonode.core.devices import DeviceNotLoadable, load_device
 from aonode.core.names import host_name, names_message
 from aonode.core.node import NodeMessage, handle
-from aonode.core.resolver import resolve
+from aonode.core.resolver import ensure_loaded, resolve
 from aonode.crypto import Wallet
-from aonode.errors import AOError, BadMessage, EncodeError
+from aonode.errors import AOError, BadMessage, EncodeError, NotFound
 from aonode.http import _inbound, _node_totals, _outbound
 from aonode.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from aonode.http.metrics import METRICS_PATH, Metrics
-from aonode.message import Message
+from aonode.message import Link, Message
 from aonode.store import MessageCache, Store, open_store
 
 __all__ = [
@@ -471,6 +471,18 @@ class NodeApp:
         except AOError as exc:
             log.warning("could not store a signed request: %s", exc)
 
+    def _link_loader(self, node: Mapping[str, Any]) -> Callable[[Link], Any]:
+        """Reads a link of a bundled JSON reply from the node's stores (json@1.0 inlines links in
+        a bundle, issue 18 item 4); a link the node lacks stays a link."""
+        opts = {**node, "cache": self.cache, "hashpath": "ignore"}
+
+        def load(link: Link) -> Any:
+            try:
+                return ensure_loaded(link, opts)
+            except NotFound:
+                return link
+        return load
+
     def _index(self, message: Message, default_index: Any = None) -> Message | None:
         opts = {**self.node.current(), "cache": self.cache, "hashpath": "ignore",
                 "cache_control": ["no-cache", "no-store"], "default_index": default_index}
@@ -495,7 +507,7 @@ class NodeApp:
             return self._error_page(status, message, request)
         try:
             return _outbound.encode_reply(message, request, wallet=wallet, index=index, request_headers=raw,
-                                          default_codec=default)
+                                          default_codec=default, load=self._link_loader(node))
         except Exception as exc:
             log.warning("cannot encode a reply: %s", exc)
             problem = EncodeError(f"The result cannot be sent as HTTP: {exc}")
