@@ -8,7 +8,7 @@ processes-compute.md §6.5). These are node-level timers, not AO's legacy `Cron`
 
 `once` and `every` answer with the task ID: the ID of the request over all its
 commitments. The task runs the request without `cron-path` (and `interval`), with `path`
-set to the cron path, through the same pipeline as an HTTP request (`meta.handle`), with
+set to the cron path, through the same pipeline as an HTTP request (`aonode.core.node.handle`), with
 the node's current options and the caller's verified signers. A run that fails is logged
 and the timer goes on. Interval units, by prefix and in any case: `millisecond`, `second`,
 `minute`, `hour`, `day` (`500-milliseconds`, `2-Minutes`, `1-day`).
@@ -45,9 +45,9 @@ from aonode.codecs import message_id
 from aonode.core import authority, options
 from aonode.core.access import get
 from aonode.core.devices import Device
+from aonode.core.node import NODE_KEY, NodeMessage, handle
 from aonode.core.terms import Result
 from aonode.errors import AOError, BadMessage
-from aonode.devices import meta
 from aonode.text import key_text
 
 __all__ = ["CronDevice", "Task", "TaskRegistry", "parse_interval", "task_registry"]
@@ -200,15 +200,15 @@ class TaskRegistry:
                 task.thread.join(max(0.0, deadline - time.monotonic()))
 
 
-_REGISTRIES: weakref.WeakKeyDictionary[meta.NodeMessage, TaskRegistry] = weakref.WeakKeyDictionary()
+_REGISTRIES: weakref.WeakKeyDictionary[NodeMessage, TaskRegistry] = weakref.WeakKeyDictionary()
 _DETACHED = TaskRegistry()  # tasks started by resolutions that no server holds
 _REGISTRIES_LOCK = threading.Lock()
 
 
 def task_registry(opts: Mapping[str, Any]) -> TaskRegistry:
     """The task registry of the node whose options these are."""
-    holder = opts.get(meta.NODE_KEY)
-    if not isinstance(holder, meta.NodeMessage):
+    holder = opts.get(NODE_KEY)
+    if not isinstance(holder, NodeMessage):
         return _DETACHED
     with _REGISTRIES_LOCK:
         found = _REGISTRIES.get(holder)
@@ -220,12 +220,12 @@ def task_registry(opts: Mapping[str, Any]) -> TaskRegistry:
 
 def _runner(singleton: dict[str, Any], opts: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
     """A function that runs `singleton` through the node's request pipeline."""
-    holder = opts.get(meta.NODE_KEY)
-    if not isinstance(holder, meta.NodeMessage):
-        holder = meta.NodeMessage(opts)  # resolved outside a server: these options are the node
-    node: meta.NodeMessage = holder
+    holder = opts.get(NODE_KEY)
+    if not isinstance(holder, NodeMessage):
+        holder = NodeMessage(opts)  # resolved outside a server: these options are the node
+    node: NodeMessage = holder
     runtime = {k: opts[k] for k in ("cache", authority.VERIFIED_REQUEST) if k in opts}
-    return lambda: meta.handle(singleton, node, runtime)
+    return lambda: handle(singleton, node, runtime)
 
 
 def _run_once(task: Task, run: Callable[[], dict[str, Any]]) -> None:
