@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aonode.core.devices import Device
+from aonode.core.node import is_operator
 from aonode.core.resolver import resolve
 from aonode.core.terms import Result
-from aonode.devices.meta import is_operator
 from aonode.errors import AOError, BadMessage
 from aonode.text import as_text
 
