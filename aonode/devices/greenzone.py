@@ -42,13 +42,13 @@ from typing import Any
 from aonode.codecs import commit, signers, with_only_committed
 from aonode.core import authority, options
 from aonode.core.devices import Device
+from aonode.core.node import NodeMessage, is_operator
 from aonode.core.terms import Result
 from aonode.crypto import Wallet, b64url_encode, sha256
 from aonode.devices import snp
-from aonode.devices.meta import NodeMessage, is_operator
 from aonode.errors import AOError, BadMessage, Conflict, DecodeError, Forbidden
-from aonode.http import client
 from aonode.message import normalize_key
+from aonode.net import client
 from aonode.tee import attest, zone
 from aonode.text import as_text
 
