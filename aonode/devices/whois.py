@@ -19,8 +19,8 @@ from typing import Any
 
 from aonode.core import options
 from aonode.core.devices import Device
+from aonode.core.node import NODE_KEY, NodeMessage
 from aonode.core.terms import Result
-from aonode.devices.meta import NODE_KEY, NodeMessage
 from aonode.text import as_text
 
 __all__ = ["WhoisDevice", "ensure_host"]
@@ -40,7 +40,7 @@ def ensure_host(opts: Mapping[str, Any]) -> Result:
         if host not in UNSET:
             return Result("ok", host.encode())
         return Result("error", {"status": 404, "body": b"No bootstrap node configured."})
-    from aonode.http.client import request_routed
+    from aonode.net.client import request_routed
 
     node = as_text(bootstrap, errors="replace").rstrip("/")
     port = options.get(opts, "port_external") or options.get(opts, "port")
