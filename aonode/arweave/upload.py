@@ -118,7 +118,7 @@ def deliver(upload: Upload, opts: Mapping[str, Any]) -> Delivery:
     `http_connect_timeout` and `http_request_send_timeout`."""
     import httpx
 
-    from aonode.http.client import GATEWAY_TIMEOUT, shared_client
+    from aonode.net.client import GATEWAY_TIMEOUT, shared_client
 
     connect = float(options.get(opts, "http_connect_timeout", 5000)) / 1000
     total = float(options.get(opts, "http_request_send_timeout", 60000)) / 1000
