@@ -5,7 +5,7 @@
     scheduler_location(address, opts)     an address's latest Scheduler-Location record, or None
     data(item_id, opts)                   GET /raw/<id>: the item's data
 
-Every request goes through the node's route table (`aonode.http.client.request_routed` with a
+Every request goes through the node's route table (`aonode.net.client.request_routed` with a
 relative path): `/graphql` may name several gateways, tried in order until one answers 200;
 `/raw/<id>` reaches whatever gateway the operator routes it to (arlocal, for one, serves data
 at `/<id>`: a route that rewrites the path reaches it, nothing here special-cases it).
@@ -33,8 +33,8 @@ from aonode.core import options
 from aonode.core.terms import Result
 from aonode.crypto._b64 import b64url_encode
 from aonode.errors import AOError, DecodeError, InvalidSignature
-from aonode.http.client import request_routed, routed_to
 from aonode.message import Message, is_id
+from aonode.net.client import request_routed, routed_to
 from aonode.text import as_text
 
 __all__ = ["GatewayError", "UnverifiedItem", "data", "message_from_node", "query", "read", "scheduler_location"]
