@@ -39,8 +39,8 @@ from aonode.codecs import json as json_codec
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.errors import AOError, BadMessage, InvalidSignature
-from aonode.http.client import request_routed, routed_to
 from aonode.message import is_id
+from aonode.net.client import request_routed, routed_to
 from aonode.text import as_text
 
 __all__ = ["ArweaveDevice", "BLOCK_PREFIX"]
