@@ -34,6 +34,11 @@ holds, in this order:
 3. the store's write transaction, inside which it reads the latest slot and hash chain,
    builds and signs the next assignment, writes it and its link, and commits (LMDB syncs).
 
+Without a lease, the thread lock is let go once the slot's writes are ordered in the store,
+before their commit: on LMDB the next slot's block then runs in the same group commit (it
+reads this one's writes, and cannot commit without them), and every caller still returns
+only after the commit that holds its slot. A failed commit fails every slot in it.
+
 Nothing is remembered in memory until the commit returned, so a failure consumes no slot.
 
 Idempotency. A client that loses its connection cannot know whether its message got a slot,
@@ -411,6 +416,27 @@ def _exclusive(store: Store) -> Iterator[str | None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+class _Held:
+    """A lock held from the `with` until `release()` or the block's end, whichever is first."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._held = False
+
+    def __enter__(self) -> _Held:
+        self._lock.acquire()
+        self._held = True
+        return self
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class ProcessScheduler:
     """The scheduler of one process on one store: it hands out the process's slots in order.
 
@@ -467,9 +493,13 @@ class ProcessScheduler:
         msg_id = message_id(only, committers="all")
         indexed = bool(signers(only))
         lease = self.lease
-        with self._lock:
+        # The thread lock is let go as soon as the slot's writes are ordered in the store (LMDB:
+        # in the group commit's batch), not after their commit: the next message of this process
+        # then takes the next slot in the same commit, and each caller still returns only once
+        # its slot is durable. Under a lease (Redis) it is held to the end, as the lease is.
+        with _Held(self._lock) as held:
             with (lease.hold() if lease is not None else _exclusive(self.store)) as owner_before, \
-                    self.store.transaction():
+                    (self.store.transaction(ordered=held.release) if lease is None else self.store.transaction()):
                 if indexed:
                     again = find_assigned(self.proc_id, msg_id, self.store)
                     if again is not None:

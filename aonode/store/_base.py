@@ -244,10 +244,21 @@ class Store(ABC):
     # -- optional -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """Make the writes inside the block land together, where the backend can (LMDB: one
-        write transaction; elsewhere: no guarantee). Nested blocks join the outer one."""
+        write transaction; elsewhere: no guarantee). Nested blocks join the outer one.
+
+        `ordered`, when given, is called once after the block ended without raising, as soon as
+        its writes are ordered before those of every transaction block of this OS process that
+        begins later (which will read them), possibly before they are durable; the `with`
+        still ends only once they are durable. A caller that serialises its transactions with
+        a lock of its own releases it there, so that the next one can share the commit (LMDB's
+        group commit). Stores that commit each block alone call it when the block's writes are
+        stored.
+        """
         yield
+        if ordered is not None:
+            ordered()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

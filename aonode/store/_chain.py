@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeAlias
 
 from aonode.store._base import Kind, Names, Store, normalize_path
@@ -150,14 +150,14 @@ class StoreChain(Store):
         self.first.make_link(existing, new)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """The first store's transaction; the later stores' answers are kept for the block."""
         memo = self._memo
         if not memo.depth:
             memo.found = {}
         memo.depth += 1
         try:
-            with self.first.transaction():
+            with self.first.transaction(ordered):
                 yield
         finally:
             memo.depth -= 1

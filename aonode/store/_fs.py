@@ -33,7 +33,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aonode.store._base import Kind, Names, Store, StoreError, normalize_path, parent_and_name, split_path
 
@@ -140,12 +140,14 @@ class FSStore(Store):
     # -- durability ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """Defer directory fsyncs to the end of the block (each file is still fsynced before it
         is renamed into place). A crash inside the block may keep some of its writes."""
         local = self._local
         if local.dirty is not None:
             yield
+            if ordered is not None:
+                ordered()
             return
         local.dirty = set()
         try:
@@ -154,6 +156,8 @@ class FSStore(Store):
             dirty, local.dirty = local.dirty, None
             for directory in dirty:
                 self._sync_dir(directory)
+        if ordered is not None:
+            ordered()
 
     def _changed(self, directory: str) -> None:
         if not self.durable:

@@ -407,7 +407,7 @@ class LMDBStore(Store):
             gate.leave()
 
     @contextlib.contextmanager
-    def _batched(self) -> Iterator[None]:
+    def _batched(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """A write transaction for the block, in the next batch (see "Group commit"): the block
         runs in a nested transaction of the batch's, and the context ends once the commit that
         covers it has ended. A block that raises rolls back its own writes only.
@@ -423,7 +423,7 @@ class LMDBStore(Store):
             parent = member.parent
             assert parent is not None
             try:
-                with self._nested(parent, member):
+                with self._nested(parent, member, ordered):
                     yield
             finally:
                 member.finished.set()
@@ -446,7 +446,7 @@ class LMDBStore(Store):
         failure: BaseException | None = None
         try:
             try:
-                with self._nested(parent, member):
+                with self._nested(parent, member, ordered):
                     yield
             except BaseException as exc:  # re-raised below, once the others are committed
                 own = exc
@@ -479,8 +479,9 @@ class LMDBStore(Store):
             raise own
 
     @contextlib.contextmanager
-    def _nested(self, parent: Txn, member: _Member) -> Iterator[None]:
-        """The thread's writes in a transaction nested in the batch's `parent` for the block."""
+    def _nested(self, parent: Txn, member: _Member, ordered: Callable[[], None] | None) -> Iterator[None]:
+        """The thread's writes in a transaction nested in the batch's `parent` for the block;
+        `ordered` runs once they are in it."""
         local = self._shared.local
         outer, outer_write = local.txn, local.write
         try:
@@ -503,23 +504,28 @@ class LMDBStore(Store):
                 raise error from exc
         finally:
             local.txn, local.write = outer, outer_write
+        if ordered is not None:
+            ordered()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """One write transaction for the block; it commits (durably) before the block's `with`
         returns, and its writes are dropped if the block raises. Nested blocks join it. The
-        commit may also cover the blocks of other threads (see "Group commit")."""
+        commit may also cover the blocks of other threads (see "Group commit"); `ordered` is
+        called when the block's writes are in the batch, before the commit (`Store.transaction`)."""
         self._check_open()
         shared = self._shared
         local = shared.local
         if local.txn is not None and local.write:
-            yield
+            yield  # the outer block's batch: blocks of other threads come after the outer block
+            if ordered is not None:
+                ordered()
             return
         outer = local.txn
         if outer is None:
             shared.ensure_room()
         try:
-            with self._batched():
+            with self._batched(ordered):
                 yield
         except _MapFull:
             if outer is not None:

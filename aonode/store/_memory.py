@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aonode.store._base import Kind, Names, Store, StoreError, normalize_path, parent_and_name, split_path
 
@@ -214,10 +214,12 @@ class MemoryStore(Store):
             self._put(self._destination(new), (_LINK, existing))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold the lock for the block, with evictions landing in one persistent transaction."""
         with self._lock, self.persistent.transaction() if self.persistent is not None else contextlib.nullcontext():
             yield
+        if ordered is not None:
+            ordered()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

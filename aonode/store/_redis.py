@@ -530,7 +530,7 @@ class RedisStore(Store):
         self._put(destination, _LINK_TAG + existing.encode("utf-8", "surrogateescape"), missing)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
         """The block's writes are kept (its reads see them) and sent when it ends, in one round
         trip per master; nothing is sent if it raises. Writes to a fenced process log (see
         `fenced`) land together, in one script that first checks the lease. Not atomic across
@@ -543,6 +543,8 @@ class RedisStore(Store):
                 yield
             finally:
                 txn.depth -= 1
+            if ordered is not None:
+                ordered()
             return
         txn.begin()
         txn.depth = 1
@@ -553,6 +555,8 @@ class RedisStore(Store):
             txn.depth = 0
             txn.entries = {}
         self._flush(writes, members)
+        if ordered is not None:
+            ordered()
 
     def _flush(self, writes: builtins.list[tuple[str, bytes, bool]], members: dict[str, set[bytes]]) -> None:
         fence = self._fence
