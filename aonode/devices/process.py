@@ -369,9 +369,12 @@ def _write(proc_id: str, slot: int, msg: dict[str, Any], cache: MessageCache) ->
 BACKGROUND_SNAPSHOT_BYTES = 1 << 20
 
 
-def _store_result(force: bool, proc_id: str, slot: int, state: dict[str, Any], opts: Mapping[str, Any]
-                  ) -> dict[str, Any]:
+def _store_result(force: bool, proc_id: str, slot: int, state: dict[str, Any], opts: Mapping[str, Any],
+                  pending: list[tuple[int, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Store the state after `slot`, with a snapshot when forced or due; return it without one.
+    With `pending` (the states a request computes on its way to its target), a state with no
+    snapshot is added to it instead, and `_flush` stores them all in one store transaction (one
+    commit for the request, not one a slot).
 
     The state itself is written before this returns (unless `process_async_cache`). A snapshot
     is read raw here, while the live VM is at `slot` (the next slot changes it), and packed and
@@ -405,9 +408,22 @@ def _store_result(force: bool, proc_id: str, slot: int, state: dict[str, Any], o
         log.warning("process %s: no snapshot at slot %d: %r", proc_id, slot, snap.value)
     if background:
         registry(opts).submit(lambda: _write(proc_id, slot, state, cache))
+    elif pending is not None:
+        pending.append((slot, state))
     else:
         _write(proc_id, slot, state, cache)
     return state
+
+
+def _flush(proc_id: str, pending: list[tuple[int, dict[str, Any]]], opts: Mapping[str, Any]) -> None:
+    """Store the states of `pending` together, and empty it."""
+    cache = _cache(opts)
+    if not pending or cache is None:
+        return
+    with cache.store.transaction():
+        for slot, state in pending:
+            _write(proc_id, slot, state, cache)
+    pending.clear()
 
 
 # --- loading a starting state (§3.4) -----------------------------------------------------------
@@ -459,8 +475,9 @@ def _from_snapshot(state: Mapping[str, Any], proc_id: str, slot: int, stored: di
 
 
 def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, Any], expected: int,
-                  target: int, opts: Mapping[str, Any]) -> Result:
-    """Apply one assignment to `state` (the state before slot `expected`)."""
+                  target: int, opts: Mapping[str, Any], pending: list[tuple[int, dict[str, Any]]]) -> Result:
+    """Apply one assignment to `state` (the state before slot `expected`); a state before the
+    target is stored with the others of this request (`pending`, see `_store_result`)."""
     slot = _integer(_raw(assignment, "slot"))
     if slot is None:
         return _error(500, "Unprocessable slot value received in assignment.")
@@ -486,7 +503,7 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
     # or WASM round trip does not keep every type of its values).
     new = {**result.value, "device": NAME, "at-slot": slot, "process": state["process"]}
     if slot != target:
-        new = _store_result(False, proc_id, slot, new, opts)
+        new = _store_result(False, proc_id, slot, new, opts, pending)
     return Result("ok", new)
 
 
@@ -521,7 +538,21 @@ def _failed_results(failed: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any]) -> Result:
-    """Apply assignments to `state` until it is the state after `target`."""
+    """Apply assignments to `state` until it is the state after `target`; the states on the way
+    are stored before this returns, whatever it returns."""
+    pending: list[tuple[int, dict[str, Any]]] = []
+    try:
+        return _compute_steps(proc_id, state, target, live, opts, pending)
+    finally:
+        _flush(proc_id, pending, opts)
+
+
+# The most computed states kept for one store transaction (a long replay is stored as it goes).
+_BATCH = 256
+
+
+def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any],
+                   pending: list[tuple[int, dict[str, Any]]]) -> Result:
     while True:
         current = _integer(state.get("at-slot"))
         if current is None:
@@ -533,6 +564,7 @@ def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, op
             state = {**state, "device": NAME}
             if target < 0:
                 return Result("ok", state)  # nothing scheduled yet: the initial state, not stored
+            _flush(proc_id, pending, opts)
             state = _store_result(_due_at_target(target, state, opts), proc_id, target, state, opts)
             live.keep(state, target)
             return Result("ok", state)
@@ -543,7 +575,7 @@ def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, op
         body, after = _raw(found.value, "body"), _raw(found.value, "state")
         if not isinstance(body, Mapping) or not isinstance(after, Mapping):
             return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
-        computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts)
+        computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts, pending)
         if computed.status == RESTART:
             live.forget()
             return computed
@@ -552,6 +584,8 @@ def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, op
             return _failed(computed, "compute", attempted)
         state = computed.value
         live.keep(state, attempted)
+        if len(pending) >= _BATCH:
+            _flush(proc_id, pending, opts)
 
 
 def state_at(base: Mapping[str, Any], slot: int, opts: Mapping[str, Any]) -> Result:
