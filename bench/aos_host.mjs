@@ -50,11 +50,22 @@ const wasi = {
   proc_exit(code) { throw new ProcExit(`proc_exit(${code})`); },
 };
 
+// The module's malloc asks the host to grow the heap (emscripten's JavaScript does it so): grow
+// the memory to the requested size, as aonode's WASM host does.
+const env = {
+  emscripten_resize_heap(requested) {
+    const missing = requested - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    return 1;
+  },
+};
+
 const imports = {};
 for (const imp of WebAssembly.Module.imports(module)) {
   if (imp.kind !== "function") throw new Error(`cannot provide ${imp.module}.${imp.name} (${imp.kind})`);
   imports[imp.module] ??= {};
-  imports[imp.module][imp.name] = (imp.module === "wasi_snapshot_preview1" && wasi[imp.name]) || (() => 0);
+  imports[imp.module][imp.name] = (imp.module === "wasi_snapshot_preview1" && wasi[imp.name])
+    || (imp.module === "env" && env[imp.name]) || (() => 0);
 }
 
 const instance = new WebAssembly.Instance(module, imports);
