@@ -729,9 +729,10 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
     """The state an `as` (a dry run) starts from: a copy with its own live objects, never the
     live state itself, at the newest computed slot (at or below `limit`).
 
-    The newest stored snapshot may be older than the newest state: a compute request skips its
-    snapshot while a recent one exists (`_due_at_target`). Then the newest state is computed
-    (live, or replayed from that snapshot) and copied through an in-memory snapshot.
+    The live state, when it is that newest state, is copied in memory (`_live_copy`). Otherwise
+    the newest stored snapshot is restored; it may be older than the newest state (a compute
+    request skips its snapshot while a recent one exists, `_due_at_target`, and a large one is
+    stored in the background): then the slots after it are computed again on this private copy.
     """
     cache = _cache(opts)
     computed = [n for n in results_cache.slots(proc_id, cache.store) if limit is None or n <= limit] \
@@ -746,20 +747,11 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
     restored = _integer(loaded.value.get("at-slot"))
     if newest is None or restored is None or restored >= newest:
         return loaded
-    for _ in range(2):  # the live state may be dropped between computing it and copying it
-        reached = state_at(state, newest, opts)
-        if not reached.ok:
-            return reached
-        with registry(opts).hold(proc_id, opts) as live:
-            current = live.at(newest)
-            snap = _snapshot(current, opts, raw=True) if current is not None else None
-        if current is not None and snap is not None:
-            if not snap.ok:
-                return snap
-            return _from_snapshot(state, proc_id, newest, {**_without(current, "priv"), "snapshot": snap.value},
-                                  opts)
-    return _error(503, f"Process {proc_id}: its newest state could not be kept in memory for a dry run; "
-                  "ask again.")
+    replayed = _compute_to(proc_id, dict(loaded.value), newest, Live(), opts)  # a private Live: nobody else's
+    if replayed.status == RESTART:
+        return _error(503, f"Process {proc_id}: a slot failed while its newest state was computed for a dry run; "
+                      "ask again.")
+    return replayed
 
 
 def _live_copy(state: Mapping[str, Any], proc_id: str, limit: int | None, newest: int | None,
