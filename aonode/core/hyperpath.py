@@ -48,7 +48,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
+from aonode._memo import Memo
 from aonode.codecs import _sf  # the structured-field dialect the typed values are written in
+from aonode.codecs._ids import fingerprint
 from aonode.codecs.structured import REGEN_KEYS
 from aonode.core.terms import As, Resolve
 from aonode.errors import BadMessage, DecodeError, EncodeError, shown
@@ -215,10 +217,20 @@ def from_path(path: str | bytes) -> tuple[list[str], dict[str, bytes | bool]]:
     """
     if not isinstance(path, (str, bytes)):
         raise _fail(f"a path must be text, got {type(path).__name__}")
-    decoded = _percent_decode(path if isinstance(path, bytes) else _encode(path))
-    sep, before, after = _split_first(decoded, "?")
-    query = _parse_qs(after.encode("utf-8")) if sep is not None else {}
-    return _path_parts(before, "/"), query
+    found = _PATHS.get(path)
+    if found is None:
+        decoded = _percent_decode(path if isinstance(path, bytes) else _encode(path))
+        sep, before, after = _split_first(decoded, "?")
+        query = _parse_qs(after.encode("utf-8")) if sep is not None else {}
+        found = (tuple(_path_parts(before, "/")), query)
+        if len(path) <= _PATH_LIMIT:
+            _PATHS.put(path, found)
+    return list(found[0]), dict(found[1])
+
+
+# Decoded targets: the server reads a target's query and then parses the same path.
+_PATHS: Memo[str | bytes, tuple[tuple[str, ...], dict[str, bytes | bool]]] = Memo(1024)
+_PATH_LIMIT = 4096
 
 
 # --- §7.3 typed keys ---------------------------------------------------------------------
@@ -505,7 +517,42 @@ def parse(singleton: Mapping[str, Any] | str | bytes) -> list[Step]:
     """
     if isinstance(singleton, (str, bytes)):
         singleton = {"path": singleton}
-    return _from(singleton, 0)
+    key = _parse_key(singleton)
+    if key is None:
+        return _from(singleton, 0)
+    found = _PARSED.get(key)
+    if found is None:
+        found = tuple(_from(singleton, 0))
+        _PARSED.put(key, found)
+    return [_fresh(step) for step in found]
+
+
+# Parsed requests by content: the server checks a request's path before it resolves it, and
+# the same requests come again (`/~meta@1.0/info`, a process's `now`). Exceptions are not kept.
+# A kept parse is at most about 64 KiB (the quick fingerprint's limit).
+_PARSED: Memo[object, tuple[Step, ...]] = Memo(256)
+
+
+def _parse_key(singleton: Mapping[str, Any]) -> object:
+    """The memo key of a singleton: its exact fingerprint (the marshal form, types and key order
+    included), or None for one that has none or carries private keys (the fingerprint leaves
+    those out, the parse does not)."""
+    if type(singleton) is not dict or any(isinstance(k, str) and is_private(k) for k in singleton):
+        return None
+    try:
+        found = fingerprint(singleton)
+    except TypeError:
+        return None
+    return found if isinstance(found, tuple) and found[0] == "m" else None
+
+
+def _fresh(step: Step) -> Step:
+    """A step the caller may change (its maps copied) from one the memo keeps."""
+    if isinstance(step, dict):
+        return dict(step)
+    if isinstance(step, As) and isinstance(step.message, dict):
+        return As(step.device, dict(step.message))
+    return step
 
 
 # --- §7.6 the inverse --------------------------------------------------------------------
