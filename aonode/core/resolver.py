@@ -31,7 +31,7 @@ from aonode.core import cache_control, devices, inflight
 from aonode.core.path import parts
 from aonode.core.terms import NOT_FOUND, As, Resolve, Result
 from aonode.errors import AOError, BadMessage, EncodeError, NotFound
-from aonode.message import Link, is_id, normalize_key
+from aonode.message import Atom, Link, is_id, normalize_key
 
 __all__ = ["Cache", "TEMP_OPTS", "internal_opts", "resolve", "resolve_many", "resolve_path", "ensure_loaded"]
 
@@ -173,6 +173,7 @@ def _subresolve(base: Any, device: Any, request: Any, opts: Mapping[str, Any]) -
     """Resolve `request` on `base` viewed through `device` (§3.5)."""
     from aonode.core.access import set_key, set_values
 
+    own = request is base  # an `As` base (§3.5): its own keys are the request
     if isinstance(request, (str, bytes)) and not _is_id(request):
         request = {"path": request}
     elif _is_id(request):
@@ -183,9 +184,40 @@ def _subresolve(base: Any, device: Any, request: Any, opts: Mapping[str, Any]) -
     if isinstance(request, Mapping) and request.get("path") not in (None, b"", ""):
         return resolve(base, request, opts)
     rest = {k: v for k, v in request.items() if k != "path"} if isinstance(request, Mapping) else {}
-    if rest:
+    if rest and not (own and _sets_nothing(base, rest, opts)):
         base = set_values(base, rest, {**opts, "force_message": False})
     return Result("ok", base)
+
+
+def _sets_nothing(base: Any, values: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
+    """Whether `set_values(base, values)` would give `base` back unchanged, with no device
+    code run: an `As` base re-setting its own keys (the reference sets each of them again).
+
+    True only when `message@1.0`'s own `set` would do it (the base's device has no `set` of its
+    own), no step hook would see the resolution, and every key to set holds exactly that value
+    already: not a path (`a/b`), not `device` (the `As` base's own device wins over the one it
+    is viewed as), not `unset`. Setting a key to the value it holds changes nothing there:
+    `deep_merge` of equal values is the same map, in the same key order, and commitments stay
+    (`_same_on_the_wire`)."""
+    if not isinstance(base, Mapping) or "device" in values:
+        return False
+    on = opts.get("on")
+    if isinstance(on, Mapping) and "step" in on:
+        return False
+    for key, value in values.items():
+        if key in ("hashpath", "priv") or key.startswith("priv"):
+            continue  # `set_values` leaves these alone
+        if "/" in key or isinstance(value, Atom) and value.name == "unset" or key not in base:
+            return False
+        held = base[key]
+        if held is not value and (type(held) is not type(value) or held != value):
+            return False
+    try:
+        add_key, fn, device, _ = devices.find(base, "set", opts)
+    except AOError:
+        return False
+    return (not add_key and getattr(device, "name", None) == "message@1.0"
+            and type(device).__module__ == "aonode.devices.message" and getattr(fn, "__name__", "") == "set")
 
 
 def _stage1(base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
