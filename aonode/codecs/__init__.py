@@ -15,13 +15,15 @@ from aonode.codecs._commitments import (
     with_only_committed,
     without_false_commitments,
 )
-from aonode.codecs._convert import CODECS, decode, encode
+from aonode.codecs._convert import CODEC_TABLE, CODECS, Codec, decode, encode
 from aonode.codecs._dataitem import DataItem, parse_item
 from aonode.codecs._ids import fingerprint, hashpath, message_id, select_commitments, to_tabm
 
 __all__ = [
     "BundleLayout",
     "CODECS",
+    "CODEC_TABLE",
+    "Codec",
     "DataItem",
     "ans104",
     "bundle",

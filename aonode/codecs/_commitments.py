@@ -249,23 +249,33 @@ def signers(msg: Message) -> list[str]:
     return out
 
 
+def _commit_ans104(msg: Message, wallet: Wallet) -> Message:
+    tabm = to_tabm(dict(msg), bundle=True)
+    if not isinstance(tabm, dict):
+        raise Unsupported("a binary message cannot be signed as ANS-104")
+    signed = structured.to_wire(ans104.commit(tabm, wallet))
+    assert isinstance(signed, dict)
+    return signed
+
+
+# How each signing codec signs a rich message: an `httpsig@1.0` commitment (as `commit`), or
+# an ANS-104 data item in its structured form.
+SIGNERS: dict[str, Callable[[Message, Wallet], Message]] = {
+    httpsig.NAME: lambda msg, wallet: commit(dict(msg), wallet),
+    ans104.NAME: _commit_ans104,
+}
+
+
 def commit_as(codec: str, msg: Message, wallet: Wallet) -> Message:
-    """`msg` signed by `wallet` with `codec`: `httpsig@1.0` (as `commit`) or `ans104@1.0` (an
-    ANS-104 data item, in its structured form).
+    """`msg` signed by `wallet` with `codec` (one of `SIGNERS`).
 
     Raises:
         Unsupported: another codec, or a binary message.
     """
-    if codec == ans104.NAME:
-        tabm = to_tabm(dict(msg), bundle=True)
-        if not isinstance(tabm, dict):
-            raise Unsupported("a binary message cannot be signed as ANS-104")
-        signed = structured.to_wire(ans104.commit(tabm, wallet))
-        assert isinstance(signed, dict)
-        return signed
-    if codec != httpsig.NAME:
-        raise Unsupported(f"messages are signed with httpsig@1.0 or ans104@1.0, not {codec}")
-    return commit(dict(msg), wallet)
+    signer = SIGNERS.get(codec)
+    if signer is None:
+        raise Unsupported(f"messages are signed with {' or '.join(SIGNERS)}, not {codec}")
+    return signer(msg, wallet)
 
 
 def committed_keys(msg: Message, committers: Selector = "all") -> list[str]:

@@ -13,16 +13,64 @@ replies do without `accept-bundle`. Private keys are never encoded.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aonode.codecs import ans104, flat, httpsig, json, structured
 from aonode.codecs._ids import _child_id, to_tabm
 from aonode.errors import DecodeError, Unsupported
-from aonode.message import Value
+from aonode.message import TABM, Value
 
-__all__ = ["CODECS", "decode", "encode"]
+__all__ = ["CODECS", "CODEC_TABLE", "Codec", "decode", "encode"]
 
-CODECS = (structured.NAME, httpsig.NAME, flat.NAME, json.NAME, ans104.NAME)
+
+@dataclass(frozen=True)
+class Codec:
+    """One codec's pair of conversions between rich messages and its wire form.
+
+    `encode(msg, bundle)` raises `EncodeError` for a value the codec cannot express;
+    `decode(data)` raises `DecodeError` for malformed input.
+    """
+
+    name: str
+    encode: Callable[[Value, bool], Any]
+    decode: Callable[[Any], Value]
+
+
+def _rich(codec: str, tabm: Any) -> Value:
+    if not isinstance(tabm, (dict, bytes)):
+        raise DecodeError(f"{codec}: decoded to a {type(tabm).__name__}, not a message")
+    return structured.to_wire(tabm)
+
+
+def _through_tabm(name: str, to_wire: Callable[[Any], Any], from_wire: Callable[[Any], TABM | bytes]) -> Codec:
+    """A codec over TABMs: nested maps as `key+link` IDs unless `bundle`."""
+    return Codec(name, lambda msg, bundle: to_wire(to_tabm(msg, bundle=bundle)),
+                 lambda data: _rich(name, from_wire(data)))
+
+
+def _ans104_encode(msg: Value, bundle: bool) -> Any:
+    inline = to_tabm(msg, bundle=True)  # a data item carries its children inline, always
+    return inline if isinstance(inline, bytes) else ans104.to_wire(inline)
+
+
+# The one dispatch table: every conversion by codec name goes through it.
+CODEC_TABLE: Mapping[str, Codec] = {
+    structured.NAME: _through_tabm(structured.NAME, lambda tabm: tabm, lambda data: data),
+    httpsig.NAME: _through_tabm(httpsig.NAME, httpsig.to_wire, httpsig.from_wire),
+    flat.NAME: _through_tabm(flat.NAME, flat.to_wire, flat.from_wire),
+    json.NAME: Codec(json.NAME, lambda msg, bundle: json.dumps(msg, link=None if bundle else _child_id), json.loads),
+    ans104.NAME: Codec(ans104.NAME, _ans104_encode, lambda data: _rich(ans104.NAME, ans104.from_wire(data))),
+}
+CODECS = tuple(CODEC_TABLE)
+
+
+def _codec(name: str) -> Codec:
+    found = CODEC_TABLE.get(name)
+    if found is None:
+        raise Unsupported(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
+    return found
 
 
 def encode(msg: Value, codec: str = httpsig.NAME, *, bundle: bool = False) -> Any:
@@ -32,21 +80,7 @@ def encode(msg: Value, codec: str = httpsig.NAME, *, bundle: bool = False) -> An
         Unsupported: the codec is unknown.
         EncodeError: the message holds a value the codec cannot express.
     """
-    if codec == json.NAME:
-        return json.dumps(msg, link=None if bundle else _child_id)
-    if codec == ans104.NAME:
-        inline = to_tabm(msg, bundle=True)
-        if isinstance(inline, bytes):
-            return inline
-        return ans104.to_wire(inline)
-    tabm = to_tabm(msg, bundle=bundle)
-    if codec == structured.NAME:
-        return tabm
-    if codec == httpsig.NAME:
-        return httpsig.to_wire(tabm)
-    if codec == flat.NAME:
-        return flat.to_wire(tabm)
-    raise Unsupported(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
+    return _codec(codec).encode(msg, bundle)
 
 
 def decode(data: Any, codec: str = httpsig.NAME) -> Value:
@@ -56,18 +90,4 @@ def decode(data: Any, codec: str = httpsig.NAME) -> Value:
         Unsupported: the codec is unknown.
         DecodeError: the input is malformed for that codec.
     """
-    if codec == json.NAME:
-        return json.loads(data)
-    if codec == structured.NAME:
-        tabm = data
-    elif codec == httpsig.NAME:
-        tabm = httpsig.from_wire(data)
-    elif codec == flat.NAME:
-        tabm = flat.from_wire(data)
-    elif codec == ans104.NAME:
-        tabm = ans104.from_wire(data)
-    else:
-        raise Unsupported(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
-    if not isinstance(tabm, (dict, bytes)):
-        raise DecodeError(f"{codec}: decoded to a {type(tabm).__name__}, not a message")
-    return structured.to_wire(tabm)
+    return _codec(codec).decode(data)
