@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Mapping
-from typing import Literal, Union
+from typing import Any, Literal, Union, cast
 
 from aonode._memo import Memo
 from aonode.codecs import httpsig, structured
@@ -127,9 +127,9 @@ def fingerprint(value: object) -> object:
     Raises:
         TypeError: the value holds something with no wire form (a function, an object).
     """
-    if type(value) is dict or type(value) is list:
-        public = value if type(value) is list else {
-            k: v for k, v in value.items() if not (isinstance(k, str) and is_private(k))}
+    if type(value) is list or type(value) is dict:
+        public: Any = value if type(value) is list else {
+            k: v for k, v in cast(dict[Any, Any], value).items() if not (isinstance(k, str) and is_private(k))}
         try:
             dump = marshal.dumps(public, 2)  # version 2: no back-references, so no identity in it
         except ValueError:  # an Atom, a Link, a live object: the structural form decides
