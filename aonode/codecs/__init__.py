@@ -17,7 +17,7 @@ from aonode.codecs._commitments import (
 )
 from aonode.codecs._convert import CODEC_TABLE, CODECS, Codec, decode, encode
 from aonode.codecs._dataitem import DataItem, parse_item
-from aonode.codecs._ids import fingerprint, hashpath, message_id, select_commitments, to_tabm
+from aonode.codecs._ids import fingerprint, hashpath, message_id, remember_id, select_commitments, to_tabm
 
 __all__ = [
     "BundleLayout",
@@ -45,6 +45,7 @@ __all__ = [
     "httpsig",
     "json",
     "message_id",
+    "remember_id",
     "select_commitments",
     "signers",
     "structured",

@@ -22,7 +22,7 @@ from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256, sha2
 from aonode.errors import BadMessage, NotFound
 from aonode.message import TABM, Atom, Link, Message, Value, is_private
 
-__all__ = ["Selector", "fingerprint", "hashpath", "message_id", "select_commitments", "to_tabm"]
+__all__ = ["Selector", "fingerprint", "hashpath", "message_id", "remember_id", "select_commitments", "to_tabm"]
 
 Selector = Union[Literal["none", "all"], list[str]]
 
@@ -182,6 +182,20 @@ def message_id(msg: Value, committers: Selector = "none", commitments: Selector 
     except TypeError:
         return _message_id(msg, committers, commitments)
     return _MEMO.get_or_compute(key, lambda: _message_id(msg, committers, commitments))
+
+
+def remember_id(msg: Message | list[Value], uid: str) -> None:
+    """Record `uid`, computed elsewhere (the cache's write), as the ID of `msg`, a message
+    without commitments: its ID by every selector, since it has no commitment to select.
+    A message with commitments, or without a fingerprint, is not recorded."""
+    if isinstance(msg, dict) and msg.get("commitments"):
+        return
+    try:
+        found = fingerprint(msg)
+    except TypeError:
+        return
+    for selector in (("none", "none"), ("all", "none"), ("none", "all")):
+        _MEMO.put((found, repr(selector[0]), repr(selector[1])), uid)
 
 
 def _message_id(msg: Value, committers: Selector = "none", commitments: Selector = "none") -> str:

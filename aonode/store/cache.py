@@ -62,15 +62,16 @@ import itertools
 import re
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
 
+from aonode._memo import Memo
 from aonode.codecs import (
     fingerprint,
     hashpath,
     httpsig,
     message_id,
+    remember_id,
     select_commitments,
     structured,
     to_tabm,
@@ -186,27 +187,19 @@ class _Written:
     and most of them repeat or nest what was just written (the node message behind
     `/~meta@1.0/info`, a scheduled message inside its assignment). Content addressing makes a
     repeated write a no-op, so it is skipped, once the store confirms the message is there (a
-    reset or a rolled-back transaction empties it).
+    reset or a rolled-back transaction empties it). A `Memo` (bounded, locked) per store.
     """
 
     SIZE = 4096
 
     def __init__(self) -> None:
-        self._found: OrderedDict[object, tuple[str, str]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._found: Memo[object, tuple[str, str]] = Memo(self.SIZE)
 
     def get(self, key: object) -> tuple[str, str] | None:
-        with self._lock:
-            found = self._found.get(key)
-            if found is not None:
-                self._found.move_to_end(key)
-            return found
+        return self._found.get(key)
 
     def put(self, key: object, ids: tuple[str, str]) -> None:
-        with self._lock:
-            self._found[key] = ids
-            if len(self._found) > self.SIZE:
-                self._found.popitem(last=False)
+        self._found.put(key, ids)
 
 
 _WRITTEN: weakref.WeakKeyDictionary[Store, _Written] = weakref.WeakKeyDictionary()
@@ -235,6 +228,10 @@ def _write_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
     ids = _write_new_message(msg, store)
     if key is not None:
         memo.put(key, ids)
+        if isinstance(msg, dict) and not msg.get(COMMITMENTS):
+            # One ID system: the ID just computed for the write is the message's ID, which
+            # hashpaths and `id` ask for next (`message_id`'s memo).
+            remember_id(msg, ids[0])
     return ids
 
 

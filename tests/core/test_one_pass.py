@@ -140,3 +140,15 @@ def test_encodings_from_the_memo_equal_fresh_ones(msg: dict[str, Any], wallet: W
     back = structured.to_wire(httpsig.from_wire(httpsig.to_wire(tabm)))
     assert isinstance(back, dict)
     assert message_id(back, committers="all") == message_id(signed, committers="all")
+
+
+@pytest.mark.parametrize("msg", MESSAGES)
+def test_the_cache_s_id_is_the_id_message_id_computes(msg: dict[str, Any]) -> None:
+    from aonode.codecs import _ids
+    from aonode.store import MessageCache
+
+    uid = MessageCache().write(msg)  # recorded in message_id's memo (one ID system)
+    remembered = [message_id(msg), message_id(msg, committers="all"), message_id(msg, commitments="all")]
+    _ids._MEMO.clear()
+    assert remembered == [message_id(msg), message_id(msg, committers="all"),
+                          message_id(msg, commitments="all")] == [uid] * 3
