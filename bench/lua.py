@@ -18,6 +18,9 @@ back in; the output is read from each result. That is the minimum any host must 
 on fresh runtimes are repeated for about `--seconds` and the median round is kept. The ratio
 aonode/lupa shows aonode's overhead per slot. Both sides must end with the same output.
 
+Also in the same run: LMDB's rate of durable single commits (a small write, each in its own
+transaction), the reference of issue 24's goal (aonode's slots/s at least 0.5 of it).
+
 Then the time to snapshot the final VM (`LuaVM.snapshot`) and to restore it
 (`LuaVM.restore`) is printed, with the snapshot's size.
 
@@ -153,6 +156,21 @@ def lupa_rate(n: int, seconds: float) -> tuple[float, bytes]:
     return n / statistics.median(times), output
 
 
+def lmdb_commit_rate(directory: str, n: int) -> float:
+    """Durable single commits/s of LMDB: `n` small writes, each in its own store transaction (each
+    committed and synced before the next), the reference of the issue's goal: a slot, whatever
+    else it does, is at least one durable write of its result."""
+    store = LMDBStore(directory, capacity=64 * 1024 * 1024)
+    try:
+        started = time.perf_counter()
+        for i in range(n):
+            with store.transaction():
+                store.write(f"bench/commit/{i}", b"x" * 64)
+        return n / (time.perf_counter() - started)
+    finally:
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=500)
@@ -180,6 +198,8 @@ def main() -> None:
         if restored.call("compute", after) != vm.call("compute", after):
             raise SystemExit("the restored VM does not compute as the live one does")
         node.store.close()
+    with tempfile.TemporaryDirectory(prefix="aonode-bench-lua-lmdb-") as directory:
+        lmdb_per_s = lmdb_commit_rate(directory, n)
     lupa_per_s, lupa_output = lupa_rate(n, args.seconds)
     if aonode_output != lupa_output:
         raise SystemExit(f"outputs differ: aonode {aonode_output!r}, lupa {lupa_output!r}")
@@ -188,12 +208,14 @@ def main() -> None:
         ("bare lupa compute(base, req)", f"{lupa_per_s:10.0f} calls/s"),
         ("aonode now, slot by slot", f"{aonode_per_s:10.1f} slots/s   ({aonode_time * 1000 / n:.2f} ms a slot)"),
         ("ratio aonode / lupa", f"{aonode_per_s / lupa_per_s:10.4f}"),
+        ("LMDB durable single commits", f"{lmdb_per_s:10.0f} commits/s"),
+        ("ratio aonode / LMDB commits (goal 0.5)", f"{aonode_per_s / lmdb_per_s:10.4f}"),
         (f"VM snapshot ({len(data)} bytes)", f"{snapshot_time * 1000:10.2f} ms"),
         ("VM restore", f"{restore_time * 1000:10.2f} ms"),
     ]
     print(f"lua@5.3a ledger, {n} messages, LMDB store, one `now` against bare lupa calls")
     for label, value in rows:
-        print(f"  {label:<36}{value}")
+        print(f"  {label:<40}{value}")
 
 
 if __name__ == "__main__":
