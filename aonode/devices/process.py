@@ -49,13 +49,20 @@ Divergences from the reference, each deliberate (docs/compat.md):
 * An execution device with no `snapshot` key gets an empty snapshot (its whole state is the
   message); one with no `normalize` key restores the message as stored; one with no `init`
   starts from the process definition.
-* `as` on a definition restores a stored snapshot (or runs `init`), never the live state, so
-  a dry run cannot touch the live objects (WASM instances) the next slot continues from.
+* `as` on a definition (a dry run) starts from a copy of the live state when it is the newest
+  computed one: the live VM's raw snapshot read under the process's lock and written into
+  fresh VMs, so the dry run never touches the live objects the next slot continues from and
+  reads nothing from the store; otherwise from a stored snapshot (or `init`), with the slots
+  after it computed again on that private copy.
 * `now` before anything is scheduled answers the initial state without storing it (the
   reference stores it as slot -1).
 * A compute request ends with a snapshot only when the live state had none within the
   snapshot policy (`_due_at_target`; the reference always stores one), and a stored snapshot
-  carries `taken`, the time it was taken.
+  carries `taken`, the time it was taken. A snapshot of `BACKGROUND_SNAPSHOT_BYTES` or more is
+  read raw before the answer and packed and stored by a background writer after it; the
+  states a request computes on its way to its target are stored in one store transaction.
+  What is durable is the schedule (the scheduler's log); computed states and snapshots are a
+  cache of it, computed again after a crash (see docs/processes.md).
 * A slot that fails in the process itself does not stop the process (the reference fails
   every later computation at that slot, so one message could stop anyone's process).
 
