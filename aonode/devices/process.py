@@ -62,7 +62,7 @@ Divergences from the reference, each deliberate (docs/compat.md):
   read raw before the answer and packed and stored by a background writer after it; the
   states a request computes on its way to its target are stored in one store transaction.
   What is durable is the schedule (the scheduler's log); computed states and snapshots are a
-  cache of it, computed again after a crash (see docs/processes.md).
+  cache of it, computed again after a crash (docs/configuration.md, "What is durable").
 * A slot that fails in the process itself does not stop the process (the reference fails
   every later computation at that slot, so one message could stop anyone's process).
 
