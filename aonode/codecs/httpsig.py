@@ -152,22 +152,28 @@ def _encode(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
     each a new object the caller may change.
 
     `wire`: also move keys that cannot be HTTP headers into the body (`header_allowed`)."""
+    return _encode_keyed(tabm, wire=wire)[1:]
+
+
+def _encode_keyed(tabm: Mapping[str, bytes | TABM], *, wire: bool = False
+                  ) -> tuple[tuple[bytes, bool] | None, dict[str, bytes], list[str], bool]:
+    """`_encode`, and the memo key of what was encoded (None when it is not kept)."""
     fields: dict[str, bytes | TABM] = {
-        k: v for k, v in tabm.items() if k not in _STRIPPED and not is_private(k)
+        k: v for k, v in tabm.items() if k not in _STRIPPED and not k.startswith("priv")  # is_private
     }
     try:
         dump = marshal.dumps(fields, 2)
     except ValueError:  # not a TABM (a caller's mistake): the encoder says what is wrong
         dump = b""
     if not dump or len(dump) > _ENCODED_LIMIT:
-        return _encode_fields(fields, wire=wire)
+        return (None, *_encode_fields(fields, wire=wire))
     key = (sha256(dump), wire)
     found = _ENCODED.get(key)
     if found is None:
         found = _encode_fields(fields, wire=wire)
         _ENCODED.put(key, (dict(found[0]), list(found[1]), found[2]))
-        return found
-    return dict(found[0]), list(found[1]), found[2]
+        return (key, *found)
+    return key, dict(found[0]), list(found[1]), found[2]
 
 
 def _encode_fields(fields: dict[str, bytes | TABM], *, wire: bool = False
@@ -575,13 +581,22 @@ def _client_order(names: list[str], committed: list[str], headers: Mapping[str, 
 def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM],
           client_order: bool = False) -> tuple[bytes, list[str], dict[str, bytes], list[str], bool]:
     committed = committed_list(commitment)
-    encoded, body_keys, multipart = _encode(_select(tabm, committed))
-    headers = dict(encoded)
-    _digest_body(encoded)
-    names = erlang_key_order(encoded)
-    if client_order:
-        names = _client_order(names, committed, headers, body_keys)
-    lines = [b'"' + _bkey(n) + b'": ' + encoded[n] for n in names]
+    encoded_key, encoded, body_keys, multipart = _encode_keyed(_select(tabm, committed))
+    lines_key = None if encoded_key is None else (encoded_key, tuple(committed) if client_order else None)
+    found = None if lines_key is None else _LINES.get(lines_key)
+    if found is None:
+        headers = dict(encoded)
+        _digest_body(encoded)
+        names = erlang_key_order(encoded)
+        if client_order:
+            names = _client_order(names, committed, headers, body_keys)
+        lines = b"\n".join(b'"' + _bkey(n) + b'": ' + encoded[n] for n in names)
+        inner = " ".join(_sf.serialize_string("@" + n if n in DERIVED else n) for n in names)
+        found = (lines, inner, tuple(names), headers)
+        if lines_key is not None:
+            _LINES.put(lines_key, found)
+    lines_text, inner, kept_names, kept_headers = found
+    names, headers = list(kept_names), dict(kept_headers)
     params = []
     for key in _BASE_PARAMS:
         value = _alg(commitment) if key == "alg" else _field(commitment, key, "") if key in commitment else None
@@ -591,10 +606,15 @@ def _base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TAB
             params.append(f";{key}={value}")
         else:
             params.append(f";{key}={_sf.serialize_string(value)}")
-    inner = " ".join(_sf.serialize_string("@" + n if n in DERIVED else n) for n in names)
     params_line = f'"@signature-params": ({inner}){"".join(params)}'.encode("utf-8", "surrogateescape")
-    base = b"\n".join(lines) + b"\n" + params_line
+    base = lines_text + b"\n" + params_line
     return base, names, headers, body_keys, multipart
+
+
+# The component lines of signature bases (and their `@signature-params` list), by what they
+# encode: a signature and the HMAC beside it share them, and repeated messages come again.
+_LINES: Memo[tuple[tuple[bytes, bool], tuple[str, ...] | None], tuple[bytes, str, tuple[str, ...], dict[str, bytes]]
+             ] = Memo(1024)
 
 
 def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, bytes | TABM]) -> bytes:
