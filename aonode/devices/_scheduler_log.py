@@ -80,7 +80,7 @@ from aonode.crypto import Wallet, b64url_decode, b64url_encode, sha256
 from aonode.devices._scheduler_formats import BlockInfo, aos2_to_assignment
 from aonode.errors import AOError, BadMessage
 from aonode.message import TABM, Message
-from aonode.store import FSStore, Store, StoreChain, StoreError, cache
+from aonode.store import FSStore, Store, StoreChain, StoreError, cache, split_path
 
 if TYPE_CHECKING:
     from aonode.devices._scheduler_lease import SchedulerLease
@@ -304,8 +304,22 @@ def _exists(proc_id: str, slot: int, store: Store) -> bool:
     return store.type(assignment_path(proc_id, slot)) is not None
 
 
+def _prefetch(paths: Sequence[str], store: Store) -> None:
+    """Ask the store for these paths and their prefixes at once (one round trip to Redis; see
+    `Store.prefetch`), before the lookups that need them."""
+    wanted: dict[str, None] = {}
+    for path in paths:
+        segments = split_path(path)
+        wanted.update(dict.fromkeys("/".join(segments[:n]) for n in range(1, len(segments) + 1)))
+    store.prefetch(list(wanted))
+
+
 def _latest_slot(proc_id: str, store: Store) -> int | None:
     known = store.read(_latest_path(proc_id))
+    if known is not None and known.isdigit():
+        slot = int(known)
+        _prefetch([assignment_path(proc_id, slot), assignment_path(proc_id, slot + 1),
+                   _signed_path(proc_id, slot)], store)
     if known is not None and known.isdigit() and _exists(proc_id, int(known), store):
         slot = int(known)
     else:
@@ -500,6 +514,7 @@ class ProcessScheduler:
         with _Held(self._lock) as held:
             with (lease.hold() if lease is not None else _exclusive(self.store)) as owner_before, \
                     (self.store.transaction(ordered=held.release) if lease is None else self.store.transaction()):
+                _prefetch([_id_path(self.proc_id, msg_id), _latest_path(self.proc_id)], self.store)
                 if indexed:
                     again = find_assigned(self.proc_id, msg_id, self.store)
                     if again is not None:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeAlias
 
-from aonode.store._base import Kind, Names, Store, normalize_path
+from aonode.store._base import Kind, Names, Store, normalize_path, resolve_links, split_path
 
 __all__ = ["StoreChain"]
 
@@ -113,6 +113,40 @@ class StoreChain(Store):
             if kind is not None:
                 return None
         return None
+
+    # -- readers: one view per call, the later stores asked for a path's prefixes at once ------
+
+    @contextlib.contextmanager
+    def _view(self) -> Iterator[None]:
+        """Keep the later stores' answers for the call (or for the enclosing transaction)."""
+        memo = self._memo
+        if memo.depth:
+            yield
+            return
+        memo.depth, memo.found = 1, {}
+        try:
+            yield
+        finally:
+            memo.depth, memo.found = 0, {}
+
+    def resolve(self, path: str) -> str:
+        self._check_open()
+        with self._view():
+            segments = split_path(path)
+            self.prefetch(["/".join(segments[:n]) for n in range(1, len(segments) + 1)])
+            return resolve_links(path, self._link_target)
+
+    def read(self, path: str) -> bytes | None:
+        with self._view():
+            return self._get(self.resolve(path))
+
+    def type(self, path: str) -> Kind | None:
+        with self._view():
+            return self._kind(self.resolve(path))
+
+    def list(self, path: str) -> Names | None:
+        with self._view():
+            return self._children(self.resolve(path))
 
     def prefetch(self, paths: Sequence[str]) -> None:
         """Inside `transaction()`: look `paths` up in the later stores now, each store asked for

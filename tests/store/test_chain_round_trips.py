@@ -92,3 +92,19 @@ def test_what_redis_holds_is_seen_and_not_written_again(server: services.RedisSe
             chain.prefetch(["shadowed", "missing/path"])
             assert chain.read("shadowed") == b"in lmdb"
             assert chain.read("missing/path") is None
+
+
+def test_a_read_asks_redis_once_for_all_the_prefixes(server: services.RedisServer, tmp_path: Path) -> None:
+    """A path missing from LMDB (a node's change count on every request) walks its prefixes for
+    links: one MGET for all of them, not a GET per prefix; a link held in Redis is still followed."""
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+    with RedisStore.from_url(server.url, namespace=namespace) as shared:
+        shared.write("real/deep/value", b"found")
+        shared.make_link("real", "alias")
+    with _chain(server, tmp_path / "lmdb", namespace) as chain:
+        before = _calls(server)
+        assert chain.read("~meta@1.0/changes/run/count") is None
+        assert _asked(server, before) == {"cmdstat_mget": 1}
+        assert chain.read("alias/deep/value") == b"found"
+        assert chain.type("alias/deep") == "composite"
+        assert chain.list("alias") == ["deep"]
