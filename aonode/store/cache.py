@@ -323,6 +323,7 @@ def _write_commitment(cid: str, commitment: Message, store: Store) -> str:
     tabm = structured.from_wire(commitment, link=lambda child: _write_message(child, store)[1])
     assert isinstance(tabm, dict)
     name = b64url_encode(sha256(b"commitment/" + _unsigned_id(tabm).encode() + b"/" + cid.encode()))
+    store.prefetch([name, *(data_path(v) for v in tabm.values() if isinstance(v, bytes))])  # one round trip
     store.make_group(name)
     for key, value in tabm.items():
         if not isinstance(value, bytes):
