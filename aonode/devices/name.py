@@ -9,45 +9,29 @@
               `myapp.example.com` or `myapp.localhost:8734`) is resolved on the named message,
               so `http://myapp.<node>/` serves a permaweb app by its name. A host that names
               nothing (an IP address, a bare host name, an unknown label) passes through.
+
+The lookups themselves (`resolve_name`, `host_name`) are `aonode.core.names`'s: the HTTP
+server asks them too, without importing this device.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
 from aonode.core.devices import Device
-from aonode.core.resolver import resolve
+from aonode.core.names import host_name, resolve_name
 from aonode.core.terms import Result
-from aonode.errors import AOError
 from aonode.message import is_id
 from aonode.text import as_text
 
-__all__ = ["NameDevice", "host_name", "names_message", "resolve_name"]
+__all__ = ["NameDevice"]
 
 NAME = "name@1.0"
 
 
 def _false(value: Any) -> bool:
     return value is False or (isinstance(value, (bytes, str)) and as_text(value, errors="replace").lower() == "false")
-
-
-def resolve_name(key: str, opts: Mapping[str, Any]) -> Any:
-    """The value the first resolver gives for `key`, or None."""
-    resolvers = opts.get("name_resolvers") or []
-    if isinstance(resolvers, Mapping):
-        resolvers = [resolvers]
-    for resolver in resolvers:
-        if not isinstance(resolver, Mapping):
-            continue
-        try:
-            found = resolve(dict(resolver), {"path": "lookup", "key": key}, {**opts, "hashpath": "ignore"})
-        except AOError:
-            continue
-        if found.ok and found.value is not None:
-            return found.value
-    return None
 
 
 def _loaded(value: Any, opts: Mapping[str, Any]) -> Result:
@@ -67,35 +51,6 @@ def _lookup(key: str, request: Any, opts: Mapping[str, Any]) -> Result:
         return Result("error", {"status": 404, "body": f"name@1.0: no resolver knows the name {key!r}".encode()})
     load = request.get("load", True) if isinstance(request, Mapping) else True
     return Result("ok", found) if _false(load) else _loaded(found, opts)
-
-
-def host_name(host: Any) -> str | None:
-    """The name a `host` header carries: its first label, when there are more (not an IP)."""
-    if not isinstance(host, (bytes, str)):
-        return None
-    text = as_text(host, errors="replace").strip().lower()
-    if text.startswith("["):
-        return None  # an IPv6 literal
-    text = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    try:
-        ipaddress.ip_address(text)
-        return None
-    except ValueError:
-        pass
-    labels = text.split(".")
-    return labels[0] if len(labels) >= 2 and labels[0] else None
-
-
-def names_message(host: Any, opts: Mapping[str, Any]) -> bool:
-    """Whether `host` carries a name that resolves to a message ID (so `/` is that message)."""
-    name = host_name(host)
-    if name is None:
-        return False
-    try:
-        found = resolve_name(name, opts)
-    except AOError:
-        return False
-    return isinstance(found, (bytes, str)) and is_id(as_text(found, errors="replace"))
 
 
 class NameDevice(Device):
