@@ -137,6 +137,7 @@ def _no_private(tabm: TABM) -> TABM:
 
 def _httpsig(message: Message, bundle: bool, wallet: Wallet | None, index: IndexFn | None
              ) -> tuple[dict[str, bytes], bytes]:
+    tabm: TABM | bytes
     if wallet is not None and _needs_signature(message):
         message, tabm = commit_with_tabm(message, wallet, bundle=bundle)  # the TABM once
     else:
