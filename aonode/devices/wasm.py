@@ -20,8 +20,9 @@ resolved on that message (plus `state`: the current state) with `module`, `func`
 import nobody serves returns zeros and is recorded under `results/<prefix>/undefined-calls`.
 
 Every call runs with `wasm_fuel` fuel, or under `wasm_metering: epoch` for `wasm_time_limit`
-seconds (an endless loop is an error result, the node keeps serving) and the instance's memory under its limit: the process's `memory-limit` (the legacy
-`Memory-Limit` tag: bytes, or `1-gb`, `512-mb`, ...) when it asks for less than the node's
+seconds (an endless loop is an error result, the node keeps serving), and the instance's memory
+under its limit: the process's `memory-limit` (the legacy `Memory-Limit` tag: bytes, or `1-gb`,
+`512-mb`, ...) when it asks for less than the node's
 `wasm_memory_limit`, else that option. emscripten's heap growth (`emscripten_resize_heap`) is
 served up to that limit by the WASM host. A call that traps drops the instance and closes it
 (its memory is freed at once); the next call starts again from a snapshot. Modules in the legacy
