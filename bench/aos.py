@@ -23,13 +23,19 @@ median round of each host is kept (the machine may be shared).
              imports are stubs)
     aonode   `aonode.runtime.wasm.WasmInstance` (wasmtime, the module translated to exnref,
              fuel on, the node's default limits; the same WASI stubs, in Python): the host level
+    epoch    the same aonode host under `wasm_metering: epoch` (wall-time limit, no fuel)
     process  `process@1.0` on the AOS stack `[wasi@1.0, json-iface@1.0, wasm-64@1.0,
              multipass@1.0]`, the node's own scheduler, LMDB store in a temporary directory,
-             no snapshot between slots: `--slots` signed messages scheduled (not timed), then
-             one `now` computing them all, slot by slot (timed)
+             no snapshot between slots, under each meter: `--slots` signed messages scheduled
+             (not timed), then one `now` computing them all, slot by slot (timed); then
+             `--pairs` message+result pairs (schedule a signed message, compute its slot: what
+             aoconnect's `message` then `result` ask) and `--dry-runs` dry runs of the same
+             message (`as=execution`, then `compute` on that copy of the live state)
 
-Printed for each workload: V8 msgs/s, aonode host-level msgs/s and the ratio aonode/V8 (goal:
-at least 1.0), process@1.0 slots/s, and the mean time inside `handle` (the WASM code alone: the rest of a
+Printed for each workload and meter: V8 msgs/s, aonode host-level msgs/s and the ratio
+aonode/V8 (goal: at least 1.0), process@1.0 slots/s and dry runs/s with their ratios to the host
+of the same meter (issue 24's goals: 0.5 and 0.3), message+result pairs/s (goal: 100), and the
+mean time inside `handle` (the WASM code alone: the rest of a
 message is the host's copies, calls and JSON parsing) on V8, on aonode's host, and on a plain
 wasmtime engine without fuel metering (the same module: what aonode's deterministic instruction
 budget costs). The three must
@@ -37,6 +43,7 @@ answer the same. Also printed: the first load of the module (translation and com
 against a load from the compiled-module cache.
 
     .venv/bin/python -P bench/aos.py [--messages N] [--warmup N] [--rounds N] [--slots N]
+                                     [--pairs N] [--dry-runs N]
 """
 
 from __future__ import annotations
