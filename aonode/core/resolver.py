@@ -171,7 +171,7 @@ def resolve_many(messages: Any, opts: Mapping[str, Any] | None = None) -> Result
 
 def _subresolve(base: Any, device: Any, request: Any, opts: Mapping[str, Any]) -> Result:
     """Resolve `request` on `base` viewed through `device` (§3.5)."""
-    from aonode.core.access import set_key, set_values
+    from aonode.core.access import set_values
 
     own = request is base  # an `As` base (§3.5): its own keys are the request
     if isinstance(request, (str, bytes)) and not _is_id(request):
@@ -180,13 +180,40 @@ def _subresolve(base: Any, device: Any, request: Any, opts: Mapping[str, Any]) -
         request = {"path": request}
     base = _load_id(base, opts) if _is_id(base) else ensure_loaded(base, opts)
     if device is not None:
-        base = set_key(base, "device", device, opts)
+        base = _with_device(base, device, opts)
     if isinstance(request, Mapping) and request.get("path") not in (None, b"", ""):
         return resolve(base, request, opts)
     rest = {k: v for k, v in request.items() if k != "path"} if isinstance(request, Mapping) else {}
     if rest and not (own and _sets_nothing(base, rest, opts)):
         base = set_values(base, rest, {**opts, "force_message": False})
     return Result("ok", base)
+
+
+def _with_device(base: Any, device: Any, opts: Mapping[str, Any]) -> Any:
+    """`set_key(base, "device", device)`: the base viewed through `device` (§3.5).
+
+    A plain base (no `device`, `priv` or `commitments` of its own, whose `set` is
+    `message@1.0`'s, no step hook) gets the key added as that `set` would add it, at the end,
+    without running a resolution for it."""
+    from aonode.core.access import set_key
+
+    if (isinstance(base, dict) and isinstance(device, (str, bytes))
+            and not any(k in base for k in ("device", "priv", "commitments")) and _plain_set(base, opts)):
+        return {**base, "device": device}
+    return set_key(base, "device", device, opts)
+
+
+def _plain_set(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
+    """Whether `set` on `base` is `message@1.0`'s own, seen by no step hook."""
+    on = opts.get("on")
+    if isinstance(on, Mapping) and "step" in on:
+        return False
+    try:
+        add_key, fn, device, _ = devices.find(base, "set", opts)
+    except AOError:
+        return False
+    return (not add_key and getattr(device, "name", None) == "message@1.0"
+            and type(device).__module__ == "aonode.devices.message" and getattr(fn, "__name__", "") == "set")
 
 
 def _sets_nothing(base: Any, values: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
@@ -201,9 +228,6 @@ def _sets_nothing(base: Any, values: Mapping[str, Any], opts: Mapping[str, Any])
     (`_same_on_the_wire`)."""
     if not isinstance(base, Mapping) or "device" in values:
         return False
-    on = opts.get("on")
-    if isinstance(on, Mapping) and "step" in on:
-        return False
     for key, value in values.items():
         if key in ("hashpath", "priv") or key.startswith("priv"):
             continue  # `set_values` leaves these alone
@@ -212,12 +236,7 @@ def _sets_nothing(base: Any, values: Mapping[str, Any], opts: Mapping[str, Any])
         held = base[key]
         if held is not value and (type(held) is not type(value) or held != value):
             return False
-    try:
-        add_key, fn, device, _ = devices.find(base, "set", opts)
-    except AOError:
-        return False
-    return (not add_key and getattr(device, "name", None) == "message@1.0"
-            and type(device).__module__ == "aonode.devices.message" and getattr(fn, "__name__", "") == "set")
+    return _plain_set(base, opts)
 
 
 def _stage1(base: Any, request: Any, opts: Mapping[str, Any]) -> Result:

@@ -1,7 +1,8 @@
 """The one-pass request path (issue 24): each shortcut gives exactly what the long way gives.
 
-* an `As` base no longer re-sets its own keys (`resolver._sets_nothing`): the results, their
-  key order and their hashpaths equal those of the full `set` resolutions;
+* an `As` base no longer re-sets its own keys (`resolver._sets_nothing`) nor sets its device
+  through a resolution (`resolver._with_device`): the results, their key order and their
+  hashpaths equal those of the full `set` resolutions;
 * parsed requests, decoded targets, TABMs and httpsig encodings are memoised by content:
   each caller gets its own copy, equal to a fresh computation, and changing it changes no
   later answer;
@@ -19,6 +20,7 @@ import pytest
 from aonode.codecs import commit, commit_with_tabm, httpsig, message_id, structured, to_tabm
 from aonode.codecs._ids import _child_id
 from aonode.core import hyperpath, resolver
+from aonode.core.access import set_key
 from aonode.core.resolver import resolve_path
 from aonode.crypto import Wallet
 from aonode.message import Atom
@@ -40,6 +42,8 @@ AS_PATHS = [
     "/~message@1.0&x=1&y+map=z=1/y",
     "/~message@1.0&a=1&b+list=1,2/b",
     "/~message@1.0&device=message@1.0&k=v/k",
+    "/~message@1.0&priv=x&k=v/k",
+    "/~meta@1.0/info/address",
 ]
 
 
@@ -53,6 +57,7 @@ def test_as_base_without_resetting_its_keys_gives_the_same_result(path: str, mon
     headers = {"accept": b"application/json", "x-extra": b"1"}
     fast = _resolve(path, headers)
     monkeypatch.setattr(resolver, "_sets_nothing", lambda *args: False)
+    monkeypatch.setattr(resolver, "_with_device", lambda base, device, opts: set_key(base, "device", device, opts))
     assert _resolve(path, headers) == fast
 
 
