@@ -274,6 +274,9 @@ _RAW_FIELD = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
 _memchr = ctypes.CDLL(None).memchr
 _memchr.restype = ctypes.c_size_t
 _memchr.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t]
+_memcmp = ctypes.CDLL(None).memcmp
+_memcmp.restype = ctypes.c_int
+_memcmp.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
 # A bytes object of a given size, uninitialised (NULL source), for `copy_out` to fill.
 _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
 _new_bytes.restype = ctypes.py_object
@@ -310,9 +313,8 @@ def copy_in(address: int, data: bytes, chunk: int | None = None) -> None:
         ctypes.memmove(address + at, source + at, min(chunk, len(data) - at))
 
 
-# `restore` skips blocks of zeros in the pages its growth added (they are zero already).
-_ZERO_BLOCK = 1024 * 1024
-_ZEROS = bytes(_ZERO_BLOCK)
+# `restore` compares and writes memory in blocks of this size (one WASM page).
+_RESTORE_BLOCK = 64 * 1024
 
 
 def _typed(value: Any, letter: str, what: str) -> int | float:
@@ -688,10 +690,10 @@ class WasmInstance:
         return self.read(0, self.memory_size())
 
     def restore(self, data: bytes) -> None:
-        """Grow memory to `data`'s size and write it at 0 (a snapshot of this module). The pages
-        the growth adds are zero already, so the snapshot's all-zero blocks (1 MiB) are not
-        written there: a restored memory takes only the pages its snapshot uses (an AOS memory
-        is mostly zeros) and a restore of a large one takes less time."""
+        """Grow memory to `data`'s size and make its first `len(data)` bytes `data` (a snapshot
+        of this module). Only the 64 KiB blocks that differ are written: a fresh instance's
+        pages hold zeros or the module's data already, and an AOS memory is mostly zeros, so a
+        restore writes (and has the OS back with real pages) only the parts the snapshot uses."""
         data = bytes(data)
         before = self.memory_size()
         missing = -(-(len(data) - before) // PAGE)
@@ -700,13 +702,11 @@ class WasmInstance:
                 self.memory.grow(self._store, missing)
             except wasmtime.WasmtimeError:
                 raise WasmTrap("the snapshot is larger than this instance's memory can grow") from None
-        head = min(before, len(data))
-        self.write(0, data[:head] if head < len(data) else data)
-        if head == len(data):
+        if not data:
             return
         base = self._address(0, len(data), "Write")
         source = _buffer_address(data)
-        for at in range(head, len(data), _ZERO_BLOCK):
-            end = min(at + _ZERO_BLOCK, len(data))
-            if data[at:end] != (_ZEROS if end - at == _ZERO_BLOCK else bytes(end - at)):
-                ctypes.memmove(base + at, source + at, end - at)
+        for at in range(0, len(data), _RESTORE_BLOCK):
+            count = min(_RESTORE_BLOCK, len(data) - at)
+            if _memcmp(base + at, source + at, count) != 0:
+                ctypes.memmove(base + at, source + at, count)
