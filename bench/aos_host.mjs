@@ -52,7 +52,7 @@ const wasi = {
 
 // The module's malloc asks the host to grow the heap (emscripten's JavaScript does it so): grow
 // the memory to the requested size, as aonode's WASM host does.
-const env = {
+const emscripten = {
   emscripten_resize_heap(requested) {
     const missing = requested - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
@@ -65,7 +65,7 @@ for (const imp of WebAssembly.Module.imports(module)) {
   if (imp.kind !== "function") throw new Error(`cannot provide ${imp.module}.${imp.name} (${imp.kind})`);
   imports[imp.module] ??= {};
   imports[imp.module][imp.name] = (imp.module === "wasi_snapshot_preview1" && wasi[imp.name])
-    || (imp.module === "env" && env[imp.name]) || (() => 0);
+    || (imp.module === "env" && emscripten[imp.name]) || (() => 0);
 }
 
 const instance = new WebAssembly.Instance(module, imports);
