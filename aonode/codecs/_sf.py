@@ -22,6 +22,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Union
 
+from aonode._memo import Memo
 from aonode.errors import DecodeError, shown
 
 __all__ = [
@@ -197,9 +198,28 @@ class _Parser:
 def parse_dictionary(text: str | bytes, what: str = "dictionary") -> dict[str, Item]:
     """Parse an SF dictionary in the AO dialect. Later duplicates win, as in RFC 9651.
 
+    The caller gets a dictionary of its own; its items are shared and must not be changed.
+
     Raises:
         DecodeError: the text is not a dictionary; the message names `what`.
     """
+    if len(text) > _PARSED_LIMIT:
+        return _parse_dictionary(text, what)
+    key = (text, what)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _parse_dictionary(text, what)
+        _PARSED.put(key, found)
+    return dict(found)
+
+
+# Parsed dictionaries by their text: a signed request's `signature-input` is read to decode it,
+# to verify it and to store it, and `ao-types` and `ao-ids` headers repeat across messages.
+_PARSED: Memo[tuple[str | bytes, str], dict[str, Item]] = Memo(2048)
+_PARSED_LIMIT = 16 * 1024
+
+
+def _parse_dictionary(text: str | bytes, what: str) -> dict[str, Item]:
     p = _Parser(_text(text, what), what)
     out: dict[str, Item] = {}
     p.skip_sp()
