@@ -38,6 +38,7 @@ from pathlib import Path
 from types import ModuleType
 
 from aonode.crypto import Wallet
+from aonode.errors import Unsupported
 from aonode.runtime.wasm import compile_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,15 +84,16 @@ def main() -> None:
               "at it, then run this again.")
         return
     translator = wasm_opt()
-    if translator is None:
-        print("skipped: Binaryen's wasm-opt is needed to translate the module (`npm install binaryen`, then set "
-              "$WASM_OPT or PATH).")
-        return
     aos = load_aos_bench()
     image = wasm.read_bytes()
     CACHE.mkdir(parents=True, exist_ok=True)
-    for metering in ("fuel", "epoch"):  # compiled once into the cache both hosts and the node load from
-        compile_module(image, CACHE, wasm_opt=translator, metering=metering)
+    try:
+        for metering in ("fuel", "epoch"):  # compiled once into the cache both hosts and the node load from
+            compile_module(image, CACHE, wasm_opt=translator, metering=metering)
+    except Unsupported:
+        print("skipped: Binaryen's wasm-opt is needed to translate the module (`npm install binaryen`, then set "
+              "$WASM_OPT or PATH).")
+        return
 
     owner, scheduler = Wallet.generate(), Wallet.generate()
     keys = {"action": b"Eval", "data": b"1 + 1"}
