@@ -166,7 +166,7 @@ def test_load_and_execute(cache: MessageCache) -> None:
 
 
 def test_host_hook_names() -> None:
-    from aonode.devices.name import host_name
+    from aonode.core.names import host_name
 
     assert host_name(b"myapp.localhost:8734") == "myapp"
     assert host_name("app.example.com") == "app"
