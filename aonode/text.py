@@ -98,7 +98,7 @@ def as_text(
     return str(value)
 
 
-def key_text(value: object, *, errors: Errors, where: str = "value") -> str:
+def key_text(value: object, *, errors: Errors, where: str = "value", floats: bool = False) -> str:
     """`value` in its key form: bytes through `decode`, anything else `normalize_key(value)`
     (a str as it is, an int in decimal, an atom by name, booleans `true`/`false`, None `null`,
     a list of parts joined with `/`).
@@ -107,14 +107,19 @@ def key_text(value: object, *, errors: Errors, where: str = "value") -> str:
         value: a key-like value.
         errors: the policy for bytes that are not UTF-8 (see `decode`).
         where: what the value is, for the strict policy's error text.
+        floats: when true, a float becomes `str(value)` (`"1.5"`, `"inf"`), for settings read
+            as numbers (a route's weight or priority, a timeout); when not, a float is refused
+            like any other value a key cannot be. Floats inside a list are refused either way.
 
     Returns:
         The text.
 
     Raises:
         BadMessage: with `errors="strict"`, when `value` is bytes that are not UTF-8.
-        TypeError: `value` is of no type a key can have (a float, a map).
+        TypeError: `value` is of no type a key can have (a float without `floats`, a map).
     """
     if isinstance(value, bytes):
         return decode(value, errors=errors, where=where)
+    if floats and isinstance(value, float):
+        return str(value)
     return normalize_key(value)

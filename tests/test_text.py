@@ -59,3 +59,16 @@ def test_key_text_is_the_key_form() -> None:
         key_text(1.5, errors="strict")
     with pytest.raises(BadMessage):
         key_text(BAD, errors="strict")
+
+
+def test_key_text_takes_floats_only_when_asked() -> None:
+    assert [key_text(v, errors="surrogateescape", floats=True) for v in (1.5, 2.0, float("inf"))] == [
+        "1.5", "2.0", "inf"]
+    assert [key_text(v, errors="surrogateescape", floats=True) for v in (b"k", 7, True, None, Atom("at"))] == [
+        "k", "7", "true", "null", "at"]
+    with pytest.raises(TypeError):
+        key_text(1.5, errors="surrogateescape")
+    with pytest.raises(TypeError):
+        key_text(["a", 1.5], errors="surrogateescape", floats=True)
+    with pytest.raises(TypeError):
+        key_text({"a": 1}, errors="surrogateescape", floats=True)
