@@ -5,10 +5,12 @@ from aonode.codecs import ans104, flat, httpsig, json, structured
 from aonode.codecs._bundle import BundleLayout, bundle, decode_bundle, encode_bundle, unbundle, verify_bundle
 from aonode.codecs._commitments import (
     VERIFIERS,
+    Commitments,
     commit,
     commit_as,
     commit_with_tabm,
     committed_keys,
+    parse_commitments,
     signers,
     verify,
     verify_tree,
@@ -33,6 +35,7 @@ __all__ = [
     "unbundle",
     "verify_bundle",
     "VERIFIERS",
+    "Commitments",
     "commit",
     "commit_as",
     "commit_with_tabm",
@@ -45,6 +48,7 @@ __all__ = [
     "httpsig",
     "json",
     "message_id",
+    "parse_commitments",
     "remember_id",
     "select_commitments",
     "signers",

@@ -9,6 +9,7 @@ device name to its verify function; codecs add themselves there.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from aonode._memo import Memo
@@ -18,8 +19,8 @@ from aonode.crypto import Wallet
 from aonode.errors import AOError, BadMessage, InvalidSignature, Unsupported
 from aonode.message import TABM, Message, Value
 
-__all__ = ["VERIFIERS", "commit", "commit_with_tabm", "committed_keys", "signers", "verify", "verify_tree",
-           "with_only_committed", "without_false_commitments"]
+__all__ = ["VERIFIERS", "Commitments", "commit", "commit_with_tabm", "committed_keys", "parse_commitments", "signers",
+           "verify", "verify_tree", "with_only_committed", "without_false_commitments"]
 
 Verifier = Callable[..., None]
 """verify(tabm, commitment_id, commitment, *, secret=None) -> None, raising InvalidSignature."""
@@ -27,11 +28,60 @@ Verifier = Callable[..., None]
 VERIFIERS: dict[str, Verifier] = {httpsig.NAME: httpsig.verify, ans104.NAME: ans104.verify}
 
 
-def _commitments(msg: Mapping[str, Any]) -> dict[str, TABM]:
+@dataclass(frozen=True)
+class Commitments:
+    """A message's commitments, parsed once: each as a tree of binaries, with what the
+    questions asked of them over a request need (who signed, which keys each covers).
+
+    Attributes:
+        by_id: commitment ID -> the commitment (binaries only); shared, never changed.
+        committers: commitment ID -> the committer it names, or None.
+        committed: commitment ID -> the keys it covers in order, or None when its list is malformed.
+    """
+
+    by_id: Mapping[str, TABM]
+    committers: Mapping[str, str | None]
+    committed: Mapping[str, tuple[str, ...] | None]
+
+
+_NONE = Commitments({}, {}, {})
+
+# Parsed commitments by the exact content of the `commitments` map: a signed request's are
+# read to verify it, to list its signers, to keep its committed keys and to store it.
+_PARSED: Memo[object, Commitments] = Memo(2048)
+
+
+def parse_commitments(msg: Mapping[str, Any]) -> Commitments:
+    """The commitments of `msg`, parsed once per content (`Commitments`)."""
     found = msg.get("commitments")
-    if not isinstance(found, Mapping):
-        return {}
-    return {cid: structured.binary_tree(c) for cid, c in found.items() if isinstance(c, Mapping)}
+    if not isinstance(found, Mapping) or not found:
+        return _NONE
+    try:
+        key: object = fingerprint(dict(found))
+    except TypeError:
+        key = None
+    if not (isinstance(key, tuple) and key[0] == "m"):  # only an exact fingerprint names one parse
+        return _parse(found)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse(found)
+        _PARSED.put(key, parsed)
+    return parsed
+
+
+def _parse(found: Mapping[str, Any]) -> Commitments:
+    by_id = {cid: structured.binary_tree(c) for cid, c in found.items() if isinstance(c, Mapping)}
+    committed: dict[str, tuple[str, ...] | None] = {}
+    for cid, c in by_id.items():
+        try:
+            committed[cid] = tuple(httpsig.committed_list(c))
+        except BadMessage:
+            committed[cid] = None
+    return Commitments(by_id, {cid: _committer(c) for cid, c in by_id.items()}, committed)
+
+
+def _commitments(msg: Mapping[str, Any]) -> dict[str, TABM]:
+    return dict(parse_commitments(msg).by_id)
 
 
 def commit(
@@ -280,13 +330,20 @@ def commit_as(codec: str, msg: Message, wallet: Wallet) -> Message:
 
 def committed_keys(msg: Message, committers: Selector = "all") -> list[str]:
     """The keys every selected commitment covers (`hb_message:committed/3`), `+link` stripped."""
-    found = _commitments(msg)
-    chosen = select_commitments(found, committers)
+    parsed = parse_commitments(msg)
+    chosen = select_commitments(parsed.by_id, committers)
     if not chosen:
         return []
-    lists = [httpsig.committed_list(found[cid]) for cid in chosen]
+    lists = [_committed_of(parsed, cid) for cid in chosen]
     common = set(lists[0]).intersection(*lists[1:])
     return [k for k in lists[0] if k in common]
+
+
+def _committed_of(parsed: Commitments, cid: str) -> list[str]:
+    found = parsed.committed.get(cid)
+    if found is None:
+        return httpsig.committed_list(parsed.by_id[cid])  # raises the BadMessage that says why
+    return list(found)
 
 
 def with_only_committed(msg: Message) -> Message:

@@ -157,3 +157,18 @@ def test_the_cache_s_id_is_the_id_message_id_computes(msg: dict[str, Any]) -> No
     _ids._MEMO.clear()
     assert remembered == [message_id(msg), message_id(msg, committers="all"),
                           message_id(msg, commitments="all")] == [uid] * 3
+
+
+def test_commitments_are_parsed_once_and_answer_as_before(wallet: Wallet) -> None:
+    from aonode.codecs import committed_keys, parse_commitments, signers, verify, with_only_committed
+
+    signed = commit({"a": b"1", "b": 2, "c": {"d": b"x"}}, wallet)
+    first = parse_commitments(signed)
+    assert parse_commitments(dict(signed)) is first  # the same content: the same parse
+    assert set(first.by_id) == set(signed["commitments"])  # type: ignore[arg-type]
+    assert sorted(v for v in first.committers.values() if v) == [wallet.address]
+    assert committed_keys(signed) == ["a", "ao-types", "b", "c"]
+    assert signers(signed) == [wallet.address] and verify(signed) == [wallet.address]
+    assert with_only_committed({**signed, "extra": b"not signed"}) == signed
+    tampered = {**signed, "a": b"2"}
+    assert signers(tampered) == []
