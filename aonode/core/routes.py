@@ -47,7 +47,8 @@ from typing import Any
 
 from aonode.crypto._b64 import b64url_decode
 from aonode.errors import AOError
-from aonode.message import Atom, is_private, normalize_key
+from aonode.message import is_private, normalize_key
+from aonode.text import key_text
 
 __all__ = [
     "MAX_OPEN_REPEATS",
@@ -112,25 +113,13 @@ class Multi:
     nodes: tuple[Target, ...]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, Atom):
-        return value.name
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return normalize_key(value)
-
-
 def route_list(routes: Any) -> list[Mapping[str, Any]]:
     """The routes of a table given as a list or as a numbered message, in order; entries that
     are not maps are dropped."""
     if isinstance(routes, Mapping):
         numbered = []
         for key, value in routes.items():
-            name = _text(key)
+            name = key_text(key, errors="surrogateescape", floats=True)
             if name.isdigit():
                 numbered.append((int(name), value))
         items: list[Any] = [v for _, v in sorted(numbered, key=lambda pair: pair[0])]
@@ -146,9 +135,9 @@ def target_path(message: Mapping[str, Any]) -> str:
     for key in ("route-path", "path"):
         value = message.get(key)
         if isinstance(value, (str, bytes)):
-            return _text(value)
+            return key_text(value, errors="surrogateescape")
         if isinstance(value, list):
-            return "/".join(_text(part) for part in value)
+            return "/".join(key_text(part, errors="surrogateescape", floats=True) for part in value)
     return ""
 
 
@@ -273,7 +262,7 @@ def _norm(msg: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _equal(want: Any, have: Any) -> bool:
-    if isinstance(want, (str, bytes)) and _text(want) == _WILDCARD:
+    if isinstance(want, (str, bytes)) and key_text(want, errors="surrogateescape") == _WILDCARD:
         return True
     if isinstance(want, Mapping):
         return isinstance(have, Mapping) and _map_matches(want, have)
@@ -282,7 +271,8 @@ def _equal(want: Any, have: Any) -> bool:
                 and all(_equal(w, h) for w, h in zip(want, have, strict=True)))
     if isinstance(have, (Mapping, list, tuple)) or have is None or want is None:
         return want is have
-    return _text(want) == _text(have)
+    return (key_text(want, errors="surrogateescape", floats=True)
+            == key_text(have, errors="surrogateescape", floats=True))
 
 
 def _map_matches(template: Mapping[Any, Any], message: Mapping[Any, Any]) -> bool:
@@ -303,7 +293,7 @@ def template_matches(message: Mapping[str, Any], template: Any) -> bool:
     if isinstance(template, Mapping):
         return _map_matches(template, message)
     if isinstance(template, (str, bytes)):
-        return regex_matches(target_path(message), _text(template))
+        return regex_matches(target_path(message), key_text(template, errors="surrogateescape"))
     return False
 
 
@@ -361,18 +351,18 @@ def rewrite(path: str, node: Mapping[str, Any]) -> str | None:
     `match` pattern, or a `match` that is not found in `path`, or a path longer than
     `MAX_REWRITE` to rewrite with it."""
     if "prefix" in node:
-        return _text(node["prefix"]) + path
+        return key_text(node["prefix"], errors="surrogateescape", floats=True) + path
     if "suffix" in node:
-        return path + _text(node["suffix"])
+        return path + key_text(node["suffix"], errors="surrogateescape", floats=True)
     if "match" in node and "with" in node:
-        compiled = safe_pattern(_text(node["match"]))
+        compiled = safe_pattern(key_text(node["match"], errors="surrogateescape", floats=True))
         if compiled is None or len(path) > MAX_REWRITE or compiled.search(path) is None:
             # Nothing to replace: the reference sends the path itself as the URI
             # (`http://http:/user-path` once relayed). This node is not viable for this path.
             return None
-        return compiled.sub(_erlang_replacement(_text(node["with"])), path)
+        return compiled.sub(_erlang_replacement(key_text(node["with"], errors="surrogateescape", floats=True)), path)
     if isinstance(node.get("uri"), (str, bytes)):
-        return _text(node["uri"])
+        return key_text(node["uri"], errors="surrogateescape")
     return None
 
 
@@ -383,7 +373,7 @@ def _route_path(message: Mapping[str, Any]) -> str:
 
 def _target(message: Mapping[str, Any], node: Any, reference: str) -> Target | None:
     if isinstance(node, (str, bytes)):
-        return Target(_text(node), {}, {}, reference)
+        return Target(key_text(node, errors="surrogateescape"), {}, {}, reference)
     if not isinstance(node, Mapping):
         return None
     plain = {k: v for k, v in node.items() if k != "opts"}
@@ -393,7 +383,7 @@ def _target(message: Mapping[str, Any], node: Any, reference: str) -> Target | N
     opts = node.get("opts")
     node_ref = node.get("reference")
     return Target(uri, dict(opts) if isinstance(opts, Mapping) else {}, dict(node),
-                  _text(node_ref) if isinstance(node_ref, (str, bytes)) else reference)
+                  key_text(node_ref, errors="surrogateescape") if isinstance(node_ref, (str, bytes)) else reference)
 
 
 # --- strategies ---
@@ -435,7 +425,7 @@ def field_distance(a: int, b: int) -> int:
 
 def _weight(node: Mapping[str, Any]) -> float:
     try:
-        value = float(_text(node.get("weight", 0)))
+        value = float(key_text(node.get("weight", 0), errors="surrogateescape", floats=True))
     except ValueError:
         return 0.0
     return value if math.isfinite(value) and value > 0 else 0.0
@@ -445,7 +435,10 @@ def _wallet_int(node: Mapping[str, Any]) -> int | None:
     wallet = node.get("wallet")
     if not isinstance(wallet, (str, bytes)):
         return None
-    native = _native_id(_text(wallet)) if isinstance(wallet, str) or len(wallet) != 32 else wallet
+    if isinstance(wallet, str) or len(wallet) != 32:
+        native = _native_id(key_text(wallet, errors="surrogateescape"))
+    else:
+        native = wallet
     return None if native is None else base_int(native)
 
 
@@ -516,7 +509,7 @@ def _nodes_of(value: Any) -> list[Any]:
 def _choose_count(route: Mapping[str, Any]) -> int:
     raw = route.get("choose", 1)
     try:
-        count = int(_text(raw))
+        count = int(key_text(raw, errors="surrogateescape", floats=True))
     except ValueError as exc:
         raise ValueError(f"route {route.get('reference', '')}: choose must be an integer, not {raw!r}") from exc
     if count < 1:
@@ -547,7 +540,7 @@ def _route_to(message: Mapping[str, Any], found: Mapping[str, Any], rng: random.
     Raises:
         ValueError: the route names an unknown strategy or an invalid `choose`.
     """
-    reference = _text(found.get("reference", ""))
+    reference = key_text(found.get("reference", ""), errors="surrogateescape", floats=True)
     node = found.get("node")
     if node is not None:
         return _target(message, node, reference)
@@ -555,7 +548,7 @@ def _route_to(message: Mapping[str, Any], found: Mapping[str, Any], rng: random.
                                 for i, n in enumerate(_nodes_of(found.get("nodes")), start=1)) if t is not None)
     if not targets:
         return None
-    strategy = _text(found.get("strategy", "All"))
+    strategy = key_text(found.get("strategy", "All"), errors="surrogateescape", floats=True)
     if strategy == "All":
         return Multi(found, targets)
     if strategy not in STRATEGIES:
