@@ -25,6 +25,7 @@ from aonode.core import routes
 from aonode.errors import AOError, BadMessage, Conflict
 from aonode.message import Atom, normalize_key
 from aonode.store import Store
+from aonode.text import key_text
 
 __all__ = ["CHANGES", "record_change", "stored_table", "table_with"]
 
@@ -34,14 +35,6 @@ CHANGES = "~router@1.0/changes"
 _NOT_ROUTE_KEYS = frozenset({"path", "method", "commitments", "accept-bundle", "ao-peer-port", "ao-peer"})
 # Keys of an offered route that describe the offer rather than the node.
 _OFFER_ONLY = frozenset({"template", "registration-peer", "strategy", "choose", "priority"})
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value) if isinstance(value, (str, int, float)) else normalize_key(value)
 
 
 def _store_of(opts: Mapping[str, Any]) -> Store | None:
@@ -54,7 +47,7 @@ def _priority(route: Any) -> tuple[int, float]:
     if value is None:
         return (1, 0.0)
     try:
-        return (0, float(_text(value)))
+        return (0, float(key_text(value, errors="surrogateescape", floats=True)))
     except ValueError:
         return (1, 0.0)
 
@@ -80,7 +73,7 @@ def table_with(table: list[Any], said: Mapping[str, Any]) -> list[Any]:
     """
     new = [dict(r) if isinstance(r, Mapping) else r for r in table]
     action = said.get("action")
-    if action is not None and _text(action).lower() == "register":
+    if action is not None and key_text(action, errors="surrogateescape", floats=True).lower() == "register":
         offered = said.get("route")
         if not isinstance(offered, Mapping):
             raise BadMessage("a registration needs a `route` message (template, prefix, ...)")
