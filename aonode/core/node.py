@@ -34,6 +34,7 @@ from aonode.crypto import Wallet
 from aonode.errors import Conflict, Forbidden
 from aonode.message import Atom, is_private
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = [
     "HOPS_KEY",
@@ -213,14 +214,6 @@ def _applied_path(change: str) -> str:
 
 # --- statuses (§10.3 embed_status) --------------------------------------------------------
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value)
-
-
 def _message_status(value: Any) -> int | None:
     """`message_to_status`: the status a result message names for itself, if any."""
     if isinstance(value, Atom):
@@ -235,7 +228,7 @@ def _message_status(value: Any) -> int | None:
         return None
     if isinstance(raw, int):
         return raw
-    text = _text(raw).strip()
+    text = as_text(raw, errors="replace", atoms=True).strip()
     if text.lstrip("-").isdigit():
         return int(text)
     return STATUS_CODES.get(text)
@@ -276,7 +269,7 @@ def operator_of(opts: Mapping[str, Any]) -> str:
     if found is None:
         wallet = opts.get("priv_wallet")
         return wallet.address if isinstance(wallet, Wallet) else "unclaimed"
-    return _text(found)
+    return as_text(found, errors="replace", atoms=True)
 
 
 def is_operator(request: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
@@ -300,7 +293,7 @@ def operator_said(request: Mapping[str, Any], opts: Mapping[str, Any]) -> Mappin
 # --- the request pipeline (§10.3) --------------------------------------------------------
 
 def _is_meta_device(value: Any) -> bool:
-    return isinstance(value, (bytes, str)) and _text(value) == META_DEVICE
+    return isinstance(value, (bytes, str)) and as_text(value, errors="replace") == META_DEVICE
 
 
 def _initialize_only(steps: list[Any], opts: Mapping[str, Any]) -> Result:
@@ -309,7 +302,7 @@ def _initialize_only(steps: list[Any], opts: Mapping[str, Any]) -> Result:
         base = {"device": b"meta@1.0"} if isinstance(step, As) and _is_meta_device(step.device) else step
         nxt = steps[i + 1] if i + 1 < len(steps) else None
         if (isinstance(base, Mapping) and _is_meta_device(base.get("device"))
-                and isinstance(nxt, Mapping) and _text(nxt.get("path", b"")) == "info"):
+                and isinstance(nxt, Mapping) and as_text(nxt.get("path", b""), errors="replace", atoms=True) == "info"):
             # The built-in meta@1.0, by the registry (no preloaded device stands in for it here).
             meta: Any = load_device(META_DEVICE, {})
             result: Result = meta.info(base, nxt, opts)

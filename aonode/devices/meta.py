@@ -39,8 +39,9 @@ from aonode.core.node import NODE_KEY, PERMANENT, NodeMessage, is_operator, oper
 from aonode.core.terms import Result
 from aonode.crypto import Wallet
 from aonode.errors import AOError
-from aonode.message import Atom, is_private, normalize_key
+from aonode.message import is_private, normalize_key
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = ["MetaDevice"]
 
@@ -55,14 +56,6 @@ _NOT_OPTIONS = frozenset({
     "user_agent", "accept_encoding", "connection", "ao_peer", "ao_peer_port", "x_real_ip", "cookie",
     "ao_types", "ao_ids", "ao_body_key", "body_keys", "transfer_encoding",
 })
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value)
 
 
 # --- the device --------------------------------------------------------------------------
@@ -134,7 +127,7 @@ class MetaDevice(Device):
     def info(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         holder = _holder(opts)
         node = holder.current() if holder is not None else opts
-        if _text(request.get("method", b"GET")).upper() == "POST":
+        if as_text(request.get("method", b"GET"), errors="replace", atoms=True).upper() == "POST":
             # The operator comes from the node message; the verified signers from this request.
             context = {**node, **{k: opts[k] for k in (authority.VERIFIED_REQUEST, "cache") if k in opts}}
             return self._update(request, context, holder)
