@@ -34,6 +34,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from aonode.core import options
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 # of many slots can legitimately take minutes; a wait longer than this is taken for a deadlock
 # (two processes computing each other from two threads) and answered with a 503.
 LOCK_TIMEOUT = 600.0
+# How long a reader waits for the background writer (`Registry.drain`).
+DRAIN_TIMEOUT = 30.0
 
 
 class Busy(AOError):
@@ -181,12 +184,17 @@ class Registry:
             writer = self._writer
         self._last = writer.submit(_logged(write))
 
-    def drain(self) -> None:
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """Wait for every write submitted so far, leaving the writer running (a reader that
-        needs the stored snapshots calls it first)."""
+        needs the stored snapshots calls it first). After `timeout` seconds it stops waiting:
+        the reader then finds an older snapshot, which costs time, never correctness."""
         last = self._last
-        if last is not None:
-            last.result()
+        if last is None:
+            return
+        try:
+            last.result(timeout=timeout)
+        except FutureTimeout:
+            log.warning("process: the background writer is still busy after %.0f s; going on without it", timeout)
 
     def flush(self) -> None:
         """Wait for every write submitted so far."""
