@@ -65,8 +65,9 @@ from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
-from aonode.message import Atom, is_private, normalize_key
+from aonode.message import Atom, is_private
 from aonode.net import client
+from aonode.text import key_text
 
 __all__ = ["RelayDevice", "find_target", "hops_of"]
 
@@ -83,10 +84,6 @@ _CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", 
 _PLAIN_DEVICES = frozenset({"message@1.0", "relay@1.0"})
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else normalize_key(value)
-
-
 def _plain(key: str, msg: Any, opts: Mapping[str, Any]) -> Any:
     """`key` read from `msg` as `message@1.0` reads it, or ABSENT."""
     if not isinstance(msg, Mapping) or is_private(key):
@@ -100,7 +97,8 @@ def _read(key: str, msg: Any, opts: Mapping[str, Any]) -> Any:
     if not isinstance(msg, Mapping):
         return ABSENT
     device = msg.get("device")
-    if device is None or (isinstance(device, (str, bytes)) and _text(device) in _PLAIN_DEVICES):
+    if device is None or (isinstance(device, (str, bytes))
+                          and key_text(device, errors="surrogateescape") in _PLAIN_DEVICES):
         return _plain(key, msg, opts)
     return get(key, msg, ABSENT, {**opts, "hashpath": "ignore", "cache_control": ["no-cache", "no-store"]})
 
@@ -118,7 +116,7 @@ def find_target(base: Mapping[str, Any], request: Mapping[str, Any]) -> Any:
     """The message a request acts on (`hb_message:find_target`): `base` for `target: self`
     (the default), else `request[target]`, else `request.body`."""
     target = request.get("target", b"self")
-    name = _text(target) if isinstance(target, (str, bytes)) else "self"
+    name = key_text(target, errors="surrogateescape") if isinstance(target, (str, bytes)) else "self"
     if name == "self":
         return base
     if name in request:
@@ -143,7 +141,7 @@ def _fallbacks(m1: Any, opts: Mapping[str, Any]) -> list[str]:
         found = [found[k] for k in sorted(found, key=lambda k: int(k) if str(k).isdigit() else 0)]
     if not isinstance(found, (list, tuple)):
         return []
-    return [_text(peer) for peer in found if isinstance(peer, (str, bytes))]
+    return [key_text(peer, errors="surrogateescape") for peer in found if isinstance(peer, (str, bytes))]
 
 
 def hops_of(opts: Mapping[str, Any]) -> int:
@@ -155,7 +153,7 @@ def hops_of(opts: Mapping[str, Any]) -> int:
     found = opts.get(HOPS_OPTION)
     if found is None:
         return 0
-    text = _text(found) if isinstance(found, (str, bytes)) else str(found)
+    text = key_text(found, errors="surrogateescape") if isinstance(found, (str, bytes)) else str(found)
     if not text.strip().isdigit() or len(text.strip()) > 6:
         raise BadMessage(f"relay@1.0: {HOPS_KEY} must be a small non-negative integer, not {text[:40]!r}")
     return int(text.strip())
@@ -177,7 +175,7 @@ def _self_addressed(url: str, opts: Mapping[str, Any]) -> bool:
     if port not in {int(p) for p in own_ports if isinstance(p, int) or (isinstance(p, str) and p.isdigit())}:
         return False
     host = (parts.hostname or "").lower()
-    own_host = _text(options.get(opts, "host") or "").lower()
+    own_host = key_text(options.get(opts, "host") or "", errors="surrogateescape").lower()
     return host in ("localhost", "0.0.0.0", "::", "::1", own_host) or host.startswith("127.")
 
 
@@ -208,7 +206,8 @@ def _self_slot(urls: list[str], opts: Mapping[str, Any]) -> Iterator[bool]:
 
 
 def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, (str, bytes)) and _text(value).lower() == "true")
+    return value is True or (isinstance(value, (str, bytes))
+                             and key_text(value, errors="surrogateescape").lower() == "true")
 
 
 class RelayDevice(Device):
@@ -245,7 +244,7 @@ class RelayDevice(Device):
         sign = _first([(target, "commit-request", True), (m2, "relay-commit-request", False),
                        (m1, "relay-commit-request", False), (m2, "commit-request", False),
                        (m1, "commit-request", False)], opts)
-        method_text = "GET" if method is ABSENT else _text(method)
+        method_text = "GET" if method is ABSENT else key_text(method, errors="surrogateescape")
         outbound: dict[str, Any] = dict(target)
         if body is not ABSENT:
             outbound["body"] = body
@@ -280,9 +279,13 @@ class RelayDevice(Device):
         if http_client is ABSENT:
             http_client = _relay_opts(m1, opts).get("http_client", opts.get("relay_http_client",
                                                                              DEFAULT_RELAY_HTTP_CLIENT))
-        http_opts = {**opts, **_relay_opts(m1, opts), "http_client": _text(http_client), "http_only_result": False}
+        http_opts = {**opts, **_relay_opts(m1, opts), "http_client": key_text(http_client, errors="surrogateescape"),
+                     "http_only_result": False}
         relay_route = _plain("relay-route", m1, opts)
-        urls = [_text(peer), *_fallbacks(m1, opts)] if peer is not ABSENT else [_text(path)]
+        if peer is not ABSENT:
+            urls = [key_text(peer, errors="surrogateescape"), *_fallbacks(m1, opts)]
+        else:
+            urls = [key_text(path, errors="surrogateescape")]
         with _self_slot(urls, opts) as slot:
             if not slot:
                 return Result("error", {"status": 503, "body": (
@@ -298,11 +301,12 @@ class RelayDevice(Device):
         elif peer is ABSENT:
             result = client.request_routed(outbound, http_opts)
         else:
-            result = client.request(method_text, _text(peer), outbound, http_opts, path=_text(path))
+            peer_text, path_text = key_text(peer, errors="surrogateescape"), key_text(path, errors="surrogateescape")
+            result = client.request(method_text, peer_text, outbound, http_opts, path=path_text)
             for fallback in _fallbacks(m1, opts):  # peers to try while the last one cannot be reached
                 if not client.unreached(result):
                     break
-                result = client.request(method_text, fallback, outbound, http_opts, path=_text(path))
+                result = client.request(method_text, fallback, outbound, http_opts, path=path_text)
         if result.status == "ok" and isinstance(result.value, Mapping):
             return Result("ok", {k: v for k, v in result.value.items() if k != "set-cookie"})
         return result

@@ -49,6 +49,7 @@ from aonode.core.terms import Result
 from aonode.errors import AOError, InvalidSignature, Unauthorized
 from aonode.message import Message, is_private, normalize_key
 from aonode.net import _multi
+from aonode.text import key_text
 
 __all__ = [
     "BAD_GATEWAY",
@@ -172,12 +173,6 @@ def split_url(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", path
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return normalize_key(value)
-
-
 def _normalize_path(path: str) -> str:
     return path if path.startswith("/") else "/" + path
 
@@ -270,7 +265,7 @@ def _exchange(client: httpx.Client, method: str, url: str, headers: Mapping[str,
     deadline = _ms(opts, "http_request_send_timeout", _REQUEST_TIMEOUT_MS)
     timeout = httpx.Timeout(deadline, connect=min(connect, deadline))
     started = time.monotonic()
-    follow = _text(options.get(opts, "http_client", "gun")) == "httpc"
+    follow = key_text(options.get(opts, "http_client", "gun"), errors="surrogateescape") == "httpc"
     try:
         raw = [(k.encode("utf-8", "surrogateescape"), v) for k, v in headers.items()]
         req = client.build_request(method, url, headers=raw, content=body or None, timeout=timeout)
@@ -339,7 +334,7 @@ def request(
     if message_or_path is None:
         message: Mapping[str, Any] = {}
     elif isinstance(message_or_path, (str, bytes)):
-        message = {"path": _text(message_or_path)}
+        message = {"path": key_text(message_or_path, errors="surrogateescape")}
     else:
         message = message_or_path
     if sign and not message.get("commitments"):
@@ -347,9 +342,9 @@ def request(
         if wallet is None:
             raise Unauthorized("cannot sign the outbound request: the options hold no priv_wallet")
         message = commit(dict(message), wallet)
-    target = _normalize_path(_text(path if path is not None else message.get("path", "/")))
+    target = _normalize_path(key_text(path if path is not None else message.get("path", "/"), errors="surrogateescape"))
     prepared = _prepare(message, opts)
-    codec = _text(prepared.get("codec-device", httpsig.NAME))
+    codec = key_text(prepared.get("codec-device", httpsig.NAME), errors="surrogateescape")
     headers, body = _encode(prepared, codec)
     url = node.rstrip("/") + target
     if "://" not in url:
@@ -384,7 +379,7 @@ def _monitor(method: str, path: str, status: int, took_ms: int, opts: Mapping[st
                               "duration": took_ms, "path": "duration", "method": "POST"}
     reference = opts.get("http_reference")
     if reference is not None:
-        report["reference"] = _text(reference)
+        report["reference"] = key_text(reference, errors="surrogateescape")
     quiet = {k: v for k, v in opts.items() if k not in ("http_monitor", "http_reference")}
 
     def run() -> None:
@@ -417,7 +412,7 @@ def _response(status: int, headers: dict[str, bytes], cookies: list[bytes], body
     kind = status_to_result(status)
     result_key = headers.get("ao-result")
     if result_key is not None and options.get(opts, "http_only_result", True):
-        key = _text(result_key)
+        key = key_text(result_key, errors="surrogateescape")
         if key in msg:
             return Result(kind, msg[key])
         if key == "body":
@@ -457,7 +452,10 @@ def load_routes(opts: Mapping[str, Any]) -> Any:
         return stored_table(options.get(opts, "routes", []), opts)
     from aonode.core.resolver import ensure_loaded, resolve_path
 
-    singleton = provider if isinstance(provider, (Mapping, str, bytes)) else {"path": _text(provider)}
+    if isinstance(provider, (Mapping, str, bytes)):
+        singleton = provider
+    else:
+        singleton = {"path": key_text(provider, errors="surrogateescape")}
     _loading.active = True
     try:
         found = resolve_path(singleton, {**opts, "hashpath": "ignore"})
@@ -532,7 +530,7 @@ def _admissible(answer: Mapping[str, Any], admissible: Any, opts: Mapping[str, A
     except AOError:
         return False
     return found.ok and (found.value is True or (isinstance(found.value, (str, bytes))
-                                                 and _text(found.value).lower() == "true"))
+                                                 and key_text(found.value, errors="surrogateescape").lower() == "true"))
 
 
 def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = None, *,
@@ -555,7 +553,7 @@ def request_routed(message: Mapping[str, Any], opts: Mapping[str, Any] | None = 
         EncodeError: the message holds a value its codec cannot express.
     """
     opts = opts if opts is not None else {}
-    method = _text(message.get("method", "GET"))
+    method = key_text(message.get("method", "GET"), errors="surrogateescape")
     try:
         found = find_route(message, opts)
     except RouteError as exc:
