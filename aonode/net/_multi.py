@@ -34,7 +34,8 @@ from typing import Any
 from aonode.core import options
 from aonode.core.routes import Target
 from aonode.core.terms import Result
-from aonode.message import Atom, normalize_key
+from aonode.message import normalize_key
+from aonode.text import key_text
 
 __all__ = ["PREFIX", "Settings", "is_admissible", "run", "settings", "strip"]
 
@@ -45,18 +46,8 @@ Send = Callable[[Target], Result]
 Check = Callable[[Mapping[str, Any], Any], bool]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, Atom):
-        return value.name
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, (str, int, float)) else normalize_key(value)
-
-
 def _truthy(value: Any) -> bool:
-    return value is True or _text(value).strip().lower() == "true"
+    return value is True or key_text(value, errors="surrogateescape", floats=True).strip().lower() == "true"
 
 
 class Settings:
@@ -80,8 +71,11 @@ def _statuses(value: Any) -> frozenset[int] | None:
     """
     if value is None:
         return None
-    items = list(value) if isinstance(value, (list, tuple)) else _text(value).split(",")
-    texts = [_text(item).strip() for item in items]
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = key_text(value, errors="surrogateescape", floats=True).split(",")
+    texts = [key_text(item, errors="surrogateescape", floats=True).strip() for item in items]
     if any(text.lower() == "all" for text in texts):
         return None
     return frozenset(int(text) for text in texts if text)
@@ -99,7 +93,7 @@ def settings(route: Mapping[str, Any], message: Mapping[str, Any], opts: Mapping
         return route.get(name, default)
 
     try:
-        responses = int(_text(pick("responses", 1)))
+        responses = int(key_text(pick("responses", 1), errors="surrogateescape", floats=True))
     except ValueError as exc:
         raise ValueError("multirequest: responses must be an integer") from exc
     if responses < 1:
@@ -113,7 +107,10 @@ def settings(route: Mapping[str, Any], message: Mapping[str, Any], opts: Mapping
     timeout = pick("timeout", None)
     longest = 2 * send_s + connect_s  # what one exchange may take; a message cannot ask for more
     try:
-        timeout_s = min(float(_text(timeout)) / 1000.0, longest) if timeout is not None else longest
+        if timeout is None:
+            timeout_s = longest
+        else:
+            timeout_s = min(float(key_text(timeout, errors="surrogateescape", floats=True)) / 1000.0, longest)
     except ValueError as exc:
         raise ValueError("multirequest: timeout must be a number of milliseconds") from exc
     if timeout_s != timeout_s:  # NaN
@@ -133,7 +130,7 @@ def _status_of(result: Result) -> int:
     value = result.value
     if isinstance(value, Mapping):
         try:
-            return int(_text(value.get("status", 200)))
+            return int(key_text(value.get("status", 200), errors="surrogateescape", floats=True))
         except ValueError:
             return 200
     return 200
