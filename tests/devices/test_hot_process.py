@@ -13,7 +13,7 @@ import wasmtime
 from process_helpers import base_process, node_opts, schedule
 
 from aonode.codecs import message_id
-from aonode.core import resolve
+from aonode.core import events, resolve
 from aonode.crypto import Wallet
 from aonode.devices import _process_cache
 from aonode.devices import process as process_device
@@ -109,3 +109,23 @@ def test_large_snapshot_stored_by_the_background_writer(wallet: Wallet, monkeypa
     restored = resolve(proc, {"path": "compute", "slot": hot["at-slot"]}, opts).value
     assert restored["results"] == hot["results"]
     assert message_id(restored) == message_id(hot)
+
+
+def test_result_after_a_message_is_served_from_the_live_state(wallet: Wallet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aoconnect's `message` then `result`: the slot computed for the first (or by push@1.0) is
+    the live state the second reads, with nothing read from the store and nothing computed."""
+    opts = node_opts(wallet, MemoryStore(), process_snapshot_time=3600)
+    proc = aos_process(wallet, opts)
+    pid = message_id(proc, committers="all")
+    slot = int(schedule(proc, wallet, opts, action=b"Eval", data=b"x")["slot"])
+    computed = resolve(proc, {"path": "compute", "slot": slot}, opts)
+    assert computed.ok, computed
+    reads: list[Any] = []
+    real_read = _process_cache.read
+    monkeypatch.setattr(_process_cache, "read", lambda *a: reads.append(a) or real_read(*a))
+    executed = events.counters().get("process", {}).get("executed", 0)
+    answer = resolve(proc, {"path": "compute/results", "slot": slot}, opts)
+    assert answer.ok
+    assert {k: v for k, v in answer.value.items() if k != "priv"} == computed.value["results"]
+    assert reads == [] and _live(opts, pid)[0] == slot
+    assert events.counters().get("process", {}).get("executed", 0) == executed  # nothing computed again
