@@ -52,6 +52,7 @@ from aonode.codecs import json as json_codec
 from aonode.core import hyperpath, options
 from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unsupported
 from aonode.message import Message
+from aonode.text import as_text
 
 __all__ = ["Inbound", "mime_to_codec", "to_singleton"]
 
@@ -100,10 +101,6 @@ def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, bytes]:
         else:
             out[name] = value
     return out
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _committed(msg: Mapping[str, Any]) -> set[str]:
@@ -217,8 +214,8 @@ def _normalize(msg: Message, primitive: Mapping[str, Any], method: str, target: 
     committed = _committed(msg)
     out: dict[str, Any] = dict(msg)
     for key in options.get(opts, "http_inbound_filter_keys") or []:
-        if _text(key) not in committed:
-            out.pop(_text(key), None)
+        if as_text(key, errors="replace") not in committed:
+            out.pop(as_text(key, errors="replace"), None)
     out["method"] = method.encode("ascii")
     out["path"] = msg.get("path", target)
     out["accept-bundle"] = msg.get("accept-bundle", primitive.get("accept-bundle", False))
@@ -233,8 +230,8 @@ def _normalize(msg: Message, primitive: Mapping[str, Any], method: str, target: 
     port = out.get("ao-peer-port")
     if port is not None:
         ip = primitive.get("x-real-ip")
-        host = _text(ip) if ip is not None else (peer or "unknown")
-        out["ao-peer"] = f"{host}:{_text(port)}".encode()
+        host = as_text(ip, errors="replace") if ip is not None else (peer or "unknown")
+        out["ao-peer"] = f"{host}:{as_text(port, errors='replace')}".encode()
         if "ao-peer-port" not in committed:
             del out["ao-peer-port"]
     return out
@@ -270,11 +267,11 @@ def to_singleton(
     except BadMessage as exc:
         raise BadMessage(f"bad request target: {exc.message}") from exc
     primitive: dict[str, Any] = {**_headers(headers), **query}
-    default = _text(options.get(opts, "default_codec") or DEFAULT_CODEC)
+    default = as_text(options.get(opts, "default_codec") or DEFAULT_CODEC, errors="replace")
     if "codec-device" in primitive:
-        codec = _text(primitive["codec-device"])
+        codec = as_text(primitive["codec-device"], errors="replace")
     elif "content-type" in primitive:
-        codec = mime_to_codec(_text(primitive["content-type"]), default)
+        codec = mime_to_codec(as_text(primitive["content-type"], errors="replace"), default)
     else:
         codec = default
     try:
