@@ -161,22 +161,11 @@ def write(msg: Value, store: Store) -> str:
         BadMessage: a commitment has no `committed` list.
         StoreError: the store failed.
     """
-    if isinstance(msg, (dict, list)):
-        known = _already_written(msg, store)
-        if known is not None:  # no transaction for a write that writes nothing
-            return known[0]
+    # The check for a message already written runs inside the transaction: outside it, another
+    # thread's write could be in the memo and not yet committed, and the store chain would
+    # look for it elsewhere (a gateway).
     with store.transaction():
         return _write(msg, store)
-
-
-def _already_written(msg: Message | list[Value], store: Store) -> tuple[str, str] | None:
-    """The IDs of `msg` if this store was seen to hold it and still does, else None."""
-    try:
-        key: object = fingerprint(msg)
-    except TypeError:
-        return None
-    known = _written(store).get(key)
-    return known if known is not None and store.type(known[0]) == "composite" else None
 
 
 def _write(msg: Value, store: Store) -> str:
