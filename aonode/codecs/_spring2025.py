@@ -33,6 +33,7 @@ from aonode.codecs import _keyid, _sf
 from aonode.crypto import b64_encode, b64url_encode, sha256
 from aonode.errors import DecodeError
 from aonode.message import TABM
+from aonode.text import decode
 
 __all__ = ["carries_own_commitments", "commitments_of", "signature_base"]
 
@@ -42,10 +43,6 @@ _RSA = "rsa-pss-sha512"
 _PARAMS = ("created", "expires", "keyid", "nonce", "tag")
 _INT_PARAMS = frozenset({"created", "expires"})
 _DIGEST = "content-digest"
-
-
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
 
 
 def _breaks_line(value: bytes) -> bool:
@@ -131,7 +128,7 @@ def _committed(commitment: Mapping[str, bytes | TABM]) -> list[str] | None:
         key = numbered[index]
         if not isinstance(key, bytes):
             return None
-        keys.append(_text(key))
+        keys.append(decode(key, errors="surrogateescape"))
     return keys
 
 
@@ -162,7 +159,7 @@ def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, by
         raw = commitment.get(param)
         if not isinstance(raw, bytes):
             continue
-        text = _text(raw)
+        text = decode(raw, errors="surrogateescape")
         digits = text[1:] if text.startswith("-") else text
         if param in _INT_PARAMS and digits.isascii() and digits.isdigit():
             params.append(f";{param}={text}")
