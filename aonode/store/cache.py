@@ -226,16 +226,29 @@ def _write_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
     memo = _written(store)
     if key is not None:
         known = memo.get(key)
-        if known is not None and store.type(known[0]) == "composite":
+        # The memo may name a write whose transaction was rolled back: the unsigned content can
+        # be there from another write, so the ID of all committers must be there too.
+        if known is not None and store.type(known[0]) == "composite" and (
+                known[1] == known[0] or store.type(known[1]) is not None):
             return known
     ids = _write_new_message(msg, store)
     if key is not None:
         memo.put(key, ids)
-        if isinstance(msg, dict) and not msg.get(COMMITMENTS):
+        if isinstance(msg, dict) and not _has_commitments(msg):
             # One ID system: the ID just computed for the write is the message's ID, which
             # hashpaths and `id` ask for next (`message_id`'s memo).
             remember_id(msg, ids[0])
     return ids
+
+
+def _has_commitments(value: Value) -> bool:
+    """Whether any map in `value` carries commitments: the write may then drop some (false
+    ones, and the keys they alone covered), so its ID need not be `message_id` of `value`."""
+    if isinstance(value, dict):
+        return bool(value.get(COMMITMENTS)) or any(_has_commitments(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_commitments(v) for v in value)
+    return False
 
 
 def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
