@@ -42,6 +42,8 @@ _RSA = "rsa-pss-sha512"
 # The parameters the older base carries, in the order it writes them (Erlang map order).
 _PARAMS = ("created", "expires", "keyid", "nonce", "tag")
 _INT_PARAMS = frozenset({"created", "expires"})
+# What a commitment of the older form holds (`commitments_of`): nothing its base does not sign.
+_OLDER_FIELDS = frozenset({"commitment-device", "type", "committer", "committed", "signature", *_PARAMS})
 _DIGEST = "content-digest"
 
 
@@ -138,7 +140,9 @@ def signature_base(tabm: Mapping[str, bytes | TABM], commitment: Mapping[str, by
     not a binary)."""
     keyid = commitment.get("keyid")
     keys = _committed(commitment)
-    if not isinstance(keyid, bytes) or b":" in keyid or not keys:
+    if not isinstance(keyid, bytes) or b":" in keyid or not keys or not _OLDER_FIELDS.issuperset(commitment):
+        # The older base signs only its parameters: a commitment with any other field would
+        # carry it unsigned.
         return None
     lines: list[bytes] = []
     names: list[str] = []

@@ -134,3 +134,12 @@ def test_a_value_with_a_line_break_cannot_pose_as_another_line(wallets: tuple[Wa
         verify(forged)
     clean = older_form(inner, {"k": b"a", "j": b"b"}, ["k", "j"])
     assert verify({"k": b"a", "j": b"b", "commitments": _spring2025.commitments_of(clean)}) == [inner.address]
+
+
+def test_a_field_the_older_base_does_not_sign_is_refused(wallets: tuple[Wallet, Wallet]) -> None:
+    inner, _ = wallets
+    commitments = _spring2025.commitments_of(older_form(inner, {"k": b"a"}, ["k"]))
+    assert verify({"k": b"a", "commitments": commitments}) == [inner.address]
+    padded = {cid: {**c, "hashpath": b"claimed by nobody"} for cid, c in commitments.items()}
+    with pytest.raises(InvalidSignature):
+        verify({"k": b"a", "commitments": padded})
