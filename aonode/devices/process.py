@@ -482,9 +482,11 @@ def _from_snapshot(state: Mapping[str, Any], proc_id: str, slot: int, stored: di
 
 
 def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, Any], expected: int,
-                  target: int, opts: Mapping[str, Any], pending: list[tuple[int, dict[str, Any]]]) -> Result:
+                  target: int, opts: Mapping[str, Any], pending: list[tuple[int, dict[str, Any]]],
+                  keep: bool = True) -> Result:
     """Apply one assignment to `state` (the state before slot `expected`); a state before the
-    target is stored with the others of this request (`pending`, see `_store_result`)."""
+    target is stored with the others of this request (`pending`, see `_store_result`). With
+    `keep` false (a dry run's private replay) nothing is stored, a failure included."""
     slot = _integer(_raw(assignment, "slot"))
     if slot is None:
         return _error(500, "Unprocessable slot value received in assignment.")
@@ -501,7 +503,8 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
     events.count("process", "executed")  # the dashboard's "executions" (core/events.py)
     if not result.ok:
         if cache is not None and _in_the_process(result):
-            results_cache.record_failure(proc_id, slot, _failure(result), cache)
+            if keep:
+                results_cache.record_failure(proc_id, slot, _failure(result), cache)
             return Result(RESTART, slot)
         return result
     if not isinstance(result.value, Mapping):
@@ -509,7 +512,7 @@ def _compute_slot(proc_id: str, state: dict[str, Any], assignment: Mapping[str, 
     # The definition is the process's, whatever the execution device did with the state (a Lua
     # or WASM round trip does not keep every type of its values).
     new = {**result.value, "device": NAME, "at-slot": slot, "process": state["process"]}
-    if slot != target:
+    if slot != target and keep:
         new = _store_result(False, proc_id, slot, new, opts, pending)
     return Result("ok", new)
 
@@ -544,12 +547,14 @@ def _failed_results(failed: Mapping[str, Any]) -> dict[str, Any]:
             "raw": {"Error": reason, "Output": {"data": b""}, "Messages": [], "Spawns": [], "Assignments": []}}
 
 
-def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any]) -> Result:
+def _compute_to(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any],
+                keep: bool = True) -> Result:
     """Apply assignments to `state` until it is the state after `target`; the states on the way
-    are stored before this returns, whatever it returns."""
+    are stored before this returns, whatever it returns. With `keep` false (a dry run's private
+    replay, which holds no process lock) nothing is stored."""
     pending: list[tuple[int, dict[str, Any]]] = []
     try:
-        return _compute_steps(proc_id, state, target, live, opts, pending)
+        return _compute_steps(proc_id, state, target, live, opts, pending, keep)
     finally:
         _flush(proc_id, pending, opts)
 
@@ -559,7 +564,7 @@ _BATCH = 256
 
 
 def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live, opts: Mapping[str, Any],
-                   pending: list[tuple[int, dict[str, Any]]]) -> Result:
+                   pending: list[tuple[int, dict[str, Any]]], keep: bool = True) -> Result:
     while True:
         current = _integer(state.get("at-slot"))
         if current is None:
@@ -571,8 +576,9 @@ def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live,
             state = {**state, "device": NAME}
             if target < 0:
                 return Result("ok", state)  # nothing scheduled yet: the initial state, not stored
-            _flush(proc_id, pending, opts)
-            state = _store_result(_due_at_target(target, state, opts), proc_id, target, state, opts)
+            if keep:
+                _flush(proc_id, pending, opts)
+                state = _store_result(_due_at_target(target, state, opts), proc_id, target, state, opts)
             live.keep(state, target)
             return Result("ok", state)
         attempted = current + 1
@@ -582,7 +588,7 @@ def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live,
         body, after = _raw(found.value, "body"), _raw(found.value, "state")
         if not isinstance(body, Mapping) or not isinstance(after, Mapping):
             return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
-        computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts, pending)
+        computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts, pending, keep)
         if computed.status == RESTART:
             live.forget()
             return computed
@@ -754,7 +760,8 @@ def _dry_run_start(state: Mapping[str, Any], proc_id: str, limit: int | None, op
     restored = _integer(loaded.value.get("at-slot"))
     if newest is None or restored is None or restored >= newest:
         return loaded
-    replayed = _compute_to(proc_id, dict(loaded.value), newest, Live(), opts)  # a private Live: nobody else's
+    # A private Live, and nothing stored: this runs without the process's lock.
+    replayed = _compute_to(proc_id, dict(loaded.value), newest, Live(), opts, keep=False)
     if replayed.status == RESTART:
         return _error(503, f"Process {proc_id}: a slot failed while its newest state was computed for a dry run; "
                       "ask again.")

@@ -81,8 +81,12 @@ def test_dry_run_copies_the_live_state_and_leaves_it_alone(wallet: Wallet, monke
 
     # The cold path (a node with only the store: its live states dropped) answers the same.
     registry(opts).clear()
+    writes: list[Any] = []
+    real_write = process_device._write
+    monkeypatch.setattr(process_device, "_write", lambda *a: writes.append(a) or real_write(*a))
     cold = resolve(proc, {"path": "as", "as": b"execution"}, opts)
     assert cold.ok and cold.value["at-slot"] == slot
+    assert writes == []  # the replay on the restored copy stores nothing: it holds no process lock
     again = resolve(cold.value, {"path": "compute", "action": b"Eval", "data": b"dry"}, opts)
     assert again.value["results"] == ran.value["results"]
 
