@@ -35,7 +35,7 @@ log = logging.getLogger("aonode.arweave")
 
 _MAX_WAIT = 60.0
 _RETRYABLE_4XX = (408, 425, 429)
-_CLAIM_STRIPES = 64
+_CLAIM_STRIPES = 1024  # an unrelated upload shares a stripe (and waits) 1 time in 1024
 
 
 @dataclass
