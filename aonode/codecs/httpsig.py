@@ -389,6 +389,20 @@ def _digest_body(encoded: dict[str, bytes]) -> dict[str, bytes]:
 def _to_committed(components: list[str], headers: Mapping[str, bytes], body_keys: list[str],
                   multipart: bool) -> list[str]:
     """Turn signature components back into AO keys (§3.3, 'committed' steps 1-5)."""
+    # Of the headers, only `ao-ids` and `ao-body-key` are read: the memo key holds both.
+    key = (tuple(components), headers.get("ao-ids"), headers.get("ao-body-key"), tuple(body_keys), multipart)
+    found = _TO_COMMITTED.get(key)
+    if found is None:
+        found = tuple(_to_committed_now(components, headers, body_keys, multipart))
+        _TO_COMMITTED.put(key, found)
+    return list(found)
+
+
+_TO_COMMITTED: Memo[tuple[object, ...], tuple[str, ...]] = Memo(1024)
+
+
+def _to_committed_now(components: list[str], headers: Mapping[str, bytes], body_keys: list[str],
+                      multipart: bool) -> list[str]:
     keys: list[str] = []
     for raw in components:
         name = raw[1:] if raw.startswith("@") else raw
@@ -662,9 +676,18 @@ def _keys_to_commit(tabm: TABM, committed: list[str] | None) -> list[str]:
             for c in signed[1:]:
                 common &= set(committed_list(c))
             return [k for k in committed_list(signed[0]) if k in common]
-    keys = [k[: -len(LINK_SUFFIX)] if k.endswith(LINK_SUFFIX) else k
-            for k in tabm if k != "commitments" and not is_private(k)]
-    return sorted(keys, key=_bkey)
+    given = tuple(tabm)
+    found = _ALL_KEYS.get(given)
+    if found is None:
+        keys = [k[: -len(LINK_SUFFIX)] if k.endswith(LINK_SUFFIX) else k
+                for k in given if k != "commitments" and not is_private(k)]
+        found = tuple(sorted(keys, key=_bkey))
+        _ALL_KEYS.put(given, found)
+    return list(found)
+
+
+# The keys a new commitment covers by default, by the message's keys (a reply's come again).
+_ALL_KEYS: Memo[tuple[str, ...], tuple[str, ...]] = Memo(1024)
 
 
 def commit(
