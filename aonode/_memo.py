@@ -17,7 +17,12 @@ from typing import Generic, TypeVar, overload
 
 from cachetools import LRUCache
 
-__all__ = ["Memo"]
+__all__ = ["MEMO_MAX_KEYS", "Memo"]
+
+# The most keys (or items) a memo keyed by a key set keeps an entry for: a memo is bounded in
+# entries, while a client's message may hold any number of keys, so the entries of larger sets
+# (rare, and each as large as the message) are not kept.
+MEMO_MAX_KEYS = 256
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

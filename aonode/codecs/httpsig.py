@@ -35,7 +35,7 @@ import marshal
 import re
 from collections.abc import Iterable, Mapping
 
-from aonode._memo import Memo
+from aonode._memo import MEMO_MAX_KEYS, Memo
 from aonode.codecs import _keyid, _multipart, _sf, _spring2025
 from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
 from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized, shown
@@ -252,7 +252,7 @@ def committed_list(commitment: Mapping[str, bytes | TABM]) -> list[str]:
     if found is not None:
         return list(found)
     out = _committed_list(numbered)
-    if key is not None:
+    if key is not None and len(key) <= MEMO_MAX_KEYS:
         _COMMITTED.put(key, tuple(out))
     return out
 
@@ -281,7 +281,8 @@ def _numbered(keys: list[str]) -> TABM:
     found = _NUMBERED.get(given)
     if found is None:
         found = {str(i): _bkey(k) for i, k in enumerate(keys, 1)}
-        _NUMBERED.put(given, found)
+        if len(given) <= MEMO_MAX_KEYS:
+            _NUMBERED.put(given, found)
     return dict(found)
 
 
@@ -360,7 +361,8 @@ def _inner_list(names: tuple[str, ...]) -> str:
     found = _INNER_LISTS.get(names)
     if found is None:
         found = _sf.serialize_item(_sf.Item([_sf.Item(n) for n in names]))
-        _INNER_LISTS.put(names, found)
+        if len(names) <= MEMO_MAX_KEYS:
+            _INNER_LISTS.put(names, found)
     return found
 
 
@@ -394,7 +396,8 @@ def _to_committed(components: list[str], headers: Mapping[str, bytes], body_keys
     found = _TO_COMMITTED.get(key)
     if found is None:
         found = tuple(_to_committed_now(components, headers, body_keys, multipart))
-        _TO_COMMITTED.put(key, found)
+        if len(components) + len(body_keys) <= MEMO_MAX_KEYS:
+            _TO_COMMITTED.put(key, found)
     return list(found)
 
 

@@ -80,7 +80,7 @@ from functools import lru_cache
 from itertools import groupby
 from struct import Struct
 
-from aonode._memo import Memo
+from aonode._memo import MEMO_MAX_KEYS, Memo
 
 __all__ = ["erlang_key_order"]
 
@@ -222,7 +222,8 @@ def erlang_key_order(keys: Iterable[str]) -> list[str]:
     found = _ORDERS.get(given)
     if found is None:
         found = tuple(_key_order(given))
-        _ORDERS.put(given, found)
+        if len(given) <= MEMO_MAX_KEYS:
+            _ORDERS.put(given, found)
     return list(found)
 
 
