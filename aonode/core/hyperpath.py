@@ -546,12 +546,18 @@ def _parse_key(singleton: Mapping[str, Any]) -> object:
     return found if isinstance(found, tuple) and found[0] == "m" else None
 
 
-def _fresh(step: Step) -> Step:
-    """A step the caller may change (its maps copied) from one the memo keeps."""
+def _fresh(step: Any) -> Any:
+    """A step the caller may change from one the memo keeps: every map and list in it copied,
+    at any depth (a typed `+list`, a nested message, a `Resolve`'s steps), so no request's
+    change reaches another's parse."""
     if isinstance(step, dict):
-        return dict(step)
-    if isinstance(step, As) and isinstance(step.message, dict):
-        return As(step.device, dict(step.message))
+        return {k: _fresh(v) for k, v in step.items()}
+    if isinstance(step, list):
+        return [_fresh(v) for v in step]
+    if isinstance(step, As):
+        return As(step.device, _fresh(step.message))
+    if isinstance(step, Resolve):
+        return Resolve(_fresh(step.messages))
     return step
 
 
