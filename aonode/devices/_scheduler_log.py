@@ -431,19 +431,30 @@ def _exclusive(store: Store) -> Iterator[str | None]:
 
 
 class _Held:
-    """A lock held from the `with` until `release()` or the block's end, whichever is first."""
+    """A lock held from the `with` until `release()` or the block's end, whichever is first;
+    `waiting` counts the threads waiting for it (shared by every `_Held` of one lock)."""
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: threading.Lock, waiting: list[int], store: Store | None = None) -> None:
         self._lock = lock
+        self._waiting = waiting
+        self._store = store
         self._held = False
 
     def __enter__(self) -> _Held:
-        self._lock.acquire()
+        self._waiting[0] += 1  # the GIL makes += on a list item atomic enough for a hint
+        try:
+            self._lock.acquire()
+        finally:
+            self._waiting[0] -= 1
         self._held = True
         return self
 
     def release(self) -> None:
+        """Let the lock go; inside the store's transaction (`ordered`), when a thread waits for
+        it, tell the store that thread's transaction follows (`Store.expect_writer`)."""
         if self._held:
+            if self._store is not None and self._waiting[0] > 0:
+                self._store.expect_writer()
             self._held = False
             self._lock.release()
 
@@ -466,6 +477,7 @@ class ProcessScheduler:
         self.store = store
         self.wallets = list(wallets)
         self._lock = threading.Lock()
+        self._waiting = [0]  # threads waiting for `_lock` (see `_Held`)
         # Over a shared Redis store: the lease that makes this node the process's one scheduler,
         # and what to do on taking the process over from another node (`_scheduler_lease.attach`).
         self.lease: SchedulerLease | None = None
@@ -511,7 +523,7 @@ class ProcessScheduler:
         # in the group commit's batch), not after their commit: the next message of this process
         # then takes the next slot in the same commit, and each caller still returns only once
         # its slot is durable. Under a lease (Redis) it is held to the end, as the lease is.
-        with _Held(self._lock) as held:
+        with _Held(self._lock, self._waiting, self.store) as held:
             with (lease.hold() if lease is not None else _exclusive(self.store)) as owner_before, \
                     (self.store.transaction(ordered=held.release) if lease is None else self.store.transaction()):
                 _prefetch([_id_path(self.proc_id, msg_id), _latest_path(self.proc_id)], self.store)

@@ -266,6 +266,12 @@ class Store(ABC):
         read transaction). Writes in the block may not be visible to its reads."""
         yield
 
+    def expect_writer(self) -> None:  # noqa: B027 (a hint: ignoring it is right here)
+        """A hint, inside `transaction()` (typically in its `ordered` callback, just before it
+        lets go a lock that another thread waits for, to begin its own transaction): a store
+        that commits concurrent transactions together (LMDB) may hold this commit open a
+        moment for that one. Stores that commit each block alone ignore it."""
+
     def prefetch(self, paths: Sequence[str]) -> None:  # noqa: B027 (a hint: ignoring it is right here)
         """A hint, inside `transaction()`: the block is about to look at these exact paths (say,
         the existence checks of a message write). Stores that answer them faster together

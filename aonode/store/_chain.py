@@ -148,6 +148,9 @@ class StoreChain(Store):
         with self._view():
             return self._children(self.resolve(path))
 
+    def expect_writer(self) -> None:
+        self.first.expect_writer()
+
     def prefetch(self, paths: Sequence[str]) -> None:
         """Inside `transaction()`: look `paths` up in the later stores now, each store asked for
         all the paths the stores before it do not hold at once (`_probe_many`: one round trip to

@@ -38,7 +38,10 @@ take turns on LMDB's writer lock, a batch at a time. Inside a block the thread r
 writes and those of the batch's earlier blocks, which commit with it; other threads see none
 of them until the commit. Contract for callers, as with any exclusive writer lock: a block
 must not wait for another thread's write (nor for a lock such a writer holds while it waits
-for its commit); the blocks here are short store work.
+for its commit); the blocks here are short store work. A caller that serialises its blocks with
+a lock of its own (the scheduler, one process's slots) lets it go in `transaction(ordered=...)`
+and, when a thread waits for it, says so first (`expect_writer`): the batch then waits for that
+thread's block (`EXPECT_WAIT` at most) instead of committing without it.
 
 Growth (issue 17): the map size (`capacity`) only bounds the file, and a full map used to turn
 every write into a 507. Now, before a write transaction that is not nested in another, the
@@ -146,6 +149,8 @@ class _Gate:
 
 # The most blocks one commit covers: a bound on how long the first of them waits for the last.
 MAX_BATCH = 64
+# How long a batch waits for a writer announced by `expect_writer` before it commits without it.
+EXPECT_WAIT = 0.05
 
 
 class _Member:
@@ -169,20 +174,35 @@ class _Batch:
         self.leading = False
         self.queue: deque[_Member] = deque()
         self.commits = 0  # LMDB write transactions committed by batches (for tests and benchmarks)
+        self.arrived = threading.Condition(self.lock)
+        self.expected = 0  # writers announced (`expect_writer`) that have not joined yet
 
     def join(self, member: _Member) -> bool:
         """Queue `member`; True when it leads (no batch was running), else wait for its turn."""
         with self.lock:
+            if self.expected:
+                self.expected -= 1
             if not self.leading:
                 self.leading = True
                 return True
             self.queue.append(member)
+            self.arrived.notify_all()
         member.turn.wait()
         return member.lead
 
     def next(self) -> _Member | None:
+        """The next queued writer; when none is queued but one was announced, wait a moment for it."""
         with self.lock:
+            if not self.queue and self.expected:
+                self.arrived.wait_for(lambda: bool(self.queue) or not self.expected, EXPECT_WAIT)
+                if not self.queue:
+                    self.expected = 0  # it did not come in time: commit without it
             return self.queue.popleft() if self.queue else None
+
+    def announce(self) -> None:
+        with self.lock:
+            if self.leading:
+                self.expected += 1
 
     def hand_on(self) -> None:
         """The leader is done: the first writer still queued leads the next batch."""
@@ -532,6 +552,12 @@ class LMDBStore(Store):
                 raise
             shared.grow(full=True)  # raises 507 when the disk is full
             raise StoreError("store: the LMDB map was full and has grown; ask again", status=503) from None
+
+    def expect_writer(self) -> None:
+        """Called inside `transaction()`, before letting go a lock another thread waits for to
+        begin its own transaction: the batch waits a moment (`EXPECT_WAIT` at most) for it
+        before committing, so that both share the commit (see `Store.expect_writer`)."""
+        self._shared.batch.announce()  # nothing when no batch is running
 
     @property
     def commits(self) -> int:

@@ -17,7 +17,7 @@ from aonode.codecs import commit
 from aonode.crypto import Wallet
 from aonode.devices import _scheduler_log as log_store
 from aonode.devices._scheduler_formats import BlockInfo
-from aonode.store import LMDBStore
+from aonode.store import LMDBStore, _lmdb
 
 PID = "G" * 43
 
@@ -115,3 +115,26 @@ def test_many_threads_get_every_slot_once(store: LMDBStore, wallets: tuple[Walle
     log = {slot: log_store.read(PID, slot, store) for slot in log_store.slots(PID, store)}
     assert sorted(log) == list(range(24))
     check_chain(log, PID)
+
+
+def test_messages_waiting_for_the_process_share_the_commit(store: LMDBStore, wallets: tuple[Wallet, Wallet],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two messages of one process waiting for its scheduler: the one that gets the slot first
+    tells the batch the other follows (`Store.expect_writer`), and the batch waits for it, so
+    both slots land in one commit; a message alone commits at once."""
+    monkeypatch.setattr(_lmdb, "EXPECT_WAIT", 30.0)  # however loaded the machine, the other one comes
+    scheduler = log_store.ProcessScheduler(PID, store, [wallets[0]])
+    before = store.commits
+    assert _assign(scheduler, wallets[1], 0) == 0  # alone: nobody waits, nothing is awaited
+    assert store.commits == before + 1
+    slots: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: slots.append(_assign(scheduler, wallets[1], n))) for n in (1, 2)]
+    with scheduler._lock:  # both queue for the scheduler before either is let in
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: scheduler._waiting[0] == 2, "both messages to wait for the scheduler")
+    for thread in threads:
+        thread.join(60)
+    assert sorted(slots) == [1, 2]
+    assert store.commits == before + 2  # slots 1 and 2 in one commit
+    check_chain({slot: log_store.read(PID, slot, store) for slot in log_store.slots(PID, store)}, PID)
