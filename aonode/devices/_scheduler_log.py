@@ -430,22 +430,34 @@ def _exclusive(store: Store) -> Iterator[str | None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+class _Waiters:
+    """How many threads wait for a lock (a counter with a lock of its own: `+=` is not atomic)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self.count += delta
+
+
 class _Held:
     """A lock held from the `with` until `release()` or the block's end, whichever is first;
     `waiting` counts the threads waiting for it (shared by every `_Held` of one lock)."""
 
-    def __init__(self, lock: threading.Lock, waiting: list[int], store: Store | None = None) -> None:
+    def __init__(self, lock: threading.Lock, waiting: _Waiters, store: Store | None = None) -> None:
         self._lock = lock
         self._waiting = waiting
         self._store = store
         self._held = False
 
     def __enter__(self) -> _Held:
-        self._waiting[0] += 1  # the GIL makes += on a list item atomic enough for a hint
+        self._waiting.add(1)
         try:
             self._lock.acquire()
         finally:
-            self._waiting[0] -= 1
+            self._waiting.add(-1)
         self._held = True
         return self
 
@@ -453,7 +465,7 @@ class _Held:
         """Let the lock go; inside the store's transaction (`ordered`), when a thread waits for
         it, tell the store that thread's transaction follows (`Store.expect_writer`)."""
         if self._held:
-            if self._store is not None and self._waiting[0] > 0:
+            if self._store is not None and self._waiting.count > 0:
                 self._store.expect_writer()
             self._held = False
             self._lock.release()
@@ -477,7 +489,7 @@ class ProcessScheduler:
         self.store = store
         self.wallets = list(wallets)
         self._lock = threading.Lock()
-        self._waiting = [0]  # threads waiting for `_lock` (see `_Held`)
+        self._waiting = _Waiters()  # threads waiting for `_lock` (see `_Held`)
         # Over a shared Redis store: the lease that makes this node the process's one scheduler,
         # and what to do on taking the process over from another node (`_scheduler_lease.attach`).
         self.lease: SchedulerLease | None = None

@@ -132,7 +132,7 @@ def test_messages_waiting_for_the_process_share_the_commit(store: LMDBStore, wal
     with scheduler._lock:  # both queue for the scheduler before either is let in
         for thread in threads:
             thread.start()
-        _wait_for(lambda: scheduler._waiting[0] == 2, "both messages to wait for the scheduler")
+        _wait_for(lambda: scheduler._waiting.count == 2, "both messages to wait for the scheduler")
     for thread in threads:
         thread.join(60)
     assert sorted(slots) == [1, 2]
