@@ -24,6 +24,7 @@ from typing import Union
 
 from aonode._memo import Memo
 from aonode.errors import DecodeError, shown
+from aonode.text import as_text
 
 __all__ = [
     "Item",
@@ -220,7 +221,9 @@ _PARSED_LIMIT = 16 * 1024
 
 
 def _parse_dictionary(text: str | bytes, what: str) -> dict[str, Item]:
-    p = _Parser(_text(text, what), what)
+    # Values inside strings may hold any byte (`ao-ids` carries raw binaries): surrogateescape
+    # keeps them, here and in the list and item parsers below.
+    p = _Parser(as_text(text, errors="surrogateescape"), what)
     out: dict[str, Item] = {}
     p.skip_sp()
     if not p.peek():
@@ -249,7 +252,7 @@ def parse_list(text: str | bytes, what: str = "list") -> list[Item]:
     Raises:
         DecodeError: the text is not a list.
     """
-    p = _Parser(_text(text, what), what)
+    p = _Parser(as_text(text, errors="surrogateescape"), what)
     out: list[Item] = []
     p.skip_sp()
     while p.peek():
@@ -272,18 +275,13 @@ def parse_item(text: str | bytes, what: str = "item") -> Item:
     Raises:
         DecodeError: the text is not an item.
     """
-    p = _Parser(_text(text, what), what)
+    p = _Parser(as_text(text, errors="surrogateescape"), what)
     p.skip_sp()
     item = p.item_or_inner_list()
     p.skip_sp()
     if p.peek():
         raise p.fail("unexpected text after item")
     return item
-
-
-def _text(text: str | bytes, what: str) -> str:
-    # Values inside strings may hold any byte (`ao-ids` carries raw binaries): keep them.
-    return text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
 
 
 def serialize_string(text: str) -> str:

@@ -40,6 +40,7 @@ from aonode.codecs import _keyid, _multipart, _sf, _spring2025
 from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
 from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized, shown
 from aonode.message import TABM, erlang_key_order, is_id, is_private
+from aonode.text import decode
 
 __all__ = [
     "NAME",
@@ -97,10 +98,6 @@ def header_allowed(name: str, value: bytes) -> bool:
     return not value or (value[0] not in _BLANK and value[-1] not in _BLANK and _NOT_IN_VALUE.search(value) is None)
 
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
-
-
 def _bkey(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
 
@@ -118,7 +115,7 @@ def _inline_key(fields: Mapping[str, object]) -> tuple[str, dict[str, bytes]]:
     """§3.1 step 3: which key is the body, and whether `ao-body-key` must say so."""
     named = fields.get("ao-body-key")
     if isinstance(named, bytes):
-        return _text(named), {}
+        return decode(named, errors="surrogateescape"), {}
     if "body" in fields:
         return "body", {}
     if "data" in fields:
@@ -134,7 +131,7 @@ def _group_ids(fields: dict[str, bytes | TABM], wire: bool = False) -> None:
     for key in ids:
         del fields[key]
     fields["ao-ids"] = ", ".join(
-        f"{k}={_sf.serialize_string(_text(ids[k]))}" for k in erlang_key_order(ids)
+        f"{k}={_sf.serialize_string(decode(ids[k], errors='surrogateescape'))}" for k in erlang_key_order(ids)
     ).encode("utf-8", "surrogateescape")
 
 
@@ -272,7 +269,7 @@ def _committed_list(numbered: TABM) -> list[str]:
         key = numbered[index]
         if not isinstance(key, bytes):
             raise BadMessage("commitment's committed list holds a non-binary")
-        out.append(_text(key))
+        out.append(decode(key, errors="surrogateescape"))
     return out
 
 
@@ -299,7 +296,7 @@ def _alg(commitment: Mapping[str, bytes | TABM]) -> str:
 
 def _field(commitment: Mapping[str, bytes | TABM], key: str, default: str) -> str:
     value = commitment.get(key)
-    return _text(value) if isinstance(value, bytes) else default
+    return decode(value, errors="surrogateescape") if isinstance(value, bytes) else default
 
 
 def _flatten_param(value: TABM) -> str:
@@ -310,7 +307,8 @@ def _flatten_param(value: TABM) -> str:
         if isinstance(entry, dict):
             name, val = entry.get("name", b""), entry.get("value", b"")
             if isinstance(name, bytes) and isinstance(val, bytes):
-                parts.append(f"{index}:{_text(name)}:{_text(val)}")
+                name_text, val_text = decode(name, errors="surrogateescape"), decode(val, errors="surrogateescape")
+                parts.append(f"{index}:{name_text}:{val_text}")
     return ", ".join(parts)
 
 
@@ -418,7 +416,7 @@ def _to_committed_now(components: list[str], headers: Mapping[str, bytes], body_
         else:
             keys.append(name)
     if "ao-body-key" in keys:
-        target = _text(headers.get("ao-body-key", b"body"))
+        target = decode(headers.get("ao-body-key", b"body"), errors="surrogateescape")
         keys = [target if k == "body" else k for k in keys if k != "ao-body-key"]
     return _unique(k[: -len(LINK_SUFFIX)] if k.endswith(LINK_SUFFIX) else k for k in keys)
 
@@ -506,7 +504,7 @@ def from_wire(encoded: Mapping[str, bytes]) -> TABM:
         if not isinstance(value, bytes):
             raise DecodeError(f"{NAME}: header '{shown(key)}' must be bytes")
     body = encoded.get("body", b"")
-    inline_key = _text(headers["ao-body-key"]) if "ao-body-key" in headers else "body"
+    inline_key = decode(headers["ao-body-key"], errors="surrogateescape") if "ao-body-key" in headers else "body"
     tabm: TABM = {k: v for k, v in headers.items() if k not in ("signature", "signature-input", "content-digest")}
     body_keys: list[str] = []
     multipart = False

@@ -55,6 +55,7 @@ from aonode.codecs.structured import REGEN_KEYS
 from aonode.core.terms import As, Resolve
 from aonode.errors import BadMessage, DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, is_id, is_private
+from aonode.text import as_text
 
 __all__ = ["MAX_NESTING", "MAX_SEGMENT_LENGTH", "Step", "from_path", "parse", "to_singleton"]
 
@@ -93,10 +94,6 @@ def _encode(text: str) -> bytes:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
         raise _fail(f"'{shown(text[:40])}' is not valid text") from exc
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def _sort_key(key: str) -> bytes:
@@ -334,7 +331,7 @@ def _maybe_typed(key: str, value: Any, depth: int) -> tuple[str, Any]:
         return only, Resolve(_from({"path": value}, depth + 1))
     if not isinstance(value, (str, bytes)):
         raise _fail(f"'{shown(key)}': only text can be typed, got {type(value).__name__}")
-    return only, _decode_value(type_name, _decode_quotes(_text(value)))
+    return only, _decode_value(type_name, _decode_quotes(as_text(value, errors="surrogateescape")))
 
 
 # --- §7.2 segments -----------------------------------------------------------------------
@@ -434,7 +431,7 @@ def _signed_keys(singleton: Mapping[str, Any]) -> frozenset[str]:
         if isinstance(committed, Mapping):
             committed = list(committed.values())
         if isinstance(committed, list | tuple):
-            found.update(_text(n) for n in committed if isinstance(n, str | bytes))
+            found.update(as_text(n, errors="surrogateescape") for n in committed if isinstance(n, str | bytes))
     return frozenset(found)
 
 
@@ -565,7 +562,7 @@ def _fresh(step: Any) -> Any:
 def _path_text(value: Any) -> str:
     if not isinstance(value, (str, bytes)):
         raise EncodeError(f"hyperpath: a path part must be text, got {type(value).__name__}")
-    return _text(value)
+    return as_text(value, errors="surrogateescape")
 
 
 def _sub_path(messages: list[Any]) -> bytes:
@@ -612,7 +609,7 @@ def to_singleton(steps: Sequence[Step]) -> dict[str, Any]:
         if _is_id(step):
             append(_path_text(step))
         elif isinstance(step, Resolve):
-            append("(" + _text(_sub_path(step.messages)[1:]) + ")")
+            append("(" + as_text(_sub_path(step.messages)[1:], errors="surrogateescape") + ")")
         elif isinstance(step, As):
             if not isinstance(step.device, str) or not isinstance(step.message, Mapping):
                 raise EncodeError("hyperpath: only As(device name, message) can be written")
