@@ -53,12 +53,9 @@ from aonode.message import Link, is_id
 from aonode.runtime.lua import Failure, ModuleError
 from aonode.runtime.lua_ao import AoLibrary
 from aonode.runtime.wasm import WasmError, WasmInstance, WasmTrap, result_count
+from aonode.text import as_text
 
 __all__ = ["GenesisWasmDevice"]
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], str]:
@@ -73,7 +70,7 @@ def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Map
         found = found.id
     if not isinstance(found, (bytes, str)) or not is_id(found):
         raise BadMessage("genesis-wasm@1.0: the process's `module` must be the ID of a module message")
-    module_id = _text(found)
+    module_id = as_text(found, errors="surrogateescape")
     cache = opts.get("cache")
     module = cache.read(module_id) if cache is not None else None
     if module is None:
@@ -92,8 +89,9 @@ def _module(state: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[str, Map
         return module_id, module, "lua"
     if kind == b"application/wasm" or (isinstance(body, bytes) and body.startswith(b"\0asm")):
         return module_id, module, "wasm"
+    kind_text = as_text(kind, errors="surrogateescape")
     raise Unsupported(f"Module {module_id} is neither a Lua module (application/lua) nor a WASM module "
-                      f"(application/wasm); its content-type is {_text(kind) or 'not given'}.")
+                      f"(application/wasm); its content-type is {kind_text or 'not given'}.")
 
 
 def _lua_base(state: Mapping[str, Any], module_id: str) -> dict[str, Any]:
@@ -105,7 +103,8 @@ def _error(failure: Failure) -> Result:
 
 
 def _is_assignment(request: Mapping[str, Any]) -> bool:
-    return _text(request.get("type", "")).lower() == "assignment" and isinstance(request.get("body"), Mapping)
+    kind = as_text(request.get("type", ""), errors="surrogateescape")
+    return kind.lower() == "assignment" and isinstance(request.get("body"), Mapping)
 
 
 # --- WASM modules: the legacy loader's contract (handle(msgJSON, envJSON) -> resultJSON) ---------

@@ -34,17 +34,14 @@ from aonode.devices.wasi import stderr_tail
 from aonode.devices.wasm import instance_of
 from aonode.errors import AOError, BadMessage
 from aonode.runtime.wasm import WasmTrap
+from aonode.text import as_text
 
 __all__ = ["JsonIfaceDevice"]
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
 def _results_node(state: Mapping[str, Any], prefix: bytes) -> Any:
     node: Any = state.get("results")
-    for part in [p for p in _text(prefix).split("/") if p]:
+    for part in [p for p in as_text(prefix, errors="surrogateescape").split("/") if p]:
         node = node.get(part) if isinstance(node, Mapping) else None
     return node
 
@@ -78,7 +75,7 @@ class JsonIfaceDevice(Device):
         if not isinstance(base, Mapping) or not isinstance(request, Mapping):
             raise BadMessage("json-iface@1.0 computes a state with a request")
         passes = lookup("pass", base)
-        current = _text(passes) if passes is not ABSENT else "1"
+        current = as_text(passes, errors="surrogateescape") if passes is not ABSENT else "1"
         if current == "1":
             return self._prepare(base, request, opts)
         if current == "2":
@@ -91,7 +88,8 @@ class JsonIfaceDevice(Device):
         body = request.get("body")
         message: Mapping[str, Any] = body if isinstance(body, Mapping) else request
         image = process.get("image", b"")
-        module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
+        module_id = (as_text(image, errors="surrogateescape")
+                     if isinstance(image, (bytes, str)) and len(image) == 43 else "")
         pid = message_id(dict(process), committers="all") if process else ""
         msg = legacy.message_json(message, module=module_id,
                                   assignment=request if isinstance(request.get("body"), Mapping) else None)
@@ -113,9 +111,10 @@ class JsonIfaceDevice(Device):
     def _read(self, state: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         prefix = output_prefix(state, None, opts)
         node = _results_node(state, prefix)
-        if not isinstance(node, Mapping) or _text(node.get("type", b"")) != "ok":
+        if not isinstance(node, Mapping) or as_text(node.get("type", b""), errors="surrogateescape") != "ok":
             reason = node.get("body") if isinstance(node, Mapping) else None
-            return _failed(state, "WASM execution error." + (f" {_text(reason)}." if reason else ""))
+            detail = f" {as_text(reason, errors='surrogateescape')}." if reason else ""
+            return _failed(state, "WASM execution error." + detail)
         output = node.get("output")
         instance = instance_of(state, prefix)
         if not isinstance(output, list) or not output or instance is None:
@@ -130,7 +129,8 @@ class JsonIfaceDevice(Device):
         assert isinstance(process, Mapping)
         pid = message_id(dict(process), committers="all") if process else ""
         image = process.get("image", b"")
-        module_id = _text(image) if isinstance(image, (bytes, str)) and len(image) == 43 else ""
+        module_id = (as_text(image, errors="surrogateescape")
+                     if isinstance(image, (bytes, str)) and len(image) == 43 else "")
         results = legacy.results(found, pid, module_id)
         clean = {k: v for k, v in state.items() if k not in ("function", "parameters")}
         priv = clean.get("priv")

@@ -64,6 +64,7 @@ from aonode.message import Link, is_id
 from aonode.runtime import snapshot_body
 from aonode.runtime.lua import Failure, LuaVM, ModuleError, SnapshotError
 from aonode.runtime.lua_ao import AoLibrary, sandbox_opts
+from aonode.text import as_text
 
 __all__ = ["DEFAULT_SANDBOX", "LuaDevice", "initialize_vm", "live_vm", "with_vm"]
 
@@ -77,10 +78,6 @@ DEFAULT_SANDBOX = (
 )
 
 _EXCLUDED = ("keys", "set", "encode", "decode")
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 def _field(msg: Mapping[str, Any], key: str, opts: Mapping[str, Any]) -> Any:
@@ -114,8 +111,9 @@ def _with_alg(commitment: Any) -> Any:
     if not isinstance(type_, (bytes, str)):
         return commitment
     device = commitment.get("commitment-device", b"httpsig@1.0")
-    device = _text(device) if isinstance(device, (bytes, str)) else "httpsig@1.0"
-    alg = _text(type_) if device == "httpsig@1.0" else f"{device}/{_text(type_)}"
+    device = as_text(device, errors="surrogateescape") if isinstance(device, (bytes, str)) else "httpsig@1.0"
+    type_text = as_text(type_, errors="surrogateescape")
+    alg = type_text if device == "httpsig@1.0" else f"{device}/{type_text}"
     return {**commitment, "alg": alg.encode()}
 
 
@@ -146,7 +144,7 @@ def _module_list(found: Any, opts: Mapping[str, Any]) -> list[Any]:
     if isinstance(found, (bytes, str)):
         return [found]
     if isinstance(found, Mapping):
-        if _text(found.get("content-type", b"")).encode() in LUA_TYPES:
+        if as_text(found.get("content-type", b""), errors="surrogateescape").encode() in LUA_TYPES:
             return [found]
         return [v for k, v in found.items() if k not in ("priv", "commitments")]
     if isinstance(found, list):
@@ -159,11 +157,11 @@ def _module(entry: Any, index: int, opts: Mapping[str, Any]) -> tuple[str, bytes
         entry = entry.id
     if isinstance(entry, (bytes, str)) and is_id(entry):
         cache = opts.get("cache")
-        loaded = cache.read(_text(entry)) if cache is not None else None
+        loaded = cache.read(as_text(entry, errors="surrogateescape")) if cache is not None else None
         if loaded is None:
-            raise NotFound(f"Lua module '{_text(entry)}' not found.")
+            raise NotFound(f"Lua module '{as_text(entry, errors='surrogateescape')}' not found.")
         if isinstance(loaded, (bytes, str)):
-            return _text(entry), loaded if isinstance(loaded, bytes) else loaded.encode()
+            return as_text(entry, errors="surrogateescape"), loaded if isinstance(loaded, bytes) else loaded.encode()
         entry = loaded
     if isinstance(entry, (bytes, str)):
         return f"module-{index}", entry if isinstance(entry, bytes) else entry.encode()
@@ -179,16 +177,17 @@ def _module(entry: Any, index: int, opts: Mapping[str, Any]) -> tuple[str, bytes
             name = message_id(dict(entry))
         except AOError:
             name = f"module-{index}"
-    return _text(name), source if isinstance(source, bytes) else source.encode()
+    return as_text(name, errors="surrogateescape"), source if isinstance(source, bytes) else source.encode()
 
 
 def _sandbox_spec(spec: Any) -> list[tuple[list[str], Any]]:
     if spec is True or spec in (b"true", "true"):
         return [(p.split("."), b"sandboxed") for p in DEFAULT_SANDBOX]
     if isinstance(spec, Mapping):
-        return [(_text(k).replace("/", ".").split("."), v) for k, v in spec.items() if k != "priv"]
+        return [(as_text(k, errors="surrogateescape").replace("/", ".").split("."), v)
+                for k, v in spec.items() if k != "priv"]
     if isinstance(spec, list):
-        return [(_text(p).replace("/", ".").split("."), b"sandboxed") for p in spec]
+        return [(as_text(p, errors="surrogateescape").replace("/", ".").split("."), b"sandboxed") for p in spec]
     return []
 
 
@@ -208,7 +207,7 @@ def _unpacked(snap: Mapping[str, Any], body: bytes, opts: Mapping[str, Any]) -> 
         SnapshotError: it says deflate and does not decompress.
     """
     encoding = ensure_loaded(snap.get("content-encoding", b""), opts)
-    if _text(encoding).lower() != "deflate":
+    if as_text(encoding, errors="surrogateescape").lower() != "deflate":
         return body
     try:
         return zlib.decompress(body)
@@ -219,7 +218,8 @@ def _unpacked(snap: Mapping[str, Any], body: bytes, opts: Mapping[str, Any]) -> 
 def _ao_opts(base: Mapping[str, Any], opts: Mapping[str, Any]) -> dict[str, Any]:
     """The options of resolutions made from the base's Lua code (its `device-sandbox`)."""
     devices = _field(base, "device-sandbox", opts)
-    names = None if devices is ABSENT or devices is False else [_text(d) for d in _module_list(devices, opts)]
+    names = (None if devices is ABSENT or devices is False
+             else [as_text(d, errors="surrogateescape") for d in _module_list(devices, opts)])
     return sandbox_opts(opts, names)
 
 
@@ -286,7 +286,7 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
     function = get_first([(req, "body/function"), (req, "function")], None, quiet)
     if function is None:
         function = _field(base, "function", opts)
-    name = _text(key if function is None or function is ABSENT else function)
+    name = as_text(key if function is None or function is ABSENT else function, errors="surrogateescape")
     params = get_first([(req, "body/parameters"), (req, "parameters")], None, quiet)
     if params is None:
         found = _field(base, "parameters", opts)
@@ -306,7 +306,7 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
     if len(values) == 1:
         status, value = "ok", values[0]
     elif len(values) == 2:
-        status, value = _text(values[0]), values[1]
+        status, value = as_text(values[0], errors="surrogateescape"), values[1]
     else:
         return Result("error", {"status": 422, "body": f"Lua function '{name}' returned {len(values)} values; "
                                                         f"a device function returns a value, or a status and a "
@@ -363,7 +363,7 @@ class LuaDevice(Device):
         device_key = _field(base, "device-key", opts)
         snap: Any = _field(base, "snapshot", opts)
         if device_key is not ABSENT and isinstance(snap, Mapping):
-            snap = ensure_loaded(snap.get(_text(device_key), ABSENT), opts)
+            snap = ensure_loaded(snap.get(as_text(device_key, errors="surrogateescape"), ABSENT), opts)
         body = ensure_loaded(snap.get("body"), opts) if isinstance(snap, Mapping) else None
         if not isinstance(body, bytes):
             return Result("error", b"no_lua_state_snapshot_found")

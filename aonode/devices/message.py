@@ -29,7 +29,8 @@ from aonode.core.devices import Device
 from aonode.core.path import parts
 from aonode.core.terms import NOT_FOUND, As, Result
 from aonode.errors import AOError, InvalidSignature, Unauthorized, Unsupported
-from aonode.message import Atom, erlang_key_order, is_private, normalize_key
+from aonode.message import Atom, erlang_key_order, is_private
+from aonode.text import key_text
 
 __all__ = ["ABSENT", "DEVICE_KEYS", "MessageDevice", "deep_merge", "lookup"]
 
@@ -38,10 +39,6 @@ DEVICE_KEYS = frozenset({"id", "commitments", "committers", "keys", "path", "set
 
 UNSET = Atom("unset")
 UNDEFINED = Atom("undefined")
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else normalize_key(value)
 
 
 def lookup(key: str, msg: Mapping[str, Any]) -> Any:
@@ -102,16 +99,16 @@ def _selector(value: Any) -> Any:
     if value is None or isinstance(value, Mapping):
         return "none"
     if isinstance(value, list):
-        return [_text(v) for v in value]
-    text = _text(value)
+        return [key_text(v, errors="surrogateescape") for v in value]
+    text = key_text(value, errors="surrogateescape")
     return text if text in ("none", "all") else [text]
 
 
 def _target(base: Mapping[str, Any], request: Mapping[str, Any]) -> Any:
     target = request.get("target")
-    if target is None or _text(target) == "self":
+    if target is None or key_text(target, errors="surrogateescape") == "self":
         return base
-    found = request.get(_text(target))
+    found = request.get(key_text(target, errors="surrogateescape"))
     return found if found is not None else request.get("body", base)
 
 
@@ -146,7 +143,7 @@ class MessageDevice(Device):
         key = request.get("key")
         if key is None:
             return NOT_FOUND
-        return self._get(_text(key), base)
+        return self._get(key_text(key, errors="surrogateescape"), base)
 
     def keys(self, base: Mapping[str, Any]) -> list[bytes]:
         return [k.encode() for k in erlang_key_order([k for k in base if not is_private(k)])]
@@ -160,7 +157,7 @@ class MessageDevice(Device):
         unset = {k for k, v in request.items() if k in base and v == UNSET}
         values = {k: request[k] for k in to_set if request[k] != UNSET}
         kept = {k: v for k, v in base.items() if k not in unset}
-        if _text(request.get("set-mode", b"deep")) == "explicit":
+        if key_text(request.get("set-mode", b"deep"), errors="surrogateescape") == "explicit":
             merged = {**kept, **values}
         else:
             merged = deep_merge(kept, values)
@@ -185,10 +182,11 @@ class MessageDevice(Device):
 
     def remove(self, base: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
         if "item" in request:
-            drop = {_text(request["item"])}
+            drop = {key_text(request["item"], errors="surrogateescape")}
         else:
             items = request.get("items", [])
-            drop = {_text(i) for i in (items.values() if isinstance(items, Mapping) else items)}
+            listed = items.values() if isinstance(items, Mapping) else items
+            drop = {key_text(i, errors="surrogateescape") for i in listed}
         return {k: v for k, v in base.items() if k not in drop}
 
     def id(self, base: Any, request: Mapping[str, Any]) -> bytes:
@@ -205,10 +203,11 @@ class MessageDevice(Device):
         return [k.encode() for k in committed_keys(dict(target), committers=committers)]
 
     def commit(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Any:
-        device = _text(request.get("commitment-device", opts.get("commitment_device", "httpsig@1.0")))
+        device = key_text(request.get("commitment-device", opts.get("commitment_device", "httpsig@1.0")),
+                          errors="surrogateescape")
         if device != "httpsig@1.0":
             raise Unsupported(f"commit with device {device!r} is not supported")
-        kind = _text(request.get("type", b"signed"))
+        kind = key_text(request.get("type", b"signed"), errors="surrogateescape")
         wallet = opts.get("priv_wallet")
         if kind == "signed" and wallet is None:
             raise Unauthorized("this node has no wallet to sign with")

@@ -53,6 +53,7 @@ from aonode.errors import AOError, BadMessage, NotFound, Unsupported
 from aonode.message import Link, is_id
 from aonode.runtime import snapshot_body
 from aonode.runtime.wasm import METERINGS, WasmError, WasmInstance, WasmTrap, compile_module, result_count
+from aonode.text import as_text
 
 __all__ = ["WasmDevice", "compiled", "image_of", "instance_of", "limits", "memory_limit", "memory_of", "metering",
            "memory_snapshot", "with_instance"]
@@ -63,12 +64,8 @@ NAME = "wasm-64@1.0"
 _MODULES: Memo[str, wasmtime.Module] = Memo(16)
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
 def _join(prefix: bytes, key: str) -> list[str]:
-    return [p for p in _text(prefix).split("/") if p] + key.split("/")
+    return [p for p in as_text(prefix, errors="surrogateescape").split("/") if p] + key.split("/")
 
 
 def _at(msg: Any, path: list[str], opts: Mapping[str, Any]) -> Any:
@@ -125,9 +122,9 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
         found = found.id
     if isinstance(found, (bytes, str)) and is_id(found):
         cache = opts.get("cache")
-        loaded = cache.read(_text(found)) if cache is not None else None
+        loaded = cache.read(as_text(found, errors="surrogateescape")) if cache is not None else None
         if loaded is None:
-            raise NotFound(f"WASM image {_text(found)} is not in this node's store")
+            raise NotFound(f"WASM image {as_text(found, errors='surrogateescape')} is not in this node's store")
         found = loaded
     if isinstance(found, Mapping):
         # An image read from Arweave (an ANS-104 item) holds its bytes as `data`.
@@ -135,7 +132,8 @@ def image_of(base: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes:
     if found is ABSENT or found is None:
         found = ensure_loaded(base.get("body", ABSENT), opts)
     if not isinstance(found, bytes) or not found:
-        raise BadMessage(f"No viable image found in {_text(input_prefix(base, None, opts))}/image.")
+        where = as_text(input_prefix(base, None, opts), errors="surrogateescape")
+        raise BadMessage(f"No viable image found in {where}/image.")
     if found.startswith(b"\0aot"):
         raise Unsupported("WAMR AOT images are not supported: give the module's WASM bytes")
     return found
@@ -147,7 +145,7 @@ def metering(opts: Mapping[str, Any]) -> str:
     Raises:
         Unsupported: the option has another value.
     """
-    found = _text(options.get(opts, "wasm_metering") or "fuel")
+    found = as_text(options.get(opts, "wasm_metering") or "fuel", errors="surrogateescape")
     if found not in METERINGS:
         raise Unsupported(f"wasm_metering must be one of {', '.join(METERINGS)}, not {found!r}")
     return found
@@ -233,7 +231,8 @@ def _size(value: Any) -> int | None:
     """Bytes from `4294967296`, `"1-gb"`, `"512 MB"`; None for anything else."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value > 0 else None
-    found = _SIZE.fullmatch(_text(value).lower()) if isinstance(value, (bytes, str)) else None
+    found = (_SIZE.fullmatch(as_text(value, errors="surrogateescape").lower())
+             if isinstance(value, (bytes, str)) else None)
     if found is None or found.group(2) not in _UNITS:
         return None
     size = int(float(found.group(1)) * _UNITS[found.group(2)])
@@ -290,7 +289,7 @@ def memory_of(snapshot: Mapping[str, Any], opts: Mapping[str, Any]) -> bytes | N
     body = ensure_loaded(snapshot.get("body"), opts)
     if not isinstance(body, bytes):
         return None
-    if _text(snapshot.get("content-encoding", b"")) != "deflate":
+    if as_text(snapshot.get("content-encoding", b""), errors="surrogateescape") != "deflate":
         return body
     try:
         return zlib.decompress(body)
@@ -329,7 +328,7 @@ class WasmDevice(Device):
         if not isinstance(base, Mapping):
             raise BadMessage("wasm-64@1.0 computes on a message")
         passes = lookup("pass", base)
-        if passes is not ABSENT and _text(passes) not in ("1",):
+        if passes is not ABSENT and as_text(passes, errors="surrogateescape") not in ("1",):
             return Result("ok", base)
         state = dict(self.normalize(base, request, opts).value)
         req = request if isinstance(request, Mapping) else {}
@@ -348,7 +347,7 @@ class WasmDevice(Device):
         if isinstance(handler, _Imports):
             handler.begin(state, opts)
         try:
-            output = instance.call(_text(function), *args)
+            output = instance.call(as_text(function, errors="surrogateescape"), *args)
         except (WasmTrap, WasmError) as exc:
             # A trapped instance may be half way through a change: drop it and free its memory
             # now, so the next call starts again from a snapshot.
@@ -374,8 +373,9 @@ class WasmDevice(Device):
             return Result("ok", {k: v for k, v in base.items() if k != "snapshot"})
         snap: Any = _at(base, ["snapshot"], opts)
         device_key = lookup("device-key", base)
-        if device_key is not ABSENT and isinstance(snap, Mapping) and _text(device_key) in snap:
-            snap = ensure_loaded(snap[_text(device_key)], opts)
+        key_name = as_text(device_key, errors="surrogateescape") if device_key is not ABSENT else ""
+        if device_key is not ABSENT and isinstance(snap, Mapping) and key_name in snap:
+            snap = ensure_loaded(snap[key_name], opts)
         body = memory_of(snap, opts) if isinstance(snap, Mapping) else None
         if body is None:
             if snap is ABSENT:

@@ -38,6 +38,7 @@ from aonode.crypto import Wallet
 from aonode.errors import AOError, EncodeError, shown
 from aonode.http._inbound import DEFAULT_CODEC
 from aonode.message import TABM, Atom, Message, is_private
+from aonode.text import as_text
 
 __all__ = ["CORS_HEADERS", "Response", "accept_to_codec", "cors", "encode_reply", "error_message", "explain"]
 
@@ -62,20 +63,12 @@ _REPLY_CODECS: Mapping[str, bytes | None] = {
 }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value)
-
-
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, Atom):
         return value.name == "true"
-    return _text(value).strip().lower() == "true"
+    return as_text(value, errors="replace", atoms=True).strip().lower() == "true"
 
 
 def _mime_codec(mime: str) -> str | None:
@@ -98,10 +91,10 @@ def accept_to_codec(request: Mapping[str, Any], reply: Mapping[str, Any] | None 
     """The codec of the reply (`accept_to_codec/3`, §10.4)."""
     for key in ("require-codec", "accept-codec"):
         if key in request:
-            return _mime_codec(_text(request[key])) or default
+            return _mime_codec(as_text(request[key], errors="replace", atoms=True)) or default
     if reply is not None and "content-type" in reply:
         return httpsig.NAME
-    for entry in _text(request.get("accept", b"*/*")).split(","):
+    for entry in as_text(request.get("accept", b"*/*"), errors="replace", atoms=True).split(","):
         found = _mime_codec(entry)
         if found is not None:
             return found
@@ -111,7 +104,7 @@ def accept_to_codec(request: Mapping[str, Any], reply: Mapping[str, Any] | None 
 def _status(message: Mapping[str, Any]) -> int:
     raw = message.get("status", 200)
     try:
-        status = int(_text(raw)) if not isinstance(raw, int) else raw
+        status = int(as_text(raw, errors="replace", atoms=True)) if not isinstance(raw, int) else raw
     except ValueError:
         return 500
     return status if 100 <= status <= 599 else 500
@@ -184,7 +177,7 @@ def _scalar_headers(message: Message) -> dict[str, bytes]:
         elif value is None:
             out[key] = b"null"
         else:
-            out[key] = value if isinstance(value, bytes) else _text(value).encode()
+            out[key] = value if isinstance(value, bytes) else as_text(value, errors="replace", atoms=True).encode()
     # The body carries every key; those that cannot be headers are only in the body.
     return {k: v for k, v in out.items() if httpsig.header_allowed(k, v)}
 
@@ -288,7 +281,7 @@ def explain(message: Message, request: Mapping[str, Any]) -> Message:
         (shown(message[k], 1000) for k in _REASON_KEYS
          if isinstance(message.get(k), (bytes, str, Atom)) and message.get(k)), None)
     if reason is None:
-        bare = said or _text(message.get("status", b""))
+        bare = said or as_text(message.get("status", b""), errors="replace", atoms=True)
         reason = bare if bare in _BARE else HTTPStatus(status).phrase
     path = request.get("path")
     named = shown(path, 500) if isinstance(path, (bytes, str)) else ""

@@ -82,6 +82,7 @@ from aonode.errors import DecodeError, EncodeError
 from aonode.message import TABM, Link, Message, Value, is_id, to_bytes
 from aonode.store._base import Names, Store, StoreError, normalize_path
 from aonode.store._memory import MemoryStore
+from aonode.text import as_text
 
 __all__ = [
     "MessageCache",
@@ -395,8 +396,8 @@ def write_hashpath(msg: Value, store: Store) -> str:
         stored = _write(msg, store)
         priv = msg.get("priv") if isinstance(msg, dict) else None
         found = priv.get("hashpath") if isinstance(priv, dict) else None
-        if isinstance(found, (bytes, str)) and normalize_path(_text(found)):
-            store.make_link(stored, _text(found))
+        if isinstance(found, (bytes, str)) and normalize_path(as_text(found, errors="surrogateescape")):
+            store.make_link(stored, as_text(found, errors="surrogateescape"))
         return stored
 
 
@@ -434,10 +435,6 @@ def read(path: str | bytes, store: Store) -> Value | None:
         return None
     with store.snapshot():
         return _read(text, store, 0, None, exact=True)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def _read(path: str, store: Store, depth: int, want: str | None, *, exact: bool = False) -> Value | None:
@@ -576,7 +573,9 @@ def _fit(commitments: dict[str, TABM], want: str, uid: str, store: Store) -> dic
 
 
 def _id_text(value: str | bytes) -> str:
-    return b64url_encode(value) if isinstance(value, bytes) and len(value) == 32 else _text(value)
+    if isinstance(value, bytes) and len(value) == 32:
+        return b64url_encode(value)
+    return as_text(value, errors="surrogateescape")
 
 
 def _is_id(value: object) -> bool:
