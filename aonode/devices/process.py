@@ -89,9 +89,10 @@ from aonode.devices import _process_cache as results_cache
 from aonode.devices._process_worker import Live, registry
 from aonode.devices.message import ABSENT, deep_merge, lookup
 from aonode.errors import AOError, BadMessage, EncodeError
-from aonode.message import Atom, normalize_key
+from aonode.message import Atom
 from aonode.runtime import snapshot_body
 from aonode.store import MessageCache
+from aonode.text import key_text
 
 __all__ = [
     "DEFAULT_DEVICES",
@@ -133,10 +134,6 @@ def _raw(msg: Any, key: str, default: Any = None) -> Any:
     return default if found is ABSENT else found
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else normalize_key(value)
-
-
 def _integer(value: Any) -> int | None:
     """An integer given as an int or as decimal text; None for anything else."""
     if isinstance(value, bool):
@@ -144,7 +141,7 @@ def _integer(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, (bytes, str)):
-        text = _text(value).strip()
+        text = key_text(value, errors="surrogateescape").strip()
         return int(text) if _INTEGER.fullmatch(text) else None
     return None
 
@@ -535,7 +532,7 @@ def _in_the_process(result: Result) -> bool:
 def _failure(result: Result) -> dict[str, Any]:
     value = result.value if isinstance(result.value, Mapping) else {}
     body = value.get("body", b"")
-    reason = body if isinstance(body, bytes) else _text(body).encode()
+    reason = body if isinstance(body, bytes) else key_text(body, errors="surrogateescape").encode()
     return {"status": 422, "body": reason or b"The process failed on this slot."}
 
 
@@ -716,14 +713,14 @@ class ProcessDevice(Device):
 
     def as_(self, base: Any, request: Any, opts: Mapping[str, Any]) -> Result:
         state = ensure_process_key(base, opts)
-        if _text(_raw(state, "initialized", b"")) != "true":
+        if key_text(_raw(state, "initialized", b""), errors="surrogateescape") != "true":
             limit = _integer(_raw(request, "slot"))
             loaded = _dry_run_start(state, process_id(state), limit, opts)
             if not loaded.ok:
                 return loaded
             state = loaded.value
         key = _raw(request, "as") or _raw(request, "as-device") or b"execution"
-        return Result("ok", _as_device(state, _text(key)))
+        return Result("ok", _as_device(state, key_text(key, errors="surrogateescape")))
 
 
 def _keep_at_shutdown(opts: Mapping[str, Any]) -> Callable[[str, int, dict[str, Any]], None]:
@@ -794,7 +791,7 @@ def _group(base: Any, request: Any, opts: Mapping[str, Any]) -> Any:
     if options.get(opts, "process_workers") is not True or not isinstance(request, Mapping):
         return None
     found = parts(_raw(request, "path"))
-    if not found or _text(found[0]) != "compute" or not isinstance(base, Mapping):
+    if not found or key_text(found[0], errors="surrogateescape") != "compute" or not isinstance(base, Mapping):
         return None
     try:
         proc_id = process_id(ensure_process_key(base, opts))
