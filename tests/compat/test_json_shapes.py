@@ -8,32 +8,15 @@ node has stored, so a client can fetch them). A nested message keeps its own `co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, signed, start, stop
+from aonode_process import Node, post, signed
 from oracle import FIXTURES
 
 from aonode.codecs import message_id
 from aonode.crypto import Wallet
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    running = start(Path(tmp_path_factory.mktemp("json-shapes")))
-    try:
-        yield running
-    finally:
-        stop(running)
-
-
-@pytest.fixture(scope="module")
-def client(node: Node) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.url, timeout=60) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

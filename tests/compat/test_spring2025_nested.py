@@ -9,13 +9,11 @@ components in the signer's order, lines `name: value` without quotes, no `alg` i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aonode_process import Node, post, response_message, signed, start, stop
+from aonode_process import post, response_message, signed
 from oracle import FIXTURES
 
 from aonode.codecs import _spring2025, decode, encode, verify
@@ -49,21 +47,6 @@ def wallets() -> tuple[Wallet, Wallet]:
     if all(k.exists() for k in keys):
         return Wallet.load(keys[0]), Wallet.load(keys[1])
     return Wallet.generate(), Wallet.generate()
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    running = start(Path(tmp_path_factory.mktemp("spring2025")))
-    try:
-        yield running
-    finally:
-        stop(running)
-
-
-@pytest.fixture(scope="module")
-def client(node: Node) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.url, timeout=30) as http:
-        yield http
 
 
 def _request(path: str, nested: dict[str, bytes]) -> dict[str, Any]:
