@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lmdb_batches import queued, wait_for
 from process_http import check_chain
 
 from aonode.codecs import commit
@@ -38,19 +39,6 @@ def _assign(scheduler: log_store.ProcessScheduler, sender: Wallet, n: int) -> in
     return int(scheduler.assign(message, now_ms=int(time.time() * 1000), block=BlockInfo.zero())["slot"])
 
 
-def _queued(store: LMDBStore) -> int:
-    batch = store._shared.batch
-    with batch.lock:
-        return len(batch.queue)
-
-
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.001)
-
-
 def test_the_next_slot_joins_the_uncommitted_batch(store: LMDBStore, wallets: tuple[Wallet, Wallet]) -> None:
     """A batch: a leader, slot 0 (thread A), then a block (C) that holds the batch open. While
     C runs, slot 0 is in the batch but not committed; B's message must get past the scheduler's
@@ -75,15 +63,15 @@ def test_the_next_slot_joins_the_uncommitted_batch(store: LMDBStore, wallets: tu
     threads = {"leader": threading.Thread(target=leader), "a": threading.Thread(target=send, args=("a", 0)),
                "c": threading.Thread(target=holder), "b": threading.Thread(target=send, args=("b", 1))}
     threads["leader"].start()
-    _wait_for(lambda: store._shared.batch.leading, "the leader")
+    wait_for(lambda: store._shared.batch.leading, "the leader")
     threads["a"].start()
-    _wait_for(lambda: _queued(store) == 1, "A to queue")
+    wait_for(lambda: queued(store) == 1, "A to queue")
     threads["c"].start()
-    _wait_for(lambda: _queued(store) == 2, "C to queue")
+    wait_for(lambda: queued(store) == 2, "C to queue")
     threads["b"].start()  # waits for the scheduler's lock, which A holds
     release_leader.set()
-    _wait_for(c_running.is_set, "C's block")
-    _wait_for(lambda: _queued(store) == 1, "B to queue while slot 0 is not committed")
+    wait_for(c_running.is_set, "C's block")
+    wait_for(lambda: queued(store) == 1, "B to queue while slot 0 is not committed")
     assert slots == {}  # nobody has heard of a slot: the commit has not happened
     release_c.set()
     for thread in threads.values():
@@ -132,7 +120,7 @@ def test_messages_waiting_for_the_process_share_the_commit(store: LMDBStore, wal
     with scheduler._lock:  # both queue for the scheduler before either is let in
         for thread in threads:
             thread.start()
-        _wait_for(lambda: scheduler._waiting.count == 2, "both messages to wait for the scheduler")
+        wait_for(lambda: scheduler._waiting.count == 2, "both messages to wait for the scheduler")
     for thread in threads:
         thread.join(60)
     assert sorted(slots) == [1, 2]

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lmdb_batches import queued, wait_for
 
 from aonode.store import LMDBStore, StoreError
 
@@ -25,19 +25,6 @@ CAPACITY = 64 * 1024 * 1024
 def store(tmp_path: Path) -> Iterator[LMDBStore]:
     with LMDBStore(tmp_path / "lmdb", capacity=CAPACITY) as opened:
         yield opened
-
-
-def _queued(store: LMDBStore) -> int:
-    batch = store._shared.batch
-    with batch.lock:
-        return len(batch.queue)
-
-
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.001)
 
 
 def _reader_sees(store: LMDBStore, path: str) -> bytes | None:
@@ -82,7 +69,7 @@ def test_concurrent_writers_share_one_commit(store: LMDBStore) -> None:
         store.write("shared/a", b"A")
         for thread in others:
             thread.start()
-        _wait_for(lambda: _queued(store) == 2, "B and C to queue")
+        wait_for(lambda: queued(store) == 2, "B and C to queue")
         assert _reader_sees(store, "shared/a") is None  # nothing is visible before the commit
     assert store.commits == before + 1
     for thread in others:
@@ -113,7 +100,7 @@ def test_a_failing_block_rolls_back_only_its_own_writes(store: LMDBStore) -> Non
             store.write("mixed/leader", b"z")
             for thread in threads:
                 thread.start()
-            _wait_for(lambda: _queued(store) == 2, "both followers to queue")
+            wait_for(lambda: queued(store) == 2, "both followers to queue")
             raise KeyError("the leader's own block fails too")
     for thread in threads:
         thread.join(10)
@@ -137,7 +124,7 @@ def test_a_failed_commit_fails_every_writer_of_the_batch(store: LMDBStore) -> No
     with pytest.raises(StoreError):
         with store.transaction():
             thread.start()
-            _wait_for(lambda: _queued(store) == 1, "the follower to queue")
+            wait_for(lambda: queued(store) == 1, "the follower to queue")
             store.close()  # closing the environment under the batch makes its commit fail
     thread.join(10)
     assert len(errors) == 1
