@@ -4,10 +4,12 @@ restored from a snapshot is only right if `normalize` rebuilt it)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aonode.codecs import commit
@@ -109,3 +111,25 @@ def schedule(process: Mapping[str, Any], wallet: Wallet, opts: Mapping[str, Any]
 def schedule_values(process: Mapping[str, Any], wallet: Wallet, opts: Mapping[str, Any], *values: int) -> None:
     for value in values:
         schedule(process, wallet, opts, value=value)
+
+
+@functools.cache
+def aos_image() -> bytes:
+    """The AOS-style WASM module written here (tests/runtime/wat/ao_process.wat: counts its
+    calls, answers in the json-iface shape)."""
+    import wasmtime
+
+    wat = Path(__file__).parents[1] / "runtime" / "wat" / "ao_process.wat"
+    return bytes(wasmtime.wat2wasm(wat.read_text()))
+
+
+def aos_process(wallet: Wallet, opts: dict[str, Any]) -> dict[str, Any]:
+    """A process running `aos_image()` on the AOS stack (wasi, json-iface, wasm-64, multipass),
+    its image stored in `opts["cache"]`, `wallet` its scheduler and authority."""
+    image_id = opts["cache"].write({"content-type": b"application/wasm", "body": aos_image()})
+    return base_process(wallet, **{
+        "execution-device": b"stack@1.0",
+        "device-stack": [b"wasi@1.0", b"json-iface@1.0", b"wasm-64@1.0", b"multipass@1.0"],
+        "passes": 2, "output-prefix": b"wasm", "input-prefix": b"process", "image": image_id.encode(),
+        "authority": [wallet.address.encode()],
+    })

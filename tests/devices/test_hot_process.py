@@ -5,12 +5,10 @@ answers are those of the cold path (a node that restores from the store)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import wasmtime
-from process_helpers import base_process, node_opts, schedule
+from process_helpers import aos_process, node_opts, schedule
 
 from aonode.codecs import message_id
 from aonode.core import events, resolve
@@ -22,23 +20,10 @@ from aonode.devices.wasm import instance_of
 from aonode.runtime import snapshot_body
 from aonode.store import MemoryStore
 
-WAT = Path(__file__).parents[1] / "runtime" / "wat"
-IMAGE = bytes(wasmtime.wat2wasm((WAT / "ao_process.wat").read_text()))
-
 
 @pytest.fixture(scope="module")
 def wallet() -> Wallet:
     return Wallet.generate()
-
-
-def aos_process(wallet: Wallet, opts: dict[str, Any]) -> dict[str, Any]:
-    image_id = opts["cache"].write({"content-type": b"application/wasm", "body": IMAGE})
-    return base_process(wallet, **{
-        "execution-device": b"stack@1.0",
-        "device-stack": [b"wasi@1.0", b"json-iface@1.0", b"wasm-64@1.0", b"multipass@1.0"],
-        "passes": 2, "output-prefix": b"wasm", "input-prefix": b"process", "image": image_id.encode(),
-        "authority": [wallet.address.encode()],
-    })
 
 
 def _live(opts: dict[str, Any], pid: str) -> tuple[int, dict[str, Any]]:

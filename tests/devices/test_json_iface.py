@@ -4,12 +4,8 @@ dev_wasi tests in intent, through process@1.0."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
-import wasmtime
-from process_helpers import base_process, node_opts, schedule
+from process_helpers import aos_process, node_opts, schedule
 
 from aonode.codecs import message_id
 from aonode.core import get, resolve
@@ -18,26 +14,10 @@ from aonode.devices.wasi import stdout
 from aonode.runtime.wasm import WasmInstance
 from aonode.store import MemoryStore, MessageCache
 
-WAT = Path(__file__).parents[1] / "runtime" / "wat"
-IMAGE = bytes(wasmtime.wat2wasm((WAT / "ao_process.wat").read_text()))
-
 
 @pytest.fixture(scope="module")
 def wallet() -> Wallet:
     return Wallet.generate()
-
-
-def aos_process(wallet: Wallet, opts: dict[str, Any]) -> dict[str, Any]:
-    image_id = opts["cache"].write({"content-type": b"application/wasm", "body": IMAGE})
-    return base_process(wallet, **{
-        "execution-device": b"stack@1.0",
-        "device-stack": [b"wasi@1.0", b"json-iface@1.0", b"wasm-64@1.0", b"multipass@1.0"],
-        "passes": 2,
-        "output-prefix": b"wasm",
-        "input-prefix": b"process",
-        "image": image_id.encode(),
-        "authority": [wallet.address.encode()],
-    })
 
 
 def test_aos_stack_computes_slots(wallet: Wallet) -> None:
