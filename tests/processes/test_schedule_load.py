@@ -11,6 +11,8 @@ from aonode_process import Node, start, stop
 from process_http import CONFIG, HERE
 from schedule_load import CLIENTS, PER_CLIENT, Load, check_schedule, messages, spawn
 
+pytestmark = pytest.mark.long
+
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:

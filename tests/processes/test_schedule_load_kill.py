@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from aonode_process import Node, start, stop
 from counter_device import CounterDevice
 from process_http import CONFIG, HERE, node_wallet
@@ -16,6 +17,8 @@ from schedule_load import CLIENTS, PER_CLIENT, Load, check_schedule, messages, s
 
 from aonode.core import resolve
 from aonode.store import MemoryStore, MessageCache
+
+pytestmark = pytest.mark.long
 
 
 def test_sigkill_during_load_loses_and_repeats_nothing(tmp_path: Path) -> None:
