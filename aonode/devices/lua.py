@@ -24,7 +24,10 @@ What Lua sees of the messages (for hyper-aos, processes-compute.md §5.5; docs/c
   message it stands for, as an assignment carries the message it schedules: its keys but
   `path`, `method` and `body` (a non-message `body` stays the message's `body`), names
   lower-cased (as ANS-104 tags are when scheduled). hyper-aos reads `req.body`; the
-  reference gives the request as it is, and hyper-aos fails.
+  reference gives the request as it is, and hyper-aos fails. The dry run's answer also
+  carries the legacy result its `results` stand for as `raw`, at the top and under
+  `results` (where aoconnect 0.0.98 and 0.0.93 read a dry run), as a json-iface process's
+  does; the reference's has none, and aoconnect shows an empty result.
 
 The VM lives in the base's `priv/state`. Without one, it is built from the base's `module`
 (§5.1): an ID (read from the store), a message whose `content-type` is `application/lua` or
@@ -58,6 +61,7 @@ from aonode.core.access import get_first
 from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
+from aonode.devices._legacy_message import raw_of_hyper_aos
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import AOError, BadMessage, NotFound
 from aonode.message import Link, is_id
@@ -271,6 +275,20 @@ def _now(request: Any) -> int:
     return 0
 
 
+def _with_raw(state: dict[str, Any]) -> dict[str, Any]:
+    """A dry run's state with the legacy result its `results` stand for as `raw`, at the top
+    (where aoconnect 0.0.98 reads a dry run) and under `results` (where 0.0.93 does), as the
+    json-iface path answers; a state whose `results` hold no hyper-aos result, or already a
+    `raw`, is left as it is."""
+    results = state.get("results")
+    if not isinstance(results, Mapping) or "raw" in results:
+        return state
+    raw = raw_of_hyper_aos(results)
+    if raw is None:
+        return state
+    return {**state, "raw": raw, "results": {**results, "raw": raw}}
+
+
 def _error(failure: Failure) -> Result:
     return Result("error", {"status": failure.status, "body": failure.error, "trace": failure.trace})
 
@@ -291,8 +309,11 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
     if params is None:
         found = _field(base, "parameters", opts)
         params = None if found is ABSENT else found
+    dry_run = False
     if params is None:
-        args: list[Any] = [base, _as_scheduled(base, req), {}]
+        scheduled = _as_scheduled(base, req)
+        dry_run = scheduled is not req
+        args: list[Any] = [base, scheduled, {}]
     elif isinstance(params, Mapping):
         args = [params[str(i)] for i in range(1, len(params) + 1) if str(i) in params]
     else:
@@ -316,6 +337,8 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
         value = {**value, "priv": {**(old if isinstance(old, Mapping) else {}), "state": vm}}
         if "process" in base and "process" in value and params is None:  # not its Lua view (`alg`)
             value["process"] = base["process"]
+        if dry_run:
+            value = _with_raw(value)
     return Result(status, value)
 
 

@@ -175,3 +175,32 @@ def test_dry_run_without_body_and_the_owner_trusted_without_being_an_authority(n
         failing = spawn(client, node, owner, module=raising)
         broken = client.get(f"/{failing}~process@1.0/as=execution/compute&action=Info")
         assert broken.status_code == 422 and "broken by Info" in broken.text, (broken.status_code, broken.text)
+
+
+def test_dry_run_answers_the_legacy_result_where_both_aoconnect_versions_read_it(node: Node, owner: Wallet) -> None:
+    """A dry run of a hyper-aos-style process answers its `results` also as a legacy result,
+    `raw`, at the top (aoconnect 0.0.98) and under `results` (0.0.93): `Output` as the script
+    gave it, each outbox message with `Target`, `Data` and its other keys as `Tags`."""
+    with httpx.Client(base_url=node.url, timeout=120) as client:
+        pid = spawn(client, node, owner)
+        sender = {"From-Process": owner.address}  # trusted as the owner (aos.lua's rule)
+        code = "Send({target = 'abc', data = 'hi', action = 'Ping'}) return 'sent'"
+        with Client(node.url, owner) as ao:
+            reply = ao.send(dryrun_request(pid, tags={"Action": "Eval", **sender}, data=code))
+            assert reply.status_code == 200, reply.text
+            answer = reply.json()
+            expected = {
+                "Output": {"data": "sent", "prompt": "aos> "},
+                "Messages": [{"Target": "abc", "Data": "hi", "Tags": [{"name": "Action", "value": "Ping"}]}],
+                "Spawns": [],
+                "Assignments": [],
+            }
+            assert answer["raw"] == expected
+            assert answer["results"]["raw"] == expected
+            assert answer["results"]["output"]["data"] == "sent"  # the script's own shape stays
+            # The Python client (as aoconnect) reads it.
+            assert ao.dryrun(pid, tags={"Action": "Eval", **sender}, data="6 * 7")["Output"]["data"] == "42"
+        # Scheduled slots keep the script's state as it returned it: no `raw`.
+        send_message(client, pid, owner, action="Eval", data="1 + 1")
+        assert client.get(f"/{pid}/now/raw").status_code == 404
+        assert client.get(f"/{pid}/now/results/output/data").text == "2"
