@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Union, cast
 
 from aonode._memo import Memo
-from aonode.codecs import httpsig, structured
+from aonode.codecs import _spring2025, httpsig, structured
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256, sha256_chain
 from aonode.errors import BadMessage, NotFound
 from aonode.message import TABM, Atom, Link, Message, Value, is_private
@@ -60,6 +60,10 @@ def to_tabm(msg: Value, *, bundle: bool = False) -> TABM | bytes:
 
 
 def _child_id(child: Value) -> str:
+    if isinstance(child, Mapping) and _spring2025.carries_own_commitments(child):
+        # A part signed in the spring-2025 form: main reads it as a message without
+        # commitments (its signature headers are plain keys), and links it by that ID.
+        child = {k: v for k, v in child.items() if k != "commitments"}
     return message_id(child, committers="all")
 
 

@@ -22,7 +22,8 @@ nothing about a signer; they stay plain header text, as in main.
 
 Encoding: a level of the body whose `commitments` are exactly what its own `signature`
 headers describe (`carries_own_commitments`) is written without its `commitments`: the headers
-already say it, and the part keeps the bytes it was signed over.
+already say it, and the part keeps the bytes it was signed over. For the same reason such a
+level is linked (`k+link`) by the ID main gives it, its ID without those commitments.
 """
 
 from __future__ import annotations

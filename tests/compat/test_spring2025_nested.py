@@ -16,7 +16,7 @@ import pytest
 from aonode_process import post, response_message, signed
 from oracle import FIXTURES
 
-from aonode.codecs import _spring2025, decode, encode, verify
+from aonode.codecs import _spring2025, commit, decode, encode, message_id, verify
 from aonode.crypto import Wallet, b64_encode, b64url_encode, sha256
 from aonode.errors import InvalidSignature
 
@@ -88,6 +88,28 @@ def test_a_node_accepts_the_older_form_and_verifies_it(client: httpx.Client,
     signer = post(client, {**_request("/~message@1.0/committed", nested), "committers": inner.address})
     assert signer.status_code == 200, signer.text
     assert response_message(signer)["1"] == b"zeta"
+
+
+def test_a_top_level_signature_in_link_mode_covers_the_part_by_mains_id(
+        client: httpx.Client, wallets: tuple[Wallet, Wallet]) -> None:
+    """Signed in link mode, the top level covers `nested+link`: the part's ID as main computes
+    it, where the part's signature headers are plain keys and it has no commitments (its
+    unsigned ID). The node checks both signatures."""
+    inner, outer = wallets
+    nested = older_form(inner, NESTED, ORDER)
+    msg = commit(_request("/~message@1.0/verify", nested), outer, bundle=False)
+    wire = encode(msg, "httpsig@1.0", bundle=True)  # sent with the part inline, as main sends it
+    assert b"nested+link" in wire["signature-input"] and b"\r\nsignature-input: " in wire["body"]
+    decoded = decode(wire, "httpsig@1.0")
+    assert isinstance(decoded, dict) and verify(decoded["nested"]) == [inner.address]
+    assert message_id(decoded["nested"], committers="none") == message_id(nested, committers="all")
+    assert verify(decoded) == [outer.address]
+    answer = post(client, msg)
+    assert answer.status_code == 200, answer.text
+    assert response_message(answer)["body"] is True
+    # A tampered part breaks both signatures.
+    forged = post(client, commit(_request("/~message@1.0/verify", {**nested, "quantity": b"1"}), outer, bundle=False))
+    assert forged.status_code == 400, forged.text
 
 
 def test_a_tampered_part_is_refused_naming_it(client: httpx.Client, wallets: tuple[Wallet, Wallet]) -> None:
