@@ -47,7 +47,7 @@ WHERE = "https://github.com/samcamwilliams/HyperBEAM/raw/main/test/aos-2-pure-xs
 
 
 def load_aos_bench() -> ModuleType:
-    """bench/aos.py, loaded by path (`-P` keeps bench/ off sys.path: its http.py would shadow the stdlib's)."""
+    """bench/aos.py, loaded by path (also when `-P` keeps bench/ off sys.path)."""
     spec = importlib.util.spec_from_file_location("aonode_bench_aos", Path(__file__).resolve().parent / "aos.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

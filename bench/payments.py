@@ -22,29 +22,23 @@ It prints requests/s for each and the ratios s/f (goal >= 0.8) and l/f (goal >= 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
+import runpy
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-# bench/ holds a script named `http.py`, and Python puts this file's folder first on sys.path:
-# take it off before anything imports the standard library's `http`.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import runpy  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from aonode.codecs import commit, encode  # noqa: E402
-from aonode.crypto import Wallet  # noqa: E402
-from aonode.ledger import ledger_options  # noqa: E402
+from aonode.codecs import commit, encode
+from aonode.crypto import Wallet
+from aonode.ledger import ledger_options
 
 MODES = (("(f) free", "free"), ("(s) p4 + simple-pay", "simple-pay"), ("(l) p4 + Lua ledger", "lua"))
 
@@ -121,7 +115,7 @@ def signed_requests(wallet: Wallet, count: int) -> list[tuple[str, dict[str, byt
 
 
 
-# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+# The load generator's raw HTTP, shared by the HTTP benchmarks.
 _RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
 raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 

@@ -44,9 +44,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/http.py would shadow the standard library's `http`: take this folder off sys.path.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "http")]
 
 import httpx  # noqa: E402

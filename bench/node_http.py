@@ -18,25 +18,19 @@ measured. In one run:
 
 It prints requests/s for each and the ratios a/r (goal >= 0.6), d/c (goal >= 0.3), a/c and b/c.
 
-    .venv/bin/python bench/http.py [--seconds N] [--concurrency N]
+    .venv/bin/python bench/node_http.py [--seconds N] [--concurrency N]
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is named like the standard library's `http` package, and Python puts its folder
-# first on sys.path: take it off before anything imports `http`.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import importlib  # noqa: E402
+import os
 import runpy  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
@@ -109,14 +103,14 @@ def start(kind: str, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"bench/http.py: the {kind} server exited with status {proc.returncode}")
+            raise SystemExit(f"bench/node_http.py: the {kind} server exited with status {proc.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return proc
         except OSError:
             time.sleep(0.05)
     proc.kill()
-    raise SystemExit(f"bench/http.py: the {kind} server did not listen on port {port} within {STARTUP_SECONDS}s")
+    raise SystemExit(f"bench/node_http.py: the {kind} server did not listen on port {port} within {STARTUP_SECONDS}s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -128,7 +122,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+# The load generator's raw HTTP, shared by the HTTP benchmarks.
 _RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
 raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 
@@ -219,7 +213,7 @@ def main() -> None:
         return
     missing = have_server()
     if missing is not None:
-        raise SystemExit(f"bench/http.py: cannot run: {missing}")
+        raise SystemExit(f"bench/node_http.py: cannot run: {missing}")
     rows = [
         ("(c) bare ASGI hello-world, GET /", "hello", lambda port: raw_request("GET", "/", port)),
         ("(a) aonode GET /~meta@1.0/info", "aonode", lambda port: raw_request("GET", "/~meta@1.0/info", port)),
