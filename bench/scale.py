@@ -79,7 +79,7 @@ def presign(kind: str, pids: list[str], count: int) -> list[tuple[str, dict[str,
         return [item for part in pool.map(_sign, jobs) for item in part][:count]
 
 
-# The load generator's raw HTTP, shared by the HTTP benchmarks (bench/ is not on sys.path).
+# The load generator's raw HTTP, shared by the HTTP benchmarks.
 _RAW = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_raw_http.py"))
 raw_request, read_status = _RAW["raw_request"], _RAW["read_status"]
 
