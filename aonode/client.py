@@ -59,6 +59,7 @@ import httpx
 from aonode.codecs import DataItem, commit, encode, message_id
 from aonode.crypto import Wallet, b64url_decode, b64url_encode
 from aonode.errors import AOError
+from aonode.hyper_aos import legacy_result
 
 __all__ = [
     "ANS104_HEADERS",
@@ -420,28 +421,6 @@ def parse_current_slot(body: bytes) -> int:
     return slot
 
 
-def _numbered(values: Any) -> list[Any]:
-    if isinstance(values, list):
-        return values
-    if not isinstance(values, dict):
-        return []
-    return [values[k] for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
-
-
-def _legacy_of_results(results: dict[str, Any]) -> dict[str, Any] | None:
-    """A legacy result made of a `results` message without one (a `lua@5.3a` or stack process
-    running hyper-aos: `output`, `outbox`, `error`)."""
-    if not any(k in results for k in ("output", "outbox", "error", "data")):
-        return None
-    output = results.get("output")
-    if not isinstance(output, dict):
-        output = {"data": output if output is not None else results.get("data", "")}
-    found: dict[str, Any] = {"Output": output, "Messages": _numbered(results.get("outbox"))}
-    if results.get("error") is not None:
-        found["Error"] = results["error"]
-    return found
-
-
 def parse_result(body: bytes) -> dict[str, Any]:
     """The legacy result of a compute or dry-run answer, with aoconnect's defaults: `Output` {},
     `Messages`, `Spawns` and `Assignments` [], and `Error` (None when there was none).
@@ -455,7 +434,7 @@ def parse_result(body: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict) and isinstance(results, dict):
         raw = results.get("raw")
         if not isinstance(raw, dict):
-            raw = _legacy_of_results(results)
+            raw = legacy_result(results)
     if not isinstance(raw, dict):
         raise ValueError("the answer has no `raw` result")
     return {"Output": {}, "Messages": [], "Assignments": [], "Spawns": [], "Error": None,

@@ -6,8 +6,6 @@
     env_json(process, ...)   {Process: {Id, Owner, Tags, ...}, Module: {Id, Tags}}
     results(raw, ...)        {raw, outbox, patches, data}: the result as a message
     dry_run_answer(results)  the same, with `raw` also under `results/raw`
-    raw_of_hyper_aos(results)  the legacy result a hyper-aos `results` ({output, outbox})
-                             stands for, for a `lua@5.3a` dry run's `raw`
     encode(value)            a message or env as the JSON a WASM module's `handle` reads
     response(text)           the legacy result in a module's `{"ok": true, "response": R}`
 
@@ -28,8 +26,7 @@ from aonode.errors import AOError
 from aonode.message import erlang_key_order
 from aonode.text import as_text
 
-__all__ = ["dry_run_answer", "encode", "env_json", "header_case", "message_json", "raw_of_hyper_aos", "response",
-           "results"]
+__all__ = ["dry_run_answer", "encode", "env_json", "header_case", "message_json", "response", "results"]
 
 # Keys that are fields of the legacy message, not tags.
 _FIELDS = ("id", "anchor", "owner", "data", "target", "signature", "commitments", "priv", "path", "method")
@@ -189,49 +186,6 @@ def dry_run_answer(results: Mapping[str, Any]) -> dict[str, Any]:
     `raw` also under `results/raw`, where 0.0.91-0.0.97 read it (their dry run asks the same
     path; clients-legacy-users.md §1.1). Only `raw` is repeated, not the outbox."""
     return {**results, "results": {"raw": results["raw"]}}
-
-
-# The keys of an outbox entry that are fields of a legacy message; the others are its tags.
-_MESSAGE_FIELDS = {"target": "Target", "data": "Data", "anchor": "Anchor"}
-
-
-def _legacy_outbox_entry(message: Any) -> Any:
-    if not isinstance(message, Mapping):
-        return message
-    tags = message.get("tags", message.get("Tags"))
-    entry: dict[str, Any] = {}
-    listed: list[Any] = []
-    for key, value in message.items():
-        field = _MESSAGE_FIELDS.get(key.lower())
-        if field is not None:
-            entry[field] = value
-        elif key.lower() != "tags":
-            listed.append({"name": header_case(key), "value": value})
-    if isinstance(tags, (Mapping, list)):
-        listed.extend(tags.values() if isinstance(tags, Mapping) else tags)
-    return {**entry, "Tags": listed}
-
-
-def raw_of_hyper_aos(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The legacy result (`{Output, Messages, Spawns, Assignments}`, and `Error` when there is
-    one) that a hyper-aos process's `results` stands for: `output` is the `Output` (a plain
-    value becomes its `data`), each `outbox` entry a legacy message (`target`, `data`, `anchor`
-    as fields, its other keys and its `tags` as `Tags`). None when `results` is no such thing
-    (it has none of `output`, `outbox`, `error`)."""
-    if not any(k in results for k in ("output", "outbox", "error")):
-        return None
-    output = results.get("output")
-    if not isinstance(output, Mapping):
-        output = {"data": output if output is not None else b""}
-    raw: dict[str, Any] = {
-        "Output": dict(output),
-        "Messages": [_legacy_outbox_entry(m) for m in _numbered(results.get("outbox")).values()],
-        "Spawns": [],
-        "Assignments": [],
-    }
-    if results.get("error") is not None:
-        raw["Error"] = results["error"]
-    return raw
 
 
 def _jsonable(value: Any) -> Any:

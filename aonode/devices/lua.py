@@ -61,9 +61,9 @@ from aonode.core.access import get_first
 from aonode.core.devices import Device
 from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
-from aonode.devices._legacy_message import raw_of_hyper_aos
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import AOError, BadMessage, NotFound
+from aonode.hyper_aos import legacy_result
 from aonode.message import Link, is_id
 from aonode.runtime import snapshot_body
 from aonode.runtime.lua import Failure, LuaVM, ModuleError, SnapshotError
@@ -283,7 +283,7 @@ def _with_raw(state: dict[str, Any]) -> dict[str, Any]:
     results = state.get("results")
     if not isinstance(results, Mapping) or "raw" in results:
         return state
-    raw = raw_of_hyper_aos(results)
+    raw = legacy_result(results)
     if raw is None:
         return state
     return {**state, "raw": raw, "results": {**results, "raw": raw}}

@@ -319,7 +319,8 @@ def test_parse_result_of_each_answer_shape() -> None:
     lua = {"results": {"output": {"data": "hi", "prompt": "aos> "},
                        "outbox": {"2": {"Target": "b"}, "1": {"Target": "a"}}}}
     assert parse_result(json.dumps(lua).encode()) == {
-        **defaults, "Output": {"data": "hi", "prompt": "aos> "}, "Messages": [{"Target": "a"}, {"Target": "b"}]}
+        **defaults, "Output": {"data": "hi", "prompt": "aos> "},
+        "Messages": [{"Target": "a", "Tags": []}, {"Target": "b", "Tags": []}]}
     failed = {"results": {"error": "boom", "outbox": {}}}
     assert parse_result(json.dumps(failed).encode())["Error"] == "boom"
 
@@ -336,7 +337,8 @@ end
 
 def test_dryrun_of_a_stack_process(ao: Client, node: Node, wallet: Wallet) -> None:
     """Issue 18 item 2: `dryrun` on a `stack@1.0` process over `lua@5.3a`, whose answer is the
-    process state with `results` but no legacy `raw`; JSON booleans stay booleans."""
+    process state with the legacy result its `results` stand for as `raw`; JSON booleans stay
+    booleans."""
     process = signed({
         "device": "process@1.0", "type": "Process", "scheduler": ao.address(), "authority": ao.address(),
         "scheduler-device": "scheduler@1.0", "execution-device": "stack@1.0",
@@ -348,7 +350,8 @@ def test_dryrun_of_a_stack_process(ao: Client, node: Node, wallet: Wallet) -> No
     assert scheduled.status_code == 200, scheduled.text
     found = ao.dryrun(message_id(process, committers="all"), tags={"Action": "Look"})
     assert found["Output"] == {"data": "dry: Look", "prompt": "aos> ", "print": True}
-    assert found["Messages"] == [{"Target": "abc", "Action": "Ping"}] and found["Error"] is None
+    assert found["Messages"] == [{"Target": "abc", "Tags": [{"name": "Action", "value": "Ping"}]}]
+    assert found["Error"] is None
 
 
 AOCONNECT_CAPTURE = """
