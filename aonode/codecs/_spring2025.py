@@ -29,6 +29,7 @@ level is linked (`k+link`) by the ID main gives it, its ID without those commitm
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aonode.codecs import _keyid, _sf
 from aonode.crypto import b64_encode, b64url_encode, sha256
@@ -112,7 +113,7 @@ def commitments_of(level: Mapping[str, bytes | TABM]) -> TABM:
     return out
 
 
-def carries_own_commitments(level: Mapping[str, bytes | TABM]) -> bool:
+def carries_own_commitments(level: Mapping[str, Any]) -> bool:
     """Whether a level's `commitments` are exactly what its own signature headers describe."""
     commitments = level.get("commitments")
     return isinstance(commitments, dict) and bool(commitments) and commitments == commitments_of(level)
