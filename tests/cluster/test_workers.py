@@ -25,8 +25,9 @@ from aonode.codecs import message_id
 from aonode.crypto import Wallet
 from aonode.store import LMDBStore
 
-CLIENTS = 8
-PER_CLIENT = 15
+# 16 connections: all of them hashed to one worker by SO_REUSEPORT is a 1 in 32,768 chance.
+CLIENTS = 16
+PER_CLIENT = 8
 
 
 def cpu_ticks(pid: int) -> int:
@@ -72,19 +73,20 @@ def test_two_workers_schedule_one_gapless_chain(node: Node) -> None:
     acked: dict[int, str] = {}
     lock = threading.Lock()
 
-    # One client keeping its connections open, as load generators and routers do: the workers
-    # must share them (with one socket for both, the first to wake accepted them all).
-    shared = httpx.Client(base_url=node.url, timeout=60, limits=httpx.Limits(max_connections=CLIENTS))
-
+    # Each client keeps its own connection open, as load generators and routers do: the workers
+    # must share the connections (with one socket for both, the first to wake accepted them
+    # all). One pool for all the threads would open as few connections as the threads overlap,
+    # which under load may be one or two, all of them on one worker by chance.
     start_together = threading.Barrier(CLIENTS)
 
     def client_run(batch: list[dict[str, object]]) -> None:
-        start_together.wait()  # the connections open at once, as when a router or a load starts
-        for msg in batch:
-            response = schedule(shared, msg)
-            assert response.status_code == 200, response.text
-            with lock:
-                acked[int(response_message(response)["slot"])] = message_id(msg, committers="all")
+        with httpx.Client(base_url=node.url, timeout=60) as own:
+            start_together.wait()  # the connections open at once, as when a router or a load starts
+            for msg in batch:
+                response = schedule(own, msg)
+                assert response.status_code == 200, response.text
+                with lock:
+                    acked[int(response_message(response)["slot"])] = message_id(msg, committers="all")
 
     before = {pid: cpu_ticks(pid) for pid in workers}
     threads = [threading.Thread(target=client_run, args=(batch,)) for batch in batches]
@@ -92,7 +94,6 @@ def test_two_workers_schedule_one_gapless_chain(node: Node) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    shared.close()
     used = {pid: cpu_ticks(pid) - before[pid] for pid in workers}
     total = CLIENTS * PER_CLIENT
     assert sorted(acked) == list(range(1, total + 1))
