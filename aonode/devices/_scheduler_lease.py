@@ -50,7 +50,7 @@ from aonode.core import options
 from aonode.devices import _scheduler_log as log_store
 from aonode.errors import AOError
 from aonode.message import Message
-from aonode.store import Store, StoreChain, StoreError
+from aonode.store import Store, StoreError
 from aonode.store._redis import RedisStore
 
 __all__ = ["LeaseHeld", "SchedulerLease", "attach", "redis_of"]
@@ -103,8 +103,7 @@ class LeaseHeld(AOError):
 
 def redis_of(store: Store) -> RedisStore | None:
     """The Redis store that takes a store's writes (it, or a chain's first), or None."""
-    first = store.first if isinstance(store, StoreChain) else store
-    return first if isinstance(first, RedisStore) else None
+    return store.writer if isinstance(store.writer, RedisStore) else None
 
 
 class SchedulerLease:

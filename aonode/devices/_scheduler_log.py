@@ -80,7 +80,7 @@ from aonode.crypto import Wallet, b64url_decode, b64url_encode, sha256
 from aonode.devices._scheduler_formats import BlockInfo, aos2_to_assignment
 from aonode.errors import AOError, BadMessage
 from aonode.message import TABM, Message
-from aonode.store import FSStore, Store, StoreChain, StoreError, cache, split_path
+from aonode.store import FSStore, Store, StoreError, cache, split_path
 
 if TYPE_CHECKING:
     from aonode.devices._scheduler_lease import SchedulerLease
@@ -418,7 +418,7 @@ def read_location(address: str, store: Store) -> Message | None:
 @contextlib.contextmanager
 def _exclusive(store: Store) -> Iterator[str | None]:
     """Exclude other processes from assigning on a store without transactions (FSStore)."""
-    target = store.first if isinstance(store, StoreChain) else store
+    target = store.writer
     if not isinstance(target, FSStore):
         yield None
         return

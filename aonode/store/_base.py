@@ -287,6 +287,11 @@ class Store(ABC):
         raise Unsupported(f"{type(self).__name__} cannot match")
 
     @property
+    def writer(self) -> Store:
+        """The store that takes this store's writes: itself (a chain's first store)."""
+        return self
+
+    @property
     def closed(self) -> bool:
         """True once `close()` has run."""
         return self._closed

@@ -60,6 +60,10 @@ class StoreChain(Store):
         """The store that takes the writes."""
         return self.stores[0]
 
+    @property
+    def writer(self) -> Store:
+        return self.first.writer
+
     # -- primitives: the first store that has the path answers --------------------------------
 
     def _look(self, index: int, path: str) -> tuple[str | None, Kind | None, bytes | None]:

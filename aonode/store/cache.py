@@ -23,7 +23,11 @@ segment is always exactly one key.
 every commitment rather than the default and signed ones only), converts it to a
 TABM with `structured@1.0`, writes nested maps and lists as their own messages
 (the TABM refers to them as `key+link: <ID of all committers>`), and does all
-of it in one `store.transaction()`. `read` returns the message fully loaded:
+of it in one `store.transaction()`. What it asks of the store while writing (is
+this binary, this message, this name there yet?) it asks of the store that takes
+the writes (`Store.writer`, a chain's first store): what only a later store of a
+chain holds is written again to the first, rather than looked up in every store
+(for LMDB in front of Redis, a round trip to Redis per key). `read` returns the message fully loaded:
 children inline, commitments eagerly read, values with the types they were
 written with. A child that is not in the store stays a `Link`.
 
@@ -62,7 +66,8 @@ import itertools
 import re
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aonode._memo import Memo
@@ -162,19 +167,24 @@ def write(msg: Value, store: Store) -> str:
         BadMessage: a commitment has no `committed` list.
         StoreError: the store failed.
     """
-    # The check for a message already written runs inside the transaction: outside it, another
-    # thread's write could be in the memo and not yet committed, and the store chain would
-    # look for it elsewhere (a gateway).
+    writer = store.writer
+    planned = _plan_value(msg, writer)
     with store.transaction():
-        return _write(msg, store)
+        return _apply_value(planned, writer)
 
 
-def _write(msg: Value, store: Store) -> str:
+def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
     if isinstance(msg, (bytes, str)):
-        return _write_data(to_bytes(msg), store)
+        return to_bytes(msg)
     if isinstance(msg, (dict, list)):
-        return _write_message(msg, store)[0]
+        return _plan(msg, store)
     raise EncodeError(f"cache: a message must be a map, list or binary, got {type(msg).__name__}")
+
+
+def _apply_value(planned: bytes | _Plan, store: Store) -> str:
+    if isinstance(planned, bytes):
+        return _write_data(planned, store)
+    return _apply(planned, store)[0]
 
 
 def _write_data(data: bytes, store: Store) -> str:
@@ -218,28 +228,92 @@ def _written(store: Store) -> _Written:
         return found
 
 
-def _write_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
-    """Write a map or list; return its ID without commitments and its ID of all committers."""
+@dataclass
+class _Group:
+    """A group to write: a message's TABM, or one commitment's, as `(segment, binary)` pairs."""
+
+    name: str
+    values: list[tuple[str, bytes]]
+
+
+@dataclass
+class _Plan:
+    """What writing one map or list does to a store, worked out before its transaction.
+
+    Planning is the CPU work of a write (checking commitments, the TABM, the IDs); applying
+    (`_apply`) only asks the store what is there and puts what is not, so a transaction (and
+    with LMDB, the writer lock every worker process shares) is held for the puts alone. A plan
+    made from the written-memo (`ids` known, `group` None) is checked against the store when
+    applied, and worked out in full then if the store lacks it.
+    """
+
+    msg: Message | list[Value]
+    key: object | None
+    ids: tuple[str, str]
+    group: _Group | None = None
+    children: list[_Plan] = field(default_factory=list)
+    commitments: list[tuple[str, _Group]] = field(default_factory=list)
+    named: dict[str, list[str]] = field(default_factory=dict)
+    probes: list[str] = field(default_factory=list)
+
+
+def _plan(msg: Message | list[Value], store: Store) -> _Plan:
+    """The plan for writing a map or list to `store` (its written-memo consulted)."""
     try:
         key: object = fingerprint(msg)
     except TypeError:
-        key = None  # the write below raises the EncodeError that says why
-    memo = _written(store)
+        key = None  # planning below raises the EncodeError that says why
     if key is not None:
-        known = memo.get(key)
-        # The memo may name a write whose transaction was rolled back: the unsigned content can
-        # be there from another write, so the ID of all committers must be there too.
-        if known is not None and store.type(known[0]) == "composite" and (
-                known[1] == known[0] or store.type(known[1]) is not None):
-            return known
-    ids = _write_new_message(msg, store)
-    if key is not None:
-        memo.put(key, ids)
+        known = _written(store).get(key)
+        if known is not None:
+            return _Plan(msg, key, known)
+    return _plan_new(msg, key, store)
+
+
+def _is_written(plan: _Plan, store: Store) -> bool:
+    """Whether the memo's write of `plan` is in the store. The memo may name a write whose
+    transaction was rolled back: the unsigned content can be there from another write, so the
+    ID of all committers must be there too."""
+    uid, everyone = plan.ids
+    return store.type(uid) == "composite" and (everyone == uid or store.type(everyone) is not None)
+
+
+def _apply(plan: _Plan, store: Store) -> tuple[str, str]:
+    """Put what `plan` writes that `store` lacks; its ID without commitments and of all committers."""
+    if plan.group is None:
+        if _is_written(plan, store):
+            return plan.ids
+        plan = _plan_new(plan.msg, plan.key, store)
+    assert plan.group is not None
+    for child in plan.children:
+        _apply(child, store)
+    uid, _ = plan.ids
+    # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
+    store.prefetch(plan.probes)
+    store.make_group(uid)
+    for segment, value in plan.group.values:
+        store.make_link(_write_data(value, store), f"{uid}/{segment}")
+    if plan.commitments:
+        base = commitments_base(uid)
+        store.make_group(base)
+        for cid, group in plan.commitments:
+            store.prefetch([group.name, *(data_path(v) for _, v in group.values)])  # one round trip
+            store.make_group(group.name)
+            for segment, value in group.values:
+                store.make_link(_write_data(value, store), f"{group.name}/{segment}")
+            store.make_link(group.name, f"{base}/{_segment(cid)}")
+        store.make_link(base, f"{uid}/{COMMITMENTS}")
+    for alternative, chosen in plan.named.items():
+        if alternative != uid and _link_alternative(uid, alternative, store):
+            _record_set(alternative, chosen, store)
+    if plan.key is not None:
+        _written(store).put(plan.key, plan.ids)
+        msg = plan.msg
         if isinstance(msg, dict) and not _has_commitments(msg):
             # One ID system: the ID just computed for the write is the message's ID, which
             # hashpaths and `id` ask for next (`message_id`'s memo).
-            remember_id(msg, ids[0])
-    return ids
+            remember_id(msg, uid)
+    return plan.ids
 
 
 def _has_commitments(value: Value) -> bool:
@@ -252,9 +326,19 @@ def _has_commitments(value: Value) -> bool:
     return False
 
 
-def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, str]:
+def _group_values(tabm: TABM, what: str) -> list[tuple[str, bytes]]:
+    values = []
+    for key, value in tabm.items():
+        if not isinstance(value, bytes):
+            raise EncodeError(f"cache: {what}key {key!r} did not convert to a binary")
+        values.append((_segment(key), value))
+    return values
+
+
+def _plan_new(msg: Message | list[Value], key: object | None, store: Store) -> _Plan:
     commitments: dict[str, TABM | bytes] = {}
     body: Message | list[Value] = msg
+    original = msg
     if isinstance(msg, dict):
         if isinstance(msg.get("device"), Mapping):
             raise EncodeError("cache: a message whose device is a map cannot be written")
@@ -266,37 +350,52 @@ def _write_new_message(msg: Message | list[Value], store: Store) -> tuple[str, s
         if isinstance(found, Mapping) and found:
             commitments = structured.binary_tree(found)
         body = _only_committed(msg, commitments)
-    tabm = structured.from_wire(body, link=lambda child: _write_message(child, store)[1])
+    children: list[_Plan] = []
+
+    def child_id(child: Message | list[Value]) -> str:
+        planned = _plan(child, store)
+        children.append(planned)
+        return planned.ids[1]
+
+    tabm = structured.from_wire(body, link=child_id)
     assert isinstance(tabm, dict)  # a map or list gives a map
     uid = _unsigned_id(tabm)
     # The IDs first, so that a commitment key that is no ID fails before anything is written.
     all_committers = _all_committers_id(uid, commitments)
     all_commitments = _accumulate(list(commitments)) if commitments else uid
-    # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
-    alternatives = {*commitments, all_committers, all_commitments} - {uid}
-    store.prefetch([uid, *(data_path(v) for v in tabm.values() if isinstance(v, bytes)),
-                    *alternatives, *(f"{SETS}/{a}" for a in alternatives)])
-    store.make_group(uid)
-    for key, value in tabm.items():
-        if not isinstance(value, bytes):
-            raise EncodeError(f"cache: key {key!r} did not convert to a binary")
-        store.make_link(_write_data(value, store), f"{uid}/{_segment(key)}")
-    if commitments:
-        _write_commitments(uid, commitments, store)
+    group = _Group(uid, _group_values(tabm, ""))
+    planned_commitments = [(cid, _plan_commitment(cid, commitment, child_id))
+                           for cid, commitment in commitments.items()]
     unsigned = [cid for cid, c in commitments.items() if not _signed(c)]
     named: dict[str, list[str]] = {
         cid: [cid, *(u for u in unsigned if u != cid)] if _signed(c) else [cid] for cid, c in commitments.items()
     }
     named.setdefault(all_committers, list(commitments))
     named.setdefault(all_commitments, list(commitments))
-    for alternative, chosen in named.items():
-        if alternative != uid and _link_alternative(uid, alternative, store):
-            _record_set(alternative, chosen, store)
-    return uid, all_committers
+    alternatives = {*commitments, all_committers, all_commitments} - {uid}
+    probes = [uid, *(data_path(v) for v in tabm.values() if isinstance(v, bytes)),
+              *alternatives, *(f"{SETS}/{a}" for a in alternatives)]
+    return _Plan(original, key, (uid, all_committers), group, children, planned_commitments, named, probes)
+
+
+def _plan_commitment(cid: str, commitment: TABM | bytes, child_id: Callable[[Any], str]) -> _Group:
+    """One commitment as a group of its own, at a name unique to that commitment.
+
+    A commitment's content ID cannot name it: IDs leave out `signature` and `signature-input`
+    (they are httpsig's transport fields), so two commitments by one signer over the same keys
+    would share a group and the later signature would overwrite the earlier one.
+    """
+    if not isinstance(commitment, dict):
+        raise EncodeError(f"cache: commitment {cid!r} is not a map")
+    tabm = structured.from_wire(cast(Message, commitment), link=child_id)
+    assert isinstance(tabm, dict)
+    name = b64url_encode(sha256(b"commitment/" + _unsigned_id(tabm).encode() + b"/" + cid.encode()))
+    return _Group(name, _group_values(tabm, "commitment "))
 
 
 def _signed(commitment: object) -> bool:
     return isinstance(commitment, Mapping) and "committer" in commitment
+
 
 
 def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Message:
@@ -313,40 +412,12 @@ def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Me
     return {k: v for k, v in msg.items() if k != COMMITMENTS and (not covered or k in covered)}
 
 
+
 def _unsigned_id(tabm: TABM) -> str:
     # The ID without commitments, as message_id computes it, from the TABM already built.
     commitments = httpsig.commit(tabm, type="unsigned")[COMMITMENTS]
     assert isinstance(commitments, dict)
     return next(iter(commitments))
-
-
-def _write_commitments(uid: str, commitments: Mapping[str, TABM | bytes], store: Store) -> None:
-    base = commitments_base(uid)
-    store.make_group(base)
-    for cid, commitment in commitments.items():
-        if not isinstance(commitment, dict):
-            raise EncodeError(f"cache: commitment {cid!r} is not a map")
-        store.make_link(_write_commitment(cid, cast(Message, commitment), store), f"{base}/{_segment(cid)}")
-    store.make_link(base, f"{uid}/{COMMITMENTS}")
-
-
-def _write_commitment(cid: str, commitment: Message, store: Store) -> str:
-    """Write one commitment as a message of its own, at a name unique to that commitment.
-
-    A commitment's content ID cannot name it: IDs leave out `signature` and `signature-input`
-    (they are httpsig's transport fields), so two commitments by one signer over the same keys
-    would share a group and the later signature would overwrite the earlier one.
-    """
-    tabm = structured.from_wire(commitment, link=lambda child: _write_message(child, store)[1])
-    assert isinstance(tabm, dict)
-    name = b64url_encode(sha256(b"commitment/" + _unsigned_id(tabm).encode() + b"/" + cid.encode()))
-    store.prefetch([name, *(data_path(v) for v in tabm.values() if isinstance(v, bytes))])  # one round trip
-    store.make_group(name)
-    for key, value in tabm.items():
-        if not isinstance(value, bytes):
-            raise EncodeError(f"cache: commitment key {key!r} did not convert to a binary")
-        store.make_link(_write_data(value, store), f"{name}/{_segment(key)}")
-    return name
 
 
 def _link_alternative(uid: str, alternative: str, store: Store) -> bool:
@@ -380,7 +451,7 @@ def write_binary(path: str, data: bytes, store: Store) -> None:
         StoreError: the store failed or `path` is a group.
     """
     with store.transaction():
-        store.make_link(_write_data(data, store), path)
+        store.make_link(_write_data(data, store.writer), path)
 
 
 def write_hashpath(msg: Value, store: Store) -> str:
@@ -392,8 +463,10 @@ def write_hashpath(msg: Value, store: Store) -> str:
     Raises:
         As `write`.
     """
+    writer = store.writer
+    planned = _plan_value(msg, writer)
     with store.transaction():
-        stored = _write(msg, store)
+        stored = _apply_value(planned, writer)
         priv = msg.get("priv") if isinstance(msg, dict) else None
         found = priv.get("hashpath") if isinstance(priv, dict) else None
         if isinstance(found, (bytes, str)) and normalize_path(as_text(found, errors="surrogateescape")):
