@@ -278,15 +278,35 @@ def _is_written(plan: _Plan, store: Store) -> bool:
     return store.type(uid) == "composite" and (everyone == uid or store.type(everyone) is not None)
 
 
-def _apply(plan: _Plan, store: Store) -> tuple[str, str]:
+def _paths_of(plan: _Plan, into: list[str]) -> list[str]:
+    """Every path applying `plan` asks the store about, its children's too."""
+    uid, everyone = plan.ids
+    if plan.group is None:
+        into += [uid, everyone]
+        return into
+    for child in plan.children:
+        _paths_of(child, into)
+    into += plan.probes
+    if plan.commitments:
+        base = commitments_base(uid)
+        into += [base, f"{uid}/{COMMITMENTS}"]
+        for cid, group in plan.commitments:
+            into += [group.name, f"{base}/{_segment(cid)}", *(data_path(v) for _, v in group.values)]
+    return into
+
+
+def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
     """Put what `plan` writes that `store` lacks; its ID without commitments and of all committers."""
+    if top:
+        # Every existence check of the write, asked at once (Redis: one MGET, not one per message).
+        store.prefetch([DATA, SETS, *_paths_of(plan, [])])
     if plan.group is None:
         if _is_written(plan, store):
             return plan.ids
         plan = _plan_new(plan.msg, plan.key, store)
     assert plan.group is not None
     for child in plan.children:
-        _apply(child, store)
+        _apply(child, store, top=False)
     uid, _ = plan.ids
     # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
     store.prefetch(plan.probes)
