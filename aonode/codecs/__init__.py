@@ -20,6 +20,7 @@ from aonode.codecs._commitments import (
 from aonode.codecs._convert import CODEC_TABLE, CODECS, Codec, decode, encode
 from aonode.codecs._dataitem import DataItem, parse_item
 from aonode.codecs._ids import fingerprint, hashpath, message_id, remember_id, select_commitments, to_tabm
+from aonode.codecs._spring2025 import carries_own_commitments
 
 __all__ = [
     "BundleLayout",
@@ -29,6 +30,7 @@ __all__ = [
     "DataItem",
     "ans104",
     "bundle",
+    "carries_own_commitments",
     "decode_bundle",
     "encode_bundle",
     "parse_item",

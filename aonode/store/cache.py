@@ -72,6 +72,7 @@ from typing import Any, cast
 
 from aonode._memo import Memo
 from aonode.codecs import (
+    carries_own_commitments,
     fingerprint,
     hashpath,
     httpsig,
@@ -83,7 +84,7 @@ from aonode.codecs import (
     without_false_commitments,
 )
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256
-from aonode.errors import DecodeError, EncodeError
+from aonode.errors import BadMessage, DecodeError, EncodeError
 from aonode.message import TABM, Link, Message, Value, is_id, to_bytes
 from aonode.store._base import Names, Store, StoreError, normalize_path
 from aonode.store._memory import MemoryStore
@@ -170,7 +171,7 @@ def write(msg: Value, store: Store) -> str:
     writer = store.writer
     planned = _plan_value(msg, writer)
     with store.transaction():
-        return _apply_value(planned, writer)
+        return _apply_value(planned, writer, store)
 
 
 def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
@@ -181,10 +182,10 @@ def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
     raise EncodeError(f"cache: a message must be a map, list or binary, got {type(msg).__name__}")
 
 
-def _apply_value(planned: bytes | _Plan, store: Store) -> str:
+def _apply_value(planned: bytes | _Plan, store: Store, names: Store) -> str:
     if isinstance(planned, bytes):
         return _write_data(planned, store)
-    return _apply(planned, store)[0]
+    return _apply(planned, store, names)[0]
 
 
 def _write_data(data: bytes, store: Store) -> str:
@@ -295,18 +296,31 @@ def _paths_of(plan: _Plan, into: list[str]) -> list[str]:
     return into
 
 
-def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
-    """Put what `plan` writes that `store` lacks; its ID without commitments and of all committers."""
+def _names_of(plan: _Plan, into: list[str]) -> list[str]:
+    """The other IDs applying `plan` may link to its message, and their commitment sets."""
+    for child in plan.children:
+        _names_of(child, into)
+    into += [p for a in plan.named if a != plan.ids[0] for p in (a, f"{SETS}/{a}")]
+    return into
+
+
+def _apply(plan: _Plan, store: Store, names: Store, *, top: bool = True) -> tuple[str, str]:
+    """Put what `plan` writes that `store` lacks; its ID without commitments and of all
+    committers. `store` takes the writes and answers what is there yet; `names` (the whole
+    store chain) answers whether another message already has one of its other IDs: a name a
+    later store of a chain gives to a message must not be taken by a local link."""
     if top:
         # Every existence check of the write, asked at once (Redis: one MGET, not one per message).
         store.prefetch([DATA, SETS, *_paths_of(plan, [])])
+        if names is not store:
+            names.prefetch(_names_of(plan, []))
     if plan.group is None:
         if _is_written(plan, store):
             return plan.ids
         plan = _plan_new(plan.msg, plan.key, store)
     assert plan.group is not None
     for child in plan.children:
-        _apply(child, store, top=False)
+        _apply(child, store, names, top=False)
     uid, _ = plan.ids
     # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
     store.prefetch(plan.probes)
@@ -324,8 +338,8 @@ def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
             store.make_link(group.name, f"{base}/{_segment(cid)}")
         store.make_link(base, f"{uid}/{COMMITMENTS}")
     for alternative, chosen in plan.named.items():
-        if alternative != uid and _link_alternative(uid, alternative, store):
-            _record_set(alternative, chosen, store)
+        if alternative != uid and _link_alternative(uid, alternative, names):
+            _record_set(alternative, chosen, names)
     if plan.key is not None:
         _written(store).put(plan.key, plan.ids)
         msg = plan.msg
@@ -369,13 +383,20 @@ def _plan_new(msg: Message | list[Value], key: object | None, store: Store) -> _
         found = msg.get(COMMITMENTS)
         if isinstance(found, Mapping) and found:
             commitments = structured.binary_tree(found)
-        body = _only_committed(msg, commitments)
+        if carries_own_commitments(msg):
+            # A part signed in the spring-2025 form: its `signature` and `signature-input` are
+            # keys of the message (as main reads it), which its commitments do not list.
+            body = {k: v for k, v in msg.items() if k != COMMITMENTS}
+        else:
+            body = _only_committed(msg, commitments)
     children: list[_Plan] = []
 
     def child_id(child: Message | list[Value]) -> str:
         planned = _plan(child, store)
         children.append(planned)
-        return planned.ids[1]
+        # Linked by the ID `message_id` links it by (`aonode.codecs._ids`): a spring-2025 part
+        # by its ID without commitments, as main does.
+        return planned.ids[0] if isinstance(child, dict) and carries_own_commitments(child) else planned.ids[1]
 
     tabm = structured.from_wire(body, link=child_id)
     assert isinstance(tabm, dict)  # a map or list gives a map
@@ -387,8 +408,10 @@ def _plan_new(msg: Message | list[Value], key: object | None, store: Store) -> _
     planned_commitments = [(cid, _plan_commitment(cid, commitment, child_id))
                            for cid, commitment in commitments.items()]
     unsigned = [cid for cid, c in commitments.items() if not _signed(c)]
+    kept = set(body) if isinstance(body, dict) else set()
     named: dict[str, list[str]] = {
-        cid: [cid, *(u for u in unsigned if u != cid)] if _signed(c) else [cid] for cid, c in commitments.items()
+        cid: [cid, *(u for u in unsigned if u != cid)] if _signed(c) else [cid]
+        for cid, c in commitments.items() if _names_the_message(c, kept)
     }
     named.setdefault(all_committers, list(commitments))
     named.setdefault(all_commitments, list(commitments))
@@ -417,6 +440,22 @@ def _signed(commitment: object) -> bool:
     return isinstance(commitment, Mapping) and "committer" in commitment
 
 
+def _names_the_message(commitment: object, kept: set[str]) -> bool:
+    """Whether a commitment's ID may become a name of the message. Not an `httpsig@1.0` HMAC
+    over fewer keys than the message keeps: its ID is the ID of those keys as a message of its
+    own (a client could otherwise make another message's ID name its own content)."""
+    if not isinstance(commitment, Mapping) or _signed(commitment):
+        return True
+    device = commitment.get("commitment-device", b"httpsig@1.0")
+    if commitment.get("type") != b"hmac-sha256" or device != b"httpsig@1.0":
+        return True
+    try:
+        covered = {key.removesuffix(LINK_SUFFIX) for key in httpsig.committed_list(commitment)}
+    except (BadMessage, TypeError, ValueError):
+        return False
+    return covered >= kept
+
+
 
 def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Message:
     """The keys of `msg` that some commitment covers (all of them when none lists keys).
@@ -441,11 +480,20 @@ def _unsigned_id(tabm: TABM) -> str:
 
 
 def _link_alternative(uid: str, alternative: str, store: Store) -> bool:
-    """Link `alternative` to `uid`; False when it cannot name the message."""
+    """Link `alternative` to `uid`; False when it cannot name the message: it is not an ID, a
+    stored message has it as its own, or an earlier write gave it to another message (the
+    first keeps it: a later message carrying the same commitment has more keys than it
+    signed)."""
     if not _ID_SHAPE.fullmatch(alternative):
         return False  # only an ID may become a top-level name (never, say, `data`)
-    if store.resolve(alternative) == alternative and store.type(alternative) == "composite":
-        return False  # a stored message already has this ID as its own
+    target = store.resolve(alternative)
+    if target == uid:
+        return True
+    if target == alternative:
+        if store.type(alternative) == "composite":
+            return False  # a stored message already has this ID as its own
+    elif store.type(target) is not None:
+        return False  # a link to another stored message
     store.make_link(uid, alternative)
     return True
 
@@ -486,7 +534,7 @@ def write_hashpath(msg: Value, store: Store) -> str:
     writer = store.writer
     planned = _plan_value(msg, writer)
     with store.transaction():
-        stored = _apply_value(planned, writer)
+        stored = _apply_value(planned, writer, store)
         priv = msg.get("priv") if isinstance(msg, dict) else None
         found = priv.get("hashpath") if isinstance(priv, dict) else None
         if isinstance(found, (bytes, str)) and normalize_path(as_text(found, errors="surrogateescape")):

@@ -148,3 +148,27 @@ def test_a_field_the_older_base_does_not_sign_is_refused(wallets: tuple[Wallet, 
     padded = {cid: {**c, "hashpath": b"claimed by nobody"} for cid, c in commitments.items()}
     with pytest.raises(InvalidSignature):
         verify({"k": b"a", "commitments": padded})
+
+
+def test_the_cache_stores_such_a_part_under_mains_ids(wallets: tuple[Wallet, Wallet]) -> None:
+    """The cache links the part as `message_id` does and keeps its signature headers, so a
+    parent signed in link mode is found by its ID and its stored copy still verifies."""
+    from aonode.store import MemoryStore, cache
+
+    inner, outer = wallets
+    nested = decode(encode({"n": older_form(inner, NESTED, ORDER)}, "httpsig@1.0", bundle=True), "httpsig@1.0")["n"]
+    assert isinstance(nested, dict) and _spring2025.carries_own_commitments(nested)
+    parent = {"a": b"1", "nested": nested}
+    store = MemoryStore()
+    assert cache.write(parent, store) == message_id(parent)
+    signed = commit(parent, outer, bundle=False)
+    cache.write(signed, store)
+    back = cache.read(message_id(signed, committers="all"), store)
+    assert isinstance(back, dict) and back["nested"]["signature"] == nested["signature"]
+    assert verify(back) == [outer.address]
+    # Through the parent's link the part is what main stores: its headers as keys, no
+    # commitments (the link names its ID without them); they come back with its wire form.
+    again = decode(encode({"n": back["nested"]}, "httpsig@1.0", bundle=True), "httpsig@1.0")["n"]
+    assert isinstance(again, dict) and verify(again) == [inner.address]
+    direct = cache.read(message_id(nested, committers="all"), store)
+    assert isinstance(direct, dict) and verify(direct) == [inner.address]
