@@ -162,7 +162,8 @@ def _js_key_order(keys: Iterable[str]) -> list[str]:
     """The order of a JavaScript object's keys: array indices ascending, then the others in
     insertion order (which a dict keeps, even when a key is set again)."""
     keys = list(keys)
-    index = sorted((k for k in keys if k.isdigit() and k == str(int(k)) and int(k) < 2**32 - 1), key=int)
+    index = sorted((k for k in keys if k.isascii() and k.isdigit() and len(k) <= 10 and k == str(int(k))
+                    and int(k) < 2**32 - 1), key=int)
     return index + [k for k in keys if k not in set(index)]
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aonode.message import sequence_index
+
 __all__ = ["legacy_result"]
 
 # The keys of an outbox entry that are fields of a legacy message; the others are its tags.
@@ -30,7 +32,7 @@ def _in_order(values: Any) -> list[Any]:
         return values
     if not isinstance(values, Mapping):
         return []
-    return [values[k] for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    return [values[k] for k in sorted(values, key=sequence_index)]
 
 
 def _legacy_message(message: Any) -> Any:

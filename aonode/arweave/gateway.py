@@ -33,7 +33,7 @@ from aonode.core import options
 from aonode.core.terms import Result
 from aonode.crypto._b64 import b64url_encode
 from aonode.errors import AOError, DecodeError, InvalidSignature
-from aonode.message import Message, is_id
+from aonode.message import Message, is_id, sequence_index
 from aonode.net.client import request_routed, routed_to
 from aonode.text import as_text
 
@@ -60,8 +60,9 @@ def _failure(what: str, result: Result) -> GatewayError:
     detail: Any = value
     if isinstance(value, Mapping):
         raw = value.get("status", 502)
-        digits = isinstance(raw, (str, bytes)) and as_text(raw, errors="surrogateescape").isdigit()
-        status = int(raw) if isinstance(raw, int) or digits else 502
+        text = as_text(raw, errors="surrogateescape") if isinstance(raw, (str, bytes)) else ""
+        digits = text.isascii() and text.isdigit() and len(text) <= 3
+        status = int(raw) if isinstance(raw, int) else int(text) if digits else 502
         detail = value.get("body", b"")
     text = as_text(detail, errors="surrogateescape")[:500]
     # Several gateways on the route: each one's failure is listed ("<url>: error <status>");
@@ -176,7 +177,7 @@ def _subindex(value: Any) -> list[Mapping[str, Any]]:
         return []
     if isinstance(value, Mapping):
         value = [value[k] for k in sorted(
-            value, key=lambda k: int(k) if as_text(k, errors="surrogateescape").isdigit() else 0)]
+            value, key=sequence_index)]
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
         raise DecodeError(f"subindex must be a list of {{name, value}}, got {value!r}")
     return list(value)

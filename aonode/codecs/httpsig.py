@@ -39,7 +39,7 @@ from aonode._memo import MEMO_MAX_KEYS, Memo
 from aonode.codecs import _keyid, _multipart, _sf, _spring2025
 from aonode.crypto import Wallet, b64_encode, b64url_decode, b64url_encode, hmac_sha256, rsa_pss_verify, sha256
 from aonode.errors import AOError, BadMessage, DecodeError, InvalidSignature, Unauthorized, shown
-from aonode.message import TABM, erlang_key_order, is_id, is_private
+from aonode.message import TABM, erlang_key_order, is_id, is_private, sequence_index
 from aonode.text import decode
 
 __all__ = [
@@ -302,7 +302,7 @@ def _field(commitment: Mapping[str, bytes | TABM], key: str, default: str) -> st
 def _flatten_param(value: TABM) -> str:
     """A nested commitment value (ANS-104 `original-tags`) as `1:name:value, 2:name:value`."""
     parts = []
-    for index in sorted(value, key=lambda k: int(k) if k.isascii() and k.isdigit() else 0):
+    for index in sorted(value, key=sequence_index):
         entry = value[index]
         if isinstance(entry, dict):
             name, val = entry.get("name", b""), entry.get("value", b"")

@@ -23,7 +23,7 @@ from typing import Any
 
 from aonode.codecs import message_id, signers
 from aonode.errors import AOError
-from aonode.message import erlang_key_order
+from aonode.message import erlang_key_order, sequence_index
 from aonode.text import as_text
 
 __all__ = ["dry_run_answer", "encode", "env_json", "header_case", "message_json", "response", "results"]
@@ -64,7 +64,7 @@ def _tags(msg: Mapping[str, Any]) -> list[dict[str, str]]:
     commitment = _ans104_commitment(msg)
     original = commitment.get("original-tags") if commitment is not None else None
     if isinstance(original, Mapping):
-        original = [original[k] for k in sorted(original, key=lambda k: int(k) if k.isdigit() else 0)]
+        original = [original[k] for k in sorted(original, key=sequence_index)]
     if not isinstance(original, list):
         return _key_tags(msg, set())
     tags = [{"name": as_text(t.get("name"), errors="replace", none="", bools=True),
@@ -152,7 +152,7 @@ def _outbox_entry(message: Any, process_id: str, module_id: str) -> dict[str, An
 
 def _numbered(values: Any) -> dict[str, Any]:
     if isinstance(values, Mapping):
-        values = [values[k] for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        values = [values[k] for k in sorted(values, key=sequence_index)]
     return {str(i): v for i, v in enumerate(values if isinstance(values, list) else [], 1)}
 
 

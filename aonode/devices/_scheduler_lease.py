@@ -49,7 +49,7 @@ from aonode.codecs import commit
 from aonode.core import options
 from aonode.devices import _scheduler_log as log_store
 from aonode.errors import AOError
-from aonode.message import Message
+from aonode.message import Message, sequence_index
 from aonode.store import Store, StoreError
 from aonode.store._redis import RedisStore
 
@@ -209,8 +209,7 @@ def publish_location(server: log_store.ProcessScheduler, previous: str, opts: Ma
         try:
             known = log_store.read_location(wallet.address, server.store)
             nonce = known.get("nonce") if known is not None else None
-            previous_nonce = int(nonce) if isinstance(nonce, (int, bytes, str)) and str(
-                nonce.decode() if isinstance(nonce, bytes) else nonce).isdigit() else 0
+            previous_nonce = sequence_index(nonce) if isinstance(nonce, (int, bytes, str)) else 0
             record: Message = {
                 "data-protocol": b"ao",
                 "variant": b"ao.N.1",

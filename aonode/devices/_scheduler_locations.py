@@ -41,7 +41,7 @@ from aonode.crypto import Wallet, b64url_encode
 from aonode.devices import _scheduler_log as log_store
 from aonode.devices import _scheduler_remote as remote
 from aonode.errors import AOError, BadMessage, EncodeError, NotFound
-from aonode.message import Message, is_id
+from aonode.message import Message, is_id, sequence_index
 from aonode.net import client
 from aonode.store import Store
 
@@ -73,7 +73,7 @@ def parse_schedulers(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [_text(v) for v in value]
     if isinstance(value, Mapping):
-        return [_text(v) for _, v in sorted(value.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else 0)]
+        return [_text(v) for _, v in sorted(value.items(), key=lambda kv: sequence_index(kv[0]))]
     return [part.strip() for part in _text(value).replace('"', "").split(",") if part.strip()]
 
 

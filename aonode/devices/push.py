@@ -47,7 +47,7 @@ from aonode.crypto import Wallet
 from aonode.devices import _scheduler_locations as locations
 from aonode.devices.process import process_id
 from aonode.errors import AOError, BadMessage
-from aonode.message import is_private
+from aonode.message import is_private, sequence_index
 from aonode.net import client
 from aonode.store import Store
 
@@ -413,7 +413,7 @@ def _base_id(definition: Mapping[str, Any]) -> str:
 
 def _outbox_keys(outbox: Mapping[str, Any]) -> list[str]:
     keys = [k for k in outbox if not is_private(k)]
-    return sorted(keys, key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
+    return sorted(keys, key=lambda k: (0, sequence_index(k), k) if k.isascii() and k.isdigit() else (1, 0, k))
 
 
 def _addresses(value: Any) -> list[str]:

@@ -65,7 +65,7 @@ from aonode.core.resolver import ensure_loaded
 from aonode.core.terms import Result
 from aonode.devices.message import ABSENT, lookup
 from aonode.errors import BadMessage, Forbidden, InvalidSignature, Unauthorized
-from aonode.message import Atom, is_private
+from aonode.message import Atom, is_private, sequence_index
 from aonode.net import client
 from aonode.text import key_text
 
@@ -138,7 +138,7 @@ def _fallbacks(m1: Any, opts: Mapping[str, Any]) -> list[str]:
     """The base's `relay-fallbacks`: peers to try, in order, when `peer` cannot be connected to."""
     found = _plain("relay-fallbacks", m1, opts)
     if isinstance(found, Mapping):
-        found = [found[k] for k in sorted(found, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        found = [found[k] for k in sorted(found, key=sequence_index)]
     if not isinstance(found, (list, tuple)):
         return []
     return [key_text(peer, errors="surrogateescape") for peer in found if isinstance(peer, (str, bytes))]

@@ -1,6 +1,7 @@
 """The message model: values, keys, links and TABMs."""
 
 from aonode.message._map_order import erlang_key_order
+from aonode.message._sequence import sequence_index
 from aonode.message._values import (
     ID_LENGTHS,
     TABM,
@@ -25,5 +26,6 @@ __all__ = [
     "is_id",
     "is_private",
     "normalize_key",
+    "sequence_index",
     "to_bytes",
 ]

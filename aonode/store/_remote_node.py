@@ -49,7 +49,8 @@ class RemoteNodeStore(GatewayStore):
         result = request("GET", self.node, {"path": f"/~cache@1.0/read?target={uid}"}, self.opts)
         value = result.value
         status = value.get("status", 200) if isinstance(value, Mapping) else 200
-        status = int(status) if isinstance(status, int) or _text(status).isdigit() else 502
+        text = str(status) if isinstance(status, int) else _text(status)
+        status = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 502
         if status == 404:
             return None
         if not result.ok or status != 200 or not isinstance(value, Mapping):

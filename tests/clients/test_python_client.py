@@ -434,3 +434,13 @@ def test_requests_are_the_ones_aoconnect_sends(tmp_path: Path, wallet: Wallet, a
         assert [(n.decode(), v.decode()) for n, v in item.tags] == list(mine.tags), call["url"]
         assert (b64url_encode(item.target) if item.target else "") == mine.target
         assert (item.data, item.anchor) == (mine.data, b"")
+
+
+def test_outbox_keys_a_script_chose_never_break_the_result() -> None:
+    """hyper-aos outboxes are Lua tables: any key a script wrote orders, none raises."""
+    from aonode.hyper_aos import legacy_result
+
+    outbox = {"2": {"target": "b"}, "①": {"target": "circled"}, "1" * 5000: {"target": "long"}, "1": {"target": "a"}}
+    found = legacy_result({"output": "hi", "outbox": outbox})
+    assert found is not None
+    assert [m["Target"] for m in found["Messages"]] == ["circled", "long", "a", "b"]
