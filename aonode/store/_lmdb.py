@@ -357,9 +357,6 @@ def _release(shared: _Shared) -> None:
             shared.env.close()
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
 
 class LMDBStore(Store):
     """A store in an LMDB environment at directory `path` (created if missing).
@@ -613,7 +610,7 @@ class LMDBStore(Store):
 
     def _target_in(self, txn: Txn, path: str) -> str | None:
         raw = self._entry(txn, path)
-        return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+        return raw[1:].decode("utf-8", "surrogateescape") if raw is not None and raw[0] == _LINK else None
 
     def _lookup(self, txn: Txn, path: str) -> tuple[str, bytes] | None:
         """The resolved path and its (non-link) entry, or None when nothing is there.
@@ -639,7 +636,7 @@ class LMDBStore(Store):
             followed += 1
             if followed > MAX_LINK_HOPS:
                 raise StoreError(f"store: more than {MAX_LINK_HOPS} links followed from {path!r} (a link loop?)")
-            path, walked = normalize_path(_text(raw[1:])), False
+            path, walked = normalize_path(raw[1:].decode("utf-8", "surrogateescape")), False
 
     # -- primitives ---------------------------------------------------------------------------
 
@@ -662,7 +659,7 @@ class LMDBStore(Store):
         if raw is None:
             return None, None, None
         if raw[0] == _LINK:
-            return _text(raw[1:]), None, None
+            return raw[1:].decode("utf-8", "surrogateescape"), None, None
         return (None, "simple", raw[1:]) if raw[0] == _VALUE else (None, "composite", None)
 
     def _children_in(self, txn: Txn, path: str) -> Names | None:
@@ -684,7 +681,7 @@ class LMDBStore(Store):
             names.add(name)
             # Skip the child's whole subtree: every key under `name/` sorts before `name0`.
             more = cursor.set_range(prefix + name + b"0") if below else cursor.next()
-        return sorted(_text(name) for name in names)
+        return sorted(name.decode("utf-8", "surrogateescape") for name in names)
 
     # -- readers (one transaction each, direct lookups first) ---------------------------------
 
@@ -743,7 +740,7 @@ class LMDBStore(Store):
 
         def target(p: str) -> str | None:
             raw = entry(p)
-            return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+            return raw[1:].decode("utf-8", "surrogateescape") if raw is not None and raw[0] == _LINK else None
 
         resolved = resolve_links(parent, target) if parent else ""
         walked = ""
@@ -813,6 +810,6 @@ class LMDBStore(Store):
                 if parent and wanted.get(name) == value:
                     found[name].add(parent)
             groups = set.intersection(*found.values())
-            return sorted(_text(group) for group in groups)
+            return sorted(group.decode("utf-8", "surrogateescape") for group in groups)
 
         return self._run(False, scan)

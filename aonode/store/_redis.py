@@ -151,16 +151,13 @@ class _Txn(threading.local):
         return path in self.entries or path.rpartition("/")[0] in self.created
 
 
-def _text(raw: bytes | str) -> str:
-    return raw if isinstance(raw, str) else raw.decode("utf-8", "surrogateescape")
-
 
 def _probed(raw: bytes | None) -> tuple[str | None, Kind | None, bytes | None]:
     """What `Store._probe` says of a raw entry."""
     if raw is None:
         return None, None, None
     if raw[0] == _LINK:
-        return _text(raw[1:]), None, None
+        return raw[1:].decode("utf-8", "surrogateescape"), None, None
     if raw[0] == _VALUE:
         return None, "simple", raw[1:]
     return None, "composite", None
@@ -337,13 +334,13 @@ class RedisStore(Store):
         names = set(self._call(self.client.smembers, self._set_key(path)))
         if self._txn.depth:
             names |= self._txn.members.get(path, set())
-        return sorted(_text(n) for n in names)
+        return sorted(n if isinstance(n, str) else n.decode("utf-8", "surrogateescape") for n in names)
 
     # -- primitives ---------------------------------------------------------------------------
 
     def _link_target(self, path: str) -> str | None:
         raw = self._entry(path)
-        return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+        return raw[1:].decode("utf-8", "surrogateescape") if raw is not None and raw[0] == _LINK else None
 
     def _get(self, path: str) -> bytes | None:
         raw = self._entry(path)
@@ -393,7 +390,7 @@ class RedisStore(Store):
             followed += 1
             if followed > MAX_LINK_HOPS:
                 raise StoreError(f"store: more than {MAX_LINK_HOPS} links followed from {path!r} (a link loop?)")
-            path, walked = normalize_path(_text(raw[1:])), False
+            path, walked = normalize_path(raw[1:].decode("utf-8", "surrogateescape")), False
 
     def read(self, path: str) -> bytes | None:
         found = self._lookup(normalize_path(path))
@@ -434,7 +431,7 @@ class RedisStore(Store):
                 if p not in found:
                     found[p] = self._entry(p)
                 raw = found[p]
-                return _text(raw[1:]) if raw is not None and raw[0] == _LINK else None
+                return raw[1:].decode("utf-8", "surrogateescape") if raw is not None and raw[0] == _LINK else None
 
             resolved = resolve_links(parent, target)
             destination = f"{resolved}/{name}" if resolved else name

@@ -23,12 +23,9 @@ from aonode.codecs import verify, with_only_committed
 from aonode.errors import AOError, InvalidSignature
 from aonode.store._base import Store
 from aonode.store._gateway import GatewayStore, store_options
+from aonode.text import as_text
 
 __all__ = ["RemoteNodeStore", "open_remote_node"]
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 class RemoteNodeStore(GatewayStore):
@@ -49,12 +46,13 @@ class RemoteNodeStore(GatewayStore):
         result = request("GET", self.node, {"path": f"/~cache@1.0/read?target={uid}"}, self.opts)
         value = result.value
         status = value.get("status", 200) if isinstance(value, Mapping) else 200
-        text = str(status) if isinstance(status, int) else _text(status)
+        text = str(status) if isinstance(status, int) else as_text(status, errors="surrogateescape")
         status = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 502
         if status == 404:
             return None
         if not result.ok or status != 200 or not isinstance(value, Mapping):
-            detail = _text(value.get("body", b"") if isinstance(value, Mapping) else value)[:300]
+            body = value.get("body", b"") if isinstance(value, Mapping) else value
+            detail = as_text(body, errors="surrogateescape")[:300]
             raise GatewayError(f"{what}: the node answered {status}: {detail}",
                                status=504 if status == 504 else 502)
         found = {k: v for k, v in value.items() if k != "status"}
@@ -83,4 +81,4 @@ def open_remote_node(spec: Mapping[str, Any], open_store: Callable[[Any], Store]
         if not isinstance(local_spec, (Mapping, list)):
             raise ValueError(f"remote-node store: local-store must be a store spec or false, got {local_spec!r}")
         local = open_store(local_spec)
-    return RemoteNodeStore(_text(node), local, store_options(spec))
+    return RemoteNodeStore(as_text(node, errors="surrogateescape"), local, store_options(spec))
