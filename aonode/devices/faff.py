@@ -18,12 +18,10 @@ from aonode.core import authority, options
 from aonode.core.devices import Device
 from aonode.core.terms import Result
 from aonode.devices.simple_pay import INFINITY
+from aonode.text import as_text
 
 __all__ = ["FaffDevice", "allowed"]
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def allowed(request: Any, opts: Mapping[str, Any]) -> bool:
@@ -31,7 +29,7 @@ def allowed(request: Any, opts: Mapping[str, Any]) -> bool:
     if not isinstance(request, Mapping):
         return False
     found = authority.signed_by(request, opts)
-    allow = {_text(a) for a in (options.get(opts, "faff_allow_list") or [])}
+    allow = {as_text(a, errors="replace") for a in (options.get(opts, "faff_allow_list") or [])}
     return bool(found) and all(signer in allow for signer in found)
 
 

@@ -65,6 +65,7 @@ from aonode.crypto import Wallet
 from aonode.devices.simple_pay import CHARGING, FROM_P4, INFINITY, first_route, operator_address, to_amount
 from aonode.errors import BadMessage
 from aonode.message import is_id
+from aonode.text import as_text
 
 __all__ = ["P4Device", "reserved"]
 
@@ -83,9 +84,6 @@ _HOLDS: dict[tuple[str, str], int] = {}
 # request; until then it only makes the account look poorer (never richer).
 _CURRENT = threading.local()
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _lock(key: tuple[str, str]) -> threading.Lock:
@@ -132,7 +130,7 @@ def _with_device(base: Mapping[str, Any], key: str,
     if device is None:
         return None
     message = {**base, "device": device}
-    if opts is not None and _text(device) == "lua@5.3a" and "priv" not in base:
+    if opts is not None and as_text(device, errors="replace") == "lua@5.3a" and "priv" not in base:
         message = _with_thread_vm(message, opts)
     return message
 
@@ -154,17 +152,19 @@ def _with_thread_vm(message: dict[str, Any], opts: Mapping[str, Any]) -> dict[st
 
 
 def _ledger_key(base: Mapping[str, Any]) -> str:
-    return f"{_text(base.get('ledger-device'))}|{_text(base.get('ledger-path', ''))}"
+    device = as_text(base.get("ledger-device"), errors="replace")
+    return f"{device}|{as_text(base.get('ledger-path', ''), errors='replace')}"
 
 
 def _price(value: Any) -> int | bytes:
-    if isinstance(value, (bytes, str)) and _text(value).strip().lower() == "infinity":
+    if isinstance(value, (bytes, str)) and as_text(value, errors="replace").strip().lower() == "infinity":
         return INFINITY
     return to_amount(value, "the price")
 
 
 def _unlimited(value: Any) -> bool:
-    return value is True or (isinstance(value, (bytes, str)) and _text(value).strip().lower() in ("true", "infinity"))
+    return value is True or (isinstance(value, (bytes, str))
+                             and as_text(value, errors="replace").strip().lower() in ("true", "infinity"))
 
 
 def _status(value: Any) -> int:
@@ -199,7 +199,7 @@ def _already_charged(ledger: Mapping[str, Any], singleton: Mapping[str, Any], pa
     if found is None:
         return False
     answered = resolve(ledger, {"path": "charged", "request-id": found.encode()}, {**opts, "hashpath": "ignore"})
-    return answered.ok and (answered.value is True or _text(answered.value) == "true")
+    return answered.ok and (answered.value is True or as_text(answered.value, errors="replace") == "true")
 
 
 class P4Device(Device):
@@ -236,7 +236,7 @@ class P4Device(Device):
         if price <= 0:
             return proceed
         payer = _payer(singleton, opts)
-        key = (_ledger_key(base), _text(payer) if isinstance(payer, str) else ",".join(payer))
+        key = (_ledger_key(base), as_text(payer, errors="replace") if isinstance(payer, str) else ",".join(payer))
         with _lock(key):
             answered = resolve(ledger, {"path": "balance", "target": payer, "request": singleton},
                                {**opts, "hashpath": "ignore"})
@@ -245,7 +245,8 @@ class P4Device(Device):
                 if 400 <= status < 500:
                     found = answered.value
                     body = found.get("body", b"") if isinstance(found, Mapping) else found
-                    return _error(status, body if isinstance(body, bytes) else _text(body).encode(), price=price)
+                    raw = body if isinstance(body, bytes) else as_text(body, errors="replace").encode()
+                    return _error(status, raw, price=price)
                 return _error(500, b"Error checking ledger balance.")
             if _unlimited(answered.value):
                 return proceed
@@ -293,7 +294,8 @@ class P4Device(Device):
             if price == INFINITY or not isinstance(price, int) or price <= 0:
                 return passed
             payer = _payer(singleton, opts)
-            charge = self._charge_message(singleton, payer, price, _text(base.get("ledger-device")), opts)
+            ledger_device = as_text(base.get("ledger-device"), errors="replace")
+            charge = self._charge_message(singleton, payer, price, ledger_device, opts)
             # The charge is durable before the reservation goes (`finally`): a balance check in
             # between counts this request twice (refusing, at worst, one that could have paid),
             # never zero times.
@@ -309,13 +311,13 @@ class P4Device(Device):
     def _charge_message(singleton: Mapping[str, Any], payer: str | list[str], price: int, ledger: str,
                         opts: Mapping[str, Any]) -> dict[str, Any]:
         recipient = options.get(opts, "p4_recipient")
-        if recipient is None or not is_id(_text(recipient)):
+        if recipient is None or not is_id(as_text(recipient, errors="replace")):
             recipient = operator_address(opts) or "unknown"
         charge: dict[str, Any] = {
             "path": b"charge",
             "quantity": price,
             "account": payer.encode() if isinstance(payer, str) else [p.encode() for p in payer],
-            "recipient": _text(recipient).encode(),
+            "recipient": as_text(recipient, errors="replace").encode(),
             "request": dict(singleton),
         }
         request_id = _request_id(singleton, payer, opts)
@@ -332,7 +334,7 @@ class P4Device(Device):
 
     def balance(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         handler = next((h for h in hooks.handlers("request", opts)
-                        if isinstance(h, Mapping) and _text(h.get("device", b"")) == NAME), None)
+                        if isinstance(h, Mapping) and as_text(h.get("device", b""), errors="replace") == NAME), None)
         if handler is None:
             return Result("error", {"status": 400, "body": b"No request hook found."})
         ledger = _with_device(handler, "ledger-device")

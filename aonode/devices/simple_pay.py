@@ -45,6 +45,7 @@ from aonode.core.terms import As, Result
 from aonode.crypto import Wallet
 from aonode.errors import BadMessage
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = ["CHARGING", "FROM_P4", "INFINITY", "SimplePayDevice", "balance_of", "estimate_price", "first_route",
            "ledger_store", "operator_address", "to_amount"]
@@ -61,9 +62,6 @@ INFINITY = b"infinity"
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
 
 def to_amount(value: Any, what: str = "amount") -> int:
     """An integer amount from a message value (`10`, `b"10"`); BadMessage (400) otherwise."""
@@ -71,7 +69,7 @@ def to_amount(value: Any, what: str = "amount") -> int:
         raise BadMessage(f"{what} must be an integer, not a boolean")
     if isinstance(value, int):
         return value
-    text = _text(value).strip()
+    text = as_text(value, errors="replace").strip()
     if re.fullmatch(r"-?[0-9]{1,40}", text):
         return int(text)
     raise BadMessage(f"{what} must be an integer, got {text[:40]!r}")
@@ -144,7 +142,7 @@ def operator_address(opts: Mapping[str, Any]) -> str | None:
     if found is None:
         wallet = opts.get("priv_wallet")
         return wallet.address if isinstance(wallet, Wallet) else None
-    text = _text(found)
+    text = as_text(found, errors="replace")
     return None if text == "unclaimed" else text
 
 
@@ -155,9 +153,9 @@ def _is_operator(msg: Any, opts: Mapping[str, Any]) -> bool:
 
 def _device_of(step: Any) -> str | None:
     if isinstance(step, As):
-        return _text(step.device)
+        return as_text(step.device, errors="replace")
     if isinstance(step, Mapping) and "device" in step:
-        return _text(step["device"])
+        return as_text(step["device"], errors="replace")
     return None
 
 
@@ -167,13 +165,13 @@ def _apply_price(request: Mapping[str, Any], steps: list[Any], opts: Mapping[str
     price = to_amount(options.get(opts, "simple_pay_price"), "simple_pay_price")
     if len(steps) >= 2 and _device_of(steps[0]) == "apply@1.0" and isinstance(steps[1], Mapping):
         key = steps[1].get("path")
-        inner_path = request.get(_text(key)) if key is not None else None
+        inner_path = request.get(as_text(key, errors="replace")) if key is not None else None
         if isinstance(inner_path, (bytes, str)) and depth < 8:
             # `source` names the key holding the applied message (router@1.0 relays the user's
             # request as `user-message`); without one, the request itself.
             source = request.get("source")
             if isinstance(source, (bytes, str)):
-                source = request.get(_text(source))
+                source = request.get(as_text(source, errors="replace"))
             inner = dict(source) if isinstance(source, Mapping) else dict(request)
             inner.pop("device", None)
             inner["path"] = inner_path
@@ -243,7 +241,7 @@ class SimplePayDevice(Device):
         if quantity < 0:
             return Result("error", {"status": 400, "body": b"A charge cannot be negative."})
         charge_id = request.get("request-id")
-        record = (f"{PREFIX}/charged/{_segment(_text(charge_id), 'the request ID')}"
+        record = (f"{PREFIX}/charged/{_segment(as_text(charge_id, errors='replace'), 'the request ID')}"
                   if charge_id is not None else None)
         before, after, _made = _apply_change(payers[0], -quantity, record, opts)
         if after >= 0:
@@ -259,7 +257,7 @@ class SimplePayDevice(Device):
         found = request.get("request-id")
         if found is None:
             return Result("ok", False)
-        record = f"{PREFIX}/charged/{_segment(_text(found), 'the request ID')}"
+        record = f"{PREFIX}/charged/{_segment(as_text(found, errors='replace'), 'the request ID')}"
         return Result("ok", ledger_store(opts).read(record) is not None)
 
     def balance(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
@@ -272,7 +270,7 @@ class SimplePayDevice(Device):
         else:
             target = _signer_of(request, opts)
             if target is None and request.get("target") is not None:
-                target = _text(request["target"])
+                target = as_text(request["target"], errors="replace")
             if target is None:
                 return Result("error", {"status": 400, "body": b"Sign the request (or name a `target`) to read "
                                                                b"a balance."})
@@ -293,5 +291,5 @@ class SimplePayDevice(Device):
             return Result("error", {"status": 400, "body": b"A top-up cannot be negative."})
         change = authority.change_id(request, opts, operator)
         record = f"{PREFIX}/topups/{_segment(change, 'the top-up ID')}"
-        _before, after, _made = _apply_change(_text(said["recipient"]), amount, record, opts)
+        _before, after, _made = _apply_change(as_text(said["recipient"], errors="replace"), amount, record, opts)
         return Result("ok", after)
