@@ -28,8 +28,9 @@ from typing import Any, NamedTuple
 
 from aonode.codecs import DataItem, ans104, message_id, signers, structured, to_tabm
 from aonode.crypto import b64url_decode, b64url_encode
-from aonode.errors import AOError, DecodeError, EncodeError, NotFound
+from aonode.errors import AOError, BadMessage, DecodeError, EncodeError, NotFound
 from aonode.message import Message, is_id, is_private
+from aonode.text import as_text
 
 __all__ = [
     "AOS2",
@@ -81,19 +82,15 @@ class BlockInfo(NamedTuple):
 # -- small conversions -----------------------------------------------------------------------
 
 
-def _text(value: Any, where: str = "value") -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise EncodeError(f"scheduler@1.0: {where} is not UTF-8 text, so it has no JSON form") from exc
-    if isinstance(value, bool) or value is None:
-        return "true" if value is True else "false" if value is False else "null"
-    if isinstance(value, (int, float)):
-        return str(value)
-    raise EncodeError(f"scheduler@1.0: {where} is a {type(value).__name__}, not text")
+def _json_text(value: Any, where: str = "value") -> str:
+    """`value` as a JSON form's text: bytes must be UTF-8, booleans and None in JSON's
+    spelling, numbers in decimal; EncodeError for anything else."""
+    if value is not None and not isinstance(value, (str, bytes, int, float)):
+        raise EncodeError(f"scheduler@1.0: {where} is a {type(value).__name__}, not text")
+    try:
+        return as_text(value, errors="strict", where=where, none="null", bools=True)
+    except BadMessage as exc:
+        raise EncodeError(f"scheduler@1.0: {where} is not UTF-8 text, so it has no JSON form") from exc
 
 
 def _int(value: Any, what: str) -> int:
@@ -114,7 +111,7 @@ def _human_id(value: Any) -> str:
     """The 43-character form of an ID (`hb_util:human_id`); other text is kept as it is."""
     if isinstance(value, bytes) and len(value) == 32:
         return b64url_encode(value)
-    return _text(value, "an ID")
+    return _json_text(value, "an ID")
 
 
 def slot_of(assignment: Mapping[str, Any]) -> int:
@@ -229,20 +226,20 @@ def message_to_json_struct(msg: Mapping[str, Any]) -> dict[str, Any]:
     who = signers(plain)
     owner = who[0] if who else ""
     sender = fields.get("from-process")
-    sender_text = owner if sender is None else _text(sender, "from-process")
+    sender_text = owner if sender is None else _json_text(sender, "from-process")
     target = fields.get("target", b"")
     signature = fields.get("signature", b"")
     signature_bytes = signature if isinstance(signature, bytes) else b""
     return {
         "Id": message_id(plain, committers="all"),
-        "Anchor": _text(fields.get("anchor", b""), "anchor"),
+        "Anchor": _json_text(fields.get("anchor", b""), "anchor"),
         "Owner": owner,
         "From": _human_id(sender_text) if sender_text and is_id(sender_text) else sender_text,
         "Tags": _tags(plain, fields),
         "Target": _human_id(target) if target else "",
-        "Data": _text(fields.get("data", b""), "data"),
+        "Data": _json_text(fields.get("data", b""), "data"),
         "Signature": "" if not signature_bytes else (
-            b64url_encode(signature_bytes) if len(signature_bytes) == 512 else _text(signature_bytes, "signature")
+            b64url_encode(signature_bytes) if len(signature_bytes) == 512 else _json_text(signature_bytes, "signature")
         ),
     }
 
@@ -256,11 +253,12 @@ def _tags(msg: Mapping[str, Any], fields: Mapping[str, Any]) -> list[dict[str, s
                 continue
             original = commitment.get("original-tags")
             if original is not None:
-                return [{"name": _text(t.get("name"), "a tag name"), "value": _text(t.get("value"), "a tag value")}
+                return [{"name": _json_text(t.get("name"), "a tag name"),
+                         "value": _json_text(t.get("value"), "a tag value")}
                         for t in ordered_assignments(original) if isinstance(t, Mapping)]
             break
     keys = sorted((k for k in fields if k not in _FIELD_KEYS), key=lambda k: k.encode("utf-8", "surrogateescape"))
-    return [{"name": header_case(k), "value": _text(fields[k], k)} for k in keys]
+    return [{"name": header_case(k), "value": _json_text(fields[k], k)} for k in keys]
 
 
 # -- inbound: legacy (ao.TN.1) JSON (§2.9) ------------------------------------------------------
@@ -268,7 +266,7 @@ def _tags(msg: Mapping[str, Any], fields: Mapping[str, Any]) -> list[dict[str, s
 
 def _decode_b64(value: Any, what: str) -> bytes:
     try:
-        return b64url_decode(_text(value, what))
+        return b64url_decode(_json_text(value, what))
     except (AOError, ValueError) as exc:
         raise DecodeError(f"scheduler@1.0: the legacy item's {what} is not base64url") from exc
 
@@ -301,7 +299,7 @@ def gql_item_to_message(item: Mapping[str, Any], fetch_data: FetchData | None = 
     elif isinstance(data, Mapping) and _int(data.get("size", -1), "the data size") == 0:
         payload = b""
     elif fetch_data is not None and item.get("id") is not None:
-        payload = fetch_data(_text(item["id"], "id"))
+        payload = fetch_data(_json_text(item["id"], "id"))
     else:
         raise DecodeError("scheduler@1.0: the legacy item carries no data and none can be fetched")
     signature = _decode_b64(item.get("signature"), "signature")
@@ -318,7 +316,7 @@ def gql_item_to_message(item: Mapping[str, Any], fetch_data: FetchData | None = 
     for tag in raw_tags:
         if not isinstance(tag, Mapping) or "name" not in tag or "value" not in tag:
             raise DecodeError("scheduler@1.0: a legacy tag is not a {name, value} pair")
-        tags.append((_text(tag["name"], "a tag name"), _text(tag["value"], "a tag value")))
+        tags.append((_json_text(tag["name"], "a tag name"), _json_text(tag["value"], "a tag value")))
     try:
         parsed = DataItem(
             signature_type=signature_type,
@@ -388,9 +386,9 @@ def aos2_to_assignment(edge: Mapping[str, Any], read_message: ReadMessage | None
     raw = node.get("message")
     if raw is None:
         wanted = assignment.get("message")
-        found = read_message(_text(wanted, "message")) if read_message is not None and wanted else None
+        found = read_message(_json_text(wanted, "message")) if read_message is not None and wanted else None
         if not isinstance(found, Mapping):
-            raise NotFound(f"scheduler@1.0: message {_text(wanted or b'', 'message')} was given neither by the "
+            raise NotFound(f"scheduler@1.0: message {_json_text(wanted or b'', 'message')} was given neither by the "
                            "scheduler nor the cache")
         message = dict(found)
     else:

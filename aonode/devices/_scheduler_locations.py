@@ -44,6 +44,7 @@ from aonode.errors import AOError, BadMessage, EncodeError, NotFound
 from aonode.message import Message, is_id, sequence_index
 from aonode.net import client
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = [
     "find_remote_scheduler",
@@ -61,20 +62,16 @@ log = logging.getLogger("aonode.scheduler")
 DEFAULT_VARIANT = b"ao.N.1"
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return "" if value is None else str(value)
-
-
 def parse_schedulers(value: Any) -> list[str]:
     """The scheduler entries of a `scheduler` value: a list as it is; text with `"` removed,
     split on `,`, empty entries dropped (`parse_schedulers/1`)."""
     if isinstance(value, (list, tuple)):
-        return [_text(v) for v in value]
+        return [as_text(v, errors="surrogateescape", none="") for v in value]
     if isinstance(value, Mapping):
-        return [_text(v) for _, v in sorted(value.items(), key=lambda kv: sequence_index(kv[0]))]
-    return [part.strip() for part in _text(value).replace('"', "").split(",") if part.strip()]
+        return [as_text(v, errors="surrogateescape", none="")
+                for _, v in sorted(value.items(), key=lambda kv: sequence_index(kv[0]))]
+    text = as_text(value, errors="surrogateescape", none="")
+    return [part.strip() for part in text.replace('"', "").split(",") if part.strip()]
 
 
 def local_wallets(opts: Mapping[str, Any]) -> dict[str, Wallet]:
@@ -92,10 +89,10 @@ def local_wallets(opts: Mapping[str, Any]) -> dict[str, Wallet]:
         if isinstance(sub, Mapping):
             wallet = sub.get("priv_wallet", sub.get("priv-wallet"))
         if isinstance(wallet, Wallet):
-            found[_text(name)] = wallet
+            found[as_text(name, errors="surrogateescape", none="")] = wallet
             found[wallet.address] = wallet
         elif isinstance(node, Wallet):
-            found[_text(name)] = node
+            found[as_text(name, errors="surrogateescape", none="")] = node
     if isinstance(node, Wallet):
         found.setdefault(node.address, node)
     return found
@@ -105,7 +102,7 @@ def get_hint(text: Any, opts: Mapping[str, Any]) -> str | None:
     """The `hint` query value in `<ID>?hint=<url>`, when `scheduler_follow_hints` allows it."""
     if options.get(opts, "scheduler_follow_hints") is False or not isinstance(text, (str, bytes)):
         return None
-    pieces = _text(text).split("?")
+    pieces = as_text(text, errors="surrogateescape", none="").split("?")
     if len(pieces) != 2:
         return None
     hint = dict(parse_qsl(pieces[1], keep_blank_values=True)).get("hint")
@@ -120,7 +117,7 @@ def without_hint(target: Any) -> str:
     """
     if isinstance(target, bytes) and len(target) == 32:
         return b64url_encode(target)
-    text = _text(target)
+    text = as_text(target, errors="surrogateescape", none="")
     head = text.replace("&", "?").split("?", 1)[0]
     if not head or not is_id(head):
         raise BadMessage(f"scheduler@1.0: {text!r} is not a process ID")
@@ -132,14 +129,15 @@ def redirect_to(location: Any) -> Message:
     record whose `url` (else `location`) is used and whose `variant` is passed on."""
     if isinstance(location, Mapping):
         variant = location.get("variant", DEFAULT_VARIANT)
-        url = _text(location.get("url", location.get("location", b"/")))
+        url = as_text(location.get("url", location.get("location", b"/")), errors="surrogateescape", none="")
     else:
-        variant, url = DEFAULT_VARIANT, _text(location)
+        variant, url = DEFAULT_VARIANT, as_text(location, errors="surrogateescape", none="")
     return {
         "status": 307,
         "location": url.encode(),
         "body": f"Redirecting to scheduler: {url}".encode(),
-        "variant": variant if isinstance(variant, bytes) else _text(variant).encode(),
+        "variant": (variant if isinstance(variant, bytes)
+                    else as_text(variant, errors="surrogateescape", none="").encode()),
     }
 
 
@@ -221,9 +219,9 @@ def _commit_as(record: Message, codec: str, wallet: Wallet) -> Message:
 
 
 def _own_url(opts: Mapping[str, Any]) -> str:
-    protocol = _text(options.get(opts, "protocol", "http1"))
-    port = _text(options.get(opts, "port_external") or options.get(opts, "port"))
-    host = _text(options.get(opts, "host"))
+    protocol = as_text(options.get(opts, "protocol", "http1"), errors="surrogateescape", none="")
+    port = as_text(options.get(opts, "port_external") or options.get(opts, "port"), errors="surrogateescape", none="")
+    host = as_text(options.get(opts, "host"), errors="surrogateescape", none="")
     return f"{'http' if protocol == 'http1' else 'https'}://{host}:{port}"
 
 
@@ -246,7 +244,7 @@ def post_location(base: Mapping[str, Any], request: Mapping[str, Any], opts: Map
         BadMessage: the target or a value is malformed.
     """
     target = _first([(base, "target"), (request, "target")])
-    name = _text(target) if target is not None else "request"
+    name = as_text(target, errors="surrogateescape", none="") if target is not None else "request"
     if target is None and not signers(dict(request)) and isinstance(request.get("body"), Mapping):
         # An unsigned request carrying a record as its body means that record (the reference
         # would cache the unsigned request, under no signer: nothing a redirect can find).
@@ -295,12 +293,14 @@ def _own_location(base: Mapping[str, Any], only: Message, wallet: Wallet, opts: 
     ttl = _first([(base, "time-to-live"), (only, "time-to-live")])
     ttl = options.get(opts, "scheduler_location_ttl") if ttl is None else _int(ttl, "time-to-live")
     url = only.get("url")
-    codec = _text(_first([(base, "require-codec"), (only, "require-codec")]) or b"httpsig@1.0")
+    codec = as_text(_first([(base, "require-codec"), (only, "require-codec")]) or b"httpsig@1.0",
+                    errors="surrogateescape", none="")
     record: Message = {
         "data-protocol": b"ao",
         "variant": DEFAULT_VARIANT,
         "type": b"scheduler-location",
-        "url": url if isinstance(url, bytes) else (_own_url(opts) if url is None else _text(url)).encode(),
+        "url": url if isinstance(url, bytes) else (
+            _own_url(opts) if url is None else as_text(url, errors="surrogateescape", none="")).encode(),
         "nonce": new,
         "time-to-live": ttl,
         "codec-device": codec.encode(),
@@ -309,8 +309,9 @@ def _own_location(base: Mapping[str, Any], only: Message, wallet: Wallet, opts: 
     log_store.write_location(signed, store)
     remote.upload_async(signed, opts)
     for peer in options.get(opts, "scheduler_location_notify_peers") or []:
-        sent = client.post(_text(peer), {**signed, "method": b"POST"}, opts, path="/~scheduler@1.0/location")
-        log.info("scheduler: told %s of this node's location: %s", _text(peer), sent.status)
+        to = as_text(peer, errors="surrogateescape", none="")
+        sent = client.post(to, {**signed, "method": b"POST"}, opts, path="/~scheduler@1.0/location")
+        log.info("scheduler: told %s of this node's location: %s", to, sent.status)
     return Result("ok", signed)
 
 
@@ -320,7 +321,7 @@ def get_location(request: Mapping[str, Any], opts: Mapping[str, Any], store: Sto
     if address is None:
         wallet = opts.get("priv_wallet")
         address = wallet.address if isinstance(wallet, Wallet) else b""
-    text = _text(address)
+    text = as_text(address, errors="surrogateescape", none="")
     record = log_store.read_location(text, store)
     if record is None:
         return Result("ok", {"status": 404, "body": f"No location found for address: {text}".encode()})

@@ -50,6 +50,7 @@ from aonode.errors import AOError
 from aonode.message import Message
 from aonode.net import client
 from aonode.store import Store, cache
+from aonode.text import as_text
 
 __all__ = [
     "MAX_HOPS",
@@ -85,19 +86,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
 def node_of(location: str) -> str:
     """The node (`scheme://host:port`) of a redirect location, without path or query."""
     return client.split_url(location)[0]
 
 
 def _variant(redirect: Mapping[str, Any]) -> str:
-    return _text(redirect.get("variant", b"ao.N.1")) or "ao.N.1"
+    return as_text(redirect.get("variant", b"ao.N.1"), errors="replace", none="") or "ao.N.1"
 
 
 def _error(status: int, body: str, **extra: Any) -> Result:
@@ -136,9 +131,9 @@ def block_info(opts: Mapping[str, Any]) -> BlockInfo:
     """The current Arweave block (`ar_timestamp:get`): zeros in `debug` mode (the reference's
     default); in `prod` the gateway's `/block/current`, reused for `BLOCK_REFRESH_S` seconds.
     A gateway that cannot be reached gives the last known block, else zeros."""
-    if _text(options.get(opts, "mode")) != "prod":
+    if as_text(options.get(opts, "mode"), errors="replace", none="") != "prod":
         return BlockInfo.zero()
-    gateway = _text(options.get(opts, "gateway"))
+    gateway = as_text(options.get(opts, "gateway"), errors="replace", none="")
     cached = _BLOCK.get(gateway)
     if cached is not None and time.monotonic() - cached[0] < BLOCK_REFRESH_S:
         return cached[1]
@@ -165,15 +160,16 @@ def _commitments(msg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 def _uploads(msg: Message, opts: Mapping[str, Any]) -> list[tuple[str, Message]]:
     """The (bundler, message) posts that upload `msg`: one per commitment device it carries
     that has a bundler configured."""
-    devices = {_text(c.get("commitment-device")) for c in _commitments(msg).values()}
+    devices = {as_text(c.get("commitment-device"), errors="replace", none="") for c in _commitments(msg).values()}
     posts: list[tuple[str, Message]] = []
     bundler = options.get(opts, "bundler_httpsig")
     if "httpsig@1.0" in devices and bundler:
-        posts.append((_text(bundler), {**msg, "path": "/tx"}))
+        posts.append((as_text(bundler, errors="replace", none=""), {**msg, "path": "/tx"}))
     bundler = options.get(opts, "bundler_ans104")
     if "ans104@1.0" in devices and bundler:
         item = encode(with_only_committed(msg), ans104.NAME)
-        posts.append((_text(bundler), {"path": "/tx", "content-type": b"application/octet-stream", "body": item}))
+        posts.append((as_text(bundler, errors="replace", none=""),
+                      {"path": "/tx", "content-type": b"application/octet-stream", "body": item}))
     return posts
 
 
@@ -225,7 +221,7 @@ def _to_gateway(method: str, message: Mapping[str, Any], opts: Mapping[str, Any]
     sends its path (`/raw/...`, `/graphql`: the reference's gateway client routes them)."""
     http_opts = {**opts, "http_only_result": False}
     if "gateway" in opts:
-        return client.request(method, _text(opts["gateway"]), message, http_opts)
+        return client.request(method, as_text(opts["gateway"], errors="replace", none=""), message, http_opts)
     return client.request_routed({**message, "method": method}, http_opts)
 
 
@@ -256,7 +252,8 @@ def gateway_scheduler_location(address: str, opts: Mapping[str, Any]) -> Message
     Raises:
         GatewayUnavailable: the gateway did not answer, or answered something unusable.
     """
-    gateway = _text(options.get(opts, "gateway")) if "gateway" in opts else "the routed gateway (/graphql)"
+    gateway = (as_text(options.get(opts, "gateway"), errors="replace", none="") if "gateway" in opts
+               else "the routed gateway (/graphql)")
     query = json.dumps({"query": _LOCATION_QUERY, "variables": {"SchedulerAddrs": [address]}}).encode()
     result = _to_gateway("POST", {"path": "/graphql", "content-type": b"application/json", "body": query}, opts)
     if result.status != "ok":
@@ -285,7 +282,7 @@ def post_remote_schedule(proc_id: str, redirect: Mapping[str, Any], message: Mes
     `/~scheduler@1.0/schedule`). `ao.TN.1`: the message must carry an ANS-104 signature; its
     item is posted to the legacy SU, whose assignment is then read and converted.
     """
-    node = node_of(_text(redirect.get("location")))
+    node = node_of(as_text(redirect.get("location"), errors="replace", none=""))
     remote_opts = {**opts, **_ROUTES}
     if _variant(redirect) != _LEGACY:
         spawn = message.get("type") in (b"Process", "Process")
@@ -296,7 +293,7 @@ def post_remote_schedule(proc_id: str, redirect: Mapping[str, Any], message: Mes
 
 def _post_legacy(proc_id: str, node: str, message: Message, opts: Mapping[str, Any]) -> Result:
     only_ans104 = {cid: c for cid, c in _commitments(message).items()
-                   if _text(c.get("commitment-device")) == ans104.NAME}
+                   if as_text(c.get("commitment-device"), errors="replace", none="") == ans104.NAME}
     if not any("committer" in c for c in only_ans104.values()):
         return _error(422, "Process resides on legacy scheduler. Message must be signed with ANS-104.")
     try:
@@ -309,7 +306,8 @@ def _post_legacy(proc_id: str, node: str, message: Message, opts: Mapping[str, A
     if posted.status != "ok":
         return posted
     answer = _json_body(posted, "the legacy scheduler's answer")
-    assigned = client.get(node, f"/{_text(answer.get('id'))}?process-id={proc_id}", {**opts, "http_only_result": False})
+    assigned_id = as_text(answer.get("id"), errors="replace", none="")
+    assigned = client.get(node, f"/{assigned_id}?process-id={proc_id}", {**opts, "http_only_result": False})
     if assigned.status != "ok":
         return assigned
     return Result("ok", aos2_to_assignment(_json_body(assigned, "the legacy assignment")))
@@ -323,7 +321,7 @@ def _new_redirect(result: Result, variant: str) -> Mapping[str, Any] | None:
 
 def remote_slot(proc_id: str, redirect: Mapping[str, Any], opts: Mapping[str, Any], hops: int = 0) -> Result:
     """The current slot of a process from its remote scheduler (§2.7)."""
-    node = node_of(_text(redirect.get("location")))
+    node = node_of(as_text(redirect.get("location"), errors="replace", none=""))
     if _variant(redirect) != _LEGACY:
         return _committed(client.get(node, f"/{proc_id}/slot", {**opts, **_ROUTES}))
     got = client.get(node, f"/{proc_id}/latest?proc-id={proc_id}&process-id={proc_id}",
@@ -414,7 +412,7 @@ def get_remote_schedule(proc_id: str, from_: int, to: int | None, redirect: Mapp
 
 def _fetch_schedule(proc_id: str, start: int, to: int | None, redirect: Mapping[str, Any], store: Store,
                     opts: Mapping[str, Any]) -> tuple[list[Message], bool] | Result:
-    node = node_of(_text(redirect.get("location")))
+    node = node_of(as_text(redirect.get("location"), errors="replace", none=""))
     legacy = _variant(redirect) == _LEGACY
     if legacy:
         path = (f"/{proc_id}?proc-id={proc_id}&process-id={proc_id}&from-nonce={start - 1}"

@@ -67,6 +67,7 @@ from aonode.devices.message import ABSENT, lookup
 from aonode.errors import AOError, BadMessage, DecodeError, EncodeError, InvalidSignature, NotFound
 from aonode.message import Message, is_id
 from aonode.store import Store, cache, open_store
+from aonode.text import as_text
 
 __all__ = [
     "SchedulerDevice",
@@ -98,20 +99,14 @@ def _get(key: str, msg: Any, opts: Mapping[str, Any]) -> Any:
     return None if found is ABSENT else ensure_loaded(found, opts)
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return "" if value is None else str(value)
-
-
 def _is_process(msg: Any, opts: Mapping[str, Any]) -> bool:
-    return _text(_get("type", msg, opts)) == "Process"
+    return as_text(_get("type", msg, opts), errors="surrogateescape", none="") == "Process"
 
 
 def _human_id(value: Any) -> str:
     if isinstance(value, bytes) and len(value) == 32:
         return b64url_encode(value)
-    return _text(value)
+    return as_text(value, errors="surrogateescape", none="")
 
 
 def _error(status: int, body: str | bytes, **extra: Any) -> Result:
@@ -162,12 +157,13 @@ def find_message_to_schedule(request: Mapping[str, Any], opts: Mapping[str, Any]
     if subject is None:
         found = _get("body", request, opts)
         found = request if found is None else found
-    elif _text(subject) == "self":
+    elif as_text(subject, errors="surrogateescape", none="") == "self":
         found = request
     else:
-        found = _get(_text(subject), request, opts)
+        found = _get(as_text(subject, errors="surrogateescape", none=""), request, opts)
         if found is None:
-            raise BadMessage(f"scheduler@1.0: the subject {_text(subject)!r} names no key of the request")
+            named = as_text(subject, errors="surrogateescape", none="")
+            raise BadMessage(f"scheduler@1.0: the subject {named!r} names no key of the request")
     if not isinstance(found, Mapping):
         raise BadMessage("scheduler@1.0: the message to schedule must be a message, not a binary")
     return dict(found)
@@ -180,9 +176,10 @@ def _int_param(request: Mapping[str, Any], key: str, opts: Mapping[str, Any]) ->
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     try:
-        return int(_text(value))
+        return int(as_text(value, errors="surrogateescape", none=""))
     except ValueError:
-        raise BadMessage(f"scheduler@1.0: {key!r} must be an integer slot, got {_text(value)!r}") from None
+        got = as_text(value, errors="surrogateescape", none="")
+        raise BadMessage(f"scheduler@1.0: {key!r} must be an integer slot, got {got!r}") from None
 
 
 # -- stores ------------------------------------------------------------------------------------
@@ -294,7 +291,8 @@ def _follow(opts: Mapping[str, Any]) -> bool:
 
 def _verify_mode(opts: Mapping[str, Any]) -> str:
     value = options.get(opts, "verify_assignments")
-    text = _text(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
+    text = (as_text(value, errors="surrogateescape", none="").lower() if not isinstance(value, bool)
+            else ("true" if value else "false"))
     return text if text in ("true", "false", "accept_unsigned") else "true"
 
 
@@ -347,7 +345,7 @@ class SchedulerDevice(Device):
     @_answers_errors
     def schedule(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         """POST: schedule the message; GET (the default): read the schedule."""
-        method = _text(_get("method", request, opts) or b"GET").upper()
+        method = as_text(_get("method", request, opts) or b"GET", errors="surrogateescape", none="").upper()
         if method == "POST":
             return self._post_schedule(base, request, opts)
         if method in ("GET", "HEAD"):
@@ -378,7 +376,7 @@ class SchedulerDevice(Device):
         reason = _invalid(message, opts)
         if reason is not None:
             return _error(400, INVALID_MESSAGE, reason=reason)
-        mode = _text(options.get(opts, "scheduling_mode"))
+        mode = as_text(options.get(opts, "scheduling_mode"), errors="surrogateescape", none="")
         if mode == "disabled":
             return _error(503, "Scheduling is disabled on this node (scheduling_mode: disabled).")
         if _is_process(message, opts):
@@ -402,7 +400,8 @@ class SchedulerDevice(Device):
         proc_id = find_target_id(base, request, opts)
         from_ = max(_int_param(request, "from", opts) or 0, 0)
         to = _int_param(request, "to", opts)
-        accept = unquote(_text(_get("accept", request, opts) or b"application/http"))
+        accept = unquote(as_text(_get("accept", request, opts) or b"application/http",
+                                 errors="surrogateescape", none=""))
         server = find_server(proc_id, base, None, opts)
         if isinstance(server, ProcessScheduler):
             found, more = remote.local_assignments(proc_id, from_, to, server.store)
@@ -504,7 +503,7 @@ class SchedulerDevice(Device):
     @_answers_errors
     def location(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         """POST: make (operator) or cache (foreign) a scheduler-location record; GET: read one."""
-        if _text(_get("method", request, opts) or b"GET").upper() == "POST":
+        if as_text(_get("method", request, opts) or b"GET", errors="surrogateescape", none="").upper() == "POST":
             return locations.post_location(base, request, opts, _scheduler_store(opts))
         return locations.get_location(request, opts, _scheduler_store(opts))
 
