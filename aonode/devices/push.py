@@ -50,6 +50,7 @@ from aonode.errors import AOError, BadMessage
 from aonode.message import is_private, sequence_index
 from aonode.net import client
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = ["PushDevice", "local_wallets"]
 
@@ -77,7 +78,7 @@ class PushDevice(Device):
             job: Mapping[str, Any] = assignment
         else:
             job = request
-        mode = _text(_first([(request, "push-mode"), (process, "push-mode"), (process, "process/push-mode")],
+        mode = _optional_text(_first([(request, "push-mode"), (process, "push-mode"), (process, "process/push-mode")],
                             b"sync"))
         if mode == "async":
             threading.Thread(target=_push_logged, args=(process, job, opts), daemon=True,
@@ -209,7 +210,7 @@ def _deliver(item: _Deliver, opts: Mapping[str, Any]) -> _Push | None:
                                    "outbox-index": item.key, "reason": evaluated.value, "source": item.entry}
             return None
         entry = evaluated
-    target = _text(entry.get("target")) or ""
+    target = _optional_text(entry.get("target")) or ""
     target_id = target.split("?", 1)[0].split("&", 1)[0]
     cache = opts.get("cache")
     target_process = cache.read(target_id) if cache is not None else None
@@ -259,7 +260,7 @@ def _schedule_initial(process: Mapping[str, Any], request: Mapping[str, Any], op
     if status in (None, 200):
         return result
     if status == 307:
-        return _remote_schedule(_text(_plain_get(result.value, "location")) or "", request, opts)
+        return _remote_schedule(_optional_text(_plain_get(result.value, "location")) or "", request, opts)
     return Result("error", result.value)
 
 
@@ -277,9 +278,9 @@ def _schedule_result(target: Mapping[str, Any], entry: Mapping[str, Any], origin
         return result
     if result.ok and status == 307:
         wallet = opts.get("priv_wallet")
-        plain = {**augmented, "target": (_text(augmented.get("target")) or "").split("?", 1)[0].encode()}
+        plain = {**augmented, "target": (_optional_text(augmented.get("target")) or "").split("?", 1)[0].encode()}
         resigned = codecs.commit(plain, wallet) if isinstance(wallet, Wallet) else signed
-        return _remote_schedule(_text(_plain_get(value, "location")) or "", resigned, opts)
+        return _remote_schedule(_optional_text(_plain_get(value, "location")) or "", resigned, opts)
     if status == 422 and codec == "httpsig@1.0":
         return _schedule_result(target, entry, origin, opts, "ans104@1.0")
     return Result("error", value)
@@ -289,7 +290,7 @@ def _sent_path(origin: Mapping[str, Any], codec: str) -> str | None:
     key = origin.get("outbox-key")
     if key is None or "/" in str(key):
         return None
-    return f"{SENT}/{_text(origin['process'])}/{_text(origin['slot'])}/{key}/{codec}"
+    return f"{SENT}/{_optional_text(origin['process'])}/{_optional_text(origin['slot'])}/{key}/{codec}"
 
 
 def _signed_once(augmented: Mapping[str, Any], target: Mapping[str, Any], codec: str, origin: Mapping[str, Any],
@@ -336,7 +337,7 @@ def _remote_schedule(location: str, message: Mapping[str, Any], opts: Mapping[st
     if not answer.ok:
         return answer
     if _plain_get(answer.value, "status") == 307:
-        return _remote_schedule(_text(_plain_get(answer.value, "location")) or "", message, opts, hops - 1)
+        return _remote_schedule(_optional_text(_plain_get(answer.value, "location")) or "", message, opts, hops - 1)
     return answer
 
 
@@ -418,10 +419,10 @@ def _outbox_keys(outbox: Mapping[str, Any]) -> list[str]:
 
 def _addresses(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
-        return [a for a in (_text(v) for v in value) if a]
+        return [a for a in (_optional_text(v) for v in value) if a]
     if isinstance(value, Mapping):
-        return [a for a in (_text(value[k]) for k in sorted(value, key=str)) if a]
-    text = _text(value) or ""
+        return [a for a in (_optional_text(value[k]) for k in sorted(value, key=str)) if a]
+    text = _optional_text(value) or ""
     return [part.strip().strip('"') for part in text.split(",") if part.strip().strip('"')]
 
 
@@ -429,9 +430,9 @@ def _find_type(msg: Any) -> str | None:
     if not isinstance(msg, Mapping):
         return None
     found = msg.get("type")
-    if (found is None or _text(found) == "assignment") and isinstance(msg.get("body"), Mapping):
+    if (found is None or _optional_text(found) == "assignment") and isinstance(msg.get("body"), Mapping):
         found = msg["body"].get("type")  # an assignment's type is that of the message it assigns
-    return _text(found)
+    return _optional_text(found)
 
 
 def _first(pairs: list[tuple[Any, str]], default: Any) -> Any:
@@ -450,10 +451,9 @@ def _plain_get(msg: Any, key: str) -> Any:
     return msg.get(key.lower())
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
+def _optional_text(value: Any) -> str | None:
+    """Bytes or text as text (lossy); None for any other value."""
+    return as_text(value, errors="replace") if isinstance(value, (bytes, str)) else None
 
 
 def _bin(value: Any) -> bytes:

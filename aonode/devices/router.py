@@ -52,6 +52,7 @@ from aonode.errors import AOError, Conflict
 from aonode.message import Atom, normalize_key
 from aonode.net import client
 from aonode.store import Store
+from aonode.text import as_text
 
 __all__ = ["NO_TEMPLATE", "RouterDevice", "preprocess_body"]
 
@@ -62,12 +63,12 @@ _CLIENT_OPTIONS = frozenset({"http_client", "protocol", "http_connect_timeout", 
                              "http_keepalive", "http_reference"})
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, Atom):
-        return value.name
-    return str(value) if isinstance(value, (str, int, float)) else normalize_key(value)
+def _route_text(value: Any) -> str:
+    """A setting as text: bytes losslessly, an atom by name, a str or number as `str()` gives it
+    (`True` for a boolean), anything else in its key form (`normalize_key`)."""
+    if isinstance(value, (bytes, str, int, float, Atom)):
+        return as_text(value, errors="surrogateescape", atoms=True)
+    return normalize_key(value)
 
 
 def _holder(opts: Mapping[str, Any]) -> Any:
@@ -85,7 +86,7 @@ def _store_of(opts: Mapping[str, Any]) -> Store | None:
 def _operator(opts: Mapping[str, Any]) -> str | None:
     found = options.get(opts, "operator")
     if found is not None:
-        return _text(found)
+        return _route_text(found)
     wallet = opts.get("priv_wallet")
     return wallet.address if isinstance(wallet, Wallet) else None
 
@@ -96,8 +97,8 @@ def route_owners(opts: Mapping[str, Any]) -> list[str]:
     if found is None:
         operator = _operator(opts)
         return [operator] if operator else []
-    items = found if isinstance(found, (list, tuple)) else _text(found).split(",")
-    return [_text(item).strip() for item in items if _text(item).strip()]
+    items = found if isinstance(found, (list, tuple)) else _route_text(found).split(",")
+    return [_route_text(item).strip() for item in items if _route_text(item).strip()]
 
 
 def _user_request(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class RouterDevice(Device):
 
     def routes(self, base: Any, request: Mapping[str, Any], opts: Mapping[str, Any]) -> Result:
         """The route table, or (POST) add to it."""
-        if _text(request.get("method", "GET")).upper() != "POST":
+        if _route_text(request.get("method", "GET")).upper() != "POST":
             try:
                 return Result("ok", routes.route_list(client.load_routes(opts)))
             except AOError as exc:
@@ -211,7 +212,7 @@ class RouterDevice(Device):
                       opts: Mapping[str, Any]) -> Result:
         """Hand the request to the registrar (`registrar` path, then the request with its path
         replaced by `registrar-path`), e.g. scheduling it on a routing process."""
-        singleton = registrar if isinstance(registrar, Mapping) else {"path": _text(registrar)}
+        singleton = registrar if isinstance(registrar, Mapping) else {"path": _route_text(registrar)}
         forwarded = dict(request)
         if "registrar-path" in router_opts:
             forwarded["path"] = router_opts["registrar-path"]
@@ -264,10 +265,10 @@ class RouterDevice(Device):
             if operator is None or operator not in authority.signed_by(request, opts):
                 return Result("error", {"status": 403, "body": b"register `as` another identity is for the "
                                                                b"operator alone"})
-            wallet = local_wallets(opts).get(_text(identity))
+            wallet = local_wallets(opts).get(_route_text(identity))
             if wallet is None:
                 return Result("error", {"status": 400, "body": f"this node has no identity "
-                                                               f"'{_text(identity)[:100]}'".encode()})
+                                                               f"'{_route_text(identity)[:100]}'".encode()})
         if not isinstance(wallet, Wallet):
             return Result("error", {"status": 503, "body": b"register needs the node's wallet (priv_wallet)"})
         for entry in entries:
@@ -279,14 +280,14 @@ class RouterDevice(Device):
             # the registration itself (`subject: self`), whose signature must still hold.
             message = {**commit({"method": "POST", "subject": "self", "action": "register", "route": offer},
                                 wallet), "path": "/~router@1.0/routes"}
-            answer = client.request("POST", _text(peer), message, {**opts, "http_only_result": False},
+            answer = client.request("POST", _route_text(peer), message, {**opts, "http_only_result": False},
                                     path="/~router@1.0/routes")
             if answer.status not in ("ok", "created"):
                 body = answer.value.get("body", b"") if isinstance(answer.value, Mapping) else answer.value
                 shown = body[:300].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:300]
                 status = answer.value.get("status", 502) if isinstance(answer.value, Mapping) else 502
                 return Result("error", {"status": 502 if int(status) < 400 else int(status),
-                                        "body": f"registration with {_text(peer)} failed: {shown}".encode()})
+                                        "body": f"registration with {_route_text(peer)} failed: {shown}".encode()})
         return Result("ok", b"Routes registered.")
 
     # --- preprocess ---
@@ -308,10 +309,11 @@ class RouterDevice(Device):
             except AOError as exc:
                 return Result("error", {"status": exc.status, "body": exc.message.encode()})
         if found is None:
-            if _text(options.get(opts, "router_preprocess_default", "local")) == "error":
+            if _route_text(options.get(opts, "router_preprocess_default", "local")) == "error":
                 return Result("ok", {**request, "body": [{"status": 404, "message": NO_TEMPLATE, "body": NO_TEMPLATE}]})
             return Result("ok", {**request, "body": body})
-        commit_request = isinstance(base, Mapping) and _text(base.get("commit-request", "false")).lower() == "true"
+        commit_request = (isinstance(base, Mapping)
+                          and _route_text(base.get("commit-request", "false")).lower() == "true")
         try:
             return Result("ok", {**request, "body": preprocess_body(singleton, found, commit_request)})
         except AOError as exc:  # the request cannot be wrapped (a value no codec expresses)
