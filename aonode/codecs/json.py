@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from aonode.codecs import _depth, structured
-from aonode.errors import DecodeError, EncodeError, shown
+from aonode.errors import BadMessage, DecodeError, EncodeError, shown
 from aonode.message import Atom, Link, Message, Value, normalize_key
+from aonode.text import as_text
 
 __all__ = ["CONTENT_TYPE", "NAME", "Loader", "dumps", "loads"]
 
@@ -30,12 +31,11 @@ NAME = "json@1.0"
 CONTENT_TYPE = "application/json"
 
 
-def _text(value: bytes | str, where: str) -> str:
-    if isinstance(value, str):
-        return value
+def _utf8_text(value: bytes | str, where: str) -> str:
+    """A JSON string's text: bytes must be UTF-8 (EncodeError otherwise)."""
     try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError as exc:
+        return as_text(value, errors="strict", where=where)
+    except BadMessage as exc:
         raise EncodeError(f"{NAME}: value at '{shown(where)}' is not UTF-8, so it has no JSON form") from exc
 
 
@@ -51,7 +51,7 @@ def _to_json(value: Value, link: Callable[[Value], str] | None, where: str, load
             raise EncodeError(f"{NAME}: the message linked at '{shown(where)}' is not available")
         return _to_json(loaded, link, where, load)
     if isinstance(value, (bytes, str)):
-        return _text(value, where)
+        return _utf8_text(value, where)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
