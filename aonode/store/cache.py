@@ -456,7 +456,6 @@ def _names_the_message(commitment: object, kept: set[str]) -> bool:
     return covered >= kept
 
 
-
 def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Message:
     """The keys of `msg` that some commitment covers (all of them when none lists keys).
 
@@ -469,7 +468,6 @@ def _only_committed(msg: Message, commitments: Mapping[str, TABM | bytes]) -> Me
         if isinstance(commitment, dict) and "committed" in commitment:
             covered.update(key.removesuffix(LINK_SUFFIX) for key in httpsig.committed_list(commitment))
     return {k: v for k, v in msg.items() if k != COMMITMENTS and (not covered or k in covered)}
-
 
 
 def _unsigned_id(tabm: TABM) -> str:
