@@ -171,7 +171,7 @@ def write(msg: Value, store: Store) -> str:
     writer = store.writer
     planned = _plan_value(msg, writer)
     with store.transaction():
-        return _apply_value(planned, writer, store)
+        return _apply_value(planned, writer)
 
 
 def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
@@ -182,10 +182,10 @@ def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
     raise EncodeError(f"cache: a message must be a map, list or binary, got {type(msg).__name__}")
 
 
-def _apply_value(planned: bytes | _Plan, store: Store, names: Store) -> str:
+def _apply_value(planned: bytes | _Plan, store: Store) -> str:
     if isinstance(planned, bytes):
         return _write_data(planned, store)
-    return _apply(planned, store, names)[0]
+    return _apply(planned, store)[0]
 
 
 def _write_data(data: bytes, store: Store) -> str:
@@ -296,31 +296,21 @@ def _paths_of(plan: _Plan, into: list[str]) -> list[str]:
     return into
 
 
-def _names_of(plan: _Plan, into: list[str]) -> list[str]:
-    """The other IDs applying `plan` may link to its message, and their commitment sets."""
-    for child in plan.children:
-        _names_of(child, into)
-    into += [p for a in plan.named if a != plan.ids[0] for p in (a, f"{SETS}/{a}")]
-    return into
-
-
-def _apply(plan: _Plan, store: Store, names: Store, *, top: bool = True) -> tuple[str, str]:
+def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
     """Put what `plan` writes that `store` lacks; its ID without commitments and of all
-    committers. `store` takes the writes and answers what is there yet; `names` (the whole
-    store chain) answers whether another message already has one of its other IDs: a name a
-    later store of a chain gives to a message must not be taken by a local link."""
+    committers. `store` is the store that takes the writes: a later store of a chain may hold
+    a message under one of this one's other IDs, which a link here then shadows, but only
+    with the same content (`_names_the_message`)."""
     if top:
         # Every existence check of the write, asked at once (Redis: one MGET, not one per message).
         store.prefetch([DATA, SETS, *_paths_of(plan, [])])
-        if names is not store:
-            names.prefetch(_names_of(plan, []))
     if plan.group is None:
         if _is_written(plan, store):
             return plan.ids
         plan = _plan_new(plan.msg, plan.key, store)
     assert plan.group is not None
     for child in plan.children:
-        _apply(child, store, names, top=False)
+        _apply(child, store, top=False)
     uid, _ = plan.ids
     # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
     store.prefetch(plan.probes)
@@ -338,8 +328,8 @@ def _apply(plan: _Plan, store: Store, names: Store, *, top: bool = True) -> tupl
             store.make_link(group.name, f"{base}/{_segment(cid)}")
         store.make_link(base, f"{uid}/{COMMITMENTS}")
     for alternative, chosen in plan.named.items():
-        if alternative != uid and _link_alternative(uid, alternative, names):
-            _record_set(alternative, chosen, names)
+        if alternative != uid and _link_alternative(uid, alternative, store):
+            _record_set(alternative, chosen, store)
     if plan.key is not None:
         _written(store).put(plan.key, plan.ids)
         msg = plan.msg
@@ -441,14 +431,14 @@ def _signed(commitment: object) -> bool:
 
 
 def _names_the_message(commitment: object, kept: set[str]) -> bool:
-    """Whether a commitment's ID may become a name of the message. Not an `httpsig@1.0` HMAC
-    over fewer keys than the message keeps: its ID is the ID of those keys as a message of its
-    own (a client could otherwise make another message's ID name its own content)."""
-    if not isinstance(commitment, Mapping) or _signed(commitment):
-        return True
-    device = commitment.get("commitment-device", b"httpsig@1.0")
-    if commitment.get("type") != b"hmac-sha256" or device != b"httpsig@1.0":
-        return True
+    """Whether a commitment's ID may become a name of the message: only when it covers every
+    key the message keeps, so that whatever an ID names is exactly the content its commitment
+    signed. A commitment over fewer keys names nothing here: another message may carry it over
+    other keys (a signature over `a` holds for any message with the same `a`), and an
+    `httpsig@1.0` HMAC over fewer keys has the ID of those keys as a message of their own.
+    Two writes, even to two stores of a chain, can then give one ID only to one content."""
+    if not isinstance(commitment, Mapping) or "committed" not in commitment:
+        return True  # lists no keys: covers what the message keeps (`_only_committed`)
     try:
         covered = {key.removesuffix(LINK_SUFFIX) for key in httpsig.committed_list(commitment)}
     except (BadMessage, TypeError, ValueError):
@@ -532,7 +522,7 @@ def write_hashpath(msg: Value, store: Store) -> str:
     writer = store.writer
     planned = _plan_value(msg, writer)
     with store.transaction():
-        stored = _apply_value(planned, writer, store)
+        stored = _apply_value(planned, writer)
         priv = msg.get("priv") if isinstance(msg, dict) else None
         found = priv.get("hashpath") if isinstance(priv, dict) else None
         if isinstance(found, (bytes, str)) and normalize_path(as_text(found, errors="surrogateescape")):
