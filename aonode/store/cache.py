@@ -307,13 +307,12 @@ def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
     if plan.group is None:
         if _is_written(plan, store):
             return plan.ids
-        plan = _plan_new(plan.msg, plan.key, store)
+        plan = _plan_new(plan.msg, plan.key, store)  # the memo's write was rolled back
+        store.prefetch(_paths_of(plan, []))
     assert plan.group is not None
     for child in plan.children:
         _apply(child, store, top=False)
     uid, _ = plan.ids
-    # The existence checks below, asked of the store at once (one round trip to Redis, not one each).
-    store.prefetch(plan.probes)
     store.make_group(uid)
     for segment, value in plan.group.values:
         store.make_link(_write_data(value, store), f"{uid}/{segment}")
@@ -321,7 +320,6 @@ def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
         base = commitments_base(uid)
         store.make_group(base)
         for cid, group in plan.commitments:
-            store.prefetch([group.name, *(data_path(v) for _, v in group.values)])  # one round trip
             store.make_group(group.name)
             for segment, value in group.values:
                 store.make_link(_write_data(value, store), f"{group.name}/{segment}")
@@ -405,7 +403,7 @@ def _plan_new(msg: Message | list[Value], key: object | None, store: Store) -> _
     }
     named.setdefault(all_committers, list(commitments))
     named.setdefault(all_commitments, list(commitments))
-    alternatives = {*commitments, all_committers, all_commitments} - {uid}
+    alternatives = set(named) - {uid}
     probes = [uid, *(data_path(v) for v in tabm.values() if isinstance(v, bytes)),
               *alternatives, *(f"{SETS}/{a}" for a in alternatives)]
     return _Plan(original, key, (uid, all_committers), group, children, planned_commitments, named, probes)

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aonode_process import Node, start, stop
+from aonode_process import Node, running
 
 
 @pytest.fixture(scope="module")
 def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    running = start(Path(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])))
-    try:
-        yield running
-    finally:
-        stop(running)
+    with running(Path(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
