@@ -34,9 +34,11 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from aonode.errors import AOError, Unsupported
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_LINK_HOPS",
@@ -259,6 +261,14 @@ class Store(ABC):
         yield
         if ordered is not None:
             ordered()
+
+    def transact(self, work: Callable[[], T], ordered: Callable[[], None] | None = None) -> T:
+        """`work()` inside `transaction(ordered)`, and its result: the same guarantees, but the
+        store may run `work` in another thread (LMDB runs it in the thread that leads the group
+        commit, so no thread waits for this one to be scheduled while holding the writer lock).
+        So `work` must depend on no thread-local state and take no lock its caller holds."""
+        with self.transaction(ordered):
+            return work()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from aonode.store._base import Kind, Names, Store, normalize_path, resolve_links, split_path
 
@@ -23,6 +23,7 @@ __all__ = ["StoreChain"]
 
 
 Probe: TypeAlias = tuple[str | None, Kind | None, bytes | None]
+T = TypeVar("T")
 
 
 class _Memo(threading.local):
@@ -204,6 +205,24 @@ class StoreChain(Store):
             memo.depth -= 1
             if not memo.depth:
                 memo.found = {}
+
+    def transact(self, work: Callable[[], T], ordered: Callable[[], None] | None = None) -> T:
+        """The first store's `transact`; the later stores' answers are kept for the work, in
+        whichever thread runs it."""
+        memo = self._memo
+
+        def kept() -> T:
+            if not memo.depth:
+                memo.found = {}
+            memo.depth += 1
+            try:
+                return work()
+            finally:
+                memo.depth -= 1
+                if not memo.depth:
+                    memo.found = {}
+
+        return self.first.transact(kept, ordered)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
