@@ -243,10 +243,23 @@ def _unpack(raw: bytes) -> Message:
 
 def _put(assignment: Mapping[str, Any], proc_id: str, slot: int, store: Store) -> str:
     """Write an assignment at its slot (inside the caller's transaction)."""
-    uid = cache.write(dict(assignment), store)
-    store.write(_signed_path(proc_id, slot), _pack(assignment))
-    _link_slot(uid, proc_id, slot, store)
-    return uid
+    return _Prepared(assignment, store).put(proc_id, slot, store)
+
+
+class _Prepared:
+    """An assignment's writes worked out ahead of the transaction that puts them."""
+
+    def __init__(self, assignment: Mapping[str, Any], store: Store) -> None:
+        self.assignment = assignment
+        self.message = cache.prepare(dict(assignment), store)
+        self.packed = _pack(assignment)
+
+    def put(self, proc_id: str, slot: int, store: Store) -> str:
+        """Write the assignment at its slot (inside the caller's transaction)."""
+        uid = self.message.apply()
+        store.write(_signed_path(proc_id, slot), self.packed)
+        _link_slot(uid, proc_id, slot, store)
+        return uid
 
 
 def _link_slot(uid: str, proc_id: str, slot: int, store: Store) -> None:
@@ -494,6 +507,9 @@ class ProcessScheduler:
         # and what to do on taking the process over from another node (`_scheduler_lease.attach`).
         self.lease: SchedulerLease | None = None
         self.on_takeover: Callable[[str], None] | None = None
+        # The slot and chain (43-character text) of this scheduler's last assignment, set inside
+        # its transaction: a guess for the next one to sign ahead (`_expected_latest`).
+        self._tail: tuple[int, bytes] | None = None
 
     def __repr__(self) -> str:
         return f"ProcessScheduler({self.proc_id!r})"
@@ -531,34 +547,56 @@ class ProcessScheduler:
         msg_id = message_id(only, committers="all")
         indexed = bool(signers(only))
         lease = self.lease
+        def signed(after: tuple[int, bytes] | None) -> tuple[int, bytes, _Prepared]:
+            slot, previous = (0, b"") if after is None else (after[0] + 1, b64url_decode(after[1]))
+            chain = next_hash_chain(previous, msg_id)
+            assignment = self._sign(build_assignment(self.proc_id, slot, only, chain, block, now_ms))
+            return slot, chain, _Prepared(assignment, self.store)
+
+        def assign() -> tuple[Message, bool]:
+            _prefetch([_id_path(self.proc_id, msg_id), _latest_path(self.proc_id)], self.store)
+            if indexed:
+                again = find_assigned(self.proc_id, msg_id, self.store)
+                if again is not None:
+                    return again, False
+            after = latest(self.proc_id, self.store)
+            slot, chain, prepared = ahead if after == expected else signed(after)
+            if indexed:
+                # Before the assignment: without transactions, a crash in between leaves an
+                # entry `find_assigned` ignores rather than a slot a resend cannot find.
+                self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
+            prepared.put(self.proc_id, slot, self.store)
+            self._tail = (slot, b64url_encode(chain).encode("ascii"))
+            return prepared.assignment, True
+
         # The thread lock is let go as soon as the slot's writes are ordered in the store (LMDB:
         # in the group commit's batch), not after their commit: the next message of this process
         # then takes the next slot in the same commit, and each caller still returns only once
         # its slot is durable. Under a lease (Redis) it is held to the end, as the lease is.
         with _Held(self._lock, self._waiting, self.store) as held:
-            with (lease.hold() if lease is not None else _exclusive(self.store)) as owner_before, \
-                    (self.store.transaction(ordered=held.release) if lease is None else self.store.transaction()):
-                _prefetch([_id_path(self.proc_id, msg_id), _latest_path(self.proc_id)], self.store)
-                if indexed:
-                    again = find_assigned(self.proc_id, msg_id, self.store)
-                    if again is not None:
-                        return again
-                found = latest(self.proc_id, self.store)
-                if found is None:
-                    slot, previous = 0, b""
-                else:
-                    slot = found[0] + 1
-                    previous = b64url_decode(found[1])
-                chain = next_hash_chain(previous, msg_id)
-                assignment = self._sign(build_assignment(self.proc_id, slot, only, chain, block, now_ms))
-                if indexed:
-                    # Before the assignment: without transactions, a crash in between leaves an
-                    # entry `find_assigned` ignores rather than a slot a resend cannot find.
-                    self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
-                _put(assignment, self.proc_id, slot, self.store)
+            with lease.hold() if lease is not None else _exclusive(self.store) as owner_before:
+                # Signed (and its writes worked out) before the transaction, so that LMDB's writer
+                # lock, which every worker of the node shares, is held for the puts alone; checked
+                # inside it against the slot actually there, and signed again there in the rare
+                # case another worker took that slot meanwhile.
+                expected = self._expected_latest()
+                ahead = signed(expected)
+                assignment, new = self.store.transact(assign, ordered=held.release if lease is None else None)
+        if not new:
+            return assignment
         if lease is not None and owner_before != lease.holder and self.on_takeover is not None:
             self.on_takeover(owner_before or "")
         return assignment
+
+    def _expected_latest(self) -> tuple[int, bytes] | None:
+        """What `latest` will most likely find inside the next assignment's transaction: this
+        scheduler's own last assignment (perhaps not committed yet, which only its transaction
+        sees), unless the store already holds a later slot (another worker's)."""
+        stored = _latest_slot(self.proc_id, self.store)
+        tail = self._tail
+        if tail is not None and (stored is None or tail[0] >= stored):
+            return tail
+        return latest(self.proc_id, self.store)
 
     def _sign(self, assignment: Message) -> Message:
         # The reference folds right: the last wallet signs first.

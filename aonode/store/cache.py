@@ -22,8 +22,11 @@ segment is always exactly one key.
 `write` keeps only the keys some commitment covers (`with_only_committed`, over
 every commitment rather than the default and signed ones only), converts it to a
 TABM with `structured@1.0`, writes nested maps and lists as their own messages
-(the TABM refers to them as `key+link: <ID of all committers>`), and does all
-of it in one `store.transaction()`. What it asks of the store while writing (is
+(the TABM refers to them as `key+link: <ID of all committers>`), and puts all
+of it in one store transaction (`Store.transact`). That work is done before the
+transaction (`prepare`), which is held for the existence checks and puts alone; a
+message the store already holds, by the written-memo, takes no write transaction at
+all. What it asks of the store while writing (is
 this binary, this message, this name there yet?) it asks of the store that takes
 the writes (`Store.writer`, a chain's first store): what only a later store of a
 chain holds is written again to the first, rather than looked up in every store
@@ -92,10 +95,12 @@ from aonode.text import as_text
 
 __all__ = [
     "MessageCache",
+    "PreparedWrite",
     "commitments_base",
     "data_path",
     "link",
     "match",
+    "prepare",
     "read",
     "read_resolved",
     "write",
@@ -168,10 +173,50 @@ def write(msg: Value, store: Store) -> str:
         BadMessage: a commitment has no `committed` list.
         StoreError: the store failed.
     """
+    prepared = prepare(msg, store)
+    found = _already_written(prepared.planned, prepared.writer)
+    if found is not None:
+        return found
+    return store.transact(prepared.apply)
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A write worked out ahead of its transaction (`prepare`)."""
+
+    planned: bytes | _Plan
+    writer: Store
+
+    def apply(self) -> str:
+        """Put the write in the store (inside the caller's transaction); what `write` returns.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        return _apply_value(self.planned, self.writer)
+
+
+def prepare(msg: Value, store: Store) -> PreparedWrite:
+    """The CPU work of writing `msg` to `store` (commitments checked, TABM, IDs), done now, so
+    that a caller whose transaction must hold other writes too can hold it for the puts alone:
+    `prepare(msg, store).apply()` inside the transaction is `write(msg, store)`.
+
+    Raises:
+        As `write`, but StoreError.
+    """
     writer = store.writer
-    planned = _plan_value(msg, writer)
-    with store.transaction():
-        return _apply_value(planned, writer)
+    return PreparedWrite(_plan_value(msg, writer), writer)
+
+
+def _already_written(planned: bytes | _Plan, store: Store) -> str | None:
+    """What `write` returns, when the write is in the store already as far as what is committed
+    shows (and this thread's open transaction, if any): then there is nothing to write and no
+    need for a write transaction (LMDB: its writer lock, which every worker shares). Content
+    addressing makes a yes final; a None only means the write is applied, which looks again."""
+    if isinstance(planned, bytes):
+        path = data_path(planned)
+        return path if store.type(path) == "simple" else None
+    return planned.ids[0] if planned.group is None and _is_written(planned, store) else None
 
 
 def _plan_value(msg: Value, store: Store) -> bytes | _Plan:
@@ -504,8 +549,7 @@ def write_binary(path: str, data: bytes, store: Store) -> None:
     Raises:
         StoreError: the store failed or `path` is a group.
     """
-    with store.transaction():
-        store.make_link(_write_data(data, store.writer), path)
+    store.transact(lambda: store.make_link(_write_data(data, store.writer), path))
 
 
 def write_hashpath(msg: Value, store: Store) -> str:
@@ -519,13 +563,17 @@ def write_hashpath(msg: Value, store: Store) -> str:
     """
     writer = store.writer
     planned = _plan_value(msg, writer)
-    with store.transaction():
+    priv = msg.get("priv") if isinstance(msg, dict) else None
+    found = priv.get("hashpath") if isinstance(priv, dict) else None
+    hashpath = as_text(found, errors="surrogateescape") if isinstance(found, (bytes, str)) else ""
+
+    def apply() -> str:
         stored = _apply_value(planned, writer)
-        priv = msg.get("priv") if isinstance(msg, dict) else None
-        found = priv.get("hashpath") if isinstance(priv, dict) else None
-        if isinstance(found, (bytes, str)) and normalize_path(as_text(found, errors="surrogateescape")):
-            store.make_link(stored, as_text(found, errors="surrogateescape"))
+        if normalize_path(hashpath):
+            store.make_link(stored, hashpath)
         return stored
+
+    return store.transact(apply)
 
 
 def link(existing: str, new: str, store: Store) -> None:

@@ -119,10 +119,10 @@ def test_a_scheduler_that_lost_its_lease_cannot_write(store: RedisStore, wallet:
     assert lease is not None
     original = store.transaction
 
-    def paused_past_the_lease():  # type: ignore[no-untyped-def]
+    def paused_past_the_lease(*args, **kwargs):  # type: ignore[no-untyped-def]
         # Between taking the mutex and writing: the mutex passes to another node meanwhile.
         store.client.set(lease.mutex_key, b"another node")
-        return original()
+        return original(*args, **kwargs)
 
     store.transaction = paused_past_the_lease  # type: ignore[method-assign]
     try:

@@ -17,10 +17,10 @@ from aonode_process import InProcess, post, response_message
 from scheduler_helpers import check_chain, node_opts, scheduler_process, wallet
 
 from aonode import client as aoclient
-from aonode.codecs import commit, message_id
+from aonode.codecs import commit, message_id, verify
 from aonode.core.resolver import resolve
 from aonode.core.terms import Result
-from aonode.crypto import Wallet
+from aonode.crypto import Wallet, b64url_encode
 from aonode.devices import _scheduler_log as log
 from aonode.devices._scheduler_formats import BlockInfo
 from aonode.http import NodeApp, create_app
@@ -104,19 +104,42 @@ def test_a_failed_write_leaves_neither_the_index_nor_a_slot(owner: Wallet, tmp_p
     try:
         server = log.ProcessScheduler(PROC, store, [owner])
         msg = commit({"type": b"Message", "n": 1}, owner)
-        real_put = log._put
+        real_put = log._Prepared.put
 
         def put_then_die(*args: Any) -> str:
             real_put(*args)
             raise StoreError("the disk went away")  # after every write, before the commit
 
-        monkeypatch.setattr(log, "_put", put_then_die)
+        monkeypatch.setattr(log._Prepared, "put", put_then_die)
         with pytest.raises(StoreError):
             server.assign(msg, now_ms=1, block=BlockInfo.zero())
-        monkeypatch.setattr(log, "_put", real_put)
+        monkeypatch.setattr(log._Prepared, "put", real_put)
         assert store.read(f"{log.PREFIX}/ids/{PROC}/{message_id(msg, committers='all')}") is None
         assert server.current() == -1
         assert server.assign(msg, now_ms=2, block=BlockInfo.zero())["slot"] == 0
+    finally:
+        store.close()
+
+
+def test_an_assignment_signed_ahead_for_a_slot_taken_meanwhile_is_signed_again(owner: Wallet, tmp_path: Path) -> None:
+    # Two schedulers of one process on one store stand for two workers of one node: each signs
+    # its next assignment ahead from what it saw last, and the other has moved the slot on since.
+    store = LMDBStore(tmp_path / "lmdb")
+    try:
+        first = log.ProcessScheduler(PROC, store, [owner])
+        second = log.ProcessScheduler(PROC, store, [owner])
+        msgs = [commit({"type": b"Message", "n": n}, owner) for n in range(4)]
+        assert first.assign(msgs[0], now_ms=1, block=BlockInfo.zero())["slot"] == 0
+        assert second.assign(msgs[1], now_ms=2, block=BlockInfo.zero())["slot"] == 1
+        assert first.assign(msgs[2], now_ms=3, block=BlockInfo.zero())["slot"] == 2
+        first._tail = (3, b"A" * 43)  # a guess from a write that was never committed
+        assert first.assign(msgs[3], now_ms=4, block=BlockInfo.zero())["slot"] == 3
+        chain = b""
+        for slot, msg in enumerate(msgs):
+            chain = log.next_hash_chain(chain, message_id(msg, committers="all"))
+            found = log.read(PROC, slot, store)
+            assert found is not None and verify(found)
+            assert found["hash-chain"] == b64url_encode(chain).encode()
     finally:
         store.close()
 
