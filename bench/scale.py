@@ -19,10 +19,13 @@ to one node chosen by a hash of the process ID, as a router with `By-Base` does:
     (e) three nodes over one Redis, sharing the scheduler (the lease)
 
 Redis is a `redis-server` started here (tests/services.py), AOF `everysec`. Signing is done
-before the load, in a process pool, so the clients only send. It prints requests/s for each
-set-up and the ratios to (a); (e) over (c) is the three-node scaling on this machine.
+before the load, in a process pool, so the clients only send. Every set-up's nodes run from the
+start and are measured in turns, `--rounds` times (each round starting with the next set-up), so
+a slow spell of this shared machine falls on all of them; it prints requests/s for each set-up
+and round, and each ratio's median over the rounds (with the rounds' own ratios); (e) over (d)
+is the three-node scaling on this machine.
 
-    .venv/bin/python bench/scale.py [--seconds N] [--concurrency N]
+    .venv/bin/python bench/scale.py [--seconds N] [--rounds N] [--concurrency N] [--only LETTERS]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import itertools
 import multiprocessing
 import os
 import runpy
+import statistics
 import sys
 import tempfile
 import time
@@ -172,32 +176,41 @@ def preferred(pid: str, count: int) -> int:
     return int.from_bytes(hashlib.sha256(pid.encode()).digest()[:4], "big") % count
 
 
-def measure(label: str, urls: list[str], scheduler: Wallet, seconds: float, concurrency: int,
-            posts: list[Any]) -> float:
-    pids = []
-    for _ in range(PROCESSES):
-        process = _process(scheduler)
-        pid = message_id(process, committers="all")
-        headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
-        with httpx.Client(base_url=urls[preferred(pid, len(urls))], timeout=60) as client:
-            response = client.post("/~scheduler@1.0/schedule", headers=headers, content=body)
-        if response.status_code != 200:
-            raise SystemExit(f"{label}: the process was not scheduled: {response.status_code} {response.text}")
-        pids.append(pid)
-    signed_slots = presign("slot", pids, int((seconds + 1) * 80))  # more than any set-up here takes
-    slots = [(preferred(target, len(urls)), (headers, body)) for target, headers, body in signed_slots]
-    load = Load([int(url.rsplit(":", 1)[1]) for url in urls], posts, slots, concurrency)
-    load.run(1.0)  # warm up: imports, first LMDB pages, connections
-    load.done = load.failed = 0
-    rate = load.run(seconds)
-    print(f"{label:<58} {rate:8.1f} req/s  ({load.failed} failed)", flush=True)
-    return rate
+class SetUp:
+    """One set-up's running nodes, its processes, and the load it is measured with, round by round."""
+
+    def __init__(self, label: str, urls: list[str], scheduler: Wallet, posts: list[Any], slots_needed: int,
+                 concurrency: int) -> None:
+        self.label = label
+        pids = []
+        for _ in range(PROCESSES):
+            process = _process(scheduler)
+            pid = message_id(process, committers="all")
+            headers, body = to_http({"path": "/~scheduler@1.0/schedule", "method": "POST", "body": process})
+            with httpx.Client(base_url=urls[preferred(pid, len(urls))], timeout=60) as client:
+                response = client.post("/~scheduler@1.0/schedule", headers=headers, content=body)
+            if response.status_code != 200:
+                raise SystemExit(f"{label}: the process was not scheduled: {response.status_code} {response.text}")
+            pids.append(pid)
+        signed_slots = presign("slot", pids, slots_needed)
+        slots = [(preferred(target, len(urls)), (headers, body)) for target, headers, body in signed_slots]
+        self.load = Load([int(url.rsplit(":", 1)[1]) for url in urls], posts, slots, concurrency)
+        self.load.run(1.0)  # warm up: imports, first LMDB pages, connections
+        self.rates: list[float] = []
+
+    def measure(self, seconds: float) -> float:
+        self.load.done = self.load.failed = 0
+        rate = self.load.run(seconds)
+        self.rates.append(rate)
+        print(f"{self.label:<58} {rate:8.1f} req/s  ({self.load.failed} failed)", flush=True)
+        return rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="Measure every set-up this many times, in turns.")
     parser.add_argument("--only", default="abcde", help="The set-ups to measure (letters), e.g. ae.")
     parser.add_argument("--workdir", type=Path, help="Keep the nodes' files and logs here.")
     args = parser.parse_args()
@@ -208,7 +221,6 @@ def main() -> None:
         scheduler.save(wallet_path)
         posts = [(headers, body) for _, headers, body in presign("post", [""], 600)]
         redis = stack.enter_context(services.redis_server(root / "redis"))
-        rates: dict[str, float] = {}
 
         def redis_store(namespace: str) -> str:
             return (f"store-module: redis\nurl: {redis.url}\nnamespace: {namespace}\n")
@@ -225,19 +237,30 @@ def main() -> None:
             ("d", "(d) 1 node, Redis alone", 1, indent(redis_store("d"), "store/1/"), []),
             ("e", "(e) 3 nodes, one Redis", 3, indent(redis_store("e"), "store/1/"), []),
         ]
-        for letter, label, count, config, extra in setups:
-            if letter in args.only:
-                with nodes(root / letter, count, wallet_path, config, extra) as started:
-                    rates[letter] = measure(label, [n.url for n in started], scheduler, args.seconds,
-                                            args.concurrency, posts)
+        chosen = [setup for setup in setups if setup[0] in args.only]
+        # Slots are never sent twice (a resend is answered from the index): sign enough for every round.
+        slots_needed = int(args.rounds * (args.seconds + 1) * 80)
+        running: dict[str, SetUp] = {}
+        for letter, label, count, config, extra in chosen:
+            started = stack.enter_context(nodes(root / letter, count, wallet_path, config, extra))
+            running[letter] = SetUp(label, [n.url for n in started], scheduler, posts, slots_needed,
+                                    args.concurrency)
+        # Every set-up's nodes run from the start; they are measured in turns, each round starting
+        # with the next one, so that a slow spell of the machine falls on all of them.
+        order = list(running)
+        for round_ in range(args.rounds):
+            print(f"round {round_ + 1} of {args.rounds}", flush=True)
+            for letter in order[round_ % len(order):] + order[:round_ % len(order)]:
+                running[letter].measure(args.seconds)
     print()
     for top, bottom, what in (("b", "a", "2 workers over 1 (goal >= 1.7)"),
                               ("c", "a", "LMDB in front of Redis over LMDB alone (goal >= 0.7)"),
                               ("d", "a", "Redis alone over LMDB alone"),
                               ("e", "d", "3 nodes over 1, both on Redis")):
-        if top in rates and bottom in rates:
-            print(f"({top})/({bottom}) {what:<55} {rates[top] / rates[bottom]:5.2f}")
-
+        if top in running and bottom in running:
+            ratios = [t / b for t, b in zip(running[top].rates, running[bottom].rates, strict=True)]
+            each = " ".join(f"{r:.2f}" for r in ratios)
+            print(f"({top})/({bottom}) {what:<55} {statistics.median(ratios):5.2f}  (rounds: {each})")
 
 if __name__ == "__main__":
     main()
