@@ -591,9 +591,13 @@ class ProcessScheduler:
     def _expected_latest(self) -> tuple[int, bytes] | None:
         """What `latest` will most likely find inside the next assignment's transaction: this
         scheduler's own last assignment (perhaps not committed yet, which only its transaction
-        sees), unless the store already holds a later slot (another worker's)."""
-        stored = _latest_slot(self.proc_id, self.store)
+        sees), unless the store already holds a later slot (another worker's). Under a lease
+        (Redis) no other node assigns while this one holds it, so its own last assignment is
+        taken without asking the store (a round trip or more)."""
         tail = self._tail
+        if tail is not None and self.lease is not None:
+            return tail
+        stored = _latest_slot(self.proc_id, self.store)
         if tail is not None and (stored is None or tail[0] >= stored):
             return tail
         return latest(self.proc_id, self.store)
