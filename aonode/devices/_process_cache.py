@@ -20,15 +20,17 @@ receives as `opts["cache"]`) and never raise for a miss: they return None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aonode.codecs import message_id
 from aonode.core.path import parts
 from aonode.message import Value, normalize_key
 from aonode.store import MessageCache, Store
+from aonode.store import cache as store_cache
 from aonode.store.cache import LINK_SUFFIX
 
-__all__ = ["PREFIX", "failure", "latest", "path", "read", "record_failure", "slots", "write"]
+__all__ = ["PREFIX", "failure", "latest", "path", "prepare", "read", "record_failure", "slots", "write"]
 
 PREFIX = "computed"
 
@@ -53,14 +55,29 @@ def write(proc_id: str, slot: int, msg: Value, cache: MessageCache) -> str:
         EncodeError: the state holds a value no message can carry.
         StoreError: the store failed.
     """
+    return cache.store.transact(prepare(proc_id, slot, msg, cache))
+
+
+def prepare(proc_id: str, slot: int, msg: Value, cache: MessageCache) -> Callable[[], str]:
+    """`write`'s CPU work (the state's encoding and IDs) done now: the function returned puts
+    it, inside the caller's store transaction, and returns what `write` returns.
+
+    Raises:
+        EncodeError: the state holds a value no message can carry.
+    """
     slot_path = path(proc_id, slot)
-    with cache.store.transaction():
-        root = cache.write(msg)
+    prepared = store_cache.prepare(msg, cache.store)
+    # Without commitments a message's ID is the uncommitted ID the cache stored it under.
+    committed = isinstance(msg, dict) and bool(msg.get("commitments"))
+    by_id = path(proc_id, message_id(msg)) if committed else None
+
+    def put() -> str:
+        root = prepared.apply()
         cache.link(root, slot_path)
-        # Without commitments a message's ID is the uncommitted ID the cache stored it under.
-        committed = isinstance(msg, dict) and bool(msg.get("commitments"))
-        cache.link(root, path(proc_id, message_id(msg) if committed else root))
-    return slot_path
+        cache.link(root, by_id or path(proc_id, root))
+        return slot_path
+
+    return put
 
 
 def _failure_path(proc_id: str, slot: int) -> str:

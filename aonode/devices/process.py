@@ -361,11 +361,19 @@ def _snapshot(state: Mapping[str, Any], opts: Mapping[str, Any], *, raw: bool = 
 
 
 def _write(proc_id: str, slot: int, msg: dict[str, Any], cache: MessageCache) -> None:
+    put = _prepared(proc_id, slot, msg, cache)
+    if put is not None:
+        cache.store.transact(put)
+
+
+def _prepared(proc_id: str, slot: int, msg: dict[str, Any], cache: MessageCache) -> Callable[[], str] | None:
+    """The state's writes worked out (`results_cache.prepare`), or None when it has no wire form."""
     try:
-        results_cache.write(proc_id, slot, msg, cache)
+        return results_cache.prepare(proc_id, slot, msg, cache)
     except EncodeError as exc:
         log.warning("process %s: the state after slot %d has no wire form and is not stored: %s",
                     proc_id, slot, exc)
+        return None
 
 
 # A snapshot this big or bigger is packed and stored by the background writer; a smaller one
@@ -424,9 +432,8 @@ def _flush(proc_id: str, pending: list[tuple[int, dict[str, Any]]], opts: Mappin
     cache = _cache(opts)
     if not pending or cache is None:
         return
-    with cache.store.transaction():
-        for slot, state in pending:
-            _write(proc_id, slot, state, cache)
+    puts = [put for put in (_prepared(proc_id, slot, state, cache) for slot, state in pending) if put is not None]
+    cache.store.transact(lambda: [put() for put in puts])
     pending.clear()
 
 

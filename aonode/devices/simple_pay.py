@@ -109,7 +109,7 @@ def _apply_change(address: str, delta: int, record: str | None, opts: Mapping[st
         (balance before, balance after, whether this call made the change)."""
     store = ledger_store(opts)
     path = f"{PREFIX}/balance/{_segment(address, 'the account')}"
-    with store.transaction():
+    def change() -> tuple[int, int, bool]:
         stored = store.read(path)
         before = _opening(address, opts) if stored is None else int(stored)
         if record is not None and store.read(record) is not None:
@@ -118,7 +118,9 @@ def _apply_change(address: str, delta: int, record: str | None, opts: Mapping[st
         store.write(path, str(after).encode())
         if record is not None:
             store.write(record, str(delta).encode())
-    return before, after, True
+        return before, after, True
+
+    return store.transact(change)
 
 
 # --- pricing ------------------------------------------------------------------------------
