@@ -415,9 +415,6 @@ class LMDBStore(Store):
                 raise _store_error(exc) from exc
         if not write:
             return self._alone(fn)
-        alone = txn is None
-        if alone:
-            shared.ensure_room()
 
         def in_batch() -> T:
             batched = local.txn  # the thread that leads the batch: its transaction for this write
@@ -427,14 +424,7 @@ class LMDBStore(Store):
             except lmdb.Error as exc:
                 raise _store_error(exc) from exc
 
-        for attempt in range(GROW_ATTEMPTS):
-            try:
-                return self._batched_work(in_batch, None)
-            except _MapFull:
-                if attempt == GROW_ATTEMPTS - 1 or not alone:
-                    raise
-                shared.grow(full=True)
-        raise AssertionError("unreachable")
+        return self.transact(in_batch)
 
     def _alone(self, fn: Callable[[Txn], T]) -> T:
         """`fn` in a new read transaction of its own."""
