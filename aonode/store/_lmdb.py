@@ -601,7 +601,9 @@ class LMDBStore(Store):
         its writes are dropped if it raises (`Store.transact`). Inside a transaction it joins it.
         Otherwise it joins the next batch, whose leader runs it, in whatever thread leads: no
         thread waits for this one to be scheduled while holding LMDB's writer lock. A work that
-        finds the map full runs again once the map has grown."""
+        finds the map full runs again once the map has grown; when the batch's commit finds it
+        full after `ordered` was called (which is called once at most), the answer is a 503, as
+        for `transaction()`."""
         self._check_open()
         shared = self._shared
         local = shared.local
@@ -613,13 +615,26 @@ class LMDBStore(Store):
         alone = local.txn is None
         if alone:
             shared.ensure_room()
+        called: list[bool] = []
+
+        def once() -> None:
+            if not called:
+                called.append(True)
+                if ordered is not None:
+                    ordered()
+
         for attempt in range(GROW_ATTEMPTS):
             try:
-                return self._batched_work(work, ordered)
+                return self._batched_work(work, once)
             except _MapFull:
                 if attempt == GROW_ATTEMPTS - 1 or not alone:
                     raise
                 shared.grow(full=True)
+                if called:
+                    # The batch's commit found the map full after `ordered` had let the caller's
+                    # lock go: running the work again now would run it without that lock.
+                    raise StoreError("store: the LMDB map was full and has grown; ask again",
+                                     status=503) from None
         raise AssertionError("unreachable")
 
     def expect_writer(self) -> None:

@@ -88,3 +88,59 @@ def test_reads_in_other_threads_survive_a_resize(tmp_path: Path) -> None:
         for reader in readers:
             reader.join()
         assert not errors and map_size(store) >= 8 * MIB
+
+
+class _CommitFindsTheMapFull:
+    """The store's environment, whose next top-level write transaction's commit fails as a
+    full map does (the batch's own commit, not a block's nested one)."""
+
+    def __init__(self, env: object) -> None:
+        self.env = env
+        self.armed = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.env, name)
+
+    def begin(self, write: bool = False, parent: object = None, **kw: object) -> object:
+        if parent is not None:
+            return self.env.begin(write=write, parent=getattr(parent, "txn", parent), **kw)  # type: ignore[attr-defined]
+        txn = self.env.begin(write=write, **kw)  # type: ignore[attr-defined]
+        return _FailingCommit(txn, self) if write else txn
+
+
+class _FailingCommit:
+    def __init__(self, txn: object, env: _CommitFindsTheMapFull) -> None:
+        self.txn, self.env_ = txn, env
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.txn, name)
+
+    def commit(self) -> None:
+        if self.env_.armed:
+            self.env_.armed = False
+            self.txn.abort()  # type: ignore[attr-defined]
+            raise _lmdb.lmdb.MapFullError("the commit found the map full")
+        self.txn.commit()  # type: ignore[attr-defined]
+
+
+def test_a_commit_that_finds_the_map_full_after_ordered_is_a_503_and_ordered_ran_once(tmp_path: Path) -> None:
+    store = LMDBStore(tmp_path / "lmdb", capacity=4 * 1024 * 1024)
+    try:
+        store._shared.env = _CommitFindsTheMapFull(store._shared.env)  # type: ignore[assignment]
+        lock = threading.Lock()
+        lock.acquire()  # released by `ordered`, as the scheduler lets its lock go
+        runs: list[int] = []
+
+        def work() -> str:
+            runs.append(1)
+            store.write("a/b", b"x")
+            return "done"
+
+        with pytest.raises(StoreError) as caught:
+            store.transact(work, lock.release)
+        assert caught.value.status == 503 and "ask again" in caught.value.message
+        assert runs == [1] and not lock.locked()  # ran once; `ordered` once (a second release raises)
+        assert store.read("a/b") is None  # nothing of the failed commit is stored
+        assert store.transact(work) == "done" and store.read("a/b") == b"x"
+    finally:
+        store.close()
