@@ -547,6 +547,7 @@ class ProcessScheduler:
         msg_id = message_id(only, committers="all")
         indexed = bool(signers(only))
         lease = self.lease
+
         def signed(after: tuple[int, bytes] | None) -> tuple[int, bytes, _Prepared]:
             slot, previous = (0, b"") if after is None else (after[0] + 1, b64url_decode(after[1]))
             chain = next_hash_chain(previous, msg_id)
@@ -578,7 +579,12 @@ class ProcessScheduler:
                 # Signed (and its writes worked out) before the transaction, so that LMDB's writer
                 # lock, which every worker of the node shares, is held for the puts alone; checked
                 # inside it against the slot actually there, and signed again there in the rare
-                # case another worker took that slot meanwhile.
+                # case another worker took that slot meanwhile. A message sent again is answered
+                # before any signing (and again inside, where it counts).
+                if indexed:
+                    again = find_assigned(self.proc_id, msg_id, self.store)
+                    if again is not None:
+                        return again
                 expected = self._expected_latest()
                 ahead = signed(expected)
                 assignment, new = self.store.transact(assign, ordered=held.release if lease is None else None)

@@ -121,6 +121,21 @@ def test_a_failed_write_leaves_neither_the_index_nor_a_slot(owner: Wallet, tmp_p
         store.close()
 
 
+def test_a_resend_is_answered_without_signing(owner: Wallet, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hostile client resending one signed message must not make the node sign each time.
+    server = log.ProcessScheduler(PROC, MemoryStore(), [owner])
+    msg = commit({"type": b"Message", "n": 1}, owner)
+    first = server.assign(msg, now_ms=1, block=BlockInfo.zero())
+    signatures: list[int] = []
+    real_sign = server._sign
+    monkeypatch.setattr(server, "_sign", lambda assignment: signatures.append(1) or real_sign(assignment))
+    for now in range(2, 6):
+        assert server.assign(msg, now_ms=now, block=BlockInfo.zero()) == first
+    assert signatures == []
+    assert server.assign(commit({"type": b"Message", "n": 2}, owner), now_ms=6, block=BlockInfo.zero())["slot"] == 1
+    assert signatures == [1]
+
+
 def test_an_assignment_signed_ahead_for_a_slot_taken_meanwhile_is_signed_again(owner: Wallet, tmp_path: Path) -> None:
     # Two schedulers of one process on one store stand for two workers of one node: each signs
     # its next assignment ahead from what it saw last, and the other has moved the slot on since.
