@@ -25,9 +25,9 @@ TABM with `structured@1.0`, writes nested maps and lists as their own messages
 (the TABM refers to them as `key+link: <ID of all committers>`), and puts all
 of it in one store transaction (`Store.transact`). That work is done before the
 transaction (`prepare`), which is held for the existence checks and puts alone; a
-message the store already holds, by the written-memo, takes no write transaction at
-all. What it asks of the store while writing (is
-this binary, this message, this name there yet?) it asks of the store that takes
+message the store already holds, by the written-memo, takes no write transaction
+at all. What it asks of the store while writing (is this binary, this message,
+this name there yet?) it asks of the store that takes
 the writes (`Store.writer`, a chain's first store): what only a later store of a
 chain holds is written again to the first, rather than looked up in every store
 (for LMDB in front of Redis, a round trip to Redis per key). `read` returns the message fully loaded:
@@ -561,14 +561,13 @@ def write_hashpath(msg: Value, store: Store) -> str:
     Raises:
         As `write`.
     """
-    writer = store.writer
-    planned = _plan_value(msg, writer)
+    prepared = prepare(msg, store)
     priv = msg.get("priv") if isinstance(msg, dict) else None
     found = priv.get("hashpath") if isinstance(priv, dict) else None
     hashpath = as_text(found, errors="surrogateescape") if isinstance(found, (bytes, str)) else ""
 
     def apply() -> str:
-        stored = _apply_value(planned, writer)
+        stored = prepared.apply()
         if normalize_path(hashpath):
             store.make_link(stored, hashpath)
         return stored
