@@ -94,6 +94,9 @@ def process() -> None:
     aonode process result PID SLOT --wallet w.json                 prints the result (JSON)
     aonode process results PID --wallet w.json                     the latest result (JSON)
     aonode process dryrun PID --tag Action=Info --wallet w.json    runs without changing the process
+
+    An ID can begin with `-` (one in 64 does): give such a PID after `--`, with the options
+    before it, as in `aonode process result --wallet w.json -- -Vx...Q 3`.
     """
 
 

@@ -85,34 +85,34 @@ def test_flow(pid: str, opts: list[str], tmp_path: Path) -> None:
     for args in (["--tag", "Action=Eval", "--data", "X = 1"],
                  ["--tag", "Action=Eval", "--data", "X = X + 41 return X"],
                  ["--tag", "Action=Credit", "--tag", "Quantity=5"]):
-        run = aonode("process", "message", pid, *args, *opts)
+        run = aonode("process", "message", *args, *opts, "--", pid)
         assert run.code == 0, run.err
         slots.append(run.out)
     assert slots == ["1\n", "2\n", "3\n"]  # a bare slot on stdout
 
-    second = aonode("process", "result", pid, "2", *opts)
+    second = aonode("process", "result", *opts, "--", pid, "2")
     assert second.code == 0, second.err
     assert data(second.json()) == "42"
     assert second.json()["Messages"] == [] and second.json()["Error"] is None
 
-    credit = aonode("process", "result", pid, "3", *opts).json()
+    credit = aonode("process", "result", *opts, "--", pid, "3").json()
     assert data(credit) == "Balance: 5"
     assert {"name": "Action", "value": "Credit-Notice"} in credit["Messages"][0]["Tags"]
 
-    results = aonode("process", "results", pid, *opts)
+    results = aonode("process", "results", *opts, "--", pid)
     assert results.code == 0, results.err
     assert results.json() == [{"slot": 3, "result": credit}]
 
     # A dry run computes on the latest state and changes nothing.
-    dry = aonode("process", "dryrun", pid, "--tag", "Action=Eval", "--data", "X = 7 return X", *opts)
+    dry = aonode("process", "dryrun", "--tag", "Action=Eval", "--data", "X = 7 return X", *opts, "--", pid)
     assert dry.code == 0, dry.err
     assert data(dry.json()) == "7"
-    assert data(aonode("process", "dryrun", pid, "--tag", "Action=Info", *opts).json()) == "Name: cli-flow"
+    assert data(aonode("process", "dryrun", "--tag", "Action=Info", *opts, "--", pid).json()) == "Name: cli-flow"
     code = tmp_path / "read.lua"
     code.write_text("return X")
-    after = aonode("process", "message", pid, "--tag", "Action=Eval", "--data-file", code, *opts)
+    after = aonode("process", "message", "--tag", "Action=Eval", "--data-file", code, *opts, "--", pid)
     assert after.out == "4\n", after.err
-    assert data(aonode("process", "result", pid, "4", *opts).json()) == "42"
+    assert data(aonode("process", "result", *opts, "--", pid, "4").json()) == "42"
 
 
 def test_unknown_process_fails_with_the_nodes_message(opts: list[str]) -> None:
@@ -125,7 +125,7 @@ def test_unknown_process_fails_with_the_nodes_message(opts: list[str]) -> None:
 
 
 def test_bad_slot_fails_with_400(pid: str, opts: list[str]) -> None:
-    run = aonode("process", "result", pid, "abc", *opts)
+    run = aonode("process", "result", *opts, "--", pid, "abc")
     assert run.code == 1
     assert " 400 " in run.err and "slot" in run.err
     negative = aonode("process", "result", *opts, "--", pid, "-1")
@@ -140,17 +140,17 @@ def test_spawn_with_a_module_the_node_lacks(opts: list[str]) -> None:
 
 
 def test_usage_errors(pid: str, opts: list[str], node: Node, tmp_path: Path) -> None:
-    no_wallet = aonode("process", "results", pid, "--node", node.url)
+    no_wallet = aonode("process", "results", "--node", node.url, "--", pid)
     assert no_wallet.code == 2 and "--wallet" in no_wallet.err
-    bad_tag = aonode("process", "message", pid, "--tag", "NoEquals", *opts)
+    bad_tag = aonode("process", "message", "--tag", "NoEquals", *opts, "--", pid)
     assert bad_tag.code == 2 and "NAME=VALUE" in bad_tag.err
     (tmp_path / "d").write_text("x")
-    both = aonode("process", "message", pid, "--data", "x", "--data-file", tmp_path / "d", *opts)
+    both = aonode("process", "message", "--data", "x", "--data-file", tmp_path / "d", *opts, "--", pid)
     assert both.code == 2 and "not both" in both.err
-    missing = aonode("process", "results", pid, "--node", node.url, "--wallet", tmp_path / "none.json")
+    missing = aonode("process", "results", "--node", node.url, "--wallet", tmp_path / "none.json", "--", pid)
     assert missing.code == 1 and "cannot read the wallet" in missing.err
     (tmp_path / "junk.json").write_text("{}")
-    junk = aonode("process", "results", pid, "--node", node.url, "--wallet", tmp_path / "junk.json")
+    junk = aonode("process", "results", "--node", node.url, "--wallet", tmp_path / "junk.json", "--", pid)
     assert junk.code == 1 and junk.err.startswith("Error: "), junk.err
 
 

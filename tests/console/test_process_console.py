@@ -115,8 +115,9 @@ def pid(node: Node, owner: tuple[Wallet, Path]) -> str:
 def test_process_console_eval_print_dry_run_history_and_ctrl_c(node: Node, owner: tuple[Wallet, Path],
                                                                pid: str) -> None:
     # `localhost:PORT` without a scheme, as a user types it.
-    term = Terminal(aonode_argv("process", "console", pid, "--wallet", str(owner[1]),
-                                "--node", f"localhost:{node.port}", "--poll", "0.3"), console_env())
+    # A process ID can begin with `-`: it goes after `--`, as the CLI's help says.
+    term = Terminal(aonode_argv("process", "console", "--wallet", str(owner[1]),
+                                "--node", f"localhost:{node.port}", "--poll", "0.3", "--", pid), console_env())
     banner = term.expect("aos> ")
     assert pid in banner and f"http://localhost:{node.port}" in banner
     term.type("X = 41")
@@ -146,7 +147,7 @@ def test_process_console_eval_print_dry_run_history_and_ctrl_c(node: Node, owner
 
 def test_process_console_reads_the_node_from_aonode_url(node: Node, owner: tuple[Wallet, Path], pid: str) -> None:
     env = {**console_env(), "AONODE_URL": f"127.0.0.1:{node.port}"}
-    term = Terminal(aonode_argv("process", "console", pid, "--wallet", str(owner[1]), "--poll", "0"), env)
+    term = Terminal(aonode_argv("process", "console", "--wallet", str(owner[1]), "--poll", "0", "--", pid), env)
     assert f"http://127.0.0.1:{node.port}" in term.expect("aos> ")
     term.type("return 6 * 7")
     assert term.expect("aos> ").strip().endswith("42")
