@@ -433,7 +433,8 @@ def _flush(proc_id: str, pending: list[tuple[int, dict[str, Any]]], opts: Mappin
     if not pending or cache is None:
         return
     puts = [put for put in (_prepared(proc_id, slot, state, cache) for slot, state in pending) if put is not None]
-    cache.store.transact(lambda: [put() for put in puts])
+    if puts:
+        cache.store.transact(lambda: [put() for put in puts])
     pending.clear()
 
 

@@ -109,6 +109,7 @@ def _apply_change(address: str, delta: int, record: str | None, opts: Mapping[st
         (balance before, balance after, whether this call made the change)."""
     store = ledger_store(opts)
     path = f"{PREFIX}/balance/{_segment(address, 'the account')}"
+
     def change() -> tuple[int, int, bool]:
         stored = store.read(path)
         before = _opening(address, opts) if stored is None else int(stored)

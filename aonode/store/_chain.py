@@ -192,35 +192,31 @@ class StoreChain(Store):
         self.first.make_link(existing, new)
 
     @contextlib.contextmanager
-    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
-        """The first store's transaction; the later stores' answers are kept for the block."""
+    def _kept(self) -> Iterator[None]:
+        """The later stores' answers kept for the block, in the thread that runs it."""
         memo = self._memo
         if not memo.depth:
             memo.found = {}
         memo.depth += 1
         try:
-            with self.first.transaction(ordered):
-                yield
+            yield
         finally:
             memo.depth -= 1
             if not memo.depth:
                 memo.found = {}
 
+    @contextlib.contextmanager
+    def transaction(self, ordered: Callable[[], None] | None = None) -> Iterator[None]:
+        """The first store's transaction; the later stores' answers are kept for the block."""
+        with self._kept(), self.first.transaction(ordered):
+            yield
+
     def transact(self, work: Callable[[], T], ordered: Callable[[], None] | None = None) -> T:
         """The first store's `transact`; the later stores' answers are kept for the work, in
         whichever thread runs it."""
-        memo = self._memo
-
         def kept() -> T:
-            if not memo.depth:
-                memo.found = {}
-            memo.depth += 1
-            try:
+            with self._kept():
                 return work()
-            finally:
-                memo.depth -= 1
-                if not memo.depth:
-                    memo.found = {}
 
         return self.first.transact(kept, ordered)
 
