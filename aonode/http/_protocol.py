@@ -13,7 +13,9 @@ that announces 2^80 bytes is waited for. `guarded_protocol(limits)` makes a subc
   complete `body_timeout` seconds after its head;
 * answers `413` and closes as soon as a chunk announces more than `max_body` bytes;
 * answers `429` and closes a connection beyond `max_connections_per_client` open ones from
-  one address.
+  one address;
+* answers `400` when the client closes its side (a half-close) in the middle of a request
+  head or before the body it announced is complete, instead of closing without a word.
 
 Each answer is written straight to the transport (h11 is mid-request and cannot frame one)
 with `connection: close`, its reason in the body. A connection refused mid-request (these
@@ -123,6 +125,19 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
                     self._wait_for_head()  # the head's first bytes: the clock starts, once
             else:
                 self._cancel()
+
+        def eof_received(self) -> bool | None:
+            # The client ended its side mid-request (a body shorter than it announced, a head
+            # cut off): a 400 that says so, not a silent close. The transport stays open for it.
+            if self._lingering < 0 and not self.transport.is_closing():
+                if self.conn.their_state is h11.SEND_BODY:
+                    self._refuse(400, "The request ended before its body was complete: the connection "
+                                      "was closed before the bytes the request announced arrived.")
+                    return True
+                if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+                    self._refuse(400, "The request ended before its head was complete.")
+                    return True
+            return None
 
         def on_response_complete(self) -> None:
             self._cancel()

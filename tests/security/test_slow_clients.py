@@ -101,6 +101,22 @@ def test_a_stalled_body_is_answered_408(node: Node) -> None:
     assert took < 5
 
 
+@pytest.mark.parametrize("request_bytes", [
+    b"POST /key1 HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nshort",
+    b"POST /key1 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n10\r\nonly",
+    b"GET /~meta@1.0/info HTTP/1.1\r\nhost: x\r\nx-cut: ",
+])
+def test_a_request_cut_short_by_the_client_is_answered_400(node: Node, request_bytes: bytes) -> None:
+    with connect(node) as sock:
+        sock.sendall(request_bytes)
+        sock.shutdown(socket.SHUT_WR)  # the client is done sending, mid-request
+        answer, took = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"ended before its" in answer
+    assert took < 5
+    assert served(node)
+
+
 def test_a_slow_body_is_answered_408_in_bounded_time(node: Node) -> None:
     with connect(node) as sock:
         head = b"POST /key1 HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n"
