@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from aonode._memo import Memo
 from aonode.codecs import commit_as, message_id
 from aonode.core import options
 from aonode.core.access import get
@@ -30,6 +31,11 @@ __all__ = ["NodeProcessDevice"]
 
 # One spawn at a time, so that two first requests for a name do not spawn two processes.
 _SPAWNING = threading.Lock()
+
+# Node processes read by ID. An ID names one content, and a node process is asked for on every
+# request that names it (a p4 ledger: several times a request), where reading it from the store
+# (its module inline) cost more than what was asked of it.
+_PROCESSES: Memo[str, Any] = Memo(64)
 
 
 def _addresses(value: Any) -> list[str]:
@@ -78,8 +84,16 @@ def _lookup(name: str, base: Any, request: Any, opts: Mapping[str, Any]) -> Resu
             if found is None:
                 return _spawn(name, opts)
     cache = opts.get("cache")
-    process = cache.read(as_text(found, errors="surrogateescape")) if cache is not None else None
-    return NOT_FOUND if process is None else Result("ok", process)
+    if cache is None:
+        return NOT_FOUND
+    process_id = as_text(found, errors="surrogateescape")
+    process = _PROCESSES.get(process_id)
+    if process is None:
+        process = cache.read(process_id)
+        if process is None:
+            return NOT_FOUND
+        _PROCESSES.put(process_id, process)
+    return Result("ok", process)
 
 
 class NodeProcessDevice(Device):

@@ -34,14 +34,17 @@ Money is neither lost nor created (docs/payments.md):
 * The charge message is signed by the node when it leaves the node's own code (any ledger
   but `simple-pay@1.0` and `faff@1.0`, which take it from p4 in the same process).
 * Overdraw rule: a request is admitted only while `balance - reserved >= price`, where
-  `reserved` is the sum of the prices of the same account's admitted requests whose charge has
-  not been made yet. Reading the balance, the check and the reservation happen under one lock
-  per account, so concurrent requests cannot all pass a check that only one of them could pay
-  for; a reservation is released only after its charge is durable, so a check never misses
-  an admitted request (it may count one twice, in between, and refuse a request it could
-  have served). A ledger's balance therefore never falls below zero when each request
-  costs what its estimate said; a request priced above its estimate can take it down by the
-  difference, never by more than one request's price.
+  `reserved` is the sum of the prices of the same account's admitted requests whose charge the
+  balance does not show yet (`_p4_reservations.Book`). The check and the reservation are one
+  atomic step, so concurrent requests cannot all pass a check that only one of them could pay
+  for. A ledger that is exact at once (simple-pay) shows a charge when it returns, and its
+  balance is read under a lock per account; the Lua ledger process shows it once its slot is
+  computed, and its balance is read from the newest computed state (no computing on the
+  request's path) while the charges scheduled after that state stay reserved, a background
+  run computing them. A check may count a charge twice for a moment (refusing, at worst, a
+  request it could have served), never zero times. A ledger's balance therefore never falls
+  below zero when each request costs what its estimate said; a request priced above its
+  estimate can take it down by the difference, never by more than one request's price.
 
 Differences from the reference (docs/compat.md): a request that fails (status 400 or more) is
 not charged; several request-hook handlers work together (each gets the whole hook request,
@@ -51,6 +54,7 @@ non-chargeable routes are anchored, and include the balance reads `aos` makes.
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
 from collections.abc import Mapping
@@ -62,6 +66,7 @@ from aonode.core.devices import Device
 from aonode.core.resolver import resolve
 from aonode.core.terms import Result
 from aonode.crypto import Wallet
+from aonode.devices._p4_reservations import Admission, Book, book_for
 from aonode.devices.simple_pay import CHARGING, FROM_P4, INFINITY, first_route, operator_address, to_amount
 from aonode.errors import BadMessage
 from aonode.message import is_id
@@ -69,47 +74,44 @@ from aonode.text import as_text
 
 __all__ = ["P4Device", "reserved"]
 
+log = logging.getLogger(__name__)
+
 NAME = "p4@1.0"
 UNSERVICEABLE = b"Node will not service this request under any circumstances."
 _STRIPES = 64
 # Ledgers that are part of the node: they take the charge message from p4 directly.
 _IN_NODE_LEDGERS = frozenset({"simple-pay@1.0", "faff@1.0"})
+# The memory limit of a ledger client's VM. Each Lua call reserves its VM's limit from the node's
+# Lua memory budget while it runs; a client reads balances and schedules charges in a few KiB,
+# and reserving the default limit for it let only three requests read balances at once.
+_CLIENT_MEMORY = 32 * 1024 * 1024
+# How often an admission reads the ledger again when its state is older than one already seen.
+_READS = 3
 
-# Admission and settlement of one account's requests take the same lock (striped by account).
+# Admission of one account's requests takes one lock (striped by account).
 _LOCKS = [threading.Lock() for _ in range(_STRIPES)]
-_HOLDS_LOCK = threading.Lock()
-_HOLDS: dict[tuple[str, str], int] = {}
-# The reservation a thread's request made, settled by its response hook. A request whose
-# response hook never runs (the resolution raised) frees it when the thread serves its next
-# request; until then it only makes the account look poorer (never richer).
+# The reservation a thread's request made (its book and token), settled by its response hook.
+# A request whose response hook never runs (the resolution raised) frees it when the thread
+# serves its next request; until then it only makes the account look poorer (never richer).
 _CURRENT = threading.local()
-
 
 
 def _lock(key: tuple[str, str]) -> threading.Lock:
     return _LOCKS[zlib.crc32("\0".join(key).encode()) % _STRIPES]
 
 
-def reserved(ledger: str, account: str) -> int:
-    """What admitted, not yet charged requests of `account` hold on `ledger` (for tests)."""
-    with _HOLDS_LOCK:
-        return _HOLDS.get((ledger, account), 0)
-
-
-def _hold(key: tuple[str, str], amount: int) -> None:
-    with _HOLDS_LOCK:
-        left = _HOLDS.get(key, 0) + amount
-        if left > 0:
-            _HOLDS[key] = left
-        else:
-            _HOLDS.pop(key, None)
+def reserved(ledger: str, account: str, opts: Mapping[str, Any] | None = None) -> int:
+    """What admitted requests of `account` hold on `ledger` until the ledger shows their charge
+    (for tests)."""
+    return book_for((opts or {}).get("cache"), ledger).total(account)
 
 
 def _settle_leftover() -> None:
     hold = getattr(_CURRENT, "hold", None)
     if hold is not None:
         _CURRENT.hold = None
-        _hold(hold[0], -hold[1])
+        book, token, _ = hold
+        book.release(token)
 
 
 def _payer(singleton: Mapping[str, Any], opts: Mapping[str, Any]) -> str | list[str]:
@@ -146,7 +148,8 @@ def _with_thread_vm(message: dict[str, Any], opts: Mapping[str, Any]) -> dict[st
     module = message.get("module")
     found = cache.get(id(module))
     if found is None or found[0] is not module:
-        found = (module, initialize_vm(message, opts))  # keeps `module` alive, so its id stays its own
+        client_opts = {**opts, "lua_memory_limit": min(_CLIENT_MEMORY, int(options.get(opts, "lua_memory_limit")))}
+        found = (module, initialize_vm(message, client_opts))  # keeps `module` alive, so its id stays its own
         cache[id(module)] = found
     return with_vm(message, found[1])
 
@@ -202,6 +205,108 @@ def _already_charged(ledger: Mapping[str, Any], singleton: Mapping[str, Any], pa
     return answered.ok and (answered.value is True or as_text(answered.value, errors="replace") == "true")
 
 
+def _slot(value: Any) -> int | None:
+    try:
+        return to_amount(value, "a slot") if value is not None else None
+    except BadMessage:
+        return None
+
+
+def _read_balance(ledger: Mapping[str, Any], payer: str | list[str], singleton: Mapping[str, Any],
+                  fresh: bool, opts: Mapping[str, Any]) -> Any:
+    """The ledger's answer to `balance` (with `fresh`: after computing its slots), or an error
+    Result: the ledger's 4xx passed on, anything else a 500."""
+    query: dict[str, Any] = {"path": "balance", "target": payer, "request": singleton}
+    if fresh:
+        query["fresh"] = True
+    answered = resolve(ledger, query, {**opts, "hashpath": "ignore"})
+    if answered.ok:
+        return answered.value
+    status = _status(answered.value)
+    if 400 <= status < 500:
+        found = answered.value
+        body = found.get("body", b"") if isinstance(found, Mapping) else found
+        raw = body if isinstance(body, bytes) else as_text(body, errors="replace").encode()
+        return _error(status, raw)
+    return _error(500, b"Error checking ledger balance.")
+
+
+def _slotted(value: Any) -> tuple[int, int | None, int | None] | None:
+    """`(balance, slot, latest)` of a ledger that answers balances from computed slots, else None."""
+    if not isinstance(value, Mapping) or "balance" not in value:
+        return None
+    return to_amount(value.get("balance"), "the ledger's balance"), _slot(value.get("slot")), _slot(value.get("latest"))
+
+
+_UNLIMITED = Admission("unlimited")
+
+
+def _admit(ledger: Mapping[str, Any], book: Book, ledger_name: str, payer: str | list[str], account: str,
+           singleton: Mapping[str, Any], price: int, opts: Mapping[str, Any]) -> Result | tuple[Admission, int]:
+    """Read the account's balance and admit the request against it (`Book.admit`): the
+    admission and the balance read, or an error Result.
+
+    A ledger answers `balance` with an amount, exact at once (simple-pay), or with `{balance,
+    slot, latest}`: the balance in its newest computed state, the slot that state is after,
+    and the last slot scheduled. An exact balance is read, checked and reserved under the
+    account's lock. A computed one needs no lock: it is read as exact when every slot after
+    `slot` is a charge reserved here, and otherwise (or when the state is older than one
+    already seen) read again with `fresh`, the ledger computing its slots first.
+    """
+    if not book.slotted:
+        with _lock((ledger_name, account)):
+            value = _read_balance(ledger, payer, singleton, False, opts)
+            if isinstance(value, Result) or _unlimited(value):
+                return value if isinstance(value, Result) else (_UNLIMITED, 0)
+            if _slotted(value) is None:
+                balance = to_amount(value, "the ledger's balance")
+                return book.admit(account, balance, price), balance
+        book.slotted = True
+    fresh = False
+    for _ in range(_READS + 1):
+        value = _read_balance(ledger, payer, singleton, fresh, opts)
+        if isinstance(value, Result) or _unlimited(value):
+            return value if isinstance(value, Result) else (_UNLIMITED, 0)
+        view = _slotted(value)
+        if view is None:
+            book.slotted = False  # an amount after all: the exact way
+            return _admit(ledger, book, ledger_name, payer, account, singleton, price, opts)
+        balance, computed, latest = view
+        if computed is None and not fresh:
+            fresh = True
+            continue
+        admission = book.admit(account, balance, price, computed, latest, fresh)
+        if admission.outcome in ("admitted", "refused"):
+            return admission, balance
+        fresh = True
+    return _error(503, b"The ledger's balance changed while it was read; ask again.")
+
+
+def _catch_up(book: Book, base: Mapping[str, Any], opts: Mapping[str, Any]) -> None:
+    """Have the ledger compute its new slots in the background, so that balances are read
+    from states that include the charges and their reservations can go (one run at a time
+    per ledger; charges made while it runs start one more)."""
+    if not book.start_catch_up():
+        return
+    quiet = {**opts, "hashpath": "ignore"}
+
+    def run() -> None:
+        while True:
+            try:
+                ledger = _with_device(base, "ledger-device", quiet)
+                answered = resolve(ledger, {"path": "balance", "fresh": True}, quiet) if ledger else None
+                value = answered.value if answered is not None and answered.ok else None
+                computed = _slot(value.get("slot")) if isinstance(value, Mapping) else None
+                if computed is not None:
+                    book.observe(computed)
+            except Exception:  # noqa: BLE001 - a background reader must not die silently
+                log.exception("p4@1.0: computing the ledger's new slots failed")
+            if book.catch_up_done():
+                return
+
+    threading.Thread(target=run, name="p4-ledger-catch-up", daemon=True).start()
+
+
 class P4Device(Device):
     """`p4@1.0` (see the module docstring)."""
 
@@ -236,27 +341,20 @@ class P4Device(Device):
         if price <= 0:
             return proceed
         payer = _payer(singleton, opts)
-        key = (_ledger_key(base), as_text(payer, errors="replace") if isinstance(payer, str) else ",".join(payer))
-        with _lock(key):
-            answered = resolve(ledger, {"path": "balance", "target": payer, "request": singleton},
-                               {**opts, "hashpath": "ignore"})
-            if not answered.ok:
-                status = _status(answered.value)
-                if 400 <= status < 500:
-                    found = answered.value
-                    body = found.get("body", b"") if isinstance(found, Mapping) else found
-                    raw = body if isinstance(body, bytes) else as_text(body, errors="replace").encode()
-                    return _error(status, raw, price=price)
-                return _error(500, b"Error checking ledger balance.")
-            if _unlimited(answered.value):
-                return proceed
-            balance = to_amount(answered.value, "the ledger's balance")
-            if balance - reserved(*key) < price:
-                if _already_charged(ledger, singleton, payer, opts):
-                    return proceed  # the same signed request again: it was paid for once
-                return _error(402, b"Insufficient funds", price=price, balance=balance)
-            _hold(key, price)
-            _CURRENT.hold = (key, price)
+        account = as_text(payer, errors="replace") if isinstance(payer, str) else ",".join(payer)
+        ledger_name = _ledger_key(base)
+        book = book_for(opts.get("cache"), ledger_name)
+        found = _admit(ledger, book, ledger_name, payer, account, singleton, price, opts)
+        if isinstance(found, Result):
+            value = found.value
+            return _error(value["status"], value["body"], price=price) if value["status"] < 500 else found
+        admission, balance = found
+        if admission.outcome == "refused":
+            if _already_charged(ledger, singleton, payer, opts):
+                return proceed  # the same signed request again: it was paid for once
+            return _error(402, b"Insufficient funds", price=price, balance=balance)
+        if admission.outcome == "admitted":
+            _CURRENT.hold = (book, admission.token, book.slotted)
         return proceed
 
     # --- after the work ----------------------------------------------------------------
@@ -270,10 +368,11 @@ class P4Device(Device):
             _CURRENT.estimate = None
 
     def _settle(self, base: Mapping[str, Any], request: Mapping[str, Any], opts: Mapping[str, Any],
-                hold: tuple[tuple[str, str], int] | None) -> Result:
+                hold: tuple[Book, int, bool] | None) -> Result:
         singleton = request.get("request")
         result = request.get("body")
         passed = Result("ok", {"request": singleton, "body": result})
+        kept = False
         try:
             if not isinstance(singleton, Mapping) or not _is_chargeable(singleton, opts) or _status(result) >= 400:
                 return passed
@@ -296,16 +395,23 @@ class P4Device(Device):
             payer = _payer(singleton, opts)
             ledger_device = as_text(base.get("ledger-device"), errors="replace")
             charge = self._charge_message(singleton, payer, price, ledger_device, opts)
-            # The charge is durable before the reservation goes (`finally`): a balance check in
-            # between counts this request twice (refusing, at worst, one that could have paid),
-            # never zero times.
+            # The charge is durable before the reservation goes: a balance check in between
+            # counts this request twice (refusing, at worst, one that could have paid), never
+            # zero times. A ledger whose balances come from computed slots shows the charge
+            # once its slot is computed: until then the reservation stays, tagged with it.
             charged = resolve(ledger, charge, {**quiet, CHARGING: FROM_P4})
-            if charged.ok:
-                return passed
-            return Result("error", _passed_on(charged.value))
+            if not charged.ok:
+                return Result("error", _passed_on(charged.value))
+            slot = _slot(charged.value.get("slot")) if isinstance(charged.value, Mapping) else None
+            if hold is not None and hold[2] and slot is not None:
+                book, token, _ = hold
+                book.tag(token, slot)
+                kept = True
+                _catch_up(book, base, opts)
+            return passed
         finally:
-            if hold is not None:
-                _hold(hold[0], -hold[1])
+            if hold is not None and not kept:
+                hold[0].release(hold[1])
 
     @staticmethod
     def _charge_message(singleton: Mapping[str, Any], payer: str | list[str], price: int, ledger: str,
@@ -341,7 +447,10 @@ class P4Device(Device):
         if ledger is None:
             return Result("error", {"status": 400, "body": b"The p4 request hook names no ledger-device."})
         signer = authority.signed_by(request, opts)
-        query: dict[str, Any] = {"path": "balance", "request": request}
+        query: dict[str, Any] = {"path": "balance", "request": request, "fresh": True}
         if signer:
             query["target"] = signer[0]
-        return resolve(ledger, query, {**opts, "hashpath": "ignore"})
+        answered = resolve(ledger, query, {**opts, "hashpath": "ignore"})
+        if answered.ok and isinstance(answered.value, Mapping) and "balance" in answered.value:
+            return Result("ok", answered.value["balance"])  # a process ledger's, after its slots
+        return answered

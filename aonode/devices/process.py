@@ -648,6 +648,8 @@ def latest_known(base: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[int,
     live = registry(opts).peek(proc_id)
     held = live.held if live is not None else None
     cache = _cache(opts)
+    if held is not None and (cache is None or cache.store.type(results_cache.path(proc_id, held[0] + 1)) is None):
+        return held  # no state after it is stored (listing every stored slot would cost more)
     stored = results_cache.slots(proc_id, cache.store) if cache is not None else []
     if held is not None and (not stored or held[0] >= stored[-1]):
         return held

@@ -3,21 +3,35 @@
 --- (`/ledger~node-process@1.0`). Written for aonode after the facts of the reference's
 --- hyper-token-p4-client (node-services.md §4.4); the code is ours.
 
---- The balance of `request.target`: the process's `balance/<target>` now. An account the
---- ledger has never seen has no entry: its balance is 0.
+local function read(path)
+    local status, found = ao.resolve({ path = path })
+    if status ~= "ok" then return nil end
+    return found
+end
+
+--- The balance of `request.target` in the newest state of the ledger the node has computed,
+--- without computing the slots scheduled after it (with `request.fresh`, after computing them):
+--- `{balance, slot, latest}`, where `slot` is the last slot that state includes and `latest`
+--- the last slot scheduled. p4 counts the charges it scheduled after `slot` as still to be
+--- paid (docs/payments.md, "The overdraw rule"), and asks again with `fresh` when a slot in
+--- between is not one of its charges. An account the ledger has never seen has no entry: its
+--- balance is 0. The slot is read before the balance: the balance may then include more slots
+--- than `slot` says, never fewer.
 function balance(base, request)
+    local ledger = base["ledger-path"]
+    if request.fresh then read(ledger .. "/now/at-slot") end
+    local slot = read(ledger .. "/compute/at-slot")
     local target = request.target
-    if type(target) ~= "string" then return "ok", 0 end
-    local status, found = ao.resolve({ path = base["ledger-path"] .. "/now/balance/" .. target })
-    if status ~= "ok" then return "ok", 0 end
-    return "ok", found
+    local found = 0
+    if type(target) == "string" then found = read(ledger .. "/compute/balance/" .. target) or 0 end
+    local latest = read(ledger .. "/slot/current")
+    return "ok", { balance = found, slot = slot, latest = latest }
 end
 
 --- Schedule the node's signed charge on the process: once this returns, the charge has its
---- slot in the process's log (durable), and every later read of the ledger computes it.
---- (The reference pushes it, computing it at once; the balance read of the next request does
---- that here, so a charge costs one slot's computation either way.) A charge the scheduler
---- refuses is an error, so the request's answer reports it.
+--- slot in the process's log (durable), and every later computation of the ledger includes it.
+--- The answer carries that `slot`. A charge the scheduler refuses is an error, so the
+--- request's answer reports it.
 function charge(base, request)
     local status, found = ao.resolve({
         path = base["ledger-path"] .. "/schedule",
@@ -29,10 +43,12 @@ function charge(base, request)
 end
 
 --- Whether the signed request `request["request-id"]` names was charged already (a request
---- sent again is served without a second charge).
+--- sent again is served without a second charge): the ledger's `charged`, asked in a dry run
+--- once every scheduled charge is computed.
 function charged(base, request)
     local id = request["request-id"]
     if type(id) ~= "string" then return "ok", false end
-    local status = ao.resolve({ path = base["ledger-path"] .. "/now/charged/" .. id })
-    return "ok", status == "ok"
+    local ledger = base["ledger-path"]
+    read(ledger .. "/now/at-slot")
+    return "ok", read(ledger .. "/as=execution/charged&request-id=" .. id .. "/results/charged") == true
 end

@@ -6,8 +6,13 @@
 ---   balance    address -> integer    (`/ledger~node-process@1.0/now/balance/<address>`)
 ---   admin      the address allowed to charge (the node; set in the process definition)
 ---   ledgers    process ID -> "registered": sub-ledgers this ledger sends credit to
----   charged    request ID -> quantity: the charges made, so each is made once
 ---   results    what the last message did: {status = "ok"|"error", error = ...}
+---
+--- The record of the charges made (request ID -> quantity, so each is made once) is the VM's
+--- global `Charged`, not a key of the state: it grows by one entry a charge, and the state is
+--- converted to and from Lua and stored after every slot, so a record in it would make every
+--- slot cost more than the one before. The live VM, its snapshots and a replay of the log keep
+--- it as they keep any global. `charged` (below) reads it.
 ---
 --- Messages (the assignment's body; `action` is compared lower-cased, or the message's path
 --- names the action):
@@ -19,6 +24,8 @@
 ---   path `charge`   from the admin only: take `quantity` from `account`, give it to
 ---                   `recipient`; the balance may go below zero (the node charges for work it
 ---                   has done); a charge whose `request-id` was charged before changes nothing
+---   path `charged`  whether `request-id` was charged: `results.charged` is true or false
+---                   (p4's client asks it in a dry run; as a slot it changes nothing else)
 ---   anything else   initialises the ledger (the process's first slot does this)
 ---
 --- Amounts are integers; a text amount from a config file ("100") is read as one. Every
@@ -46,15 +53,21 @@ local function admin_of(base)
     return nil
 end
 
+Charged = Charged or {}
+
 local function init(base)
     base.admin = admin_of(base)
+    -- A state stored before the record became a global carries it as `charged`: move it.
+    if type(base.charged) == "table" then
+        for id, quantity in pairs(base.charged) do Charged[id] = Charged[id] or quantity end
+    end
+    base.charged = nil
     local balances = {}
     for address, amount in pairs(base.balance or {}) do
         balances[address] = integer(amount) or 0
     end
     base.balance = balances
     base.ledgers = base.ledgers or {}
-    base.charged = base.charged or {}
     return base
 end
 
@@ -171,11 +184,18 @@ function charge(base, assignment)
     end
     if quantity < 0 then return fail(base, "A charge cannot be negative.") end
     local id = msg["request-id"]
-    if id ~= nil and base.charged[id] ~= nil then
+    if id ~= nil and Charged[id] ~= nil then
         return succeed(base, { status = "ok", duplicate = true })
     end
     base.balance[msg.account] = (base.balance[msg.account] or 0) - quantity
     if msg.recipient then credit(base, msg.recipient, quantity) end
-    if id ~= nil then base.charged[id] = quantity end
+    if id ~= nil then Charged[id] = quantity end
     return succeed(base)
+end
+
+--- Whether a charge with `request-id` (the message's, or its body's) was made.
+function charged(base, assignment)
+    init(base)
+    local id = assignment["request-id"] or (assignment.body or {})["request-id"]
+    return succeed(base, { status = "ok", charged = type(id) == "string" and Charged[id] ~= nil })
 end

@@ -94,9 +94,21 @@ def test_charges(ledger: Ledger) -> None:
     charge = _signed_by(ADMIN, account=ALICE, recipient=ADMIN, quantity=30, **{"request-id": "R" * 43})
     assert ledger.send("charge", charge)["status"] == b"ok"
     assert ledger.send("charge", charge) == {"status": b"ok", "duplicate": True}
+    # The record of charges is the VM's, not a key of the state that grows with every charge.
+    assert "charged" not in ledger.state
+    assert ledger.send("charged", {"request-id": "R" * 43})["charged"] is True
+    assert ledger.send("charged", {"request-id": "Q" * 43})["charged"] is False
     assert (ledger.balance(ALICE), ledger.balance(ADMIN)) == (70, 1_030)
     # The node charges for work done: a charge may take a balance below zero.
     assert ledger.send("charge", _signed_by(ADMIN, account=ALICE, recipient=ADMIN, quantity=100))["status"] == b"ok"
     assert ledger.balance(ALICE) == -30
     assert ledger.send("charge", _signed_by(ADMIN, account=ALICE, quantity=-5))["status"] == b"error"
     assert ledger.send("charge", _signed_by(ADMIN, quantity=5))["error"] == b"Quantity or account not found in request."
+
+
+def test_a_state_stored_with_its_charges_as_a_key_keeps_them(ledger: Ledger) -> None:
+    # A ledger state stored before the record moved into the VM carries it as `charged`.
+    ledger.state = {**ledger.state, "charged": {"O" * 43: 30}}
+    charge = _signed_by(ADMIN, account=ALICE, recipient=ADMIN, quantity=30, **{"request-id": "O" * 43})
+    assert ledger.send("charge", charge) == {"status": b"ok", "duplicate": True}
+    assert ledger.balance(ALICE) == 100 and "charged" not in ledger.state
