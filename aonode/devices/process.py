@@ -582,8 +582,9 @@ def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live,
             if target < 0:
                 return Result("ok", state)  # nothing scheduled yet: the initial state, not stored
             if keep:
+                # The target's state joins the others in one commit, unless it takes a snapshot.
+                state = _store_result(_due_at_target(target, state, opts), proc_id, target, state, opts, pending)
                 _flush(proc_id, pending, opts)
-                state = _store_result(_due_at_target(target, state, opts), proc_id, target, state, opts)
             live.keep(state, target)
             return Result("ok", state)
         attempted = current + 1
