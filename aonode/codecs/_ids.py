@@ -20,7 +20,7 @@ from aonode._memo import Memo
 from aonode.codecs import _spring2025, httpsig, structured
 from aonode.crypto import accumulate, b64url_decode, b64url_encode, sha256, sha256_chain
 from aonode.errors import BadMessage, NotFound
-from aonode.message import TABM, Atom, Link, Message, Value, is_private
+from aonode.message import TABM, Atom, Link, Message, Value, is_private, normalize_key
 
 __all__ = ["Selector", "fingerprint", "hashpath", "message_id", "remember_id", "select_commitments", "to_tabm"]
 
@@ -231,6 +231,16 @@ def _message_id(msg: Value, committers: Selector = "none", commitments: Selector
     return next(iter(new))
 
 
+def _all_commitments_id(msg: Message) -> str | None:
+    """`message_id(msg, commitments="all")` of a message with commitments, read from the
+    commitments alone (they name the IDs it sums), without encoding the rest of the message
+    (a scheduled assignment, new on every slot, carries its whole message); None without any."""
+    found = msg.get("commitments")
+    if not isinstance(found, Mapping) or not found or b"commitments" in msg:
+        return None
+    return b64url_encode(accumulate([b64url_decode(normalize_key(cid)) for cid in found]))
+
+
 def hashpath(base: Message | str, request: Message | str | bytes) -> str:
     """The hashpath of applying `request` to `base` (`hb_path:hashpath/2`, `sha-256-chain`).
 
@@ -254,7 +264,7 @@ def hashpath(base: Message | str, request: Message | str | bytes) -> str:
         request = {"path": request}
     rest = {k: v for k, v in request.items() if k not in ("path", "hashpath", "priv")}
     if rest:
-        part = message_id(request, commitments="all")
+        part = _all_commitments_id(request) or message_id(request, commitments="all")
     else:
         path = request.get("path", b"")
         text = path.decode() if isinstance(path, bytes) else str(path)

@@ -16,6 +16,7 @@ from aonode.errors import DecodeError
 __all__ = ["b64url_decode", "b64url_encode", "b64_decode", "b64_encode"]
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
+_FROM_URL = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -37,6 +38,12 @@ def b64url_decode(text: str | bytes) -> bytes:
             raise DecodeError(f"base64: non-ASCII character in {text[:60]!r}") from exc
     else:
         raw = text
+    # The common case (IDs, signatures: unpadded base64url) in one strict C call; anything
+    # else (padding, whitespace, an error to describe) takes the checks below.
+    try:
+        return binascii.a2b_base64(raw.translate(_FROM_URL) + b"=" * (-len(raw) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
     raw = raw.strip().rstrip(b"=").translate(_TO_URL)
     if raw.strip(_ALPHABET):
         raise DecodeError(f"base64: character outside the alphabet in {raw[:60]!r}")
