@@ -89,6 +89,25 @@ def _field(msg: Mapping[str, Any], key: str, opts: Mapping[str, Any]) -> Any:
     return ABSENT if found is ABSENT else ensure_loaded(found, opts)
 
 
+def _request_field(req: Mapping[str, Any], key: str, opts: Mapping[str, Any]) -> Any:
+    """The request's `body/<key>`, else its `<key>`, else None, as `get_first` resolves them.
+    Maps without a device are read as message@1.0 reads a key (`lookup`), directly: a slot's
+    request is such a map, and two resolutions a slot cost more than its Lua call. A device or
+    a link on the way is left to the resolutions."""
+    def plain(msg: Any) -> bool:
+        return isinstance(msg, dict) and lookup("device", msg) is ABSENT
+
+    if plain(req):
+        body = lookup("body", req)
+        found = ABSENT if body is ABSENT or not plain(body) else lookup(key, body)
+        if body is ABSENT or (plain(body) and not isinstance(found, Link)):
+            if found is ABSENT:
+                found = lookup(key, req)
+            if not isinstance(found, Link):
+                return None if found is ABSENT else found
+    return get_first([(req, f"body/{key}"), (req, key)], None, opts)
+
+
 def _loaded(value: Any, opts: Mapping[str, Any], depth: int = 0) -> Any:
     """`value` as Lua sees it: every link in it replaced by what it points at, every commitment
     with its `alg` (see the module docstring)."""
@@ -301,11 +320,11 @@ def _call(key: str, base: Mapping[str, Any], request: Any, opts: Mapping[str, An
         return Result("error", {"status": 400, "body": exc.message.encode()})
     quiet = {**opts, "hashpath": "ignore"}
     req = request if isinstance(request, Mapping) else {}
-    function = get_first([(req, "body/function"), (req, "function")], None, quiet)
+    function = _request_field(req, "function", quiet)
     if function is None:
         function = _field(base, "function", opts)
     name = as_text(key if function is None or function is ABSENT else function, errors="surrogateescape")
-    params = get_first([(req, "body/parameters"), (req, "parameters")], None, quiet)
+    params = _request_field(req, "parameters", quiet)
     if params is None:
         found = _field(base, "parameters", opts)
         params = None if found is ABSENT else found

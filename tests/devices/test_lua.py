@@ -12,8 +12,9 @@ from aonode_process import InProcess
 from process_helpers import base_process, node_opts, schedule
 
 from aonode.core import get, resolve
+from aonode.core.access import get_first
 from aonode.crypto import Wallet
-from aonode.devices.lua import LuaDevice
+from aonode.devices.lua import LuaDevice, _request_field
 from aonode.http import create_app
 from aonode.runtime.lua import LuaVM
 from aonode.runtime.lua_ao import AoLibrary
@@ -324,3 +325,19 @@ def test_lua_script_function(script: str, function: str) -> None:
 def test_script_runner_skips_functions_not_named_test() -> None:
     assert ("meta-test.lua", "meta_test_ignored") not in _script_tests()
     assert ("meta-test.lua", "basic_test") in _script_tests()
+@pytest.mark.parametrize("request_message", [
+    {"body": {"function": b"f", "parameters": [1]}, "function": b"g"},
+    {"body": {"Function": b"f"}, "function": b"g"},
+    {"body": {"x": 1}, "function": b"g", "Parameters": {"1": b"a"}},
+    {"body": b"a binary", "function": b"g"},
+    {"body": {"device": b"message@1.0", "function": b"f"}, "function": b"g"},
+    {"function": b"g"},
+    {"body": {"function": None}, "function": b"g"},
+    {},
+])
+def test_the_function_and_parameters_are_read_as_resolutions_read_them(request_message: dict[str, Any]) -> None:
+    # A slot's request is read directly (`_request_field`): it must find what `get_first`
+    # finds through resolutions.
+    for key in ("function", "parameters"):
+        assert _request_field(request_message, key, {}) == \
+            get_first([(request_message, f"body/{key}"), (request_message, key)], None, {})
