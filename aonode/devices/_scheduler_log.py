@@ -568,7 +568,7 @@ class ProcessScheduler:
                 self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
             prepared.put(self.proc_id, slot, self.store)
             self._tail = (slot, b64url_encode(chain).encode("ascii"))
-            return prepared.assignment, True
+            return dict(prepared.assignment), True
 
         # The thread lock is let go as soon as the slot's writes are ordered in the store (LMDB:
         # in the group commit's batch), not after their commit: the next message of this process

@@ -126,7 +126,7 @@ def guarded_protocol(limits: Limits) -> type[H11Protocol]:
             else:
                 self._cancel()
 
-        def eof_received(self) -> bool | None:
+        def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio.Protocol allows a bool
             # The client ended its side mid-request (a body shorter than it announced, a head
             # cut off): a 400 that says so, not a silent close. The transport stays open for it.
             if self._lingering < 0 and not self.transport.is_closing():

@@ -212,6 +212,16 @@ class Store(ABC):
             StoreError: `new` is a group.
         """
 
+    def make_links(self, links: Sequence[tuple[str, str]]) -> None:
+        """`make_link(existing, new)` for each pair, in order: the keys of one message, so that
+        a store can do the work their common parent asks for once.
+
+        Raises:
+            StoreError: a `new` is a group.
+        """
+        for existing, new in links:
+            self.make_link(existing, new)
+
     @abstractmethod
     def reset(self) -> None:
         """Remove everything in the store."""

@@ -191,6 +191,10 @@ class StoreChain(Store):
         self._check_open()
         self.first.make_link(existing, new)
 
+    def make_links(self, links: Sequence[tuple[str, str]]) -> None:
+        self._check_open()
+        self.first.make_links(links)
+
     @contextlib.contextmanager
     def _kept(self) -> Iterator[None]:
         """The later stores' answers kept for the block, in the thread that runs it."""

@@ -818,6 +818,19 @@ class LMDBStore(Store):
         """The key to write `path` at: its parent resolved through links, missing parent groups
         created, and no group at the destination itself."""
         parent, name = parent_and_name(path)
+        return self._destination_in(txn, self._parent(txn, parent) if parent else "", name)
+
+    def _destination_in(self, txn: Txn, resolved: str, name: str) -> bytes:
+        """The key to write `name` at under `resolved` (a parent `_parent` gave): no group there."""
+        destination = f"{resolved}/{name}" if resolved else name
+        key = self._write_key(destination)
+        current = txn.get(key)
+        if current is not None and current[:1] == _GROUP_TAG:
+            raise StoreError(f"store: {destination!r} is a group and cannot be replaced")
+        return key
+
+    def _parent(self, txn: Txn, parent: str) -> str:
+        """`parent` resolved through links, with the groups it lacks created."""
         seen: dict[str, bytes | None] = {}
 
         def entry(p: str) -> bytes | None:
@@ -829,7 +842,7 @@ class LMDBStore(Store):
             raw = entry(p)
             return raw[1:].decode("utf-8", "surrogateescape") if raw is not None and raw[0] == _LINK else None
 
-        resolved = resolve_links(parent, target) if parent else ""
+        resolved = resolve_links(parent, target)
         walked = ""
         for segment in resolved.split("/") if resolved else ():
             walked = f"{walked}/{segment}" if walked else segment
@@ -837,13 +850,8 @@ class LMDBStore(Store):
             if raw is None:
                 txn.put(self._write_key(walked), _GROUP_TAG)
             elif raw[0] != _GROUP:
-                raise StoreError(f"store: cannot put {name!r} under {walked!r}, which is not a group")
-        destination = f"{resolved}/{name}" if resolved else name
-        key = self._write_key(destination)
-        current = txn.get(key)
-        if current is not None and current[:1] == _GROUP_TAG:
-            raise StoreError(f"store: {destination!r} is a group and cannot be replaced")
-        return key
+                raise StoreError(f"store: cannot put under {walked!r}, which is not a group")
+        return resolved
 
     def write(self, path: str, value: bytes) -> None:
         if not isinstance(value, (bytes, bytearray)):
@@ -868,6 +876,24 @@ class LMDBStore(Store):
             return
         target = self._write_key(existing)
         self._run(True, lambda txn: txn.put(self._destination(txn, new), _LINK_TAG + target))
+
+    def make_links(self, links: Sequence[tuple[str, str]]) -> None:
+        pairs = [(normalize_path(existing), normalize_path(new)) for existing, new in links]
+
+        def put(txn: Txn) -> None:
+            parents: dict[str, str] = {}
+            for existing, new in pairs:
+                if existing == new:
+                    continue
+                parent, name = parent_and_name(new)
+                if any(_under(known, new) or _under(resolved, new) for known, resolved in parents.items()):
+                    parents.clear()  # this link changes where a parent seen before leads
+                if parent and parent not in parents:
+                    parents[parent] = self._parent(txn, parent)
+                key = self._destination_in(txn, parents[parent] if parent else "", name)
+                txn.put(key, _LINK_TAG + self._write_key(existing))
+
+        self._run(True, put)
 
     def reset(self) -> None:
         self._run(True, lambda txn: txn.drop(self._shared.db, delete=False))
@@ -900,3 +926,7 @@ class LMDBStore(Store):
             return sorted(group.decode("utf-8", "surrogateescape") for group in groups)
 
         return self._run(False, scan)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")

@@ -359,15 +359,14 @@ def _apply(plan: _Plan, store: Store, *, top: bool = True) -> tuple[str, str]:
         _apply(child, store, top=False)
     uid, _ = plan.ids
     store.make_group(uid)
-    for segment, value in plan.group.values:
-        store.make_link(_write_data(value, store), f"{uid}/{segment}")
+    store.make_links([(_write_data(value, store), f"{uid}/{segment}") for segment, value in plan.group.values])
     if plan.commitments:
         base = commitments_base(uid)
         store.make_group(base)
         for cid, group in plan.commitments:
             store.make_group(group.name)
-            for segment, value in group.values:
-                store.make_link(_write_data(value, store), f"{group.name}/{segment}")
+            store.make_links([(_write_data(value, store), f"{group.name}/{segment}")
+                              for segment, value in group.values])
             store.make_link(group.name, f"{base}/{_segment(cid)}")
         store.make_link(base, f"{uid}/{COMMITMENTS}")
     for alternative, chosen in plan.named.items():

@@ -98,6 +98,22 @@ def test_links_resolve_through_every_segment(store: Store) -> None:
     assert store.read("o/k") == b"v"
 
 
+def test_several_links_at_once_are_the_links_one_by_one(store: Store) -> None:
+    store.write("data/a", b"A")
+    store.write("data/b", b"B")
+    store.make_group("T1")
+    store.make_group("T2")
+    store.make_link("T1", "m")
+    # Siblings under one parent, then a link that moves that parent, then one more under it:
+    # it must land where the moved parent leads, as it would one by one.
+    store.make_links([("data/a", "m/x"), ("data/b", "m/y"), ("T2", "m"), ("data/a", "m/z"), ("data/a", "m/z")])
+    assert (store.read("T1/x"), store.read("T1/y")) == (b"A", b"B")
+    assert store.read("T2/z") == b"A" and store.read("T1/z") is None
+    store.make_group("g/sub")
+    with pytest.raises(StoreError):
+        store.make_links([("data/a", "g/k"), ("data/b", "g/sub")])  # a group is never replaced
+
+
 def test_writes_under_a_link_land_in_its_target(store: Store) -> None:
     store.make_group("msg")
     store.make_link("msg", "alias")
