@@ -236,8 +236,8 @@ def _all_commitments_id(msg: Message) -> str | None:
     commitments alone (they name the IDs it sums), without encoding the rest of the message
     (a scheduled assignment, new on every slot, carries its whole message); None without any."""
     found = msg.get("commitments")
-    if not isinstance(found, Mapping) or not found:
-        return None
+    if not isinstance(found, Mapping) or not found or b"commitments" in cast(Mapping[object, object], msg):
+        return None  # (a binary key `commitments` would be the encoding's too)
     return b64url_encode(accumulate([b64url_decode(normalize_key(cid)) for cid in found]))
 
 

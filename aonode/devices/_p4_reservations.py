@@ -81,8 +81,8 @@ class Book:
             if computed is not None:
                 if computed < self.settled:
                     return Admission("stale")
-                if not fresh and latest is not None and \
-                        not all(s in self._by_slot for s in range(computed + 1, latest + 1)):
+                if not fresh and (latest is None or
+                                  not all(s in self._by_slot for s in range(computed + 1, latest + 1))):
                     return Admission("unknown slots")
                 self._observe(computed)
             pending = sum(h.price for h in self._holds.values()
@@ -139,6 +139,11 @@ class Book:
                 return False
             self._catching_up = True
             return True
+
+    def catch_up_failed(self) -> None:
+        """The background computation did not start: the next charge starts one."""
+        with self._lock:
+            self._catching_up = self._again = False
 
     def catch_up_done(self) -> bool:
         """Whether the background computation may stop (False: run once more)."""

@@ -304,7 +304,10 @@ def _catch_up(book: Book, base: Mapping[str, Any], opts: Mapping[str, Any]) -> N
             if book.catch_up_done():
                 return
 
-    threading.Thread(target=run, name="p4-ledger-catch-up", daemon=True).start()
+    try:
+        threading.Thread(target=run, name="p4-ledger-catch-up", daemon=True).start()
+    except RuntimeError:  # no thread to be had (the process is stopping): the next charge tries again
+        book.catch_up_failed()
 
 
 class P4Device(Device):
@@ -399,15 +402,20 @@ class P4Device(Device):
             # counts this request twice (refusing, at worst, one that could have paid), never
             # zero times. A ledger whose balances come from computed slots shows the charge
             # once its slot is computed: until then the reservation stays, tagged with it.
+            # A ledger of computed slots may have scheduled the charge even when this raises or
+            # names no slot: its reservation then stays (an account looking poorer, never richer).
+            kept = hold is not None and hold[2]
             charged = resolve(ledger, charge, {**quiet, CHARGING: FROM_P4})
             if not charged.ok:
+                kept = False  # refused: no slot was taken
                 return Result("error", _passed_on(charged.value))
             slot = _slot(charged.value.get("slot")) if isinstance(charged.value, Mapping) else None
-            if hold is not None and hold[2] and slot is not None:
-                book, token, _ = hold
-                book.tag(token, slot)
-                kept = True
-                _catch_up(book, base, opts)
+            if hold is not None and hold[2]:
+                if slot is None:
+                    log.warning("p4@1.0: the ledger's charge answer names no slot; its reservation stays")
+                else:
+                    hold[0].tag(hold[1], slot)
+                    _catch_up(hold[0], base, opts)
             return passed
         finally:
             if hold is not None and not kept:

@@ -595,12 +595,12 @@ def _compute_steps(proc_id: str, state: dict[str, Any], target: int, live: Live,
         if not isinstance(body, Mapping) or not isinstance(after, Mapping):
             return _failed(_error(502, "The scheduler's next answer has no body and state."), "get-schedule", attempted)
         computed = _compute_slot(proc_id, dict(after), body, attempted, target, opts, pending, keep)
-        if computed.status == RESTART:
+        if computed.status == RESTART or not computed.ok:
+            # The states computed so far are stored before the live one goes, so that the
+            # newest state known never goes back to an older stored one meanwhile.
+            _flush(proc_id, pending, opts)
             live.forget()
-            return computed
-        if not computed.ok:
-            live.forget()
-            return _failed(computed, "compute", attempted)
+            return computed if computed.status == RESTART else _failed(computed, "compute", attempted)
         state = computed.value
         live.keep(state, attempted)
         if len(pending) >= _BATCH:
@@ -643,13 +643,23 @@ def state_at(base: Mapping[str, Any], slot: int, opts: Mapping[str, Any]) -> Res
                       "ask again to go on.")
 
 
+def _stored_after(proc_id: str, slot: int, cache: MessageCache) -> bool:
+    """Whether a state after a slot later than `slot` is stored. States are stored slot after
+    slot, but for the slots that failed in the process (their state is the one before them):
+    the first later slot that did not fail says."""
+    after = slot + 1
+    while results_cache.failure(proc_id, after, cache) is not None:
+        after += 1
+    return cache.store.type(results_cache.path(proc_id, after)) is not None
+
+
 def latest_known(base: Mapping[str, Any], opts: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
     """The latest state of a process this node knows without computing (live or stored)."""
     proc_id = process_id(ensure_process_key(base, opts))
     live = registry(opts).peek(proc_id)
     held = live.held if live is not None else None
     cache = _cache(opts)
-    if held is not None and (cache is None or cache.store.type(results_cache.path(proc_id, held[0] + 1)) is None):
+    if held is not None and (cache is None or not _stored_after(proc_id, held[0], cache)):
         return held  # no state after it is stored (listing every stored slot would cost more)
     stored = results_cache.slots(proc_id, cache.store) if cache is not None else []
     if held is not None and (not stored or held[0] >= stored[-1]):

@@ -14,18 +14,17 @@ end
 --- `{balance, slot, latest}`, where `slot` is the last slot that state includes and `latest`
 --- the last slot scheduled. p4 counts the charges it scheduled after `slot` as still to be
 --- paid (docs/payments.md, "The overdraw rule"), and asks again with `fresh` when a slot in
---- between is not one of its charges. An account the ledger has never seen has no entry: its
---- balance is 0. The slot is read before the balance: the balance may then include more slots
---- than `slot` says, never fewer.
+--- between is not one of its charges. The balance and its slot come from one state (two reads
+--- could see two states, the second older). An account the ledger has never seen has no
+--- entry: its balance is 0.
 function balance(base, request)
     local ledger = base["ledger-path"]
     if request.fresh then read(ledger .. "/now/at-slot") end
-    local slot = read(ledger .. "/compute/at-slot")
+    local state = read(ledger .. "/compute") or {}
     local target = request.target
-    local found = 0
-    if type(target) == "string" then found = read(ledger .. "/compute/balance/" .. target) or 0 end
-    local latest = read(ledger .. "/slot/current")
-    return "ok", { balance = found, slot = slot, latest = latest }
+    local balances = type(state.balance) == "table" and state.balance or {}
+    local found = type(target) == "string" and balances[target] or 0
+    return "ok", { balance = found, slot = state["at-slot"], latest = read(ledger .. "/slot/current") }
 end
 
 --- Schedule the node's signed charge on the process: once this returns, the charge has its

@@ -395,3 +395,36 @@ def test_unknown_keys_read_the_message(wallet: Wallet, opts: dict[str, Any]) -> 
     proc = base_process(wallet)
     assert resolve(proc, "type", opts).value == b"Process"
     assert resolve(proc, "init", opts).value == Atom("not_found")
+
+
+def test_the_newest_state_known_never_goes_back_during_a_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    # p4 reads a process ledger's balances from its newest computed state (`latest_known`):
+    # a replay from an older snapshot, past a slot that failed (whose state is never stored),
+    # must not make it answer an older state than the one it answered before.
+    from aonode.devices import _process_worker
+    from aonode.devices._process_worker import registry
+    from aonode.devices.process import latest_known
+
+    wallet = Wallet.generate()
+    opts = node_opts(wallet, preloaded_devices={"recorder@1.0": Recorder()}, process_snapshot_slots=None,
+                     process_snapshot_time=10**9)
+    proc = recorder_process(wallet)
+    schedule_values(proc, wallet, opts, 1)
+    assert resolve(proc, {"path": "compute", "slot": 0}, opts).ok  # a snapshot at slot 0
+    schedule_values(proc, wallet, opts, 1, 1)
+    schedule(proc, wallet, opts, fail=True)  # slot 3 fails in the process
+    schedule_values(proc, wallet, opts, 1, 1, 1)
+    assert resolve(proc, {"path": "compute", "slot": 6}, opts).ok
+    registry(opts).clear()  # the live state goes (idle, or capacity)
+    seen: list[int | None] = []
+    keep = _process_worker.Live.keep
+
+    def watched(self: Any, state: Any, slot: int) -> None:
+        keep(self, state, slot)
+        found = latest_known(proc, opts)
+        seen.append(found[0] if found else None)
+
+    monkeypatch.setattr(_process_worker.Live, "keep", watched)
+    schedule_values(proc, wallet, opts, 1)
+    assert resolve(proc, {"path": "compute", "slot": 7}, opts).ok  # replays 1..7 from slot 0
+    assert seen and all(slot is not None and slot >= 6 for slot in seen), seen

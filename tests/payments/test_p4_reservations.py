@@ -74,3 +74,9 @@ def test_concurrent_admissions_cannot_overdraw() -> None:
     for thread in threads:
         thread.join()
     assert len(admitted) == 100 // 7
+
+
+def test_a_read_that_does_not_say_the_last_slot_needs_a_computed_read() -> None:
+    book = Book()
+    assert book.admit(A, 10, 1, computed=4, latest=None).outcome == "unknown slots"
+    assert book.admit(A, 10, 1, computed=4, latest=None, fresh=True).outcome == "admitted"
