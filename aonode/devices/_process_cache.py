@@ -98,7 +98,9 @@ def record_failure(proc_id: str, slot: int, error: Value, cache: MessageCache) -
 
 def failure(proc_id: str, slot: int, cache: MessageCache) -> Value | None:
     """The error recorded for slot `slot` by `record_failure`, or None."""
-    return cache.read(_failure_path(proc_id, slot))
+    found = _failure_path(proc_id, slot)
+    # Asked before every slot, and almost never there: whether it is costs one store lookup.
+    return cache.read(found) if cache.store.type(found) is not None else None
 
 
 def read(proc_id: str, ref: int | str, cache: MessageCache) -> Value | None:
