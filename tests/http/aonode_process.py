@@ -56,34 +56,58 @@ def start(workdir: Path, *, config: str | None = None, extra: list[str] | None =
     `pythonpath`: folders the node imports extra modules from (test devices named in the
     config's `preloaded_devices`)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
     data = data_dir or workdir / "data"
-    cmd = [sys.executable, "-m", "aonode.cli", "serve", "--port", str(port), "--host", "127.0.0.1",
-           "--data-dir", str(data)]
     if "--config" not in (extra or []):
         config = config or ""
         if "gateway_store" not in config:
             # Tests are hermetic: no Arweave gateway in the store chain unless a test routes one.
             config = (config if not config or config.endswith("\n") else config + "\n") + "gateway_store: false\n"
         (workdir / "node.flat").write_text(config)
-        cmd += ["--config", str(workdir / "node.flat")]
-    cmd += extra or []
-    log = workdir / f"node-{port}.log"
+        extra = ["--config", str(workdir / "node.flat"), *(extra or [])]
     env = _clean_env()
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), *filter(None, [env.get("PYTHONPATH")])])
+    # A port found free may be taken by another test's node before this one binds it: then the
+    # node says so and exits, and another port is tried. Until this node's own log says it
+    # listens, an answer on the port may be the other node's.
+    for _attempt in range(5):
+        node = _launch(port or free_port(), data, workdir, extra or [], env)
+        if node is not None:
+            return node
+        if port is not None:
+            break
+    raise RuntimeError(f"aonode serve could not listen on a free port:\n{node_log(workdir)}")
+
+
+def node_log(workdir: Path) -> str:
+    """The newest node log in `workdir`."""
+    logs = sorted(workdir.glob("node-*.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1].read_text(errors="replace") if logs else ""
+
+
+def _launch(port: int, data: Path, workdir: Path, extra: list[str], env: dict[str, str]) -> Node | None:
+    """The node on `port`, once it answers; None when the port was taken before it bound it."""
+    cmd = [sys.executable, "-m", "aonode.cli", "serve", "--port", str(port), "--host", "127.0.0.1",
+           "--data-dir", str(data), *extra]
+    log = workdir / f"node-{port}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
     node = Node(f"http://127.0.0.1:{port}", port, data, log, process)
+    listening = f"listening on http://127.0.0.1:{port} "
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"aonode serve exited with {process.returncode}:\n{node.log_text()}")
-        try:
-            httpx.get(node.url + "/metrics", timeout=1)
-            return node
-        except httpx.TransportError:
-            time.sleep(0.1)
+            text = node.log_text()
+            if "cannot listen on" in text:
+                return None
+            raise RuntimeError(f"aonode serve exited with {process.returncode}:\n{text}")
+        if listening in node.log_text():
+            try:
+                httpx.get(node.url + "/metrics", timeout=1)
+                return node
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
     stop(node)
     raise RuntimeError(f"aonode serve did not answer in time:\n{node.log_text()}")
 
