@@ -8,15 +8,15 @@ slot is computed: the reservation is then tagged with its slot and kept until a 
 after that slot has been seen (`Book.observe`).
 
 A balance read from a state after slot C is exact, counting the reservations not in it, when
-every slot scheduled after C is a charge of this book (`Book.covers`): those only take from
-their own accounts, and each still holds its price here. A state at or after every slot whose
-reservation was let go (`Book.settled`) includes all of those charges. So a check is
+every slot scheduled after C is a charge of this book: those only take from their own accounts,
+and each still holds its price here. A state at or after every slot whose reservation was let
+go (`Book.settled`) includes all of those charges. So `Book.admit` checks
 
-    balance(C) - Book.pending(account, C) >= price
+    balance(C) - (A's reservations untagged or tagged after C) >= price
 
-and a reader whose state is older than `settled`, or whose slots after C are not all known
-charges, asks the ledger to compute first. Reservations are in memory: after a restart nothing
-is known, so the first reads compute (which is always exact).
+and answers `stale` for a state older than `settled`, `unknown slots` when the slots after C are
+not all known charges: the ledger then computes first. Reservations are in memory: after a
+restart nothing is known, so the first reads compute (which is always exact).
 """
 
 from __future__ import annotations
@@ -156,22 +156,15 @@ class Book:
 
 
 _BOOKS: weakref.WeakKeyDictionary[Any, dict[str, Book]] = weakref.WeakKeyDictionary()
+_UNCACHED: dict[str, Book] = {}  # the books of a node without a message cache
 _BOOKS_LOCK = threading.Lock()
-
-
-class _NoCache:
-    pass
-
-
-_NO_CACHE = _NoCache()
 
 
 def book_for(cache: Any, ledger: str) -> Book:
     """The book of `ledger` on the node whose message cache is `cache` (a node's store names
     its ledger process's log: two nodes in one Python process keep two books)."""
-    owner = cache if cache is not None else _NO_CACHE
     with _BOOKS_LOCK:
-        books = _BOOKS.setdefault(owner, {})
+        books = _BOOKS.setdefault(cache, {}) if cache is not None else _UNCACHED
         found = books.get(ledger)
         if found is None:
             found = books[ledger] = Book()

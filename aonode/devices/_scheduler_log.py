@@ -72,7 +72,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aonode.codecs import commit, message_id, signers, structured, to_tabm, with_only_committed
 from aonode.core.path import parts
@@ -568,7 +568,7 @@ class ProcessScheduler:
                 self.store.write(_id_path(self.proc_id, msg_id), str(slot).encode())
             prepared.put(self.proc_id, slot, self.store)
             self._tail = (slot, b64url_encode(chain).encode("ascii"))
-            return dict(prepared.assignment), True
+            return cast(Message, prepared.assignment), True
 
         # The thread lock is let go as soon as the slot's writes are ordered in the store (LMDB:
         # in the group commit's batch), not after their commit: the next message of this process

@@ -400,10 +400,9 @@ class P4Device(Device):
             charge = self._charge_message(singleton, payer, price, ledger_device, opts)
             # The charge is durable before the reservation goes: a balance check in between
             # counts this request twice (refusing, at worst, one that could have paid), never
-            # zero times. A ledger whose balances come from computed slots shows the charge
-            # once its slot is computed: until then the reservation stays, tagged with it.
-            # A ledger of computed slots may have scheduled the charge even when this raises or
-            # names no slot: its reservation then stays (an account looking poorer, never richer).
+            # zero times. A ledger of computed slots shows the charge once its slot is computed:
+            # until then the reservation stays, tagged with it; and when this raises or names
+            # no slot, it stays untagged (the account looks poorer, never richer).
             kept = hold is not None and hold[2]
             charged = resolve(ledger, charge, {**quiet, CHARGING: FROM_P4})
             if not charged.ok:
